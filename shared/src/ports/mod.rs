@@ -1,0 +1,308 @@
+//! The traits the handlers are written against. Each has a real adapter
+//! (DynamoDB/SQS, or SQLite) and an in-memory fake in [`fakes`] for unit
+//! tests. Nothing above this line imports an SDK or a database.
+
+pub mod fakes;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription, SubscriptionId, TenantId,
+};
+use crate::policy::{AttemptOutcome, GiveUpReason};
+use crate::signing::SecretSet;
+use crate::wire::OutgoingRequest;
+
+/// A failure of the store itself (not of the data): the caller retries the
+/// whole operation later; SQS redelivers the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the call.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back.
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// A failure of the delivery queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or refused the call.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which page to read: items older than `cursor` (an id), at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The last id of the previous page.
+    pub cursor: Option<String>,
+    /// Most items to return.
+    pub limit: usize,
+}
+
+/// Which deliveries to list. Every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Deliveries of this tenant.
+    pub tenant: Option<TenantId>,
+    /// Deliveries to this subscription.
+    pub subscription_id: Option<SubscriptionId>,
+    /// Deliveries of this event.
+    pub event_id: Option<EventId>,
+    /// Deliveries in this status.
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl DeliveryFilter {
+    /// Whether a delivery passes the filter.
+    pub fn matches(&self, d: &Delivery) -> bool {
+        self.tenant.as_ref().is_none_or(|t| *t == d.tenant)
+            && self.subscription_id.as_ref().is_none_or(|s| Some(s) == d.subscription_id())
+            && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
+            && self.status.is_none_or(|s| s == d.status)
+            && self.since.is_none_or(|t| d.created_at >= t)
+            && self.until.is_none_or(|t| d.created_at < t)
+    }
+}
+
+/// Subscriptions.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Stores a new subscription.
+    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError>;
+    /// One subscription.
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    /// Replaces a subscription; `false` if it does not exist.
+    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Removes a subscription; `false` if it did not exist.
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError>;
+    /// A page of subscriptions, of one tenant or all, newest first.
+    async fn list_subscriptions(
+        &self,
+        tenant: Option<&TenantId>,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError>;
+    /// Every subscription of a tenant (the candidates of a fan-out).
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
+}
+
+/// Tenants' secrets, which sign one-off `webhook_url` deliveries.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// The tenant's secrets, if it has any yet.
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError>;
+    /// Stores `secrets` unless the tenant already has some; returns what is
+    /// stored afterwards (so concurrent first uses agree on one secret).
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError>;
+    /// Replaces the tenant's secrets (rotation).
+    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError>;
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The event and its deliveries are stored.
+    New,
+    /// The tenant already published this idempotency key: nothing stored.
+    Duplicate {
+        /// The earlier event.
+        event_id: EventId,
+    },
+}
+
+/// Events.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores an event with its deliveries, unless its tenant already used
+    /// its idempotency key.
+    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError>;
+    /// One event.
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
+}
+
+/// A delivery's state after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptUpdate {
+    /// The new status (pending to retry, or final).
+    pub status: DeliveryStatus,
+    /// When the next attempt is expected, if one will happen.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the scheduler must enqueue it if nothing else has (see
+    /// [`Delivery::due_at`]).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Why it failed, if it did.
+    pub give_up_reason: Option<GiveUpReason>,
+}
+
+/// Deliveries and their attempts.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// One delivery.
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// All deliveries of an event.
+    async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError>;
+    /// A page of deliveries passing `filter`, newest first.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// A delivery's attempts, first first.
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
+    /// Records `attempt` and the delivery's new state — only if the
+    /// delivery is still pending with exactly `attempt.number - 1` attempts
+    /// made. `false` means it changed nothing (a repeated or late message).
+    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError>;
+    /// Takes up to `limit` pending deliveries whose `due_at` has passed and
+    /// moves their `due_at` to `now + lease`, so no other caller takes them
+    /// until the lease ends. Returns the ones taken.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Cancels a pending delivery; `false` if it was not pending.
+    async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Cancels every pending delivery to a subscription; returns how many.
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// What travels on the delivery queue: versioned and tagged, so old
+/// messages stay readable after a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum QueueMessage {
+    /// Make attempt number `attempt` of a delivery.
+    #[serde(rename = "deliver.v1")]
+    Deliver {
+        /// The delivery.
+        delivery_id: DeliveryId,
+        /// The attempt this message is for (1-based).
+        attempt: u32,
+    },
+}
+
+/// A message and how long the queue should hold it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The message.
+    pub message: QueueMessage,
+    /// Delay before it becomes visible (at most the queue's `max_delay`).
+    pub delay: Duration,
+}
+
+/// The delivery queue (the sending side; each mode consumes it its own way).
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// The longest delay the queue can hold a message back (15 min on SQS).
+    fn max_delay(&self) -> Duration;
+    /// Sends messages, in batches as the queue allows.
+    async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
+}
+
+/// What came of sending one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    /// The outcome the policy decides on.
+    pub outcome: AttemptOutcome,
+    /// Time from start to the end of the attempt.
+    pub duration: Duration,
+    /// The first bytes of the response body.
+    pub response_excerpt: Option<String>,
+    /// Why it failed, for humans, when no response came.
+    pub error_message: Option<String>,
+}
+
+/// Sends one attempt's HTTP request. Never follows redirects; enforces the
+/// request's timeout; checks the target address before connecting.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    /// Sends the request and reports what happened (never an `Err`: every
+    /// failure is an outcome to record).
+    async fn send(&self, request: &OutgoingRequest) -> SendResult;
+}
+
+/// The time, injected so schedules are tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Randomness, injected so ids, secrets and jitter are reproducible in
+/// tests. The real one must be a cryptographic RNG: it makes secrets.
+pub trait Entropy: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+
+    /// A uniform sample in `[0, 1)`.
+    fn unit(&self) -> f64 {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        // 53 random bits, the precision of an f64 mantissa.
+        (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Ten random bytes, the random part of an id.
+    fn id_bytes(&self) -> [u8; 10] {
+        let mut b = [0u8; 10];
+        self.fill(&mut b);
+        b
+    }
+
+    /// Random bytes for a new secret.
+    fn secret_bytes(&self) -> [u8; crate::signing::GENERATED_SECRET_BYTES] {
+        let mut b = [0u8; crate::signing::GENERATED_SECRET_BYTES];
+        self.fill(&mut b);
+        b
+    }
+}
+
+/// The operating system's CSPRNG, through rand's thread-local ChaCha
+/// generator (reseeded from the OS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::RngCore;
+        rand::rng().fill_bytes(buf);
+    }
+}
