@@ -33,11 +33,7 @@ fn run_python(input: &Value) -> Value {
         .expect("start python");
     child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write cases");
     let out = child.wait_with_output().expect("python finished");
-    assert!(
-        out.status.success(),
-        "standardwebhooks check failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "standardwebhooks check failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("python wrote JSON")
 }
 
@@ -94,7 +90,8 @@ fn the_standardwebhooks_library_verifies_what_hookline_signs_and_hookline_verifi
             ("webhook-timestamp".to_owned(), ts.to_string()),
             ("webhook-signature".to_owned(), case["signature"].as_str().expect("sig").to_owned()),
         ];
-        standard::verify(&secret, &headers, body.as_bytes(), ts).expect("hookline verifies the library's signature");
+        standard::verify(&secret, &headers, body.as_bytes(), ts)
+            .expect("hookline verifies the library's signature");
         let tampered = format!("{body} ");
         assert!(standard::verify(&secret, &headers, tampered.as_bytes(), ts).is_err());
         // And the signature is the one hookline computes itself.

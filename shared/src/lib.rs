@@ -7,6 +7,7 @@
 //! the retry policy, the ports the handlers are written against, and the
 //! handlers themselves.
 
+pub mod handlers;
 pub mod model;
 pub mod policy;
 pub mod ports;

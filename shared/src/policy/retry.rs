@@ -192,6 +192,9 @@ pub enum GiveUpReason {
     ReceiverStopped,
     /// The receiver answered 410 Gone: the endpoint is to be disabled too.
     Gone,
+    /// No request could be built (the payload does not fit the target's
+    /// body format, or the secret its signature format).
+    Unsendable,
 }
 
 /// What to do after an attempt.

@@ -118,6 +118,23 @@ impl SubscriptionStore for MemoryStore {
         Ok(page(items, req))
     }
 
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(sub) = lock(&self.state).subscriptions.get_mut(id) {
+            sub.failing_since = failing_since;
+            if let Some(reason) = disabled_reason {
+                sub.active = false;
+                sub.disabled_reason = Some(reason.to_owned());
+            }
+        }
+        Ok(())
+    }
+
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
         self.check()?;
         Ok(lock(&self.state).subscriptions.values().filter(|s| s.tenant == *tenant).cloned().collect())

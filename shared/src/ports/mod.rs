@@ -101,6 +101,15 @@ pub trait SubscriptionStore: Send + Sync {
         tenant: Option<&TenantId>,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError>;
+    /// Sets only the health fields: the start of the current failure run,
+    /// and — when `disabled_reason` is given — makes it inactive with that
+    /// reason. Leaves every other field as a concurrent PATCH left it.
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Every subscription of a tenant (the candidates of a fan-out).
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
 }

@@ -1,0 +1,104 @@
+//! The three roles' logic, written against the ports: `ingest` (the HTTP
+//! API's behaviour), `deliver` (one queue message → one signed attempt) and
+//! `retry` (due deliveries back onto the queue). The Lambda functions and
+//! the embedded binary run these same handlers.
+
+pub mod deliver;
+mod error;
+pub mod ingest;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::ApiError;
+
+use crate::policy::{DisablePolicy, RetryPolicy};
+use crate::ports::{
+    Clock, DeliveryQueue, DeliveryStore, Entropy, EventStore, SubscriptionStore, TenantStore,
+};
+
+/// Default payload limit (DESIGN: 256 KiB).
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The most a payload limit may be set to: an SQS message holds 1 MiB, and
+/// a delivery's message carries ids only, but the event record and the
+/// request body must stay well inside DynamoDB's 400 KB item limit.
+pub const MAX_PAYLOAD_LIMIT_BYTES: usize = 350 * 1024;
+
+/// Service-wide settings the handlers need (read once, by `Config`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The schedule of subscriptions without their own, and of one-off URLs.
+    pub retry: RetryPolicy,
+    /// When an endpoint is disabled for failing.
+    pub disable: DisablePolicy,
+    /// Largest accepted event payload, in bytes.
+    pub max_payload_bytes: usize,
+    /// How long a delivery whose message is on the queue may wait before the
+    /// scheduler assumes the message lost and enqueues it again; also the
+    /// lease a scheduler run holds on what it claims.
+    pub queue_grace: Duration,
+    /// How long an old secret keeps signing after a rotation.
+    pub rotation_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            disable: DisablePolicy::default(),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            queue_grace: Duration::from_secs(15 * 60),
+            rotation_grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Everything a handler talks to.
+#[derive(Clone)]
+pub struct Context {
+    /// Subscriptions.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Tenants' secrets.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Events.
+    pub events: Arc<dyn EventStore>,
+    /// Deliveries and attempts.
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// The delivery queue.
+    pub queue: Arc<dyn DeliveryQueue>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub entropy: Arc<dyn Entropy>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
+
+impl Context {
+    /// A context whose four stores are one object (as every adapter is).
+    pub fn new<S>(
+        store: Arc<S>,
+        queue: Arc<dyn DeliveryQueue>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        settings: Settings,
+    ) -> Self
+    where
+        S: SubscriptionStore + TenantStore + EventStore + DeliveryStore + 'static,
+    {
+        Self {
+            subscriptions: store.clone(),
+            tenants: store.clone(),
+            events: store.clone(),
+            deliveries: store,
+            queue,
+            clock,
+            entropy,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,315 @@
+//! The handlers over the in-memory fakes: the flow's rules without I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::model::api::{CreateSubscriptionRequest, PublishEventRequest, UpdateSubscriptionRequest};
+use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
+use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, ScriptedSender, SeededEntropy};
+use crate::ports::{DeliveryStore, QueueMessage, SubscriptionStore};
+use crate::signing::{HeaderLookup, Secret, standard};
+
+use deliver::Handled;
+
+struct World {
+    ctx: Context,
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    clock: Arc<ManualClock>,
+    sender: ScriptedSender,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let mut settings = Settings::default();
+    settings.retry.jitter = 0.0;
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(1)), settings);
+    World { ctx, store, queue, clock, sender: ScriptedSender::new() }
+}
+
+fn status(code: u16) -> AttemptOutcome {
+    AttemptOutcome::Response { status: code, retry_after: None, stop_retries: false }
+}
+
+impl World {
+    async fn subscribe(&self, json: &str) -> (SubscriptionId, Secret) {
+        let req: CreateSubscriptionRequest = serde_json::from_str(json).unwrap();
+        let created = self.ctx.create_subscription(req).await.unwrap();
+        (created.subscription.id, Secret::parse(&created.secret).unwrap())
+    }
+
+    async fn publish(&self, json: &str) -> Vec<DeliveryId> {
+        let req: PublishEventRequest = serde_json::from_str(json).unwrap();
+        self.ctx.publish_event(req, None).await.unwrap().deliveries.into_iter().map(|d| d.id).collect()
+    }
+
+    /// Hands every queued message whose delay has passed to the deliver
+    /// handler, as the queue would; returns what each came to.
+    async fn run_queue(&self) -> Vec<Handled> {
+        let mut out = Vec::new();
+        for q in self.queue.drain() {
+            out.push(self.ctx.handle_message(&self.sender, &q.message).await.unwrap());
+        }
+        out
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> crate::model::Delivery {
+        self.store.get_delivery(id).await.unwrap().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_event_fans_out_to_every_subscription_that_wants_its_type() {
+    let w = world();
+    let (all, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let (jobs, _) =
+        w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h","event_types":["job.*"]}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://c.example/h","event_types":["video.encoded"]}"#).await;
+    w.subscribe(r#"{"tenant":"other","url":"https://d.example/h"}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://e.example/h","active":false}"#).await;
+
+    let ids = w.publish(r#"{"tenant":"acme","type":"job.completed","payload":{"id":"job_1"}}"#).await;
+    assert_eq!(ids.len(), 2);
+    let mut subs: Vec<SubscriptionId> = Vec::new();
+    for id in &ids {
+        subs.push(w.delivery(id).await.subscription_id().unwrap().clone());
+    }
+    subs.sort();
+    let mut expected = vec![all, jobs];
+    expected.sort();
+    assert_eq!(subs, expected);
+    assert_eq!(w.queue.drain().len(), 2, "one message per delivery");
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_so_the_standard_verifier_accepts_it() {
+    let w = world();
+    let (_, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"video.encoded","payload":{"v":1}}"#).await;
+    let handled = w.run_queue().await;
+    assert_eq!(handled, vec![Handled::Attempted { decision: Decision::Succeeded }]);
+    let req = &w.sender.requests()[0];
+    assert_eq!(req.headers.header("webhook-id"), Some(ids[0].as_str()));
+    standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts, d.due_at), (DeliveryStatus::Succeeded, 1, None));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gives_the_same_answer_and_creates_nothing() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let body = r#"{"tenant":"acme","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
+    let first = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
+    let again = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(w.queue.drain().len(), 1);
+    // The same key for another tenant is another event.
+    let other = r#"{"tenant":"beta","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
+    let third = w.ctx.publish_event(serde_json::from_str(other).unwrap(), None).await.unwrap();
+    assert_ne!(third.id, first.id);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_on_schedule_then_succeeds() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s","1m"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500), AttemptOutcome::Failed(FailureKind::ConnectionRefused)]);
+
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::Retry { delay: Duration::from_secs(5) } }]
+    );
+    let next = w.queue.drain();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].delay, Duration::from_secs(5));
+    assert_eq!(next[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
+    w.ctx.handle_message(&w.sender, &next[0].message).await.unwrap();
+    w.run_queue().await; // attempt 3 succeeds (the script ran out: 200)
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 3));
+    let attempts = w.store.attempts(&ids[0]).await.unwrap();
+    let codes: Vec<_> = attempts.iter().map(|a| (a.number, a.status_code, a.error)).collect();
+    assert_eq!(
+        codes,
+        vec![(1, Some(500), None), (2, None, Some(FailureKind::ConnectionRefused)), (3, Some(200), None)]
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_schedule_fails_the_delivery() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["1s"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(503), status(503)]);
+    w.run_queue().await;
+    let last = w.run_queue().await;
+    assert_eq!(last, vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]);
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!(
+        (d.status, d.attempts, d.give_up_reason),
+        (DeliveryStatus::Failed, 2, Some(GiveUpReason::Exhausted))
+    );
+    assert!(w.queue.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_redelivered_message_counts_no_second_attempt_and_resurrects_nothing() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let msg = w.queue.drain().remove(0).message;
+    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    let again = w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    assert!(matches!(again, Handled::Skipped(_)));
+    assert_eq!(w.sender.requests().len(), 1, "nothing sent twice");
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 1));
+}
+
+#[tokio::test]
+async fn a_store_outage_is_an_error_so_the_message_comes_back() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let msg = w.queue.drain().remove(0).message;
+    w.store.set_unavailable(true);
+    assert!(w.ctx.handle_message(&w.sender, &msg).await.is_err());
+    w.store.set_unavailable(false);
+    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn long_delays_wait_in_the_store_and_the_scheduler_enqueues_them_once() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["2h"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    w.run_queue().await;
+    assert!(w.queue.drain().is_empty(), "2 h is beyond the queue's delay");
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 0, "not due yet");
+    w.clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 1);
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 0, "a second run finds it claimed");
+    let msgs = w.queue.drain();
+    assert_eq!(msgs[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
+    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn accepted_events_survive_a_queue_outage_through_the_scheduler() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.queue.set_unavailable(true);
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.queue.set_unavailable(false);
+    assert!(w.queue.drain().is_empty());
+    w.clock.advance(w.ctx.settings.queue_grace);
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 1);
+    w.run_queue().await;
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn gone_disables_the_subscription_and_cancels_its_other_deliveries() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let first = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let second = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(410)]);
+    let msgs = w.queue.drain();
+    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    let s = w.store.get_subscription(&sub).await.unwrap().unwrap();
+    assert!(!s.active);
+    assert!(s.disabled_reason.unwrap().contains("410"));
+    assert_eq!(w.delivery(&first[0]).await.give_up_reason, Some(GiveUpReason::Gone));
+    assert_eq!(w.delivery(&second[0]).await.status, DeliveryStatus::Canceled);
+    assert_eq!(
+        w.ctx.handle_message(&w.sender, &msgs[1].message).await.unwrap(),
+        Handled::Skipped("attempt already made or delivery finished")
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_subscription_cancels_its_pending_deliveries() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.ctx.delete_subscription(&sub).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Canceled);
+    assert!(matches!(w.run_queue().await[0], Handled::Skipped(_)));
+    assert!(w.sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_patch_applies_to_the_next_attempt_of_a_pending_delivery() {
+    let w = world();
+    let (sub, _) =
+        w.subscribe(r#"{"tenant":"acme","url":"https://old.example/h","retry_schedule":["1s"]}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    w.run_queue().await;
+    let patch: UpdateSubscriptionRequest =
+        serde_json::from_str(r#"{"url":"https://new.example/h","headers":{"X-Env":"prod"}}"#).unwrap();
+    w.ctx.update_subscription(&sub, patch).await.unwrap();
+    w.run_queue().await;
+    let reqs = w.sender.requests();
+    assert_eq!(reqs[0].url.as_str(), "https://old.example/h");
+    assert_eq!(reqs[1].url.as_str(), "https://new.example/h");
+    assert_eq!(reqs[1].headers.header("x-env"), Some("prod"));
+}
+
+#[tokio::test]
+async fn a_one_off_webhook_url_is_signed_with_the_tenants_secret() {
+    let w = world();
+    let ids = w
+        .publish(
+            r#"{"tenant":"acme","type":"job.completed","payload":{},"webhook_url":"https://job.example/cb"}"#,
+        )
+        .await;
+    assert_eq!(ids.len(), 1);
+    w.run_queue().await;
+    let secret = w.ctx.tenant_secrets(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().current;
+    let req = &w.sender.requests()[0];
+    assert_eq!(req.url.as_str(), "https://job.example/cb");
+    standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
+}
+
+#[tokio::test]
+async fn an_unbuildable_request_fails_at_once_with_the_reason() {
+    let w = world();
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://a.example/h","body":{"kind":"object","type_field":"event"}}"#,
+    )
+    .await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":[1,2]}"#).await;
+    w.run_queue().await;
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.give_up_reason), (DeliveryStatus::Failed, Some(GiveUpReason::Unsendable)));
+    let attempts = w.store.attempts(&ids[0]).await.unwrap();
+    assert!(attempts[0].error_message.as_deref().unwrap().contains("JSON object"));
+    assert!(w.sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn schedules_shorter_than_the_default_come_from_the_subscription() {
+    let w = world();
+    let schedule = RetrySchedule::parse_list("7s").unwrap();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["7s"]}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::Retry { delay: schedule.delays()[0] } }]
+    );
+}
