@@ -7,9 +7,16 @@
 //! the retry policy, the ports the handlers are written against, and the
 //! handlers themselves.
 
+#[cfg(feature = "http-api")]
+pub mod api;
+#[cfg(feature = "sqlite")]
+pub mod embedded;
+pub mod guard;
 pub mod handlers;
 pub mod model;
 pub mod policy;
 pub mod ports;
+#[cfg(feature = "sender")]
+pub mod sender;
 pub mod signing;
 pub mod wire;

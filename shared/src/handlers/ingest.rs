@@ -58,6 +58,7 @@ impl Context {
         let now = self.clock.now();
         let id = SubscriptionId::generate(now, self.entropy.id_bytes());
         let sub = req.into_subscription(id, now, self.new_secret())?;
+        self.settings.guard.accept("url", &sub.url)?;
         self.subscriptions.insert_subscription(&sub).await?;
         info!(subscription_id = %sub.id, tenant = %sub.tenant, "subscription created");
         Ok(SubscriptionWithSecret {
@@ -94,6 +95,7 @@ impl Context {
         let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
         let now = self.clock.now();
         let next = req.apply(&sub, now)?;
+        self.settings.guard.accept("url", &next.url)?;
         if !self.subscriptions.update_subscription(&next).await? {
             return Err(ApiError::NotFound("subscription"));
         }
@@ -162,6 +164,9 @@ impl Context {
         header_key: Option<&str>,
     ) -> Result<PublishEventResponse, ApiError> {
         let ev = req.validate(header_key)?;
+        if let Some(url) = &ev.webhook_url {
+            self.settings.guard.accept("webhook_url", url)?;
+        }
         let limit = self.settings.max_payload_bytes;
         if ev.payload.get().len() > limit {
             return Err(ApiError::TooLarge { what: "payload", limit });

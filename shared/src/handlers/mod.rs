@@ -13,6 +13,7 @@ use std::time::Duration;
 
 pub use error::ApiError;
 
+use crate::guard::TargetGuard;
 use crate::policy::{DisablePolicy, RetryPolicy};
 use crate::ports::{
     Clock, DeliveryQueue, DeliveryStore, Entropy, EventStore, SubscriptionStore, TenantStore,
@@ -40,6 +41,8 @@ pub struct Settings {
     pub queue_grace: Duration,
     /// How long an old secret keeps signing after a rotation.
     pub rotation_grace: Duration,
+    /// Which targets are allowed.
+    pub guard: TargetGuard,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             queue_grace: Duration::from_secs(15 * 60),
             rotation_grace: Duration::from_secs(24 * 3600),
+            guard: TargetGuard::default(),
         }
     }
 }

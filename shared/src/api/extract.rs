@@ -1,0 +1,62 @@
+//! Reading requests strictly: a JSON body of the right type, within the
+//! size limit; query parameters from a known list; ids in paths. Every
+//! refusal is an [`ApiError`] with a JSON body, never axum's plain text.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::handlers::ApiError;
+use crate::model::ValidationError;
+
+/// Reads a JSON body of at most `limit` bytes.
+pub async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { what: "the request body", limit })?;
+    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::Invalid(ValidationError::invalid("body", e.to_string()))
+        }
+        _ => ApiError::Malformed(format!("the body is not valid JSON: {e}")),
+    })
+}
+
+/// Query parameters, refusing any not in `allowed` and any given twice.
+pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(q) = raw {
+        if q.len() > 4096 {
+            return Err(ApiError::Malformed("the query string is too long".into()));
+        }
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            if !allowed.contains(&k.as_ref()) {
+                return Err(ApiError::Invalid(ValidationError::invalid(
+                    k.into_owned(),
+                    format!("is not a parameter of this route (known: {})", allowed.join(", ")),
+                )));
+            }
+            if out.iter().any(|(seen, _)| *seen == k) {
+                return Err(ApiError::Invalid(ValidationError::invalid(k.into_owned(), "is given twice")));
+            }
+            out.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// The value of one query parameter.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Parses a path segment into an id or name type.
+pub fn path<T, F>(raw: &str, parse: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&str) -> Result<T, ValidationError>,
+{
+    parse(raw).map_err(ApiError::Invalid)
+}

@@ -1,0 +1,188 @@
+//! The HTTP API of DESIGN.md as an axum Router: the same router serves the
+//! ingest Lambda (through lambda_http) and the embedded binary. Every `/v1`
+//! route needs a bearer API key; every error is a JSON body.
+
+pub mod auth;
+mod extract;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::handlers::ingest::{page_request, parse_time};
+use crate::handlers::{ApiError, Context};
+use crate::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
+use crate::ports::DeliveryFilter;
+pub use auth::ApiKeys;
+use extract::{json_body, param, path, query};
+
+/// Extra bytes allowed around a payload in a request body (the envelope).
+const BODY_OVERHEAD: usize = 16 * 1024;
+/// Body limit of routes that carry no payload.
+const SMALL_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct ApiState {
+    ctx: Context,
+    keys: Arc<ApiKeys>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(self.body())).into_response()
+    }
+}
+
+fn ok<T: Serialize>(status: StatusCode, body: T) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// The API router over `ctx`, accepting `keys`.
+pub fn router(ctx: Context, keys: ApiKeys) -> Router {
+    let state = ApiState { ctx, keys: Arc::new(keys) };
+    let v1 = Router::new()
+        .route("/v1/subscriptions", post(create_subscription).get(list_subscriptions))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(get_subscription).patch(update_subscription).delete(delete_subscription),
+        )
+        .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
+        .route("/v1/events", post(publish_event))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/v1/deliveries", get(list_deliveries))
+        .route("/v1/deliveries/{id}", get(get_delivery))
+        .route("/v1/tenants/{tenant}/secret", get(get_tenant_secret))
+        .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
+        .merge(v1)
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+async fn require_key(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.keys.accepts_header(header) {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+async fn create_subscription(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::CREATED, s.ctx.create_subscription(req).await?))
+}
+
+async fn list_subscriptions(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let params = query(q.as_deref(), &["tenant", "cursor", "limit"])?;
+    let tenant = param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?;
+    let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
+    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(tenant.as_ref(), &page).await?))
+}
+
+fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
+    param(params, "limit")
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| ApiError::Invalid(crate::model::ValidationError::invalid("limit", "must be a number")))
+        })
+        .transpose()
+}
+
+async fn get_subscription(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_subscription(&id).await?))
+}
+
+async fn update_subscription(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::OK, s.ctx.update_subscription(&id, req).await?))
+}
+
+async fn delete_subscription(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    s.ctx.delete_subscription(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate_subscription_secret(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id).await?))
+}
+
+async fn publish_event(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let limit = s.ctx.settings.max_payload_bytes + BODY_OVERHEAD;
+    let req = json_body(&headers, body, limit).await?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::Invalid(crate::model::ValidationError::invalid("Idempotency-Key", "must be printable ASCII"))
+        })?),
+        None => None,
+    };
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(req, key).await?))
+}
+
+async fn get_event(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: EventId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_event(&id).await?))
+}
+
+async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let params = query(
+        q.as_deref(),
+        &["tenant", "subscription", "subscription_id", "event", "event_id", "status", "since", "until", "cursor", "limit"],
+    )?;
+    let either = |a: &str, b: &str| param(&params, a).or_else(|| param(&params, b));
+    let filter = DeliveryFilter {
+        tenant: param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?,
+        subscription_id: either("subscription", "subscription_id").map(|v| path(v, str::parse)).transpose()?,
+        event_id: either("event", "event_id").map(|v| path(v, str::parse)).transpose()?,
+        status: param(&params, "status").map(|v| path(v, DeliveryStatus::parse)).transpose()?,
+        since: param(&params, "since").map(|v| parse_time("since", v)).transpose()?,
+        until: param(&params, "until").map(|v| parse_time("until", v)).transpose()?,
+    };
+    let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
+    Ok(ok(StatusCode::OK, s.ctx.list_deliveries(&filter, &page).await?))
+}
+
+async fn get_delivery(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: DeliveryId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_delivery(&id).await?))
+}
+
+#[derive(Serialize)]
+struct TenantSecret {
+    tenant: TenantId,
+    secret: String,
+}
+
+async fn get_tenant_secret(State(s): State<ApiState>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+    let tenant = path(&tenant, TenantId::parse)?;
+    let set = s.ctx.tenant_secrets(&tenant).await?;
+    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: set.current.expose().to_owned() }))
+}
+
+async fn rotate_tenant_secret(State(s): State<ApiState>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+    let tenant = path(&tenant, TenantId::parse)?;
+    let secret = s.ctx.rotate_tenant_secret(&tenant).await?;
+    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))
+}

@@ -1,0 +1,62 @@
+-- hookline's embedded store. Records are JSON; the columns beside them are
+-- what queries filter and order on. Times are unix milliseconds.
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id     TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subscriptions_by_tenant ON subscriptions (tenant, id);
+
+CREATE TABLE IF NOT EXISTS tenants (
+    tenant  TEXT PRIMARY KEY,
+    secrets TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    id              TEXT PRIMARY KEY,
+    tenant          TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at      INTEGER NOT NULL,
+    record          TEXT NOT NULL,
+    UNIQUE (tenant, idempotency_key)
+);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              TEXT PRIMARY KEY,
+    event_id        TEXT NOT NULL,
+    tenant          TEXT NOT NULL,
+    subscription_id TEXT,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    due_at          INTEGER,
+    created_at      INTEGER NOT NULL,
+    record          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event_id);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, id);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due_at) WHERE status = 'pending' AND due_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id TEXT NOT NULL,
+    number      INTEGER NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (delivery_id, number)
+);
+
+-- The durable delivery queue: a message is visible from visible_at; taking
+-- it moves visible_at to the end of a lease, acknowledging deletes it.
+CREATE TABLE IF NOT EXISTS queue (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message    TEXT NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receives   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
+
+-- Messages received too often without success (the DLQ of the embedded mode).
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq      INTEGER PRIMARY KEY,
+    message  TEXT NOT NULL,
+    receives INTEGER NOT NULL,
+    died_at  INTEGER NOT NULL
+);
