@@ -9,6 +9,7 @@
 
 #[cfg(feature = "http-api")]
 pub mod api;
+pub mod config;
 #[cfg(feature = "sqlite")]
 pub mod embedded;
 pub mod guard;

@@ -1,5 +1,9 @@
-//! Fixtures shared by the integration tests: the test Python (with the
-//! packages of `tests/requirements.txt`), and paths in the repository.
+//! Fixtures shared by the integration tests: a real HTTP receiver that
+//! verifies signatures, the test Python (with the packages of
+//! `tests/requirements.txt`), and paths in the repository.
+
+pub mod process;
+pub mod receiver;
 
 use std::path::PathBuf;
 

@@ -90,7 +90,14 @@ mod tests {
         let keys = ApiKeys::from_keys(["secret-key"]);
         assert!(keys.accepts_header(Some("Bearer secret-key")));
         assert!(keys.accepts_header(Some("bearer secret-key")));
-        for bad in [None, Some(""), Some("secret-key"), Some("Basic secret-key"), Some("Bearer "), Some("Bearer other")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("secret-key"),
+            Some("Basic secret-key"),
+            Some("Bearer "),
+            Some("Bearer other"),
+        ] {
             assert!(!keys.accepts_header(bad), "{bad:?}");
         }
         assert!(!ApiKeys::from_keys([]).accepts(""));

@@ -9,14 +9,32 @@ use serde::de::DeserializeOwned;
 use crate::handlers::ApiError;
 use crate::model::ValidationError;
 
-/// Reads a JSON body of at most `limit` bytes.
-pub async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
-    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+/// The size limit of a route's body, and how a refusal states it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// Bytes read at most.
+    pub bytes: usize,
+    /// What the client is told was too large…
+    pub what: &'static str,
+    /// …and its limit (the payload limit for events, not the body's).
+    pub stated: usize,
+}
+
+/// Reads a JSON body within `limit`.
+pub async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: BodyLimit,
+) -> Result<T, ApiError> {
+    let content_type =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { what: "the request body", limit })?;
+    let bytes = axum::body::to_bytes(body, limit.bytes)
+        .await
+        .map_err(|_| ApiError::TooLarge { what: limit.what, limit: limit.stated })?;
     serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             ApiError::Invalid(ValidationError::invalid("body", e.to_string()))

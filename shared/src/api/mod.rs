@@ -21,12 +21,12 @@ use crate::handlers::{ApiError, Context};
 use crate::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
 use crate::ports::DeliveryFilter;
 pub use auth::ApiKeys;
-use extract::{json_body, param, path, query};
+use extract::{BodyLimit, json_body, param, path, query};
 
 /// Extra bytes allowed around a payload in a request body (the envelope).
 const BODY_OVERHEAD: usize = 16 * 1024;
 /// Body limit of routes that carry no payload.
-const SMALL_BODY: usize = 64 * 1024;
+const SMALL_BODY: BodyLimit = BodyLimit { bytes: 64 * 1024, what: "the request body", stated: 64 * 1024 };
 
 #[derive(Clone)]
 struct ApiState {
@@ -81,7 +81,11 @@ async fn require_key(State(state): State<ApiState>, request: Request, next: Next
     next.run(request).await
 }
 
-async fn create_subscription(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn create_subscription(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req = json_body(&headers, body, SMALL_BODY).await?;
     Ok(ok(StatusCode::CREATED, s.ctx.create_subscription(req).await?))
 }
@@ -96,8 +100,9 @@ async fn list_subscriptions(State(s): State<ApiState>, RawQuery(q): RawQuery) ->
 fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
     param(params, "limit")
         .map(|l| {
-            l.parse::<usize>()
-                .map_err(|_| ApiError::Invalid(crate::model::ValidationError::invalid("limit", "must be a number")))
+            l.parse::<usize>().map_err(|_| {
+                ApiError::Invalid(crate::model::ValidationError::invalid("limit", "must be a number"))
+            })
         })
         .transpose()
 }
@@ -118,23 +123,37 @@ async fn update_subscription(
     Ok(ok(StatusCode::OK, s.ctx.update_subscription(&id, req).await?))
 }
 
-async fn delete_subscription(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn delete_subscription(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
     s.ctx.delete_subscription(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn rotate_subscription_secret(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn rotate_subscription_secret(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id).await?))
 }
 
-async fn publish_event(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let limit = s.ctx.settings.max_payload_bytes + BODY_OVERHEAD;
+async fn publish_event(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = s.ctx.settings.max_payload_bytes;
+    let limit = BodyLimit { bytes: max + BODY_OVERHEAD, what: "the payload", stated: max };
     let req = json_body(&headers, body, limit).await?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::Invalid(crate::model::ValidationError::invalid("Idempotency-Key", "must be printable ASCII"))
+            ApiError::Invalid(crate::model::ValidationError::invalid(
+                "Idempotency-Key",
+                "must be printable ASCII",
+            ))
         })?),
         None => None,
     };
@@ -149,12 +168,25 @@ async fn get_event(State(s): State<ApiState>, Path(id): Path<String>) -> Result<
 async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let params = query(
         q.as_deref(),
-        &["tenant", "subscription", "subscription_id", "event", "event_id", "status", "since", "until", "cursor", "limit"],
+        &[
+            "tenant",
+            "subscription",
+            "subscription_id",
+            "event",
+            "event_id",
+            "status",
+            "since",
+            "until",
+            "cursor",
+            "limit",
+        ],
     )?;
     let either = |a: &str, b: &str| param(&params, a).or_else(|| param(&params, b));
     let filter = DeliveryFilter {
         tenant: param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?,
-        subscription_id: either("subscription", "subscription_id").map(|v| path(v, str::parse)).transpose()?,
+        subscription_id: either("subscription", "subscription_id")
+            .map(|v| path(v, str::parse))
+            .transpose()?,
         event_id: either("event", "event_id").map(|v| path(v, str::parse)).transpose()?,
         status: param(&params, "status").map(|v| path(v, DeliveryStatus::parse)).transpose()?,
         since: param(&params, "since").map(|v| parse_time("since", v)).transpose()?,
@@ -175,13 +207,19 @@ struct TenantSecret {
     secret: String,
 }
 
-async fn get_tenant_secret(State(s): State<ApiState>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+async fn get_tenant_secret(
+    State(s): State<ApiState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
     let tenant = path(&tenant, TenantId::parse)?;
     let set = s.ctx.tenant_secrets(&tenant).await?;
     Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: set.current.expose().to_owned() }))
 }
 
-async fn rotate_tenant_secret(State(s): State<ApiState>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+async fn rotate_tenant_secret(
+    State(s): State<ApiState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
     let tenant = path(&tenant, TenantId::parse)?;
     let secret = s.ctx.rotate_tenant_secret(&tenant).await?;
     Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))

@@ -102,7 +102,8 @@ impl SqliteQueue {
     pub async fn ack(&self, seq: i64) -> Result<(), StoreError> {
         self.store
             .write(move |tx| {
-                tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                tx.execute("DELETE FROM queue WHERE seq = ?1", [seq])
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(())
             })
             .await
@@ -125,7 +126,10 @@ impl SqliteQueue {
     pub async fn depth(&self) -> Result<(u64, u64), StoreError> {
         self.store
             .with(|c| {
-                let q = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(|e| StoreError::Unavailable(e.to_string()));
+                let q = |sql: &str| {
+                    c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))
+                };
                 Ok((q("SELECT COUNT(*) FROM queue")? as u64, q("SELECT COUNT(*) FROM dead_letters")? as u64))
             })
             .await
@@ -145,7 +149,8 @@ impl DeliveryQueue for SqliteQueue {
         let rows: Vec<(String, i64)> = messages
             .iter()
             .map(|q| {
-                let text = serde_json::to_string(&q.message).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                let text =
+                    serde_json::to_string(&q.message).map_err(|e| QueueError::Unavailable(e.to_string()))?;
                 let delay = i64::try_from(q.delay.as_millis()).unwrap_or(i64::MAX);
                 Ok((text, now.saturating_add(delay)))
             })

@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription, SubscriptionId, TenantId};
+use crate::model::{
+    Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription, SubscriptionId, TenantId,
+};
 use crate::ports::{
     AttemptUpdate, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
     SubscriptionStore, TenantStore,
@@ -128,8 +130,11 @@ impl SubscriptionStore for SqliteStore {
     async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
         let (id, tenant, rec) = (sub.id.to_string(), sub.tenant.to_string(), to_json(sub)?);
         self.write(move |tx| {
-            tx.execute("INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)", params![id, tenant, rec])
-                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
+                params![id, tenant, rec],
+            )
+            .map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -150,7 +155,9 @@ impl SubscriptionStore for SqliteStore {
     async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
         let (id, rec) = (sub.id.to_string(), to_json(sub)?);
         self.write(move |tx| {
-            let n = tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec]).map_err(unavailable)?;
+            let n = tx
+                .execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
+                .map_err(unavailable)?;
             Ok(n == 1)
         })
         .await
@@ -185,11 +192,17 @@ impl SubscriptionStore for SqliteStore {
 
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.write(move |tx| Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1))
-            .await
+        self.write(move |tx| {
+            Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1)
+        })
+        .await
     }
 
-    async fn list_subscriptions(&self, tenant: Option<&TenantId>, page: &PageRequest) -> Result<Page<Subscription>, StoreError> {
+    async fn list_subscriptions(
+        &self,
+        tenant: Option<&TenantId>,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
         let tenant = tenant.map(|t| t.to_string());
         let (cursor, limit) = (page.cursor.clone(), page.limit);
         self.with(move |c| {
@@ -213,7 +226,9 @@ impl SubscriptionStore for SqliteStore {
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
         let tenant = tenant.to_string();
         self.with(move |c| {
-            let mut stmt = c.prepare_cached("SELECT record FROM subscriptions WHERE tenant = ?1").map_err(unavailable)?;
+            let mut stmt = c
+                .prepare_cached("SELECT record FROM subscriptions WHERE tenant = ?1")
+                .map_err(unavailable)?;
             let recs = stmt
                 .query_map([tenant], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?
@@ -239,13 +254,21 @@ impl TenantStore for SqliteStore {
         .await
     }
 
-    async fn init_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<SecretSet, StoreError> {
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError> {
         let (tenant, rec) = (tenant.to_string(), to_json(secrets)?);
         self.write(move |tx| {
-            tx.execute("INSERT OR IGNORE INTO tenants (tenant, secrets) VALUES (?1, ?2)", params![tenant, rec])
+            tx.execute(
+                "INSERT OR IGNORE INTO tenants (tenant, secrets) VALUES (?1, ?2)",
+                params![tenant, rec],
+            )
+            .map_err(unavailable)?;
+            let stored: String = tx
+                .query_row("SELECT secrets FROM tenants WHERE tenant = ?1", [tenant], |r| r.get(0))
                 .map_err(unavailable)?;
-            let stored: String =
-                tx.query_row("SELECT secrets FROM tenants WHERE tenant = ?1", [tenant], |r| r.get(0)).map_err(unavailable)?;
             from_json(&stored)
         })
         .await
@@ -327,7 +350,9 @@ impl DeliveryStore for SqliteStore {
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
         let id = event_id.to_string();
         self.with(move |c| {
-            let mut stmt = c.prepare_cached("SELECT record FROM deliveries WHERE event_id = ?1 ORDER BY id").map_err(unavailable)?;
+            let mut stmt = c
+                .prepare_cached("SELECT record FROM deliveries WHERE event_id = ?1 ORDER BY id")
+                .map_err(unavailable)?;
             let recs = stmt
                 .query_map([id], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?
@@ -338,7 +363,11 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> Result<Page<Delivery>, StoreError> {
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
         let f = filter.clone();
         let (cursor, limit) = (page.cursor.clone(), page.limit);
         self.with(move |c| {
@@ -377,8 +406,9 @@ impl DeliveryStore for SqliteStore {
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
         let id = id.to_string();
         self.with(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number").map_err(unavailable)?;
+            let mut stmt = c
+                .prepare_cached("SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number")
+                .map_err(unavailable)?;
             let recs = stmt
                 .query_map([id], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?
@@ -415,7 +445,12 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn claim_due(&self, now: DateTime<Utc>, lease: Duration, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         self.write(move |tx| {
             let ids: Vec<String> = {
@@ -457,14 +492,23 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn cancel_subscription_deliveries(&self, id: &SubscriptionId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let id = id.to_string();
         self.write(move |tx| {
             let recs: Vec<String> = {
                 let mut stmt = tx
-                    .prepare_cached("SELECT record FROM deliveries WHERE subscription_id = ?1 AND status = 'pending'")
+                    .prepare_cached(
+                        "SELECT record FROM deliveries WHERE subscription_id = ?1 AND status = 'pending'",
+                    )
                     .map_err(unavailable)?;
-                stmt.query_map([id], |r| r.get(0)).map_err(unavailable)?.collect::<Result<_, _>>().map_err(unavailable)?
+                stmt.query_map([id], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?
             };
             for rec in &recs {
                 let mut d: Delivery = from_json(rec)?;

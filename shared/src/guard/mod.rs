@@ -12,7 +12,7 @@ use crate::model::{TargetUrl, ValidationError};
 /// Why an address or URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Blocked {
-    /// A loopback address (allowed only with `allow_private`).
+    /// A loopback address (allowed only with `allow_loopback`).
     #[error("{0} is a loopback address")]
     Loopback(IpAddr),
     /// Private, link-local, CGNAT, metadata, multicast, reserved…
@@ -29,21 +29,16 @@ pub enum Blocked {
     Port(u16),
 }
 
-/// The operator's choices for the guard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The operator's choices for the guard (default: public targets only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetGuard {
-    /// Allow loopback and private targets (local mode and tests only).
-    pub allow_private: bool,
+    /// Allow loopback targets (`HOOKLINE_ALLOW_PRIVATE_TARGETS=1`: local
+    /// mode and tests only). Private networks and metadata stay refused.
+    pub allow_loopback: bool,
     /// Refuse plain `http`.
     pub https_only: bool,
     /// Ports allowed besides the scheme's default; `None` allows any.
     pub allowed_ports: Option<Vec<u16>>,
-}
-
-impl Default for TargetGuard {
-    fn default() -> Self {
-        Self { allow_private: false, https_only: false, allowed_ports: None }
-    }
 }
 
 /// The class of a non-public IPv4 address, if it is one.
@@ -109,19 +104,16 @@ impl TargetGuard {
             IpAddr::V6(v6) => v6_class(v6),
         };
         let Some(class) = class else { return Ok(()) };
-        if self.allow_private {
-            return Ok(());
+        // Only the plain spellings count as loopback: 127.0.0.0/8 and ::1.
+        let loopback = match ip {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => v6.is_loopback(),
+        };
+        match (loopback, self.allow_loopback) {
+            (true, true) => Ok(()),
+            (true, false) => Err(Blocked::Loopback(ip)),
+            _ => Err(Blocked::NonPublic(ip, class)),
         }
-        if class == "loopback" {
-            return Err(Blocked::Loopback(ip));
-        }
-        // An IPv4-mapped loopback is loopback too.
-        if let IpAddr::V6(v6) = ip
-            && v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        {
-            return Err(Blocked::Loopback(ip));
-        }
-        Err(Blocked::NonPublic(ip, class))
     }
 
     /// Checks what can be checked of a URL without DNS: scheme, port, IP
@@ -144,7 +136,8 @@ impl TargetGuard {
                 let local = name == "localhost"
                     || name.ends_with(".localhost")
                     || (name.starts_with("metadata") && name.ends_with(".internal"));
-                if local && !self.allow_private {
+                let is_localhost = name == "localhost" || name.ends_with(".localhost");
+                if local && !(is_localhost && self.allow_loopback) {
                     return Err(Blocked::LocalName(name));
                 }
                 Ok(())
@@ -229,8 +222,20 @@ mod tests {
 
     #[test]
     fn the_operator_can_allow_loopback_require_https_and_limit_ports() {
-        let open = TargetGuard { allow_private: true, ..guard() };
+        let open = TargetGuard { allow_loopback: true, ..guard() };
         assert_eq!(open.check_url(&url("http://127.0.0.1:9000/")), Ok(()));
+        assert_eq!(open.check_url(&url("http://localhost:9000/")), Ok(()));
+        assert_eq!(open.check_url(&url("http://[::1]:9000/")), Ok(()));
+        // Allowing loopback opens nothing else, nor loopback's odd forms.
+        for u in [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/",
+            "http://0.0.0.0/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://metadata.google.internal/",
+        ] {
+            assert!(open.check_url(&url(u)).is_err(), "{u}");
+        }
         let strict = TargetGuard { https_only: true, allowed_ports: Some(vec![8443]), ..guard() };
         assert_eq!(strict.check_url(&url("http://example.com/")), Err(Blocked::NotHttps));
         assert_eq!(strict.check_url(&url("https://example.com:8080/")), Err(Blocked::Port(8080)));

@@ -55,7 +55,10 @@ impl HttpSender {
         Ok(Self { client, guard })
     }
 
-    async fn exchange(&self, request: &OutgoingRequest) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
+    async fn exchange(
+        &self,
+        request: &OutgoingRequest,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
         let mut builder = self.client.post(request.url.url().clone()).timeout(request.timeout);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -123,13 +126,21 @@ impl Sender for HttpSender {
             },
             Ok(Err(e)) => {
                 let (kind, message) = classify::classify(&e);
-                SendResult { outcome: AttemptOutcome::Failed(kind), duration, response_excerpt: None, error_message: Some(message) }
+                SendResult {
+                    outcome: AttemptOutcome::Failed(kind),
+                    duration,
+                    response_excerpt: None,
+                    error_message: Some(message),
+                }
             }
             Err(_) => SendResult {
                 outcome: AttemptOutcome::Failed(FailureKind::Timeout),
                 duration,
                 response_excerpt: None,
-                error_message: Some(format!("no complete response within {} ms", request.timeout.as_millis())),
+                error_message: Some(format!(
+                    "no complete response within {} ms",
+                    request.timeout.as_millis()
+                )),
             },
         }
     }

@@ -33,7 +33,8 @@ impl Resolve for GuardedResolver {
         let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let looked_up = tokio::net::lookup_host((host.as_str(), 0)).await.map(|a| a.collect::<Vec<SocketAddr>>());
+            let looked_up =
+                tokio::net::lookup_host((host.as_str(), 0)).await.map(|a| a.collect::<Vec<SocketAddr>>());
             let found = match looked_up {
                 Ok(addrs) => addrs,
                 Err(e) => return Err(Box::new(DnsFailure(host, e.to_string())) as _),

@@ -1,0 +1,105 @@
+//! The embedded hookline: the HTTP API, the delivery workers and the retry
+//! scheduler in one process, over one SQLite file, on the same handlers as
+//! the Lambda functions.
+
+pub mod demo;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hookline::api::{self, ApiKeys};
+use hookline::config::Config;
+use hookline::embedded::{SqliteQueue, SqliteStore, worker};
+use hookline::handlers::Context;
+use hookline::ports::{OsEntropy, SystemClock};
+use hookline::sender::HttpSender;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the embedded scheduler looks for due deliveries.
+pub const SCHEDULER_TICK: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for attempts in flight (longest timeout + margin).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
+
+/// A running service.
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// Starts the service: opens the store at `db`, hands out again what an
+/// earlier process left in flight, and serves the API on `listen`.
+pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path) -> anyhow::Result<Running> {
+    let clock = Arc::new(SystemClock);
+    let store =
+        Arc::new(SqliteStore::open(db, clock.clone()).with_context(|| format!("opening {}", db.display()))?);
+    let queue = SqliteQueue::new((*store).clone());
+    let released = queue.release_leases().await?;
+    if released > 0 {
+        tracing::info!(released, "deliveries in flight at the last stop are queued again");
+    }
+    let sender = Arc::new(HttpSender::new(config.settings.guard.clone())?);
+    let ctx =
+        Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone());
+
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let app = api::router(ctx.clone(), keys);
+    let mut on_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = on_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    let workers = vec![
+        tokio::spawn(worker::run_deliver(ctx.clone(), queue, sender, config.concurrency, stopped.clone())),
+        tokio::spawn(worker::run_scheduler(ctx, SCHEDULER_TICK, stopped)),
+    ];
+    Ok(Running { addr, stop, server, workers })
+}
+
+impl Running {
+    /// Stops taking requests and messages, lets attempts in flight finish
+    /// (up to [`SHUTDOWN_GRACE`]; unfinished ones are delivered after the
+    /// next start), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let all = async {
+            let _ = self.server.await;
+            for w in self.workers {
+                let _ = w.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            tracing::warn!("attempts still in flight at shutdown are delivered after the next start");
+        }
+    }
+}
+
+/// The API keys of `config`; with none configured, one is generated and
+/// returned so the caller can show it.
+pub fn api_keys(config: &Config) -> anyhow::Result<(ApiKeys, Option<String>)> {
+    let mut keys = ApiKeys::from_keys(config.api_keys.iter().map(String::as_str));
+    if let Some(digests) = &config.api_key_digests {
+        keys.extend(ApiKeys::from_hex_digests(digests).context("HOOKLINE_API_KEY_SHA256")?);
+    }
+    if !keys.is_empty() {
+        return Ok((keys, None));
+    }
+    use hookline::ports::Entropy;
+    let mut raw = [0u8; 24];
+    OsEntropy.fill(&mut raw);
+    let key = format!("hk_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    Ok((ApiKeys::from_keys([key.as_str()]), Some(key)))
+}

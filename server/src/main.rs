@@ -1,0 +1,146 @@
+//! `hookline serve` and `hookline demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hookline::config::Config;
+
+const USAGE: &str = "\
+hookline — webhook delivery service (embedded mode: one process, SQLite)
+
+USAGE:
+    hookline serve [--listen ADDR] [--db PATH]
+    hookline demo
+    hookline --help | --version
+
+serve    the HTTP API, delivery workers and retry scheduler
+         --listen ADDR   where the API listens (default 127.0.0.1:8080)
+         --db PATH       the SQLite database (default ./hookline.db)
+demo     a guided tour: starts hookline and local receivers, publishes
+         events, shows signed deliveries, a retry, and the delivery log
+
+Configuration comes from HOOKLINE_* environment variables (see README.md):
+HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1, HOOKLINE_RETRY_SCHEDULE, ...";
+
+struct ServeArgs {
+    listen: SocketAddr,
+    db: PathBuf,
+}
+
+fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
+    let mut out =
+        ServeArgs { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), db: PathBuf::from("hookline.db") };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value =
+            || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{flag} needs a value"));
+        match flag {
+            "--listen" => {
+                let v = value()?;
+                out.listen =
+                    v.parse().map_err(|_| format!("--listen {v:?} is not an address like 127.0.0.1:8080"))?;
+            }
+            "--db" => out.db = PathBuf::from(value()?),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_process_env()?;
+    let (keys, generated) = hookline_server::api_keys(&config)?;
+    let running = hookline_server::start(config, keys, args.listen, &args.db).await?;
+    eprintln!("hookline listening on http://{} (database {})", running.addr, args.db.display());
+    if let Some(key) = generated {
+        eprintln!("no HOOKLINE_API_KEY set; this run's API key is: {key}");
+    }
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing attempts in flight");
+    running.shutdown().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command {
+        "serve" => match parse_serve(rest) {
+            Ok(a) => {
+                init_logging("info,hookline=info");
+                runtime.block_on(serve(a))
+            }
+            Err(e) => {
+                eprintln!("error: {e}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        "demo" if rest.is_empty() => {
+            init_logging("warn");
+            runtime.block_on(hookline_server::demo::run())
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        "-V" | "--version" => {
+            println!("hookline {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("error: unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

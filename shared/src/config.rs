@@ -1,0 +1,170 @@
+//! One way in for configuration: [`Config::from_env`] reads every
+//! `HOOKLINE_*` variable once at start-up, checks it, and fills in the
+//! documented defaults. Handlers receive what they need from it.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `HOOKLINE_API_KEY` | — | API key(s), comma-separated (local use) |
+//! | `HOOKLINE_API_KEY_SHA256` | — | hex SHA-256 digests of API keys (AWS: only digests) |
+//! | `HOOKLINE_ALLOW_PRIVATE_TARGETS` | `0` | `1` allows loopback receivers (local mode, tests); private networks and metadata stay refused |
+//! | `HOOKLINE_HTTPS_ONLY` | `0` | `1` refuses plain-http targets |
+//! | `HOOKLINE_ALLOWED_PORTS` | any | comma-separated ports targets may use |
+//! | `HOOKLINE_RETRY_SCHEDULE` | `5s,5m,30m,2h,5h,10h,10h` | the default retry schedule |
+//! | `HOOKLINE_MAX_PAYLOAD_BYTES` | `262144` | largest accepted event payload |
+//! | `HOOKLINE_DISABLE_AFTER` | `5d` | failing period after which an endpoint is disabled |
+//! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
+//! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
+
+use std::time::Duration;
+
+use crate::guard::TargetGuard;
+use crate::handlers::{MAX_PAYLOAD_LIMIT_BYTES, Settings};
+use crate::policy::RetrySchedule;
+use crate::policy::retry::parse_duration;
+
+/// A variable that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// The service's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Handler settings.
+    pub settings: Settings,
+    /// API keys in clear (local mode).
+    pub api_keys: Vec<String>,
+    /// API key digests, hex (AWS).
+    pub api_key_digests: Option<String>,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+}
+
+fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(ConfigError { name, problem: format!("{other:?} is not 0 or 1") }),
+    }
+}
+
+fn number(name: &'static str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError { name, problem: format!("{v:?} is not a number from {min} to {max}") }),
+    }
+}
+
+fn duration(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    parse_duration(v.trim())
+        .map_err(|_| ConfigError { name, problem: format!("{v:?} is not a duration like 30s, 5m, 2h or 5d") })
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `var` (the environment, or a map in tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut settings = Settings::default();
+        let mut guard = TargetGuard {
+            allow_loopback: flag("HOOKLINE_ALLOW_PRIVATE_TARGETS", var("HOOKLINE_ALLOW_PRIVATE_TARGETS"))?,
+            https_only: flag("HOOKLINE_HTTPS_ONLY", var("HOOKLINE_HTTPS_ONLY"))?,
+            allowed_ports: None,
+        };
+        if let Some(ports) = var("HOOKLINE_ALLOWED_PORTS").filter(|p| !p.trim().is_empty()) {
+            let list = ports
+                .split(',')
+                .map(|p| number("HOOKLINE_ALLOWED_PORTS", p, 1, 65535).map(|n| n as u16))
+                .collect::<Result<Vec<_>, _>>()?;
+            guard.allowed_ports = Some(list);
+        }
+        settings.guard = guard;
+        if let Some(s) = var("HOOKLINE_RETRY_SCHEDULE") {
+            settings.retry.schedule = RetrySchedule::parse_list(&s)
+                .map_err(|e| ConfigError { name: "HOOKLINE_RETRY_SCHEDULE", problem: e.to_string() })?;
+        }
+        if let Some(v) = var("HOOKLINE_MAX_PAYLOAD_BYTES") {
+            settings.max_payload_bytes =
+                number("HOOKLINE_MAX_PAYLOAD_BYTES", &v, 1024, MAX_PAYLOAD_LIMIT_BYTES)?;
+        }
+        if let Some(v) = var("HOOKLINE_DISABLE_AFTER") {
+            let d = duration("HOOKLINE_DISABLE_AFTER", &v)?;
+            settings.disable.after = chrono::Duration::from_std(d)
+                .map_err(|_| ConfigError { name: "HOOKLINE_DISABLE_AFTER", problem: "too long".into() })?;
+        }
+        if let Some(v) = var("HOOKLINE_ROTATION_GRACE") {
+            settings.rotation_grace = duration("HOOKLINE_ROTATION_GRACE", &v)?;
+        }
+        let concurrency = match var("HOOKLINE_CONCURRENCY") {
+            Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
+            None => 64,
+        };
+        let api_keys = var("HOOKLINE_API_KEY")
+            .map(|s| s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let api_key_digests = var("HOOKLINE_API_KEY_SHA256").filter(|s| !s.trim().is_empty());
+        Ok(Self { settings, api_keys, api_key_digests, concurrency })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = env(&[]).unwrap();
+        assert_eq!(c.settings.retry.schedule.to_string(), "5s,5m,30m,2h,5h,10h,10h");
+        assert_eq!(c.settings.max_payload_bytes, 256 * 1024);
+        assert!(!c.settings.guard.allow_loopback);
+        assert_eq!(c.concurrency, 64);
+        assert!(c.api_keys.is_empty());
+    }
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let c = env(&[
+            ("HOOKLINE_RETRY_SCHEDULE", "1s,2s,5s"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "1"),
+            ("HOOKLINE_API_KEY", "a, b"),
+            ("HOOKLINE_ALLOWED_PORTS", "443,8443"),
+            ("HOOKLINE_DISABLE_AFTER", "2d"),
+        ])
+        .unwrap();
+        assert_eq!(c.settings.retry.schedule.max_attempts(), 4);
+        assert!(c.settings.guard.allow_loopback);
+        assert_eq!(c.api_keys, vec!["a", "b"]);
+        assert_eq!(c.settings.guard.allowed_ports, Some(vec![443, 8443]));
+        assert_eq!(c.settings.disable.after, chrono::Duration::days(2));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (k, v) in [
+            ("HOOKLINE_RETRY_SCHEDULE", "soon"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "yes please"),
+            ("HOOKLINE_MAX_PAYLOAD_BYTES", "10"),
+            ("HOOKLINE_MAX_PAYLOAD_BYTES", "99999999"),
+            ("HOOKLINE_CONCURRENCY", "0"),
+            ("HOOKLINE_ALLOWED_PORTS", "80,x"),
+            ("HOOKLINE_DISABLE_AFTER", "forever"),
+        ] {
+            assert_eq!(env(&[(k, v)]).unwrap_err().name, k, "{v}");
+        }
+    }
+}
