@@ -7,3 +7,6 @@ pub mod worker;
 
 pub use queue::{Lease, MAX_RECEIVES, SqliteQueue};
 pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod tests;
