@@ -279,3 +279,31 @@ async fn bad_requests_get_clear_json_errors_and_change_nothing() {
     let (_, dels) = h.call("GET", "/v1/deliveries", None).await;
     assert_eq!(dels["data"], json!([]));
 }
+
+#[test]
+fn the_demo_shows_verified_deliveries_and_a_retry_that_succeeds() {
+    let out = std::process::Command::new(BIN).arg("demo").output().expect("run hookline demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("REJECTED"), "{text}");
+    assert_eq!(text.matches("signature verified (Standard Webhooks)").count(), 5, "{text}");
+    assert_eq!(text.matches("signature verified (Transcodely's algorithm)").count(), 1, "{text}");
+    assert_eq!(text.matches("answered 503").count(), 2, "{text}");
+    assert!(text.contains("status: succeeded after 3 attempts"), "{text}");
+}
+
+#[test]
+fn bad_command_lines_exit_non_zero_with_a_message() {
+    for args in [vec!["serve", "--listen", "nowhere"], vec!["serve", "--bogus"], vec!["launch"], vec![]] {
+        let out = std::process::Command::new(BIN).args(&args).output().expect("run hookline");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} printed no message");
+    }
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HOOKLINE_RETRY_SCHEDULE", "soon")
+        .output()
+        .expect("run hookline");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_RETRY_SCHEDULE"));
+}
