@@ -195,9 +195,9 @@ async fn bad_requests_get_clear_json_errors_and_change_nothing() {
     let url = |p: &str| format!("{}{p}", h.base);
     let c = h.client();
 
-    let resp = c.get(url("/v1/subscriptions")).send().await.expect("send");
+    let resp = c.get(url("/v1/subscriptions?tenant=a")).send().await.expect("send");
     assert_eq!(resp.status(), 401);
-    let resp = c.get(url("/v1/subscriptions")).bearer_auth("wrong").send().await.expect("send");
+    let resp = c.get(url("/v1/subscriptions?tenant=a")).bearer_auth("wrong").send().await.expect("send");
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.json::<Value>().await.expect("json")["error"]["code"], "unauthorized");
 
@@ -241,6 +241,8 @@ async fn bad_requests_get_clear_json_errors_and_change_nothing() {
         ("GET", "/v1/deliveries/not-an-id", None, "", 422, "invalid_field"),
         ("GET", "/v1/deliveries/dlv_01jdx000000000000000000000", None, "", 404, "not_found"),
         ("GET", "/v1/deliveries?colour=red", None, "", 422, "invalid_field"),
+        ("GET", "/v1/deliveries", None, "", 422, "invalid_field"),
+        ("GET", "/v1/subscriptions", None, "", 422, "invalid_field"),
         ("GET", "/v1/nowhere", None, "", 404, "no_such_route"),
         ("PUT", "/v1/events", Some("application/json"), "{}", 405, "method_not_allowed"),
     ];
@@ -274,9 +276,9 @@ async fn bad_requests_get_clear_json_errors_and_change_nothing() {
             .contains("262144")
     );
 
-    let (_, subs) = h.call("GET", "/v1/subscriptions", None).await;
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=a", None).await;
     assert_eq!(subs["data"], json!([]), "nothing was created");
-    let (_, dels) = h.call("GET", "/v1/deliveries", None).await;
+    let (_, dels) = h.call("GET", "/v1/deliveries?tenant=a", None).await;
     assert_eq!(dels["data"], json!([]));
 }
 

@@ -14,6 +14,9 @@
 //! | `HOOKLINE_DISABLE_AFTER` | `5d` | failing period after which an endpoint is disabled |
 //! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
 //! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
+//! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
+//! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS) |
+//! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS) |
 
 use std::time::Duration;
 
@@ -43,6 +46,12 @@ pub struct Config {
     pub api_key_digests: Option<String>,
     /// Attempts in flight at once.
     pub concurrency: usize,
+    /// How long events and finished deliveries are kept.
+    pub retention: Duration,
+    /// The DynamoDB table (AWS).
+    pub table: Option<String>,
+    /// The SQS queue URL (AWS).
+    pub queue_url: Option<String>,
 }
 
 fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
@@ -111,7 +120,20 @@ impl Config {
             .map(|s| s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
         let api_key_digests = var("HOOKLINE_API_KEY_SHA256").filter(|s| !s.trim().is_empty());
-        Ok(Self { settings, api_keys, api_key_digests, concurrency })
+        let retention = match var("HOOKLINE_RETENTION") {
+            Some(v) => duration("HOOKLINE_RETENTION", &v)?,
+            None => Duration::from_secs(30 * 86_400),
+        };
+        let nonempty = |k: &str| var(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(Self {
+            settings,
+            api_keys,
+            api_key_digests,
+            concurrency,
+            retention,
+            table: nonempty("HOOKLINE_TABLE"),
+            queue_url: nonempty("HOOKLINE_QUEUE_URL"),
+        })
     }
 }
 

@@ -9,6 +9,8 @@
 
 #[cfg(feature = "http-api")]
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 #[cfg(feature = "sqlite")]
 pub mod embedded;

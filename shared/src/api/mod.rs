@@ -92,9 +92,9 @@ async fn create_subscription(
 
 async fn list_subscriptions(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let params = query(q.as_deref(), &["tenant", "cursor", "limit"])?;
-    let tenant = param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?;
+    let tenant = path(param(&params, "tenant").unwrap_or_default(), TenantId::parse)?;
     let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
-    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(tenant.as_ref(), &page).await?))
+    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(&tenant, &page).await?))
 }
 
 fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {

@@ -200,16 +200,16 @@ impl SubscriptionStore for SqliteStore {
 
     async fn list_subscriptions(
         &self,
-        tenant: Option<&TenantId>,
+        tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError> {
-        let tenant = tenant.map(|t| t.to_string());
+        let tenant = tenant.to_string();
         let (cursor, limit) = (page.cursor.clone(), page.limit);
         self.with(move |c| {
             let mut stmt = c
                 .prepare(
                     "SELECT id, record FROM subscriptions
-                     WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR id < ?2)
+                     WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
                      ORDER BY id DESC LIMIT ?3",
                 )
                 .map_err(unavailable)?;

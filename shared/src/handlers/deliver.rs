@@ -87,7 +87,10 @@ impl Context {
             span.record("subscription_id", tracing::field::display(sub));
         }
         let Some(event) = self.events.get_event(&delivery.event_id).await? else {
-            return Ok(Handled::Skipped("the event has expired"));
+            // Retention removed the event: nothing is left to send.
+            self.deliveries.cancel_delivery(id, self.clock.now()).await?;
+            warn!("canceled: the event has expired");
+            return Ok(Handled::Canceled);
         };
         let Some(target) = self.target(&delivery).await? else {
             self.deliveries.cancel_delivery(id, self.clock.now()).await?;

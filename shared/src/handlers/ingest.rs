@@ -76,7 +76,7 @@ impl Context {
     /// `GET /v1/subscriptions?tenant=`.
     pub async fn list_subscriptions(
         &self,
-        tenant: Option<&TenantId>,
+        tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<ListResponse<SubscriptionView>, ApiError> {
         let p = self.subscriptions.list_subscriptions(tenant, page).await?;
@@ -260,6 +260,13 @@ impl Context {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<ListResponse<DeliveryView>, ApiError> {
+        if !filter.is_scoped() {
+            return Err(crate::model::ValidationError::invalid(
+                "filter",
+                "name a tenant, subscription or event (tenant=, subscription=, event=)",
+            )
+            .into());
+        }
         let p = self.deliveries.list_deliveries(filter, page).await?;
         Ok(ListResponse {
             data: p.items.iter().map(|d| DeliveryView::new(d, None)).collect(),

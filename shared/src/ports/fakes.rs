@@ -104,7 +104,7 @@ impl SubscriptionStore for MemoryStore {
 
     async fn list_subscriptions(
         &self,
-        tenant: Option<&TenantId>,
+        tenant: &TenantId,
         req: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError> {
         self.check()?;
@@ -112,7 +112,7 @@ impl SubscriptionStore for MemoryStore {
         let items = s
             .subscriptions
             .values()
-            .filter(|sub| tenant.is_none_or(|t| *t == sub.tenant))
+            .filter(|sub| sub.tenant == *tenant)
             .map(|sub| (sub.id.to_string(), sub.clone()))
             .collect();
         Ok(page(items, req))

@@ -55,7 +55,8 @@ pub struct PageRequest {
     pub limit: usize,
 }
 
-/// Which deliveries to list. Every set field must match.
+/// Which deliveries to list. Every set field must match; at least one of
+/// tenant, subscription or event must be set (see [`DeliveryFilter::is_scoped`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {
     /// Deliveries of this tenant.
@@ -73,6 +74,12 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
+    /// Whether the filter names a tenant, subscription or event: what
+    /// every store can list by without scanning everything.
+    pub fn is_scoped(&self) -> bool {
+        self.tenant.is_some() || self.subscription_id.is_some() || self.event_id.is_some()
+    }
+
     /// Whether a delivery passes the filter.
     pub fn matches(&self, d: &Delivery) -> bool {
         self.tenant.as_ref().is_none_or(|t| *t == d.tenant)
@@ -95,10 +102,10 @@ pub trait SubscriptionStore: Send + Sync {
     async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError>;
     /// Removes a subscription; `false` if it did not exist.
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError>;
-    /// A page of subscriptions, of one tenant or all, newest first.
+    /// A page of a tenant's subscriptions, newest first.
     async fn list_subscriptions(
         &self,
-        tenant: Option<&TenantId>,
+        tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError>;
     /// Sets only the health fields: the start of the current failure run,

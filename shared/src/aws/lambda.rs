@@ -1,0 +1,99 @@
+//! What the three Lambda functions share: building the clients once per
+//! process from [`Config`], JSON logs, and the deliver function's batch
+//! handling with partial batch responses.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures_util::StreamExt;
+use tracing::{error, warn};
+
+use super::{DynamoStore, SqsQueue};
+use crate::config::Config;
+use crate::handlers::Context;
+use crate::ports::{OsEntropy, QueueMessage, Sender, SystemClock};
+
+/// A function cannot start: a variable is missing or wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A required variable is not set.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+}
+
+/// JSON logs for CloudWatch, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .without_time() // CloudWatch stamps every line
+        .init();
+}
+
+/// The handlers' context over DynamoDB and SQS, from `config`. The SDK
+/// reads credentials, region and `AWS_ENDPOINT_URL` (a local emulator) from
+/// the environment.
+pub async fn context(config: &Config) -> Result<Context, InitError> {
+    let table = config.table.clone().ok_or(InitError::Missing("HOOKLINE_TABLE"))?;
+    let queue_url = config.queue_url.clone().ok_or(InitError::Missing("HOOKLINE_QUEUE_URL"))?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, config.retention));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    Ok(Context::new(store, queue, Arc::new(SystemClock), Arc::new(OsEntropy), config.settings.clone()))
+}
+
+/// Handles one SQS batch, `concurrency` messages at a time. A message that
+/// cannot be read, or whose handling hit a store or queue failure, is
+/// reported as a batch item failure: SQS hands it out again and, after the
+/// queue's receive limit, moves it to the DLQ. Endpoint failures are not
+/// failures here — they are retries the handler already scheduled.
+pub async fn deliver_batch(
+    ctx: &Context,
+    sender: &dyn Sender,
+    event: SqsEvent,
+    concurrency: usize,
+) -> SqsBatchResponse {
+    let results = futures_util::stream::iter(event.records)
+        .map(|record| async move {
+            let id = record.message_id.clone();
+            let parsed = record.body.as_deref().map(serde_json::from_str::<QueueMessage>);
+            let ok = match parsed {
+                Some(Ok(message)) => match ctx.handle_message(sender, &message).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        warn!(message_id = ?id, error = %e, "infrastructure error; the message will come back");
+                        false
+                    }
+                },
+                Some(Err(e)) => {
+                    error!(message_id = ?id, error = %e, "unreadable message; it will end in the DLQ");
+                    false
+                }
+                None => {
+                    error!(message_id = ?id, "message without a body; it will end in the DLQ");
+                    false
+                }
+            };
+            (id, ok)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for (id, ok) in results {
+        match (ok, id) {
+            (true, _) => {}
+            (false, Some(id)) => response.add_failure(id),
+            // Without an id SQS cannot be told which one failed; it is
+            // redelivered after its visibility timeout all the same.
+            (false, None) => error!("a failed message has no message id"),
+        }
+    }
+    response
+}

@@ -1,0 +1,10 @@
+//! The AWS adapters (DynamoDB store, SQS queue) and what the Lambda
+//! functions share.
+
+mod dynamodb;
+pub mod lambda;
+pub mod provision;
+mod sqs;
+
+pub use dynamodb::{DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2};
+pub use sqs::{SQS_MAX_DELAY, SqsQueue};

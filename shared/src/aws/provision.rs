@@ -1,0 +1,108 @@
+//! Creates hookline's table and queues where CloudFormation does not: on a
+//! local emulator, for `cargo lambda watch` and the tests. The shapes match
+//! `template.yaml` (keep them in step).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use super::dynamodb::{DUE_INDEX, GSI1, GSI2};
+
+/// A provisioning step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProvisionError(String);
+
+fn err(e: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError(e.to_string())
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, ProvisionError> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(err)
+}
+
+fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, ProvisionError> {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().map_err(err)
+}
+
+fn index(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, ProvisionError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash)?)
+        .key_schema(key(sk, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .map_err(err)
+}
+
+/// Creates the table (keys, the three indexes, TTL on `expires_at`).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
+    use ScalarAttributeType::{N, S};
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk", S)?)
+        .attribute_definitions(attr("sk", S)?)
+        .attribute_definitions(attr("g1pk", S)?)
+        .attribute_definitions(attr("g1sk", S)?)
+        .attribute_definitions(attr("g2pk", S)?)
+        .attribute_definitions(attr("g2sk", S)?)
+        .attribute_definitions(attr("due_shard", S)?)
+        .attribute_definitions(attr("due_at", N)?)
+        .global_secondary_indexes(index(GSI1, "g1pk", "g1sk")?)
+        .global_secondary_indexes(index(GSI2, "g2pk", "g2sk")?)
+        .global_secondary_indexes(index(DUE_INDEX, "due_shard", "due_at")?)
+        .send()
+        .await
+        .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(err)?,
+        )
+        .send()
+        .await
+        .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+    Ok(())
+}
+
+/// Creates the delivery queue and its dead-letter queue; returns the
+/// delivery queue's URL.
+pub async fn create_queues(
+    client: &aws_sdk_sqs::Client,
+    queue: &str,
+    max_receives: u32,
+) -> Result<String, ProvisionError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs_err = |e: aws_sdk_sqs::error::SdkError<_, _>| err(aws_sdk_sqs::error::DisplayErrorContext(&e));
+    let dlq = client.create_queue().queue_name(format!("{queue}-dlq")).send().await.map_err(sqs_err)?;
+    let dlq_url = dlq.queue_url().ok_or_else(|| err("no DLQ url"))?;
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+    let dlq_arn = attrs.attributes().and_then(|a| a.get(&A::QueueArn)).ok_or_else(|| err("no DLQ arn"))?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+    let q = client
+        .create_queue()
+        .queue_name(queue)
+        .attributes(A::RedrivePolicy, redrive)
+        .attributes(A::VisibilityTimeout, "360")
+        .send()
+        .await
+        .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+    q.queue_url().map(str::to_owned).ok_or_else(|| err("no queue url"))
+}

@@ -1,0 +1,68 @@
+//! A moto server (the local AWS emulator from PyPI) for one test: started on
+//! a free 127.0.0.1 port from the test virtualenv, stopped when dropped.
+//! With `HOOKLINE_TEST_MOTO_URL` set, that server is used instead.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tokio::process::{Child, Command};
+
+use crate::test_python;
+
+/// A running emulator.
+pub struct Moto {
+    /// Its endpoint URL.
+    pub endpoint: String,
+    _child: Option<Child>,
+}
+
+impl Moto {
+    /// Starts moto (or uses `HOOKLINE_TEST_MOTO_URL`).
+    pub async fn start() -> Self {
+        if let Ok(url) = std::env::var("HOOKLINE_TEST_MOTO_URL") {
+            return Self { endpoint: url, _child: None };
+        }
+        let python = test_python().expect("test python");
+        let server = python.with_file_name("moto_server");
+        assert!(
+            server.exists(),
+            "{} is missing: run ./scripts/test (it installs moto[server])",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "moto did not listen within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { endpoint, _child: Some(child) }
+    }
+
+    /// SDK configuration pointing at this emulator with test credentials.
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+}
+
+/// A name no other test uses, for tables and queues.
+pub fn unique(label: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("hookline-{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
