@@ -59,6 +59,14 @@ impl Context {
         let id = SubscriptionId::generate(now, self.entropy.id_bytes());
         let sub = req.into_subscription(id, now, self.new_secret())?;
         self.settings.guard.accept("url", &sub.url)?;
+        let existing = self.subscriptions.tenant_subscriptions(&sub.tenant).await?.len();
+        if existing >= super::MAX_SUBSCRIPTIONS_PER_TENANT {
+            return Err(ApiError::Conflict(format!(
+                "tenant {} already has {existing} subscriptions, the most allowed ({}); delete one first",
+                sub.tenant,
+                super::MAX_SUBSCRIPTIONS_PER_TENANT
+            )));
+        }
         self.subscriptions.insert_subscription(&sub).await?;
         info!(subscription_id = %sub.id, tenant = %sub.tenant, "subscription created");
         Ok(SubscriptionWithSecret {

@@ -19,6 +19,10 @@ use crate::ports::{
     Clock, DeliveryQueue, DeliveryStore, Entropy, EventStore, SubscriptionStore, TenantStore,
 };
 
+/// Most subscriptions one tenant may have. It bounds a fan-out, which the
+/// DynamoDB store writes in one transaction (at most 100 items: these
+/// deliveries, a one-off URL's, the event and its idempotency key).
+pub const MAX_SUBSCRIPTIONS_PER_TENANT: usize = 50;
 /// Default payload limit (DESIGN: 256 KiB).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// The most a payload limit may be set to: an SQS message holds 1 MiB, and

@@ -89,6 +89,51 @@ async fn an_event_fans_out_to_every_subscription_that_wants_its_type() {
 }
 
 #[tokio::test]
+async fn a_tenant_cannot_exceed_its_subscription_limit_and_others_are_unaffected() {
+    let w = world();
+    for _ in 0..MAX_SUBSCRIPTIONS_PER_TENANT {
+        w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    }
+    let req: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h"}"#).unwrap();
+    let err = w.ctx.create_subscription(req).await.unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
+    assert_eq!(
+        w.store.tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().len(),
+        50
+    );
+    w.subscribe(r#"{"tenant":"beta","url":"https://a.example/h"}"#).await;
+}
+
+#[tokio::test]
+async fn private_and_metadata_targets_are_refused_at_creation() {
+    let w = world();
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/",
+        "http://127.0.0.1:8080/",
+        "http://localhost/",
+    ] {
+        let req: CreateSubscriptionRequest =
+            serde_json::from_str(&format!(r#"{{"tenant":"acme","url":"{url}"}}"#)).unwrap();
+        let err = w.ctx.create_subscription(req).await.unwrap_err();
+        assert_eq!(err.status(), 422, "{url}: {err}");
+    }
+    let ev: PublishEventRequest = serde_json::from_str(
+        r#"{"tenant":"acme","type":"t.x","payload":{},"webhook_url":"http://192.168.1.1/"}"#,
+    )
+    .unwrap();
+    assert_eq!(w.ctx.publish_event(ev, None).await.unwrap_err().status(), 422);
+    assert!(
+        w.store
+            .tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_delivery_is_signed_so_the_standard_verifier_accepts_it() {
     let w = world();
     let (_, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
