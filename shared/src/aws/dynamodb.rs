@@ -33,7 +33,7 @@ use crate::model::{
 };
 use crate::ports::{
     AttemptUpdate, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
-    SubscriptionStore, TenantStore,
+    SubscriptionStore, TenantStore, cancel,
 };
 use crate::signing::SecretSet;
 
@@ -637,17 +637,10 @@ impl DeliveryStore for DynamoStore {
 
     async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
         let Some(mut d) = self.get_delivery(&attempt.delivery_id).await? else { return Ok(false) };
-        if d.status != DeliveryStatus::Pending || d.attempts.checked_add(1) != Some(attempt.number) {
+        let previous = d.attempts;
+        if !update.apply(&mut d, attempt) {
             return Ok(false);
         }
-        let previous = d.attempts;
-        d.attempts = attempt.number;
-        d.status = update.status;
-        d.next_attempt_at = update.next_attempt_at;
-        d.due_at = update.due_at;
-        d.give_up_reason = update.give_up_reason;
-        d.last_status_code = attempt.status_code;
-        d.updated_at = attempt.started_at;
 
         let delivery = Put::builder()
             .table_name(&self.table)
@@ -724,14 +717,10 @@ impl DeliveryStore for DynamoStore {
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         for _ in 0..5 {
             let Some(mut d) = self.get_delivery(id).await? else { return Ok(false) };
-            if d.status != DeliveryStatus::Pending {
+            let attempts = d.attempts;
+            if !cancel(&mut d, now) {
                 return Ok(false);
             }
-            let attempts = d.attempts;
-            d.status = DeliveryStatus::Canceled;
-            d.next_attempt_at = None;
-            d.due_at = None;
-            d.updated_at = now;
             let done = self
                 .put_if(
                     self.delivery_item(&d)?,

@@ -12,12 +12,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{
-    Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription, SubscriptionId, TenantId,
-};
+use crate::model::{Attempt, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, TenantId};
 use crate::ports::{
     AttemptUpdate, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
-    SubscriptionStore, TenantStore,
+    SubscriptionStore, TenantStore, cancel,
 };
 use crate::signing::SecretSet;
 
@@ -88,12 +86,33 @@ impl SqliteStore {
     }
 }
 
-fn read_delivery(tx: &Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
-    let rec: Option<String> = tx
-        .query_row("SELECT record FROM deliveries WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)?;
+/// The record (first column, JSON) of the one row `sql` selects, if any.
+fn one<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let rec: Option<String> = c.query_row(sql, p, |r| r.get(0)).optional().map_err(unavailable)?;
     rec.map(|r| from_json(&r)).transpose()
+}
+
+/// The records (first column, JSON) of every row `sql` selects.
+fn all<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let recs = stmt
+        .query_map(p, |r| r.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    recs.iter().map(|r| from_json(r)).collect()
+}
+
+fn read_delivery(tx: &Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
+    one(tx, "SELECT record FROM deliveries WHERE id = ?1", [id])
 }
 
 fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
@@ -142,14 +161,7 @@ impl SubscriptionStore for SqliteStore {
 
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| {
-            let rec: Option<String> = c
-                .query_row("SELECT record FROM subscriptions WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            rec.map(|r| from_json(&r)).transpose()
-        })
-        .await
+        self.with(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id])).await
     }
 
     async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
@@ -225,18 +237,7 @@ impl SubscriptionStore for SqliteStore {
 
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
         let tenant = tenant.to_string();
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT record FROM subscriptions WHERE tenant = ?1")
-                .map_err(unavailable)?;
-            let recs = stmt
-                .query_map([tenant], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            recs.iter().map(|r| from_json(r)).collect()
-        })
-        .await
+        self.with(move |c| all(c, "SELECT record FROM subscriptions WHERE tenant = ?1", [tenant])).await
     }
 }
 
@@ -244,14 +245,7 @@ impl SubscriptionStore for SqliteStore {
 impl TenantStore for SqliteStore {
     async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
         let tenant = tenant.to_string();
-        self.with(move |c| {
-            let rec: Option<String> = c
-                .query_row("SELECT secrets FROM tenants WHERE tenant = ?1", [tenant], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            rec.map(|r| from_json(&r)).transpose()
-        })
-        .await
+        self.with(move |c| one(c, "SELECT secrets FROM tenants WHERE tenant = ?1", [tenant])).await
     }
 
     async fn init_tenant_secrets(
@@ -329,14 +323,7 @@ impl EventStore for SqliteStore {
 
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| {
-            let rec: Option<String> = c
-                .query_row("SELECT record FROM events WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            rec.map(|r| from_json(&r)).transpose()
-        })
-        .await
+        self.with(move |c| one(c, "SELECT record FROM events WHERE id = ?1", [id])).await
     }
 }
 
@@ -349,18 +336,8 @@ impl DeliveryStore for SqliteStore {
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
         let id = event_id.to_string();
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT record FROM deliveries WHERE event_id = ?1 ORDER BY id")
-                .map_err(unavailable)?;
-            let recs = stmt
-                .query_map([id], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            recs.iter().map(|r| from_json(r)).collect()
-        })
-        .await
+        self.with(move |c| all(c, "SELECT record FROM deliveries WHERE event_id = ?1 ORDER BY id", [id]))
+            .await
     }
 
     async fn list_deliveries(
@@ -405,18 +382,8 @@ impl DeliveryStore for SqliteStore {
 
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number")
-                .map_err(unavailable)?;
-            let recs = stmt
-                .query_map([id], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            recs.iter().map(|r| from_json(r)).collect()
-        })
-        .await
+        self.with(move |c| all(c, "SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number", [id]))
+            .await
     }
 
     async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
@@ -424,16 +391,9 @@ impl DeliveryStore for SqliteStore {
         let update = update.clone();
         self.write(move |tx| {
             let Some(mut d) = read_delivery(tx, attempt.delivery_id.as_str())? else { return Ok(false) };
-            if d.status != DeliveryStatus::Pending || d.attempts.checked_add(1) != Some(attempt.number) {
+            if !update.apply(&mut d, &attempt) {
                 return Ok(false);
             }
-            d.attempts = attempt.number;
-            d.status = update.status;
-            d.next_attempt_at = update.next_attempt_at;
-            d.due_at = update.due_at;
-            d.give_up_reason = update.give_up_reason;
-            d.last_status_code = attempt.status_code;
-            d.updated_at = attempt.started_at;
             write_delivery(tx, &d)?;
             tx.execute(
                 "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
@@ -482,10 +442,9 @@ impl DeliveryStore for SqliteStore {
         let id = id.to_string();
         self.write(move |tx| {
             let Some(mut d) = read_delivery(tx, &id)? else { return Ok(false) };
-            if d.status != DeliveryStatus::Pending {
+            if !cancel(&mut d, now) {
                 return Ok(false);
             }
-            cancel(&mut d, now);
             write_delivery(tx, &d)?;
             Ok(true)
         })
@@ -519,11 +478,4 @@ impl DeliveryStore for SqliteStore {
         })
         .await
     }
-}
-
-fn cancel(d: &mut Delivery, now: DateTime<Utc>) {
-    d.status = DeliveryStatus::Canceled;
-    d.next_attempt_at = None;
-    d.due_at = None;
-    d.updated_at = now;
 }

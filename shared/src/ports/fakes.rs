@@ -228,16 +228,9 @@ impl DeliveryStore for MemoryStore {
         let Some(d) = s.deliveries.get_mut(&attempt.delivery_id) else {
             return Ok(false);
         };
-        if d.status != DeliveryStatus::Pending || d.attempts.checked_add(1) != Some(attempt.number) {
+        if !update.apply(d, attempt) {
             return Ok(false);
         }
-        d.attempts = attempt.number;
-        d.status = update.status;
-        d.next_attempt_at = update.next_attempt_at;
-        d.due_at = update.due_at;
-        d.give_up_reason = update.give_up_reason;
-        d.last_status_code = attempt.status_code;
-        d.updated_at = attempt.started_at;
         s.attempts.entry(attempt.delivery_id.clone()).or_default().push(attempt.clone());
         Ok(true)
     }
@@ -267,13 +260,7 @@ impl DeliveryStore for MemoryStore {
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);
-        match s.deliveries.get_mut(id) {
-            Some(d) if d.status == DeliveryStatus::Pending => {
-                cancel(d, now);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(s.deliveries.get_mut(id).is_some_and(|d| cancel(d, now)))
     }
 
     async fn cancel_subscription_deliveries(
@@ -285,20 +272,12 @@ impl DeliveryStore for MemoryStore {
         let mut s = lock(&self.state);
         let mut n = 0;
         for d in s.deliveries.values_mut() {
-            if d.status == DeliveryStatus::Pending && d.subscription_id() == Some(id) {
-                cancel(d, now);
+            if d.subscription_id() == Some(id) && cancel(d, now) {
                 n += 1;
             }
         }
         Ok(n)
     }
-}
-
-fn cancel(d: &mut Delivery, now: DateTime<Utc>) {
-    d.status = DeliveryStatus::Canceled;
-    d.next_attempt_at = None;
-    d.due_at = None;
-    d.updated_at = now;
 }
 
 /// A queue that keeps what it was given, in order.

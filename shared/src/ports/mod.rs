@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription, SubscriptionId, TenantId,
+    Transition,
 };
 use crate::policy::{AttemptOutcome, GiveUpReason};
 use crate::signing::SecretSet;
@@ -171,6 +172,47 @@ pub struct AttemptUpdate {
     pub due_at: Option<DateTime<Utc>>,
     /// Why it failed, if it did.
     pub give_up_reason: Option<GiveUpReason>,
+}
+
+impl AttemptUpdate {
+    /// Applies attempt `attempt` to `d` — only if `d` is pending with
+    /// exactly `attempt.number - 1` attempts made (a repeated or late message
+    /// changes nothing). The one rule every store's `record_attempt` uses
+    /// under its own atomicity (a lock, a transaction, a condition).
+    pub fn apply(&self, d: &mut Delivery, attempt: &Attempt) -> bool {
+        let transition = match self.status {
+            DeliveryStatus::Pending => Transition::Retry,
+            DeliveryStatus::Succeeded => Transition::Succeed,
+            DeliveryStatus::Failed => Transition::Fail,
+            DeliveryStatus::Canceled => Transition::Cancel,
+        };
+        if d.attempts.checked_add(1) != Some(attempt.number) || d.status.apply(transition) != Ok(self.status)
+        {
+            return false;
+        }
+        d.attempts = attempt.number;
+        d.status = self.status;
+        d.next_attempt_at = self.next_attempt_at;
+        d.due_at = self.due_at;
+        d.give_up_reason = self.give_up_reason;
+        d.last_status_code = attempt.status_code;
+        d.updated_at = attempt.started_at;
+        true
+    }
+}
+
+/// Cancels `d` if it is pending; `false` (nothing changed) otherwise.
+pub fn cancel(d: &mut Delivery, now: DateTime<Utc>) -> bool {
+    match d.status.apply(Transition::Cancel) {
+        Ok(status) => {
+            d.status = status;
+            d.next_attempt_at = None;
+            d.due_at = None;
+            d.updated_at = now;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Deliveries and their attempts.
