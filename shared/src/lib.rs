@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod model;
 pub mod policy;
 pub mod ports;
+pub mod presets;
 #[cfg(feature = "sender")]
 pub mod sender;
 pub mod signing;

@@ -189,37 +189,44 @@ impl Context {
             webhook_url: ev.webhook_url,
             created_at: now,
         };
-        let mut targets: Vec<DeliveryTarget> = self
+        // Every target, with the wait before its first attempt.
+        let mut targets: Vec<(DeliveryTarget, std::time::Duration)> = self
             .subscriptions
             .tenant_subscriptions(&event.tenant)
             .await?
             .into_iter()
             .filter(|s| s.wants(&event.event_type))
-            .map(|s| DeliveryTarget::Subscription { subscription_id: s.id })
+            .map(|s| {
+                let wait = s.initial_delay().min(self.queue.max_delay());
+                (DeliveryTarget::Subscription { subscription_id: s.id }, wait)
+            })
             .collect();
         if let Some(url) = &event.webhook_url {
             // Make sure the tenant has a secret before anything is queued.
             self.tenant_secrets(&event.tenant).await?;
-            targets.push(DeliveryTarget::OneOff { url: url.clone() });
+            targets.push((DeliveryTarget::OneOff { url: url.clone() }, std::time::Duration::ZERO));
         }
-        let safety_net = now + to_chrono(self.settings.queue_grace);
+        let grace = to_chrono(self.settings.queue_grace);
         let deliveries: Vec<Delivery> = sorted(
             targets
                 .into_iter()
-                .map(|target| Delivery {
-                    id: DeliveryId::generate(now, self.entropy.id_bytes()),
-                    event_id: event.id.clone(),
-                    tenant: event.tenant.clone(),
-                    event_type: event.event_type.clone(),
-                    target,
-                    status: DeliveryStatus::Pending,
-                    attempts: 0,
-                    next_attempt_at: Some(now),
-                    due_at: Some(safety_net),
-                    give_up_reason: None,
-                    last_status_code: None,
-                    created_at: now,
-                    updated_at: now,
+                .map(|(target, wait)| {
+                    let first = now + to_chrono(wait);
+                    Delivery {
+                        id: DeliveryId::generate(now, self.entropy.id_bytes()),
+                        event_id: event.id.clone(),
+                        tenant: event.tenant.clone(),
+                        event_type: event.event_type.clone(),
+                        target,
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        next_attempt_at: Some(first),
+                        due_at: Some(first + grace),
+                        give_up_reason: None,
+                        last_status_code: None,
+                        created_at: now,
+                        updated_at: now,
+                    }
                 })
                 .collect(),
         );
@@ -236,7 +243,7 @@ impl Context {
             .iter()
             .map(|d| Queued {
                 message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: 1 },
-                delay: std::time::Duration::ZERO,
+                delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
             })
             .collect();
         if let Err(e) = self.queue.enqueue(&messages).await {

@@ -358,3 +358,62 @@ async fn schedules_shorter_than_the_default_come_from_the_subscription() {
         vec![Handled::Attempted { decision: Decision::Retry { delay: schedule.delays()[0] } }]
     );
 }
+
+#[tokio::test]
+async fn a_preset_sets_format_schedule_and_timeout_and_fields_override_it() {
+    let w = world();
+    let req: CreateSubscriptionRequest = serde_json::from_str(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely","timeout_ms":9000}"#,
+    )
+    .unwrap();
+    let created = w.ctx.create_subscription(req).await.unwrap();
+    let sub = w.store.get_subscription(&created.subscription.id).await.unwrap().unwrap();
+    let preset = crate::presets::get("transcodely").unwrap();
+    assert_eq!(sub.signature, preset.signature);
+    assert_eq!(sub.body, preset.body);
+    assert_eq!(sub.retry_schedule, preset.retry_schedule);
+    assert_eq!(sub.timeout.millis(), 9000, "an explicit field wins over the preset");
+    assert_eq!(created.subscription.preset.as_deref(), Some("transcodely"));
+
+    let bad: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"nope"}"#).unwrap();
+    let err = w.ctx.create_subscription(bad).await.unwrap_err();
+    assert!(err.to_string().contains("heapstream"), "the error lists the presets: {err}");
+}
+
+#[tokio::test]
+async fn an_initial_delay_holds_the_first_attempt_back() {
+    let w = world();
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","initial_delay":"30s"}"#,
+    )
+    .await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"sd_encoded","payload":{"data":{}}}"#).await;
+    let mut delays: Vec<Duration> = w.queue.drain().into_iter().map(|q| q.delay).collect();
+    delays.sort();
+    assert_eq!(delays, vec![Duration::ZERO, Duration::from_secs(30)]);
+    assert_eq!(ids.len(), 2);
+    for bad in [r#""16m""#, "-1", r#""soon""#, "9999"] {
+        let req: CreateSubscriptionRequest = serde_json::from_str(&format!(
+            r#"{{"tenant":"acme","url":"https://a.example/h","initial_delay":{bad}}}"#
+        ))
+        .unwrap();
+        assert_eq!(w.ctx.create_subscription(req).await.unwrap_err().status(), 422, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_targetvideo_preset_warns_that_its_secret_travels_in_the_body() {
+    let w = world();
+    let req: CreateSubscriptionRequest = serde_json::from_str(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","secret":"your_secret_key"}"#,
+    )
+    .unwrap();
+    let created = w.ctx.create_subscription(req).await.unwrap();
+    assert_eq!(created.subscription.warnings.len(), 1);
+    let other: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely"}"#)
+            .unwrap();
+    assert!(w.ctx.create_subscription(other).await.unwrap().subscription.warnings.is_empty());
+}

@@ -60,6 +60,37 @@ pub struct CreateSubscriptionRequest {
     /// A secret to keep (migrating receivers); absent: one is generated.
     #[serde(default)]
     pub secret: Option<String>,
+    /// A provider's preset (`transcodely`, `heapstream`, …): its signature,
+    /// body, schedule and timeout, each overridable by the fields above.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// A wait before the first attempt: `30s`, `2m` or seconds, at most 15 min.
+    #[serde(default)]
+    pub initial_delay: Option<serde_json::Value>,
+}
+
+/// Longest wait before a first attempt (what the queue can hold back).
+pub const MAX_INITIAL_DELAY_SECS: u32 = 900;
+
+/// Reads an `initial_delay` field.
+pub fn parse_initial_delay(raw: &serde_json::Value) -> Result<u32, ValidationError> {
+    let bad = || ValidationError::invalid("initial_delay", "must be a delay like 30s or 2m, at most 15m");
+    let secs = match raw {
+        serde_json::Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        serde_json::Value::String(s) => crate::policy::retry::parse_duration(s).map_err(|_| bad())?.as_secs(),
+        _ => return Err(bad()),
+    };
+    u32::try_from(secs).ok().filter(|s| *s <= MAX_INITIAL_DELAY_SECS).ok_or_else(bad)
+}
+
+/// Looks a preset up by name.
+pub fn parse_preset(name: &str) -> Result<&'static crate::presets::Preset, ValidationError> {
+    crate::presets::get(name).ok_or_else(|| {
+        ValidationError::invalid(
+            "preset",
+            format!("unknown preset {name:?}; known: {}", crate::presets::names()),
+        )
+    })
 }
 
 /// Checks event type patterns.
@@ -85,7 +116,10 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, Validati
 pub fn parse_signature(raw: &serde_json::Value) -> Result<SignatureFormat, ValidationError> {
     match raw {
         serde_json::Value::String(name) => SignatureFormat::preset(name).ok_or_else(|| {
-            ValidationError::invalid("signature", format!("unknown preset {name:?}; known: standard"))
+            ValidationError::invalid(
+                "signature",
+                format!("unknown preset {name:?}; known: {}", crate::presets::names()),
+            )
         }),
         serde_json::Value::Object(_) => serde_json::from_value::<SignatureFormat>(raw.clone())
             .map_err(|e| ValidationError::invalid("signature", e.to_string()))?
@@ -118,21 +152,27 @@ impl CreateSubscriptionRequest {
         let url = TargetUrl::parse(&self.url)?;
         let event_types = parse_event_types(self.event_types.as_deref().unwrap_or_default())?;
         let description = parse_description(self.description)?;
+        let preset = parse_preset(self.preset.as_deref().unwrap_or("standard"))?;
         let signature = match &self.signature {
             Some(raw) => parse_signature(raw)?,
-            None => SignatureFormat::standard(),
+            None => preset.signature.clone(),
         };
         let body = match &self.body {
             Some(raw) => BodyFormat::from_json(raw)?,
-            None => BodyFormat::Standard,
+            None => preset.body.clone(),
         };
         let headers = CustomHeaders::new(self.headers.unwrap_or_default())?;
         headers.check_not_in(&signature.header_names())?;
         let timeout = match self.timeout_ms {
             Some(ms) => AttemptTimeout::from_millis(ms)?,
-            None => AttemptTimeout::default(),
+            None => preset.timeout(),
         };
-        let retry_schedule = self.retry_schedule.as_ref().map(parse_retry_schedule).transpose()?;
+        let retry_schedule = match &self.retry_schedule {
+            Some(raw) => Some(parse_retry_schedule(raw)?),
+            None => preset.retry_schedule.clone(),
+        };
+        let initial_delay_secs =
+            self.initial_delay.as_ref().map(parse_initial_delay).transpose()?.unwrap_or(0);
         let secret = match self.secret {
             Some(s) => Secret::parse(&s)?,
             None => generated,
@@ -151,6 +191,8 @@ impl CreateSubscriptionRequest {
             headers,
             timeout,
             retry_schedule,
+            initial_delay_secs,
+            preset: self.preset,
             secrets: SecretSet::new(secret),
             failing_since: None,
             created_at: now,
@@ -191,6 +233,13 @@ pub struct UpdateSubscriptionRequest {
     /// New schedule (`null`: the service's).
     #[serde(default, deserialize_with = "nullable")]
     pub retry_schedule: Option<Option<serde_json::Value>>,
+    /// New wait before first attempts (`null`: none).
+    #[serde(default, deserialize_with = "nullable")]
+    pub initial_delay: Option<Option<serde_json::Value>>,
+    /// Switch to a preset: its signature, body, schedule and timeout, each
+    /// overridable by the fields above.
+    #[serde(default)]
+    pub preset: Option<String>,
 }
 
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -206,6 +255,18 @@ impl UpdateSubscriptionRequest {
     /// field is valid.
     pub fn apply(self, sub: &Subscription, now: DateTime<Utc>) -> Result<Subscription, ValidationError> {
         let mut next = sub.clone();
+        if let Some(name) = &self.preset {
+            let p = parse_preset(name)?;
+            next.signature = p.signature.clone();
+            next.body = p.body.clone();
+            next.retry_schedule = p.retry_schedule.clone();
+            next.timeout = p.timeout();
+            next.preset = Some(name.clone());
+            check_secret_fits(&next.secrets.current, &next.signature)?;
+        }
+        if let Some(delay) = &self.initial_delay {
+            next.initial_delay_secs = delay.as_ref().map(parse_initial_delay).transpose()?.unwrap_or(0);
+        }
         if let Some(url) = &self.url {
             next.url = TargetUrl::parse(url)?;
         }
@@ -274,6 +335,12 @@ pub struct SubscriptionView {
     /// Its own schedule, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_schedule: Option<RetrySchedule>,
+    /// Wait before first attempts, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_delay_secs: Option<u32>,
+    /// The preset it started from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Warnings about weak settings (a secret sent in the body).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -304,6 +371,8 @@ impl From<&Subscription> for SubscriptionView {
             headers: s.headers.clone(),
             timeout_ms: s.timeout.millis(),
             retry_schedule: s.retry_schedule.clone(),
+            initial_delay_secs: (s.initial_delay_secs > 0).then_some(s.initial_delay_secs),
+            preset: s.preset.clone(),
             warnings,
             created_at: s.created_at,
             updated_at: s.updated_at,

@@ -68,6 +68,12 @@ pub struct Subscription {
     /// Its own retry schedule; `None` uses the service's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_schedule: Option<RetrySchedule>,
+    /// A wait before the first attempt (Targetvideo's "Timeout"), seconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub initial_delay_secs: u32,
+    /// The preset it was created from, if any (for display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Signing secrets (current and retiring).
     pub secrets: SecretSet,
     /// Start of the current unbroken run of failed attempts.
@@ -79,7 +85,16 @@ pub struct Subscription {
     pub updated_at: DateTime<Utc>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Subscription {
+    /// The wait before the first attempt of each new delivery.
+    pub fn initial_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.initial_delay_secs.into())
+    }
+
     /// Whether an event of this type should go to this subscription now.
     pub fn wants(&self, ty: &EventType) -> bool {
         self.active && super::names::wants(&self.event_types, ty)

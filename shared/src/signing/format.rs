@@ -171,13 +171,9 @@ impl SignatureFormat {
         }
     }
 
-    /// A named format. Only `standard` for now; the seed providers' presets
-    /// are added beside it.
+    /// The signature format of a named preset (see `presets`).
     pub fn preset(name: &str) -> Option<Self> {
-        match name {
-            "standard" => Some(Self::standard()),
-            _ => None,
-        }
+        crate::presets::get(name).map(|p| p.signature.clone())
     }
 
     /// Checks a format given by a client: header names are HTTP tokens

@@ -23,6 +23,9 @@ pub enum TimestampFormat {
     Rfc3339Micros,
     /// Unix seconds as a JSON number.
     Unix,
+    /// ISO 8601 with microseconds and a `+0000` offset, e.g.
+    /// `2024-10-10T10:10:10.000010+0000` (HeapStream's example).
+    Iso8601MicrosOffset,
 }
 
 /// The shape of the body.
@@ -199,6 +202,9 @@ fn push_time(out: &mut String, t: DateTime<Utc>, format: TimestampFormat) {
         }
         TimestampFormat::Unix => {
             let _ = write!(out, "{}", t.timestamp());
+        }
+        TimestampFormat::Iso8601MicrosOffset => {
+            push_json_str(out, &t.format("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string());
         }
     }
 }
