@@ -2,8 +2,10 @@
 //! verifies signatures, the test Python (with the packages of
 //! `tests/requirements.txt`), and paths in the repository.
 
+pub mod external;
 pub mod moto;
 pub mod process;
+pub mod providers;
 pub mod receiver;
 
 use std::path::PathBuf;

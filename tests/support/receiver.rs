@@ -18,6 +18,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
+/// A receiver's own check of a request: `Err` says why it is refused.
+pub type Check = Arc<dyn Fn(&Received) -> Result<(), String> + Send + Sync>;
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -27,6 +30,8 @@ pub struct Received {
     pub headers: BTreeMap<String, String>,
     /// The raw body.
     pub body: Vec<u8>,
+    /// What the receiver's check said, if it has one.
+    pub verdict: Option<Result<(), String>>,
 }
 
 impl Received {
@@ -55,6 +60,7 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Reply>>,
     arrived: Notify,
+    check: Option<Check>,
 }
 
 /// A running receiver; stops when dropped.
@@ -70,12 +76,14 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    inner.received.lock().expect("lock").push(Received {
-        path: uri.path().to_owned(),
-        headers,
-        body: body.to_vec(),
-    });
+    let mut received = Received { path: uri.path().to_owned(), headers, body: body.to_vec(), verdict: None };
+    received.verdict = inner.check.as_ref().map(|check| check(&received));
+    let refused = matches!(received.verdict, Some(Err(_)));
+    inner.received.lock().expect("lock").push(received);
     inner.arrived.notify_waiters();
+    if refused {
+        return StatusCode::UNAUTHORIZED;
+    }
     let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(Reply::Status(200));
     let status = match reply {
         Reply::Status(s) => s,
@@ -90,7 +98,17 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
 impl Receiver {
     /// Starts a receiver on a free loopback port.
     pub async fn start() -> Self {
-        let inner = Arc::new(Inner::default());
+        Self::serve(Inner::default()).await
+    }
+
+    /// Starts a receiver that answers 401 to every request `check` refuses,
+    /// as a provider's customer's endpoint would.
+    pub async fn start_checking(check: Check) -> Self {
+        Self::serve(Inner { check: Some(check), ..Inner::default() }).await
+    }
+
+    async fn serve(inner: Inner) -> Self {
+        let inner = Arc::new(inner);
         let app = axum::Router::new().fallback(any(handle)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("local addr");

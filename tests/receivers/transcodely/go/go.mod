@@ -1,0 +1,3 @@
+module transcodely-receiver
+
+go 1.19
