@@ -3,7 +3,9 @@
 //! refusal is an [`ApiError`] with a JSON body, never axum's plain text.
 
 use axum::body::Body;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::handlers::ApiError;
@@ -35,12 +37,60 @@ pub async fn json_body<T: DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, limit.bytes)
         .await
         .map_err(|_| ApiError::TooLarge { what: limit.what, limit: limit.stated })?;
+    if json_depth(&bytes) > MAX_JSON_DEPTH {
+        return Err(ApiError::Malformed(format!("the JSON nests deeper than {MAX_JSON_DEPTH} levels")));
+    }
     serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             ApiError::Invalid(ValidationError::invalid("body", e.to_string()))
         }
         _ => ApiError::Malformed(format!("the body is not valid JSON: {e}")),
     })
+}
+
+/// Deepest nesting of arrays and objects accepted in a request body.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How deeply `json` nests arrays and objects (brackets inside strings do
+/// not count). Checked before parsing, so hostile input costs one scan.
+pub fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// A path segment, refused with a JSON error (not axum's plain text) when
+/// it cannot be decoded.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(s)) => Ok(Self(s)),
+            Err(e) => Err(ApiError::Malformed(format!("the path is not valid: {e}"))),
+        }
+    }
 }
 
 /// Query parameters, refusing any not in `allowed` and any given twice.
@@ -77,4 +127,18 @@ where
     F: FnOnce(&str) -> Result<T, ValidationError>,
 {
     parse(raw).map_err(ApiError::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert_eq!(json_depth(b"{}"), 1);
+        assert_eq!(json_depth(br#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(br#"{"a":"[[[[{{{{\"]]]"}"#), 1);
+        assert_eq!(json_depth(b"1"), 0);
+        assert_eq!(json_depth(&[b'['; 1000]), 1000);
+    }
 }

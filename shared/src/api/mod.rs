@@ -8,7 +8,7 @@ mod extract;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use crate::handlers::{ApiError, Context};
 use crate::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
 use crate::ports::DeliveryFilter;
 pub use auth::ApiKeys;
-use extract::{BodyLimit, json_body, param, path, query};
+use extract::{BodyLimit, PathParam, json_body, param, path, query};
 
 /// Extra bytes allowed around a payload in a request body (the envelope).
 const BODY_OVERHEAD: usize = 16 * 1024;
@@ -107,14 +107,14 @@ fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
         .transpose()
 }
 
-async fn get_subscription(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_subscription(State(s): State<ApiState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.get_subscription(&id).await?))
 }
 
 async fn update_subscription(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -125,7 +125,7 @@ async fn update_subscription(
 
 async fn delete_subscription(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
     s.ctx.delete_subscription(&id).await?;
@@ -134,7 +134,7 @@ async fn delete_subscription(
 
 async fn rotate_subscription_secret(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id).await?))
@@ -160,7 +160,7 @@ async fn publish_event(
     Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(req, key).await?))
 }
 
-async fn get_event(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_event(State(s): State<ApiState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let id: EventId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.get_event(&id).await?))
 }
@@ -196,7 +196,7 @@ async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Re
     Ok(ok(StatusCode::OK, s.ctx.list_deliveries(&filter, &page).await?))
 }
 
-async fn get_delivery(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_delivery(State(s): State<ApiState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let id: DeliveryId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.get_delivery(&id).await?))
 }
@@ -209,7 +209,7 @@ struct TenantSecret {
 
 async fn get_tenant_secret(
     State(s): State<ApiState>,
-    Path(tenant): Path<String>,
+    PathParam(tenant): PathParam,
 ) -> Result<Response, ApiError> {
     let tenant = path(&tenant, TenantId::parse)?;
     let set = s.ctx.tenant_secrets(&tenant).await?;
@@ -218,7 +218,7 @@ async fn get_tenant_secret(
 
 async fn rotate_tenant_secret(
     State(s): State<ApiState>,
-    Path(tenant): Path<String>,
+    PathParam(tenant): PathParam,
 ) -> Result<Response, ApiError> {
     let tenant = path(&tenant, TenantId::parse)?;
     let secret = s.ctx.rotate_tenant_secret(&tenant).await?;

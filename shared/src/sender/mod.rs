@@ -41,10 +41,28 @@ pub struct SenderInitError(String);
 impl HttpSender {
     /// Builds the client once; share it across invocations.
     pub fn new(guard: TargetGuard) -> Result<Self, SenderInitError> {
+        Self::build(guard, None)
+    }
+
+    /// A sender whose names resolve from `table` instead of DNS: for tests
+    /// of what happens when a name turns into a refused address at send
+    /// time (DNS rebinding), with no DNS server. Names not in the table are
+    /// looked up as usual.
+    pub fn with_static_dns(
+        guard: TargetGuard,
+        table: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
+    ) -> Result<Self, SenderInitError> {
+        Self::build(guard, Some(table))
+    }
+
+    fn build(
+        guard: TargetGuard,
+        table: Option<std::collections::HashMap<String, Vec<std::net::IpAddr>>>,
+    ) -> Result<Self, SenderInitError> {
         let guard = Arc::new(guard);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone())))
+            .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone(), table)))
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
