@@ -24,3 +24,6 @@ pub mod presets;
 pub mod sender;
 pub mod signing;
 pub mod wire;
+
+#[cfg(test)]
+mod proptests;
