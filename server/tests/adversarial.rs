@@ -379,9 +379,15 @@ async fn no_secret_or_api_key_ever_appears_in_a_log_line() {
     let r = Receiver::start().await;
     r.script([hookline_tests::receiver::Reply::Status(500)]);
     let mut secrets = vec![API_KEY.to_owned()];
+    // Each with a 1 s schedule, whatever its preset's: which delivery gets
+    // the scripted 500 is a race.
     for preset in ["standard", "transcodely", "targetvideo"] {
         let (_, s) = h
-            .call("POST", "/v1/subscriptions", Some(json!({"tenant":"t","url":r.url("/"),"preset":preset})))
+            .call(
+                "POST",
+                "/v1/subscriptions",
+                Some(json!({"tenant":"t","url":r.url("/"),"preset":preset,"retry_schedule":["1s"]})),
+            )
             .await;
         secrets.push(s["secret"].as_str().expect("secret").to_owned());
         let (_, rotated) = h
