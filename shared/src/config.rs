@@ -15,6 +15,7 @@
 //! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
 //! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
 //! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
+//! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS) |
 
@@ -111,6 +112,11 @@ impl Config {
         }
         if let Some(v) = var("HOOKLINE_ROTATION_GRACE") {
             settings.rotation_grace = duration("HOOKLINE_ROTATION_GRACE", &v)?;
+        }
+        if let Some(url) = var("HOOKLINE_OPS_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
+            let url = crate::model::TargetUrl::parse(url.trim())
+                .map_err(|e| ConfigError { name: "HOOKLINE_OPS_WEBHOOK_URL", problem: e.to_string() })?;
+            settings.ops_url = Some(url);
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,

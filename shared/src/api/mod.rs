@@ -48,6 +48,23 @@ fn ok<T: Serialize>(status: StatusCode, body: T) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Every route and its methods. `openapi.json` documents exactly these and
+/// the router serves exactly these (both checked by tests).
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET"]),
+    ("/v1/subscriptions", &["GET", "POST"]),
+    ("/v1/subscriptions/{id}", &["DELETE", "GET", "PATCH"]),
+    ("/v1/subscriptions/{id}/rotate-secret", &["POST"]),
+    ("/v1/subscriptions/{id}/replay", &["POST"]),
+    ("/v1/events", &["POST"]),
+    ("/v1/events/{id}", &["GET"]),
+    ("/v1/deliveries", &["GET"]),
+    ("/v1/deliveries/{id}", &["GET"]),
+    ("/v1/deliveries/{id}/redeliver", &["POST"]),
+    ("/v1/tenants/{tenant}/secret", &["GET"]),
+    ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
+];
+
 /// The API router over `ctx`, accepting `keys`.
 pub fn router(ctx: Context, keys: ApiKeys) -> Router {
     let state = ApiState { ctx, keys: Arc::new(keys) };
@@ -58,10 +75,12 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
             get(get_subscription).patch(update_subscription).delete(delete_subscription),
         )
         .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
+        .route("/v1/subscriptions/{id}/replay", post(replay))
         .route("/v1/events", post(publish_event))
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/deliveries", get(list_deliveries))
         .route("/v1/deliveries/{id}", get(get_delivery))
+        .route("/v1/deliveries/{id}/redeliver", post(redeliver))
         .route("/v1/tenants/{tenant}/secret", get(get_tenant_secret))
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
@@ -132,12 +151,64 @@ async fn delete_subscription(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `{"grace_period": "1h"}`, optional on rotations.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    #[serde(default)]
+    grace_period: Option<String>,
+}
+
+/// Longest grace period a rotation may ask for.
+const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+async fn rotation_grace(headers: &HeaderMap, body: Body) -> Result<Option<std::time::Duration>, ApiError> {
+    let bytes = axum::body::to_bytes(body, SMALL_BODY.bytes)
+        .await
+        .map_err(|_| ApiError::TooLarge { what: SMALL_BODY.what, limit: SMALL_BODY.stated })?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let req: RotateRequest = json_body(headers, Body::from(bytes), SMALL_BODY).await?;
+    let Some(text) = req.grace_period else { return Ok(None) };
+    let bad = || {
+        crate::model::ValidationError::invalid(
+            "grace_period",
+            "must be a duration like 0s, 1h or 7d, at most 30d",
+        )
+    };
+    let grace = crate::policy::retry::parse_duration(&text).map_err(|_| bad())?;
+    if grace > MAX_GRACE {
+        return Err(bad().into());
+    }
+    Ok(Some(grace))
+}
+
 async fn rotate_subscription_secret(
     State(s): State<ApiState>,
     PathParam(id): PathParam,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let id: SubscriptionId = path(&id, str::parse)?;
-    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id).await?))
+    let grace = rotation_grace(&headers, body).await?;
+    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id, grace).await?))
+}
+
+async fn replay(
+    State(s): State<ApiState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.replay(&id, req).await?))
+}
+
+async fn redeliver(State(s): State<ApiState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
+    let id: DeliveryId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.redeliver(&id).await?))
 }
 
 async fn publish_event(
@@ -219,8 +290,11 @@ async fn get_tenant_secret(
 async fn rotate_tenant_secret(
     State(s): State<ApiState>,
     PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = path(&tenant, TenantId::parse)?;
-    let secret = s.ctx.rotate_tenant_secret(&tenant).await?;
+    let grace = rotation_grace(&headers, body).await?;
+    let secret = s.ctx.rotate_tenant_secret(&tenant, grace).await?;
     Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))
 }

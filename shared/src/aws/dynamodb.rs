@@ -33,7 +33,7 @@ use crate::model::{
 };
 use crate::ports::{
     AttemptUpdate, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
-    SubscriptionStore, TenantStore, cancel,
+    SubscriptionStore, TenantStore, cancel, reopen,
 };
 use crate::signing::SecretSet;
 
@@ -712,6 +712,30 @@ impl DeliveryStore for DynamoStore {
             }
         }
         Ok(claimed)
+    }
+
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        for _ in 0..5 {
+            let Some(mut d) = self.get_delivery(id).await? else { return Ok(None) };
+            let (status, attempts) = (d.status, d.attempts);
+            reopen(&mut d, at, due_at);
+            let done = self
+                .put_if(
+                    self.delivery_item(&d)?,
+                    "#status = :s AND attempts = :a",
+                    &[(":s", s(status.as_str())), (":a", n(attempts.into()))],
+                )
+                .await?;
+            if done {
+                return Ok(Some(d));
+            }
+        }
+        Err(StoreError::Unavailable("the delivery kept changing; not reopened".into()))
     }
 
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {

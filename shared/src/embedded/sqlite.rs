@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::model::{Attempt, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, TenantId};
 use crate::ports::{
     AttemptUpdate, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
-    SubscriptionStore, TenantStore, cancel,
+    SubscriptionStore, TenantStore, cancel, reopen,
 };
 use crate::signing::SecretSet;
 
@@ -434,6 +434,22 @@ impl DeliveryStore for SqliteStore {
                 }
             }
             Ok(claimed)
+        })
+        .await
+    }
+
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let Some(mut d) = read_delivery(tx, &id)? else { return Ok(None) };
+            reopen(&mut d, at, due_at);
+            write_delivery(tx, &d)?;
+            Ok(Some(d))
         })
         .await
     }

@@ -252,6 +252,16 @@ impl Context {
             // the delivery's due time brings the scheduler to it instead.
             warn!(error = %e, "could not queue the next attempt; the scheduler will");
         }
+        if let Decision::GiveUp(reason) = decision {
+            let ty = if reason == GiveUpReason::Exhausted { "delivery.exhausted" } else { "delivery.failed" };
+            let payload = serde_json::json!({
+                "delivery_id": delivery.id, "event_id": delivery.event_id, "tenant": delivery.tenant,
+                "event_type": delivery.event_type, "subscription_id": delivery.subscription_id(),
+                "reason": reason, "attempts": number, "last_status_code": record.status_code,
+                "url": record.url,
+            });
+            self.emit(&delivery.tenant, ty, &delivery.id.to_string(), payload).await;
+        }
         if let Some(sub) = &target.subscription {
             self.update_health(sub, decision, now).await?;
         }
@@ -278,7 +288,41 @@ impl Context {
         if let Some(reason) = reason {
             let n = self.deliveries.cancel_subscription_deliveries(&sub.id, now).await?;
             warn!(subscription_id = %sub.id, reason, canceled = n, "subscription disabled");
+            let payload = serde_json::json!({
+                "subscription_id": sub.id, "tenant": sub.tenant, "url": sub.url, "reason": reason,
+                "canceled_deliveries": n,
+            });
+            self.emit(&sub.tenant, "subscription.disabled", &sub.id.to_string(), payload).await;
         }
         Ok(())
+    }
+
+    /// Publishes one of hookline's own events to the operator's URL, through
+    /// the ordinary signed delivery path (a one-off delivery of the
+    /// [`super::OPS_TENANT`] tenant). Best effort: a failure to publish is
+    /// logged, never a reason to handle the message again. Events about the
+    /// ops tenant's own deliveries are not published (no loops).
+    async fn emit(
+        &self,
+        about: &crate::model::TenantId,
+        ty: &str,
+        subject: &str,
+        payload: serde_json::Value,
+    ) {
+        let Some(url) = &self.settings.ops_url else { return };
+        if about.as_str() == super::OPS_TENANT {
+            return;
+        }
+        let Ok(payload) = serde_json::value::to_raw_value(&payload) else { return };
+        let req = crate::model::api::PublishEventRequest {
+            tenant: super::OPS_TENANT.to_owned(),
+            event_type: ty.to_owned(),
+            payload,
+            idempotency_key: Some(format!("{ty}:{subject}")),
+            webhook_url: Some(url.to_string()),
+        };
+        if let Err(e) = self.publish_event(req, None).await {
+            warn!(error = %e, event_type = ty, "could not publish an operational event");
+        }
     }
 }

@@ -124,16 +124,18 @@ impl Context {
         Ok(())
     }
 
-    /// `POST /v1/subscriptions/{id}/rotate-secret`.
+    /// `POST /v1/subscriptions/{id}/rotate-secret`: the old secret keeps
+    /// signing beside the new one for `grace` (default: the service's).
     pub async fn rotate_subscription_secret(
         &self,
         id: &SubscriptionId,
+        grace: Option<std::time::Duration>,
     ) -> Result<SubscriptionWithSecret, ApiError> {
         let mut sub =
             self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
         let now = self.clock.now();
         let next = self.new_secret();
-        sub.secrets.rotate(next.clone(), now, now + to_chrono(self.settings.rotation_grace));
+        sub.secrets.rotate(next.clone(), now, now + to_chrono(grace.unwrap_or(self.settings.rotation_grace)));
         sub.updated_at = now;
         if !self.subscriptions.update_subscription(&sub).await? {
             return Err(ApiError::NotFound("subscription"));
@@ -153,11 +155,15 @@ impl Context {
     }
 
     /// `POST /v1/tenants/{tenant}/rotate-secret`: returns the new secret.
-    pub async fn rotate_tenant_secret(&self, tenant: &TenantId) -> Result<Secret, ApiError> {
+    pub async fn rotate_tenant_secret(
+        &self,
+        tenant: &TenantId,
+        grace: Option<std::time::Duration>,
+    ) -> Result<Secret, ApiError> {
         let mut set = self.tenant_secrets(tenant).await?;
         let now = self.clock.now();
         let next = self.new_secret();
-        set.rotate(next.clone(), now, now + to_chrono(self.settings.rotation_grace));
+        set.rotate(next.clone(), now, now + to_chrono(grace.unwrap_or(self.settings.rotation_grace)));
         self.tenants.put_tenant_secrets(tenant, &set).await?;
         Ok(next)
     }

@@ -6,6 +6,7 @@
 pub mod deliver;
 mod error;
 pub mod ingest;
+pub mod operate;
 pub mod retry;
 
 use std::sync::Arc;
@@ -47,7 +48,13 @@ pub struct Settings {
     pub rotation_grace: Duration,
     /// Which targets are allowed.
     pub guard: TargetGuard,
+    /// Where hookline's own operational events go (`HOOKLINE_OPS_WEBHOOK_URL`).
+    pub ops_url: Option<crate::model::TargetUrl>,
 }
+
+/// The tenant hookline's operational events belong to; its secret
+/// (`GET /v1/tenants/hookline-ops/secret`) signs them.
+pub const OPS_TENANT: &str = "hookline-ops";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -58,6 +65,7 @@ impl Default for Settings {
             queue_grace: Duration::from_secs(15 * 60),
             rotation_grace: Duration::from_secs(24 * 3600),
             guard: TargetGuard::default(),
+            ops_url: None,
         }
     }
 }

@@ -417,3 +417,159 @@ async fn the_targetvideo_preset_warns_that_its_secret_travels_in_the_body() {
             .unwrap();
     assert!(w.ctx.create_subscription(other).await.unwrap().subscription.warnings.is_empty());
 }
+
+#[tokio::test]
+async fn redeliver_sends_a_finished_delivery_again_under_the_same_id() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+    let view = w.ctx.redeliver(&ids[0]).await.unwrap();
+    assert_eq!(view.status, DeliveryStatus::Pending);
+    w.run_queue().await;
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 2));
+    let sent = w.sender.requests();
+    assert_eq!(sent[0].headers.header("webhook-id"), sent[1].headers.header("webhook-id"));
+}
+
+#[tokio::test]
+async fn redeliver_and_replay_refuse_a_disabled_subscription() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","active":false}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    assert_eq!(ids.len(), 1, "the inactive subscription got nothing");
+    let req = operate::ReplayRequest { since: "2020-01-01T00:00:00Z".into(), status: None };
+    assert_eq!(w.ctx.replay(&sub, req).await.unwrap_err().status(), 409);
+}
+
+#[tokio::test]
+async fn replay_resends_matching_deliveries_oldest_first_and_paced() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":[]}"#).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        w.sender.then([status(500)]);
+        ids.extend(w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await);
+        w.run_queue().await;
+        w.clock.advance(Duration::from_secs(1));
+    }
+    let ok = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    for id in &ids {
+        assert_eq!(w.delivery(id).await.status, DeliveryStatus::Failed);
+    }
+    let req = operate::ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("failed".into()) };
+    let r = w.ctx.replay(&sub, req).await.unwrap();
+    assert_eq!(r.replayed, 3);
+    let queued = w.queue.drain();
+    let order: Vec<_> = queued
+        .iter()
+        .map(|q| match &q.message {
+            QueueMessage::Deliver { delivery_id, .. } => delivery_id.clone(),
+        })
+        .collect();
+    assert_eq!(order, ids, "oldest first; the succeeded one is not replayed");
+    let delays: Vec<_> = queued.iter().map(|q| q.delay).collect();
+    assert_eq!(delays, vec![Duration::ZERO, Duration::from_millis(100), Duration::from_millis(200)]);
+    assert_eq!(w.delivery(&ok[0]).await.attempts, 1);
+    let bad = operate::ReplayRequest { since: "yesterday".into(), status: None };
+    assert_eq!(w.ctx.replay(&sub, bad).await.unwrap_err().status(), 422);
+    let pending =
+        operate::ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("pending".into()) };
+    assert_eq!(w.ctx.replay(&sub, pending).await.unwrap_err().status(), 422);
+}
+
+#[tokio::test]
+async fn a_rotation_signs_with_both_secrets_for_its_grace_then_the_new_one_only() {
+    let w = world();
+    let (sub, old) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let rotated = w.ctx.rotate_subscription_secret(&sub, Some(Duration::from_secs(3600))).await.unwrap();
+    let new = Secret::parse(&rotated.secret).unwrap();
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    let req = w.sender.requests().pop().unwrap();
+    let now = w.clock.now().timestamp();
+    standard::verify(&old, &req.headers, &req.body, now).unwrap();
+    standard::verify(&new, &req.headers, &req.body, now).unwrap();
+    w.clock.advance(Duration::from_secs(3601));
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    let req = w.sender.requests().pop().unwrap();
+    let now = w.clock.now().timestamp();
+    assert!(standard::verify(&old, &req.headers, &req.body, now).is_err(), "the grace period is over");
+    standard::verify(&new, &req.headers, &req.body, now).unwrap();
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_events() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let settings = Settings {
+        ops_url: Some(crate::model::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ..Settings::default()
+    };
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(2)), settings);
+    let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":[]}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://gone.example/h","event_types":["gone.*"]}"#).await;
+
+    w.sender.then([status(500)]);
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await; // exhausted: an ops event is queued
+    w.run_queue().await; // which is delivered (200)
+    w.sender.then([status(410)]);
+    w.publish(r#"{"tenant":"acme","type":"gone.now","payload":{}}"#).await;
+    w.run_queue().await; // 410: delivery.failed and subscription.disabled
+    w.run_queue().await;
+    assert!(w.queue.drain().is_empty());
+
+    let ops: Vec<_> = w
+        .sender
+        .requests()
+        .into_iter()
+        .filter(|r| r.url.as_str() == "https://ops.example/hookline")
+        .collect();
+    let bodies: Vec<serde_json::Value> =
+        ops.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let mut types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, vec!["delivery.exhausted", "delivery.failed", "subscription.disabled"]);
+    let exhausted = bodies.iter().find(|b| b["type"] == "delivery.exhausted").unwrap();
+    assert_eq!(
+        (exhausted["data"]["tenant"].as_str(), exhausted["data"]["reason"].as_str()),
+        (Some("acme"), Some("exhausted"))
+    );
+    let secret =
+        w.ctx.tenant_secrets(&crate::model::TenantId::parse(OPS_TENANT).unwrap()).await.unwrap().current;
+    for r in &ops {
+        standard::verify(&secret, &r.headers, &r.body, w.clock.now().timestamp())
+            .expect("signed with the ops tenant's secret");
+    }
+}
+
+#[tokio::test]
+async fn the_ops_tenants_own_failures_publish_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let mut settings = Settings {
+        ops_url: Some(crate::model::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ..Settings::default()
+    };
+    settings.retry.schedule = RetrySchedule::parse_list("").unwrap();
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(3)), settings);
+    let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
+    w.sender.then([status(500)]);
+    w.publish(&format!(r#"{{"tenant":"{OPS_TENANT}","type":"delivery.exhausted","payload":{{}},"webhook_url":"https://ops.example/hookline"}}"#)).await;
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]
+    );
+    assert!(w.queue.drain().is_empty(), "an ops delivery's failure is not itself an ops event");
+}

@@ -257,6 +257,20 @@ impl DeliveryStore for MemoryStore {
         Ok(taken)
     }
 
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        Ok(s.deliveries.get_mut(id).map(|d| {
+            reopen(d, at, due_at);
+            d.clone()
+        }))
+    }
+
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);

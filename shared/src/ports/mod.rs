@@ -215,6 +215,16 @@ pub fn cancel(d: &mut Delivery, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// Makes `d` pending again for a fresh attempt at `at` (redeliver, replay),
+/// whatever its state; `due_at` is the scheduler's safety net.
+pub fn reopen(d: &mut Delivery, at: DateTime<Utc>, due_at: DateTime<Utc>) {
+    d.status = d.status.apply(Transition::Redeliver).unwrap_or(DeliveryStatus::Pending);
+    d.next_attempt_at = Some(at);
+    d.due_at = Some(due_at);
+    d.give_up_reason = None;
+    d.updated_at = at;
+}
+
 /// Deliveries and their attempts.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
@@ -243,6 +253,14 @@ pub trait DeliveryStore: Send + Sync {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
+    /// Makes a delivery pending again (see [`reopen`]) unless it changed
+    /// meanwhile; returns it as stored, or `None` if it does not exist.
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError>;
     /// Cancels a pending delivery; `false` if it was not pending.
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Cancels every pending delivery to a subscription; returns how many.
