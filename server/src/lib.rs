@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 /// How often the embedded scheduler looks for due deliveries.
 pub const SCHEDULER_TICK: Duration = Duration::from_secs(1);
+/// How often expired events and deliveries are purged (`HOOKLINE_RETENTION`).
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long a shutdown waits for attempts in flight (longest timeout + margin).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
@@ -40,6 +42,7 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
     let store =
         Arc::new(SqliteStore::open(db, clock.clone()).with_context(|| format!("opening {}", db.display()))?);
     let queue = SqliteQueue::new((*store).clone());
+    let purge_store = (*store).clone();
     let released = queue.release_leases().await?;
     if released > 0 {
         tracing::info!(released, "deliveries in flight at the last stop are queued again");
@@ -64,6 +67,7 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
     });
     let workers = vec![
         tokio::spawn(worker::run_deliver(ctx.clone(), queue, sender, config.concurrency, stopped.clone())),
+        tokio::spawn(worker::run_purge(purge_store, config.retention, PURGE_EVERY, stopped.clone())),
         tokio::spawn(worker::run_scheduler(ctx, SCHEDULER_TICK, stopped)),
     ];
     Ok(Running { addr, stop, server, workers })

@@ -298,3 +298,6 @@ async fn rotate_tenant_secret(
     let secret = s.ctx.rotate_tenant_secret(&tenant, grace).await?;
     Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))
 }
+
+#[cfg(test)]
+mod openapi_tests;

@@ -6,7 +6,7 @@ mod sqlite;
 pub mod worker;
 
 pub use queue::{Lease, MAX_RECEIVES, SqliteQueue};
-pub use sqlite::SqliteStore;
+pub use sqlite::{Purged, SqliteStore};
 
 #[cfg(test)]
 mod tests;

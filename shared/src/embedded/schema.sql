@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts        INTEGER NOT NULL,
     due_at          INTEGER,
     created_at      INTEGER NOT NULL,
-    record          TEXT NOT NULL
+    record          TEXT NOT NULL,
+    finished_at     INTEGER
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event_id);
 CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, id);

@@ -52,6 +52,7 @@ impl SqliteStore {
         // that matters here); only a power cut may lose the last ones.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        migrate(&conn)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)), clock })
     }
 
@@ -111,15 +112,75 @@ fn all<T: DeserializeOwned>(
     recs.iter().map(|r| from_json(r)).collect()
 }
 
+/// Brings a database made by an earlier version up to the schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_finished_at: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'finished_at'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if !has_finished_at {
+        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN finished_at INTEGER").map_err(unavailable)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",
+    )
+    .map_err(unavailable)
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Events removed.
+    pub events: u64,
+    /// Finished deliveries removed (with their attempts).
+    pub deliveries: u64,
+}
+
+impl SqliteStore {
+    /// Removes deliveries that finished before `cutoff` (with their
+    /// attempts) and events created before it that no delivery refers to
+    /// any more: the embedded counterpart of DynamoDB's TTL. Pending
+    /// deliveries and their events are never removed.
+    pub async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
+        let cutoff = millis(cutoff);
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM attempts WHERE delivery_id IN
+                   (SELECT id FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+                [cutoff],
+            )
+            .map_err(unavailable)?;
+            let deliveries = tx
+                .execute(
+                    "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                    [cutoff],
+                )
+                .map_err(unavailable)?;
+            let events = tx
+                .execute(
+                    "DELETE FROM events WHERE created_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                    [cutoff],
+                )
+                .map_err(unavailable)?;
+            Ok(Purged { events: events as u64, deliveries: deliveries as u64 })
+        })
+        .await
+    }
+}
+
 fn read_delivery(tx: &Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
     one(tx, "SELECT record FROM deliveries WHERE id = ?1", [id])
 }
 
 fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO deliveries (id, event_id, tenant, subscription_id, status, attempts, due_at, created_at, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (id) DO UPDATE SET status = ?5, attempts = ?6, due_at = ?7, record = ?9",
+        "INSERT INTO deliveries (id, event_id, tenant, subscription_id, status, attempts, due_at, created_at, record, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET status = ?5, attempts = ?6, due_at = ?7, record = ?9, finished_at = ?10",
         params![
             d.id.as_str(),
             d.event_id.as_str(),
@@ -130,6 +191,7 @@ fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
             d.due_at.map(millis),
             millis(d.created_at),
             to_json(d)?,
+            d.status.is_final().then(|| millis(d.updated_at)),
         ],
     )
     .map_err(unavailable)?;

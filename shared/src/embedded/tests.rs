@@ -345,3 +345,54 @@ async fn a_message_received_too_often_goes_to_dead_letters() {
     assert!(q.take(1, Duration::from_secs(1)).await.unwrap().is_empty());
     assert_eq!(q.depth().await.unwrap(), (0, 1));
 }
+
+#[tokio::test]
+async fn a_purge_removes_finished_records_past_retention_and_keeps_live_ones() {
+    let db = Db::new();
+    let s = db.open();
+    let now = db.clock.now();
+    let sub = SubscriptionId::generate(now, [9; 10]);
+    let old = event(1, Some("old-key"), now);
+    let done = delivery(1, &old, &sub, Some(now));
+    let live_event = event(2, None, now);
+    let live = delivery(2, &live_event, &sub, Some(now));
+    s.insert_event(&old, std::slice::from_ref(&done)).await.unwrap();
+    s.insert_event(&live_event, std::slice::from_ref(&live)).await.unwrap();
+    let finished = AttemptUpdate {
+        status: DeliveryStatus::Succeeded,
+        next_attempt_at: None,
+        due_at: None,
+        give_up_reason: None,
+    };
+    s.record_attempt(&attempt(&done.id, 1, now), &finished).await.unwrap();
+
+    assert_eq!(s.purge(now).await.unwrap(), Purged::default(), "nothing is older than the cutoff yet");
+    let later = now + chrono::Duration::days(31);
+    assert_eq!(s.purge(later).await.unwrap(), Purged { events: 1, deliveries: 1 });
+    assert!(s.get_delivery(&done.id).await.unwrap().is_none());
+    assert!(s.attempts(&done.id).await.unwrap().is_empty());
+    assert!(s.get_event(&old.id).await.unwrap().is_none());
+    assert_eq!(
+        s.insert_event(&event(3, Some("old-key"), later), &[]).await.unwrap(),
+        Inserted::New,
+        "the key expired with its event"
+    );
+    assert!(s.get_delivery(&live.id).await.unwrap().is_some(), "a pending delivery is never purged");
+    assert!(s.get_event(&live_event.id).await.unwrap().is_some(), "nor the event it needs");
+}
+
+#[tokio::test]
+async fn a_database_from_before_finished_at_is_migrated_in_place() {
+    let db = Db::new();
+    {
+        let conn = rusqlite::Connection::open(db.dir.join("test.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, tenant TEXT NOT NULL,
+             subscription_id TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL, due_at INTEGER,
+             created_at INTEGER NOT NULL, record TEXT NOT NULL);",
+        )
+        .unwrap();
+    }
+    let s = db.open();
+    assert_eq!(s.purge(db.clock.now()).await.unwrap(), Purged::default());
+}

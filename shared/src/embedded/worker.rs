@@ -85,6 +85,29 @@ pub async fn run_deliver(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Purges what is older than `retention` every `every` until `shutdown`.
+pub async fn run_purge(
+    store: super::SqliteStore,
+    retention: Duration,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let keep = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    while !*shutdown.borrow() {
+        match store.purge(chrono::Utc::now() - keep).await {
+            Ok(p) if p.events + p.deliveries > 0 => {
+                tracing::info!(events = p.events, deliveries = p.deliveries, "expired records purged");
+            }
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "purge failed; trying again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 /// Runs the retry scheduler every `every` until `shutdown` is true.
 pub async fn run_scheduler(ctx: Context, every: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
