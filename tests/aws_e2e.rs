@@ -35,6 +35,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(None).await
+}
+
+async fn world_with(ops_url: Option<String>) -> World {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -48,6 +52,7 @@ async fn world() -> World {
     settings.retry.jitter = 0.0;
     settings.retry.schedule = RetrySchedule::parse_list("1s,1s").expect("schedule");
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
+    settings.ops_url = ops_url.map(|u| hookline::model::TargetUrl::parse(&u).expect("ops url"));
     let ctx = Context::new(
         Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
         Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
@@ -316,4 +321,51 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
             .expect("event");
     let response = lambda::deliver_batch(&w.ctx, &w.sender, poison, 8).await;
     assert_eq!(response.batch_item_failures[0].item_identifier, "m-1");
+}
+
+#[async_trait::async_trait]
+impl hookline_tests::scenarios::Hook for World {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        World::call(self, method, path, body, None).await
+    }
+
+    /// One Lambda batch (its receive waits up to a second for messages).
+    async fn tick(&self) {
+        self.lambda_batch().await;
+    }
+}
+
+mod operations {
+    use hookline_tests::receiver::Receiver;
+    use hookline_tests::scenarios;
+
+    use super::{world, world_with};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_and_redeliver() {
+        scenarios::replay_and_redeliver(&world().await, false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation() {
+        scenarios::rotation(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_end_to_end() {
+        scenarios::settings_end_to_end(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endpoint_health() {
+        scenarios::endpoint_health(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn operational_events() {
+        let ops = Receiver::start().await;
+        let w = world_with(Some(ops.url("/hookline-ops"))).await;
+        scenarios::operational_events(&w, &ops).await;
+    }
 }

@@ -7,6 +7,7 @@ pub mod moto;
 pub mod process;
 pub mod providers;
 pub mod receiver;
+pub mod scenarios;
 
 use std::path::PathBuf;
 

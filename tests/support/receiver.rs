@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -53,6 +54,8 @@ pub enum Reply {
     Status(u16),
     /// This status after a wait.
     Slow(Duration, u16),
+    /// This status with one response header.
+    WithHeader(u16, &'static str, &'static str),
 }
 
 #[derive(Default)]
@@ -71,7 +74,7 @@ pub struct Receiver {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let headers = headers
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
@@ -82,17 +85,22 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
     inner.received.lock().expect("lock").push(received);
     inner.arrived.notify_waiters();
     if refused {
-        return StatusCode::UNAUTHORIZED;
+        return StatusCode::UNAUTHORIZED.into_response();
     }
     let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(Reply::Status(200));
-    let status = match reply {
-        Reply::Status(s) => s,
+    let (status, header) = match reply {
+        Reply::Status(s) => (s, None),
         Reply::Slow(wait, s) => {
             tokio::time::sleep(wait).await;
-            s
+            (s, None)
         }
+        Reply::WithHeader(s, name, value) => (s, Some((name, value))),
     };
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match header {
+        Some((name, value)) => (status, [(name, value)]).into_response(),
+        None => status.into_response(),
+    }
 }
 
 impl Receiver {
