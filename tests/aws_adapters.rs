@@ -21,6 +21,8 @@ use serde_json::value::RawValue;
 
 struct Aws {
     _moto: Moto,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
     store: DynamoStore,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
@@ -34,7 +36,8 @@ async fn aws() -> Aws {
     provision::create_table(&dynamo, &table).await.expect("create table");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = provision::create_queues(&sqs, &unique("queue"), 5).await.expect("create queues");
-    Aws { _moto: moto, store: DynamoStore::new(dynamo, table, Duration::from_secs(86_400)), sqs, queue_url }
+    let store = DynamoStore::new(dynamo.clone(), table.clone(), Duration::from_secs(86_400));
+    Aws { _moto: moto, dynamo, table, store, sqs, queue_url }
 }
 
 fn t0() -> chrono::DateTime<Utc> {
@@ -200,6 +203,27 @@ async fn attempts_are_recorded_in_order_once_and_never_after_the_end() {
     assert!(!a.store.record_attempt(&attempt(&d.id, 3), &pending(t0())).await.unwrap(), "no resurrection");
     let stored = a.store.get_delivery(&d.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.attempts), (DeliveryStatus::Succeeded, 2));
+    // Retention: DynamoDB's TTL removes a finished delivery and its event
+    // one retention period (a day here) after they finish / are created.
+    let ttl = |pk: String, sk: &'static str| {
+        let (client, table) = (a.dynamo.clone(), a.table.clone());
+        async move {
+            let out = client
+                .get_item()
+                .table_name(table)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+                .send()
+                .await
+                .unwrap();
+            out.item()
+                .and_then(|i| i.get("expires_at"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        }
+    };
+    assert_eq!(ttl(format!("DLV#{}", d.id), "DLV").await, Some(t0().timestamp() + 86_400));
+    assert_eq!(ttl(format!("EVT#{}", e.id), "EVT").await, Some(e.created_at.timestamp() + 86_400));
     let numbers: Vec<u32> = a.store.attempts(&d.id).await.unwrap().iter().map(|x| x.number).collect();
     assert_eq!(numbers, vec![1, 2]);
     assert!(!a.store.cancel_delivery(&d.id, t0()).await.unwrap(), "a finished delivery cannot be canceled");

@@ -39,6 +39,10 @@ async fn world() -> World {
 }
 
 async fn world_with(ops_url: Option<String>) -> World {
+    world_configured(ops_url, chrono::Duration::days(5)).await
+}
+
+async fn world_configured(ops_url: Option<String>, disable_after: chrono::Duration) -> World {
     let moto = Moto::start().await;
     let sdk = moto.sdk().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -53,6 +57,7 @@ async fn world_with(ops_url: Option<String>) -> World {
     settings.retry.schedule = RetrySchedule::parse_list("1s,1s").expect("schedule");
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
     settings.ops_url = ops_url.map(|u| hookline::model::TargetUrl::parse(&u).expect("ops url"));
+    settings.disable.after = disable_after;
     let ctx = Context::new(
         Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
         Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
@@ -340,7 +345,7 @@ mod operations {
     use hookline_tests::receiver::Receiver;
     use hookline_tests::scenarios;
 
-    use super::{world, world_with};
+    use super::{world, world_configured, world_with};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replay_and_redeliver() {
@@ -360,6 +365,14 @@ mod operations {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn endpoint_health() {
         scenarios::endpoint_health(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn disabled_after_failing_for_the_period() {
+        // The test's clock stands still; the real one moves: a period of
+        // zero disables at the second failure, as 5 days of failures would.
+        let w = world_configured(None, chrono::Duration::zero()).await;
+        scenarios::disabled_after_failing_for_the_period(&w).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,3 +63,9 @@ async fn operational_events() {
     let h = embedded(&[("HOOKLINE_OPS_WEBHOOK_URL", &url)]).await;
     scenarios::operational_events(&h, &ops).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_after_failing_for_the_period() {
+    scenarios::disabled_after_failing_for_the_period(&embedded(&[("HOOKLINE_DISABLE_AFTER", "2s")]).await)
+        .await;
+}

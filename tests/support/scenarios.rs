@@ -197,6 +197,61 @@ pub async fn settings_end_to_end(h: &dyn Hook) {
     let (status, _) =
         h.call("PATCH", &format!("/v1/subscriptions/{id}"), Some(json!({"headers":{"Host":"x"}}))).await;
     assert_eq!(status, 422, "reserved headers are refused");
+
+    // Another provider's format, switched to by PATCH, reaches the wire.
+    let patched = ok(
+        h,
+        "PATCH",
+        &format!("/v1/subscriptions/{id}"),
+        Some(json!({"preset":"ignite","timeout_ms":5000})),
+        200,
+    )
+    .await;
+    assert_eq!(patched["preset"], "ignite");
+    let secret = ok(
+        h,
+        "POST",
+        &format!("/v1/subscriptions/{id}/rotate-secret"),
+        Some(json!({"grace_period":"0s"})),
+        200,
+    )
+    .await;
+    let secret = secret["secret"].as_str().expect("secret").to_owned();
+    let video =
+        json!({"id":"507f1f77bcf86cd799439011","title":"My Video","updatedAt":"2024-01-15T10:30:00.000Z"});
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"ops3","type":"video.created","payload":video})),
+        202,
+    )
+    .await;
+    let d = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    wait_status(h, &d, "succeeded").await;
+    let q = r.received().pop().expect("request");
+    (crate::providers::ignite(&secret))(&q).expect("an Ignite receiver accepts it");
+    assert_eq!(q.header("x-webhook-event"), Some("video.created"));
+    assert_eq!(q.json(), video, "Ignite's body is the object itself");
+}
+
+/// A subscription whose deliveries keep failing for the disable period is
+/// disabled, and its pending delivery canceled (the service runs with a
+/// short disable period here).
+pub async fn disabled_after_failing_for_the_period(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    r.script([Reply::Status(503); 20]);
+    let body = json!({"tenant":"ops6","url":r.url("/"),"retry_schedule":["1s","1s","1s","1s","1s"]});
+    let sub = ok(h, "POST", "/v1/subscriptions", Some(body), 201).await;
+    let id = sub["id"].as_str().expect("id").to_owned();
+    let d = publish(h, "ops6", "a.b").await.remove(0);
+    wait_status(h, &d, "canceled").await;
+    let s = ok(h, "GET", &format!("/v1/subscriptions/{id}"), None, 200).await;
+    assert_eq!(s["active"], false, "{s}");
+    assert!(s["disabled_reason"].as_str().is_some_and(|r| r.contains("disable period")), "{s}");
+    let attempts =
+        ok(h, "GET", &format!("/v1/deliveries/{d}"), None, 200).await["attempt_count"].as_u64().unwrap_or(0);
+    assert!((1..=5).contains(&attempts), "disabled before its schedule ran out ({attempts} attempts of 6)");
 }
 
 /// The stop header ends one delivery; 410 disables the subscription and
