@@ -1,0 +1,131 @@
+//! The hot pure code of a delivery: signing and verifying (Standard Webhooks
+//! and every preset's format) for 256 B, 4 KiB and 64 KiB bodies, building
+//! the request body, and the retry decision. Throughput is reported in
+//! bytes/s so it can sit next to `openssl speed -hmac sha256` (BENCHMARKS.md).
+//!
+//! Run: `cargo bench -p hookline --bench hot_paths`
+
+use std::hint::black_box;
+
+use chrono::Utc;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hookline::policy::{AttemptOutcome, RetryPolicy, decide};
+use hookline::signing::{GENERATED_SECRET_BYTES, KeyEncoding, Message, Secret, mac, sign_headers, verify};
+use hookline::wire::{BodyFormat, BodyInput, TimestampFormat};
+use serde_json::value::RawValue;
+
+const SIZES: &[usize] = &[256, 4 * 1024, 64 * 1024];
+
+fn body(len: usize) -> Vec<u8> {
+    let mut b = br#"{"data":""#.to_vec();
+    b.resize(len - 2, b'x');
+    b.extend_from_slice(br#""}"#);
+    b
+}
+
+fn hmac_raw(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hmac_sha256");
+    let key = [7u8; 32];
+    let content = hookline::signing::SignedContent::parse("{body}").expect("template");
+    for &n in SIZES {
+        let b = body(n);
+        g.throughput(Throughput::Bytes(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &b, |bench, b| {
+            bench.iter(|| {
+                mac(black_box(&key), &content, &Message { id: "", timestamp: 0, event_type: "", body: b })
+            })
+        });
+    }
+    g.finish();
+}
+
+fn sign_and_verify(c: &mut Criterion) {
+    let whsec = Secret::generate([5; GENERATED_SECRET_BYTES]);
+    let text = Secret::parse("a-customer-chosen-secret").expect("secret");
+    for preset in hookline::presets::all() {
+        let secret = if preset.signature.key == KeyEncoding::WhsecBase64 { &whsec } else { &text };
+        let mut g = c.benchmark_group(format!("sign/{}", preset.name));
+        for &n in SIZES {
+            let b = body(n);
+            let msg = Message {
+                id: "dlv_01jdx000000000000000000000",
+                timestamp: 1_700_000_000,
+                event_type: "video.encoded",
+                body: &b,
+            };
+            g.throughput(Throughput::Bytes(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &msg, |bench, msg| {
+                bench.iter(|| sign_headers(&preset.signature, &[secret], black_box(msg)).expect("sign"))
+            });
+        }
+        g.finish();
+        let mut g = c.benchmark_group(format!("verify/{}", preset.name));
+        for &n in SIZES {
+            let b = body(n);
+            let msg = Message {
+                id: "dlv_01jdx000000000000000000000",
+                timestamp: 1_700_000_000,
+                event_type: "video.encoded",
+                body: &b,
+            };
+            let headers = sign_headers(&preset.signature, &[secret], &msg).expect("sign");
+            g.throughput(Throughput::Bytes(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &b, |bench, b| {
+                bench.iter(|| {
+                    verify(&preset.signature, secret, &headers, black_box(b), 1_700_000_000, 300)
+                        .expect("verifies")
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn envelopes(c: &mut Criterion) {
+    let formats = [
+        ("standard", BodyFormat::Standard),
+        ("raw", BodyFormat::Raw),
+        (
+            "object_merge",
+            BodyFormat::Object {
+                type_field: Some("event".into()),
+                timestamp_field: Some("timestamp".into()),
+                timestamp_format: TimestampFormat::Unix,
+                data_field: None,
+                secret_field: None,
+            },
+        ),
+    ];
+    let mut g = c.benchmark_group("body");
+    for &n in SIZES {
+        let payload = RawValue::from_string(String::from_utf8(body(n)).expect("utf8")).expect("json");
+        g.throughput(Throughput::Bytes(n as u64));
+        for (name, f) in &formats {
+            let input = BodyInput {
+                event_type: "video.encoded",
+                timestamp: Utc::now(),
+                payload: &payload,
+                secret: "",
+            };
+            g.bench_with_input(BenchmarkId::new(*name, n), &input, |bench, input| {
+                bench.iter(|| f.render(black_box(input)).expect("renders"))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn retry_decision(c: &mut Criterion) {
+    let policy = RetryPolicy::default();
+    let outcome = AttemptOutcome::Response {
+        status: 503,
+        retry_after: Some(std::time::Duration::from_secs(30)),
+        stop_retries: false,
+    };
+    c.bench_function("retry/decide", |b| {
+        b.iter(|| decide(black_box(&policy), black_box(3), black_box(&outcome), 0.42))
+    });
+}
+
+criterion_group!(benches, hmac_raw, sign_and_verify, envelopes, retry_decision);
+criterion_main!(benches);
