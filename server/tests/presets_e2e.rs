@@ -35,12 +35,7 @@ async fn publish(h: &Hookline, tenant: &str, ty: &str, payload: Value) -> Vec<St
     let (status, ev) =
         h.call("POST", "/v1/events", Some(json!({"tenant": tenant, "type": ty, "payload": payload}))).await;
     assert_eq!(status, 202, "{ev}");
-    ev["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .map(|d| d["id"].as_str().expect("id").to_owned())
-        .collect()
+    hookline_tests::delivery_ids(&ev)
 }
 
 async fn settled(h: &Hookline, id: &str, status: &'static str) -> Value {

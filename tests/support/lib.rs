@@ -33,3 +33,13 @@ pub fn test_python() -> anyhow::Result<PathBuf> {
          or set HOOKLINE_TEST_PYTHON"
     )
 }
+
+/// The delivery ids of a `POST /v1/events` answer.
+pub fn delivery_ids(published: &serde_json::Value) -> Vec<String> {
+    published["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect()
+}

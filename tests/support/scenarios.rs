@@ -46,12 +46,7 @@ async fn publish(h: &dyn Hook, tenant: &str, ty: &str) -> Vec<String> {
     let ev =
         ok(h, "POST", "/v1/events", Some(json!({"tenant": tenant, "type": ty, "payload": {"n": 1}})), 202)
             .await;
-    ev["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .map(|d| d["id"].as_str().expect("id").to_owned())
-        .collect()
+    crate::delivery_ids(&ev)
 }
 
 fn now() -> i64 {
