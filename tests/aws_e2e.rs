@@ -187,12 +187,7 @@ async fn an_event_fans_out_by_type_and_each_receiver_verifies_its_delivery() {
     w.subscribe(json!({"tenant":"acme","url":c.url("/"),"event_types":["import.*"]})).await;
     let ev =
         w.publish(json!({"tenant":"acme","type":"video.encoded","payload":{"video_id":"v1"}}), None).await;
-    let ids: Vec<String> = ev["deliveries"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|d| d["id"].as_str().expect("id").to_owned())
-        .collect();
+    let ids: Vec<String> = hookline_tests::delivery_ids(&ev);
     assert_eq!(ids.len(), 2);
     for id in &ids {
         w.wait_status(id, "succeeded").await;

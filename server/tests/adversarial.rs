@@ -400,12 +400,7 @@ async fn no_secret_or_api_key_ever_appears_in_a_log_line() {
     let (_, ev) = h
         .call("POST", "/v1/events", Some(json!({"tenant":"t","type":"video.encoded","payload":{"v":1},"webhook_url":r.url("/one-off")})))
         .await;
-    let ids: Vec<String> = ev["deliveries"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|d| d["id"].as_str().expect("id").to_owned())
-        .collect();
+    let ids: Vec<String> = hookline_tests::delivery_ids(&ev);
     for id in &ids {
         eventually(Duration::from_secs(30), "deliveries to finish", || async {
             let (_, d) = h.call("GET", &format!("/v1/deliveries/{id}"), None).await;
