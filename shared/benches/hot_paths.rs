@@ -23,6 +23,16 @@ fn body(len: usize) -> Vec<u8> {
     b
 }
 
+/// The message every sign and verify benchmark signs.
+fn message(body: &[u8]) -> Message<'_> {
+    Message {
+        id: "dlv_01jdx000000000000000000000",
+        timestamp: 1_700_000_000,
+        event_type: "video.encoded",
+        body,
+    }
+}
+
 fn hmac_raw(c: &mut Criterion) {
     let mut g = c.benchmark_group("hmac_sha256");
     let key = [7u8; 32];
@@ -47,12 +57,7 @@ fn sign_and_verify(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("sign/{}", preset.name));
         for &n in SIZES {
             let b = body(n);
-            let msg = Message {
-                id: "dlv_01jdx000000000000000000000",
-                timestamp: 1_700_000_000,
-                event_type: "video.encoded",
-                body: &b,
-            };
+            let msg = message(&b);
             g.throughput(Throughput::Bytes(n as u64));
             g.bench_with_input(BenchmarkId::from_parameter(n), &msg, |bench, msg| {
                 bench.iter(|| sign_headers(&preset.signature, &[secret], black_box(msg)).expect("sign"))
@@ -62,12 +67,7 @@ fn sign_and_verify(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("verify/{}", preset.name));
         for &n in SIZES {
             let b = body(n);
-            let msg = Message {
-                id: "dlv_01jdx000000000000000000000",
-                timestamp: 1_700_000_000,
-                event_type: "video.encoded",
-                body: &b,
-            };
+            let msg = message(&b);
             let headers = sign_headers(&preset.signature, &[secret], &msg).expect("sign");
             g.throughput(Throughput::Bytes(n as u64));
             g.bench_with_input(BenchmarkId::from_parameter(n), &b, |bench, b| {

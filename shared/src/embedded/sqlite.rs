@@ -198,6 +198,23 @@ fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A page of records from `sql`, which selects `id, record` newest first
+/// with one row more than `limit` (to tell whether another page follows).
+fn paged<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<(String, String)>, _>>()
+        .map_err(unavailable)?;
+    page_of(rows, limit)
+}
+
 fn page_of<T: DeserializeOwned>(rows: Vec<(String, String)>, limit: usize) -> Result<Page<T>, StoreError> {
     let more = rows.len() > limit;
     let rows = &rows[..rows.len().min(limit)];
@@ -280,19 +297,10 @@ impl SubscriptionStore for SqliteStore {
         let tenant = tenant.to_string();
         let (cursor, limit) = (page.cursor.clone(), page.limit);
         self.with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT id, record FROM subscriptions
+            let sql = "SELECT id, record FROM subscriptions
                      WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
-                     ORDER BY id DESC LIMIT ?3",
-                )
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![tenant, cursor, limit + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<Vec<(String, String)>, _>>()
-                .map_err(unavailable)?;
-            page_of(rows, limit)
+                     ORDER BY id DESC LIMIT ?3";
+            paged(c, sql, params![tenant, cursor, limit + 1], limit)
         })
         .await
     }
@@ -410,34 +418,27 @@ impl DeliveryStore for SqliteStore {
         let f = filter.clone();
         let (cursor, limit) = (page.cursor.clone(), page.limit);
         self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT id, record FROM deliveries
+            let sql = "SELECT id, record FROM deliveries
                      WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR subscription_id = ?2)
                        AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR status = ?4)
                        AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
                        AND (?7 IS NULL OR id < ?7)
-                     ORDER BY id DESC LIMIT ?8",
-                )
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        f.tenant.map(|t| t.to_string()),
-                        f.subscription_id.map(|s| s.to_string()),
-                        f.event_id.map(|e| e.to_string()),
-                        f.status.map(|s| s.as_str()),
-                        f.since.map(millis),
-                        f.until.map(millis),
-                        cursor,
-                        limit + 1
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(unavailable)?
-                .collect::<Result<Vec<(String, String)>, _>>()
-                .map_err(unavailable)?;
-            page_of(rows, limit)
+                     ORDER BY id DESC LIMIT ?8";
+            paged(
+                c,
+                sql,
+                params![
+                    f.tenant.map(|t| t.to_string()),
+                    f.subscription_id.map(|s| s.to_string()),
+                    f.event_id.map(|e| e.to_string()),
+                    f.status.map(|s| s.as_str()),
+                    f.since.map(millis),
+                    f.until.map(millis),
+                    cursor,
+                    limit + 1
+                ],
+                limit,
+            )
         })
         .await
     }
