@@ -333,3 +333,15 @@ async fn the_queue_sends_in_batches_and_holds_delayed_messages_back() {
     assert_eq!(received.len(), 23, "all immediate messages, and not the delayed one");
     assert!(!received.contains(&msg(99, 60).message));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_clients_warm_up_on_their_resources_and_report_missing_ones() {
+    let a = aws().await;
+    a.store.warm_up().await.expect("the store warms up on its table");
+    SqsQueue::new(a.sqs.clone(), &a.queue_url).warm_up().await.expect("the queue warms up");
+
+    let missing = DynamoStore::new(a.dynamo.clone(), "no-such-table", Duration::from_secs(60));
+    assert!(missing.warm_up().await.is_err(), "a missing table is reported");
+    let gone = a.queue_url.replace("hookline-queue", "no-such-queue");
+    assert!(SqsQueue::new(a.sqs.clone(), gone).warm_up().await.is_err(), "a missing queue is reported");
+}

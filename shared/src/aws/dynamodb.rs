@@ -135,6 +135,20 @@ impl DynamoStore {
         Self { client, table: table.into(), retention }
     }
 
+    /// One cheap call (an eventually consistent read of a key that never
+    /// exists: half a read unit), so the client's credentials and connection
+    /// are ready before the first real request.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("WARM-UP".into(), "WARM-UP")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     fn expiry(&self, from: DateTime<Utc>) -> AttributeValue {
         n((from + self.retention).timestamp())
     }

@@ -3,6 +3,7 @@
 //! handling with partial batch responses.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
@@ -36,16 +37,40 @@ pub fn init_logging() {
         .init();
 }
 
+/// How long initialisation waits for the clients' first calls.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(2);
+
 /// The handlers' context over DynamoDB and SQS, from `config`. The SDK
 /// reads credentials, region and `AWS_ENDPOINT_URL` (a local emulator) from
-/// the environment.
+/// the environment. Both clients make one cheap call before the function
+/// takes its first event, so credentials, DNS and the TLS connections are
+/// ready and the first event does not pay for them.
 pub async fn context(config: &Config) -> Result<Context, InitError> {
     let table = config.table.clone().ok_or(InitError::Missing("HOOKLINE_TABLE"))?;
     let queue_url = config.queue_url.clone().ok_or(InitError::Missing("HOOKLINE_QUEUE_URL"))?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, config.retention));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    warm_up(&store, &queue).await;
     Ok(Context::new(store, queue, Arc::new(SystemClock), Arc::new(OsEntropy), config.settings.clone()))
+}
+
+/// One call through each client, bounded by [`WARM_UP_LIMIT`]. A failure
+/// is only logged: the function still starts, and its first event makes
+/// the connection instead (or reports the real error).
+async fn warm_up(store: &DynamoStore, queue: &SqsQueue) {
+    let both = async { tokio::join!(store.warm_up(), queue.warm_up()) };
+    match tokio::time::timeout(WARM_UP_LIMIT, both).await {
+        Ok((Ok(()), Ok(()))) => {}
+        Ok((store, queue)) => {
+            for e in
+                [store.err().map(|e| e.to_string()), queue.err().map(|e| e.to_string())].into_iter().flatten()
+            {
+                warn!(error = %e, "warming up an AWS client failed; the first event will connect");
+            }
+        }
+        Err(_) => warn!("warming up the AWS clients took too long; the first event will connect"),
+    }
 }
 
 /// Handles one SQS batch, `concurrency` messages at a time. A message that

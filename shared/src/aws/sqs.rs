@@ -29,6 +29,19 @@ impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self { client, url: url.into() }
     }
+
+    /// One cheap call (the queue's ARN), so the client's credentials and
+    /// connection are ready before the first message is sent.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
