@@ -9,6 +9,13 @@
 //! `hookline-load deliver --deliveries 50000 --concurrency 64`
 //!   runs the deliver handler alone in-process (in-memory store and queue,
 //!   real HTTP to a loopback receiver with keep-alive): deliveries/s.
+//! `hookline-load cost --endpoint http://127.0.0.1:5000`
+//!   the AWS requests, units and dollars of one event with one subscription
+//!   (first-try success, success after two retries, exhausted), against a
+//!   moto server (see `cost.rs`; `scripts/bench-cost` starts one).
+
+mod cost;
+mod meter;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -289,8 +296,9 @@ async fn main() -> std::process::ExitCode {
     let result = match argv.first().map(String::as_str) {
         Some("embedded") => embedded(&args).await,
         Some("deliver") => deliver_only(&args).await,
+        Some("cost") => cost::run(&args).await,
         _ => Err(anyhow::anyhow!(
-            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F] | deliver [--deliveries N --concurrency C]"
+            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F] | deliver [--deliveries N --concurrency C] | cost --endpoint URL"
         )),
     };
     match result {

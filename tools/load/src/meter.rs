@@ -1,0 +1,398 @@
+//! A billing meter for the AWS SDK clients: an interceptor that counts every
+//! DynamoDB and SQS request hookline makes and the units AWS bills for it,
+//! computed by the rules AWS documents (moto, the emulator, reports no real
+//! consumed capacity):
+//!
+//! - item size: attribute names plus values (numbers ≈ 1 byte per two
+//!   digits + 1, lists and maps 3 bytes + 1 per element);
+//! - writes: 1 WRU per KB of the larger of the old and new item (PutItem,
+//!   DeleteItem), twice that inside a transaction, even when the condition
+//!   fails; plus, per global secondary index (keys only), 1 WRU to add an
+//!   entry, 1 to remove one, 2 to move one, 0 when its keys do not change;
+//! - reads: 1 RRU per 4 KB (GetItem and BatchGetItem per item, Query per
+//!   response), half for an eventually consistent read (every index read);
+//! - SQS: 1 request per call and per 64 KB of its payload.
+//!
+//! The meter keeps a shadow of the table (every item it saw written), so it
+//! knows the item a write replaces: start it on an empty table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::{
+    batch_get_item::{BatchGetItemInput, BatchGetItemOutput},
+    delete_item::DeleteItemInput,
+    get_item::{GetItemInput, GetItemOutput},
+    put_item::PutItemInput,
+    query::{QueryInput, QueryOutput},
+    transact_write_items::TransactWriteItemsInput,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::interceptors::context::Input;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
+type Item = HashMap<String, AttributeValue>;
+type Key = (String, String);
+
+/// What a run of requests cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bill {
+    /// Requests per operation (`dynamodb:PutItem`, `sqs:SendMessageBatch`, …).
+    pub requests: BTreeMap<String, u64>,
+    /// DynamoDB write request units.
+    pub wru: f64,
+    /// DynamoDB read request units.
+    pub rru: f64,
+    /// SQS billed requests (64 KB chunks).
+    pub sqs: f64,
+    /// Operations the meter has no rule for (their units are not counted).
+    pub unmetered: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    bill: Bill,
+    shadow: HashMap<Key, Item>,
+}
+
+/// The interceptor; clone it into both clients' configurations.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    state: Arc<Mutex<StateCell>>,
+    /// Each index's (partition key, sort key) attribute names.
+    indexes: Arc<Vec<(String, String)>>,
+}
+
+#[derive(Default)]
+struct StateCell(State);
+
+impl std::fmt::Debug for StateCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("meter state")
+    }
+}
+
+/// A write seen before it was sent, finished once its outcome is known.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// Items to put (or, with `None`, keys to delete) if the call succeeds.
+    Writes { transactional: bool, writes: Vec<(Key, Option<Item>)> },
+    /// A read's consistency.
+    Read { consistent: bool },
+}
+
+impl Storable for Pending {
+    type Storer = StoreReplace<Self>;
+}
+
+fn number_size(n: &str) -> usize {
+    let digits = n.trim_start_matches('-').replace('.', "");
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
+    significant.div_ceil(2) + 1
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => 3 + m.iter().map(|(k, e)| k.len() + 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// An item's size in bytes, as DynamoDB counts it.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn units(bytes: usize, unit: usize) -> f64 {
+    bytes.div_ceil(unit).max(1) as f64
+}
+
+fn key_of(item: &Item) -> Key {
+    let s = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    (s("pk"), s("sk"))
+}
+
+impl Meter {
+    /// A meter for a table with these indexes (partition, sort key names).
+    pub fn new(indexes: Vec<(String, String)>) -> Self {
+        Self { state: Arc::default(), indexes: Arc::new(indexes) }
+    }
+
+    /// The bill so far, and a fresh one from now on (the shadow stays).
+    pub fn take(&self) -> Bill {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut s.0.bill)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s.0)
+    }
+
+    fn index_entry<'a>(
+        &self,
+        item: Option<&'a Item>,
+        (pk, sk): &(String, String),
+    ) -> Option<[&'a AttributeValue; 2]> {
+        let item = item?;
+        Some([item.get(pk)?, item.get(sk)?])
+    }
+
+    /// WRU for replacing `old` by `new` (`None`: absent), `factor` 2 in a
+    /// transaction; index maintenance only when `applied`.
+    fn write_units(&self, old: Option<&Item>, new: Option<&Item>, factor: f64, applied: bool) -> f64 {
+        let size = old.map(item_size).unwrap_or(0).max(new.map(item_size).unwrap_or(0));
+        let mut wru = units(size, 1024) * factor;
+        if applied {
+            for index in self.indexes.iter() {
+                wru += match (self.index_entry(old, index), self.index_entry(new, index)) {
+                    (None, None) => 0.0,
+                    (Some(_), None) | (None, Some(_)) => 1.0,
+                    (Some(a), Some(b)) if a == b => 0.0,
+                    (Some(_), Some(_)) => 2.0,
+                };
+            }
+        }
+        wru
+    }
+
+    fn count(state: &mut State, op: &str) {
+        *state.bill.requests.entry(op.to_owned()).or_default() += 1;
+    }
+
+    fn before(&self, input: &Input, cfg: &mut ConfigBag) {
+        if let Some(i) = input.downcast_ref::<PutItemInput>() {
+            let item = i.item().cloned().unwrap_or_default();
+            cfg.interceptor_state().store_put(Pending::Writes {
+                transactional: false,
+                writes: vec![(key_of(&item), Some(item))],
+            });
+        } else if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
+            let key = i.key().map(key_of).unwrap_or_default();
+            cfg.interceptor_state()
+                .store_put(Pending::Writes { transactional: false, writes: vec![(key, None)] });
+        } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+            let mut writes = Vec::new();
+            for w in i.transact_items() {
+                if let Some(p) = w.put() {
+                    writes.push((key_of(p.item()), Some(p.item().clone())));
+                } else if let Some(d) = w.delete() {
+                    writes.push((key_of(d.key()), None));
+                } else {
+                    self.with(|s| s.bill.unmetered.push("TransactWriteItems: update or check".into()));
+                }
+            }
+            cfg.interceptor_state().store_put(Pending::Writes { transactional: true, writes });
+        } else if let Some(i) = input.downcast_ref::<GetItemInput>() {
+            cfg.interceptor_state()
+                .store_put(Pending::Read { consistent: i.consistent_read() == Some(true) });
+        } else if let Some(i) = input.downcast_ref::<QueryInput>() {
+            cfg.interceptor_state()
+                .store_put(Pending::Read { consistent: i.consistent_read() == Some(true) });
+        } else if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
+            let consistent =
+                i.request_items().is_some_and(|r| r.values().all(|k| k.consistent_read() == Some(true)));
+            cfg.interceptor_state().store_put(Pending::Read { consistent });
+        }
+    }
+}
+
+fn name_of(input: &Input) -> Option<&'static str> {
+    use aws_sdk_sqs::operation as q;
+    macro_rules! names {
+        ($($ty:ty => $name:literal),* $(,)?) => {
+            $(if input.downcast_ref::<$ty>().is_some() { return Some($name); })*
+        };
+    }
+    names!(
+        PutItemInput => "dynamodb:PutItem",
+        DeleteItemInput => "dynamodb:DeleteItem",
+        GetItemInput => "dynamodb:GetItem",
+        QueryInput => "dynamodb:Query",
+        BatchGetItemInput => "dynamodb:BatchGetItem",
+        TransactWriteItemsInput => "dynamodb:TransactWriteItems",
+        aws_sdk_dynamodb::operation::update_item::UpdateItemInput => "dynamodb:UpdateItem",
+        aws_sdk_dynamodb::operation::scan::ScanInput => "dynamodb:Scan",
+        aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput => "dynamodb:BatchWriteItem",
+        q::send_message::SendMessageInput => "sqs:SendMessage",
+        q::send_message_batch::SendMessageBatchInput => "sqs:SendMessageBatch",
+        q::receive_message::ReceiveMessageInput => "sqs:ReceiveMessage",
+        q::delete_message::DeleteMessageInput => "sqs:DeleteMessage",
+        q::delete_message_batch::DeleteMessageBatchInput => "sqs:DeleteMessageBatch",
+        q::get_queue_attributes::GetQueueAttributesInput => "sqs:GetQueueAttributes",
+    );
+    None
+}
+
+/// SQS billed requests for a call: its payload in 64 KB chunks, at least 1.
+fn sqs_input_chunks(input: &Input) -> f64 {
+    use aws_sdk_sqs::operation as q;
+    let bytes = if let Some(i) = input.downcast_ref::<q::send_message_batch::SendMessageBatchInput>() {
+        i.entries().iter().map(|e| e.message_body().len()).sum()
+    } else if let Some(i) = input.downcast_ref::<q::send_message::SendMessageInput>() {
+        i.message_body().map(str::len).unwrap_or(0)
+    } else {
+        0
+    };
+    units(bytes, 64 * 1024)
+}
+
+#[derive(Debug, Clone)]
+struct SqsCall {
+    op: &'static str,
+    chunks: f64,
+}
+
+impl Storable for SqsCall {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "hookline billing meter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let name = name_of(input).unwrap_or("other");
+        if name.starts_with("sqs:") {
+            cfg.interceptor_state().store_put(SqsCall { op: name, chunks: sqs_input_chunks(input) });
+            return Ok(());
+        }
+        if matches!(name, "dynamodb:UpdateItem" | "dynamodb:Scan" | "dynamodb:BatchWriteItem") {
+            self.with(|s| s.bill.unmetered.push(name.to_owned()));
+        }
+        self.with(|s| Self::count(s, name));
+        self.before(input, cfg);
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let ok = context.output_or_error().ok();
+        if let Some(call) = cfg.load::<SqsCall>().cloned() {
+            let received: usize = ok
+                .and_then(|o| {
+                    o.downcast_ref::<aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput>()
+                })
+                .map(|o| o.messages().iter().map(|m| m.body().map(str::len).unwrap_or(0)).sum())
+                .unwrap_or(0);
+            self.with(|s| {
+                Self::count(s, call.op);
+                s.bill.sqs += call.chunks.max(units(received, 64 * 1024));
+            });
+            return Ok(());
+        }
+        match cfg.load::<Pending>().cloned() {
+            Some(Pending::Writes { transactional, writes }) => {
+                let factor = if transactional { 2.0 } else { 1.0 };
+                let applied = ok.is_some();
+                self.with(|s| {
+                    for (key, new) in writes {
+                        let old = s.shadow.get(&key).cloned();
+                        s.bill.wru += self.write_units(old.as_ref(), new.as_ref(), factor, applied);
+                        if applied {
+                            match new {
+                                Some(item) => s.shadow.insert(key, item),
+                                None => s.shadow.remove(&key),
+                            };
+                        }
+                    }
+                });
+            }
+            Some(Pending::Read { consistent }) => {
+                let f = if consistent { 1.0 } else { 0.5 };
+                let rru = if let Some(o) = ok.and_then(|o| o.downcast_ref::<GetItemOutput>()) {
+                    units(o.item().map(item_size).unwrap_or(0), 4096) * f
+                } else if let Some(o) = ok.and_then(|o| o.downcast_ref::<QueryOutput>()) {
+                    units(o.items().iter().map(item_size).sum(), 4096) * f
+                } else if let Some(o) = ok.and_then(|o| o.downcast_ref::<BatchGetItemOutput>()) {
+                    o.responses()
+                        .map(|r| r.values().flatten().map(|i| units(item_size(i), 4096) * f).sum())
+                        .unwrap_or(0.0)
+                } else {
+                    f // a failed read still costs its minimum
+                };
+                self.with(|s| s.bill.rru += rru);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    fn meter() -> Meter {
+        Meter::new(vec![("g1pk".into(), "g1sk".into()), ("due_shard".into(), "due_at".into())])
+    }
+
+    #[test]
+    fn item_size_counts_names_and_values_as_dynamodb_documents() {
+        // "pk" (2) + "DLV#1" (5) + "n" (1) + 123 (2 digits per byte + 1 = 3)
+        let i = item(&[("pk", s("DLV#1")), ("n", AttributeValue::N("123".into()))]);
+        assert_eq!(item_size(&i), 2 + 5 + 1 + 3);
+        // A list: 3 bytes + 1 per element + the elements.
+        let l = item(&[("l", AttributeValue::L(vec![s("ab"), s("c")]))]);
+        assert_eq!(item_size(&l), 1 + 3 + (1 + 2) + (1 + 1));
+    }
+
+    #[test]
+    fn writes_cost_a_unit_per_kilobyte_of_the_larger_item_and_transactions_double() {
+        let m = meter();
+        let small = item(&[("pk", s("a")), ("sk", s("b"))]);
+        let big = item(&[("pk", s("a")), ("sk", s("b")), ("rec", s(&"x".repeat(1500)))]);
+        assert_eq!(m.write_units(None, Some(&small), 1.0, true), 1.0);
+        assert_eq!(m.write_units(Some(&big), Some(&small), 1.0, true), 2.0, "the larger of old and new");
+        assert_eq!(m.write_units(None, Some(&big), 2.0, true), 4.0);
+    }
+
+    #[test]
+    fn index_entries_cost_when_added_removed_or_moved_but_not_when_unchanged() {
+        let m = meter();
+        let base = [("pk", s("a")), ("sk", s("b")), ("g1pk", s("T")), ("g1sk", s("1"))];
+        let plain = item(&base);
+        let mut due = base.to_vec();
+        due.extend([("due_shard", s("3")), ("due_at", AttributeValue::N("10".into()))]);
+        let due = item(&due);
+        let mut moved = due.clone();
+        moved.insert("due_at".into(), AttributeValue::N("20".into()));
+        assert_eq!(m.write_units(None, Some(&plain), 1.0, true), 2.0, "item + g1 entry");
+        assert_eq!(m.write_units(None, Some(&due), 1.0, true), 3.0, "item + g1 + due");
+        assert_eq!(m.write_units(Some(&plain), Some(&plain), 1.0, true), 1.0, "no index change");
+        assert_eq!(m.write_units(Some(&due), Some(&plain), 1.0, true), 2.0, "due entry removed");
+        assert_eq!(m.write_units(Some(&due), Some(&moved), 1.0, true), 3.0, "due entry moved");
+        assert_eq!(m.write_units(None, Some(&due), 1.0, false), 1.0, "a failed condition writes no index");
+    }
+}
