@@ -21,7 +21,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -230,6 +232,38 @@ impl DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    /// Writes items with BatchWriteItem (25 per call), sending again what
+    /// DynamoDB leaves unprocessed under throttling, a bounded number of times.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    let put = PutRequest::builder().set_item(Some(i.clone())).build().map_err(corrupt)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests =
+                    out.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable("DynamoDB left writes unprocessed".into()));
+            }
+        }
+        Ok(())
     }
 
     /// Reads deliveries by id, in the order given (missing ones skipped).
@@ -507,17 +541,29 @@ fn failed_conditions<R: std::fmt::Debug>(e: &SdkError<TransactWriteItemsError, R
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
-        // One transaction (at most 100 items: the per-tenant subscription
-        // limit keeps a fan-out well inside it): the idempotency key, the
+        let Some(idem) = &event.idempotency_key else {
+            // Without an idempotency key nothing can collide: plain batch
+            // writes, billed once per item (a transaction bills twice). A
+            // failure part-way leaves some deliveries stored with their due
+            // time; the publisher got an error, and the scheduler may still
+            // deliver them — at least once, as for any unacknowledged publish.
+            let mut items = Vec::with_capacity(deliveries.len() + 1);
+            items.push(self.event_item(event, deliveries));
+            for d in deliveries {
+                items.push(self.delivery_item(d)?);
+            }
+            self.batch_put(items).await?;
+            return Ok(Inserted::New);
+        };
+        // With a key: one transaction (at most 100 items: the per-tenant
+        // subscription limit keeps a fan-out well inside it), so the key, the
         // event and its deliveries are stored together or not at all.
+        let idem_pk = format!("IDEM#{}#{idem}", event.tenant);
         let mut writes = Vec::with_capacity(deliveries.len() + 2);
-        let idem_pk = event.idempotency_key.as_ref().map(|k| format!("IDEM#{}#{k}", event.tenant));
-        if let Some(pk) = &idem_pk {
-            let mut item = key(pk.clone(), "IDEM");
-            item.insert("event_id".into(), s(event.id.as_str()));
-            item.insert("expires_at".into(), self.expiry(event.created_at));
-            writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
-        }
+        let mut item = key(idem_pk.clone(), "IDEM");
+        item.insert("event_id".into(), s(event.id.as_str()));
+        item.insert("expires_at".into(), self.expiry(event.created_at));
+        writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
         writes.push(put(&self.table, self.event_item(event, deliveries), Some("attribute_not_exists(pk)"))?);
         for d in deliveries {
             writes.push(put(&self.table, self.delivery_item(d)?, Some("attribute_not_exists(pk)"))?);
@@ -531,14 +577,11 @@ impl EventStore for DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(Inserted::New),
             Err(e) => {
-                let key_taken =
-                    idem_pk.is_some() && failed_conditions(&e).is_some_and(|f| f.first() == Some(&true));
-                if !key_taken {
+                if !failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) {
                     return Err(unavailable(e));
                 }
-                let pk = idem_pk.unwrap_or_default();
                 let item =
-                    self.get(pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
+                    self.get(idem_pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
                 Ok(Inserted::Duplicate { event_id: parse_id(get_s(&item, "event_id")?)? })
             }
         }
@@ -656,28 +699,33 @@ impl DeliveryStore for DynamoStore {
             return Ok(false);
         }
 
-        let delivery = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.delivery_item(&d)?))
-            .condition_expression("#status = :pending AND attempts = :prev")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":prev", n(previous.into()))
-            .build()
-            .map_err(corrupt)?;
+        // Two plain writes, not a transaction (which bills every item twice):
+        // the delivery under its condition — the one that decides — then the
+        // attempt's record. A crash between the two loses that record's
+        // detail (the delivery keeps the status code and outcome); it never
+        // records an attempt the delivery does not count.
+        let applied = self
+            .put_if(
+                self.delivery_item(&d)?,
+                "#status = :pending AND attempts = :prev",
+                &[(":pending", s(DeliveryStatus::Pending.as_str())), (":prev", n(previous.into()))],
+            )
+            .await?;
+        if !applied {
+            return Ok(false);
+        }
         let mut attempt_item =
             key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
         attempt_item.insert("rec".into(), s(to_json(attempt)?));
         attempt_item.insert("expires_at".into(), self.expiry(attempt.started_at));
-        let writes = vec![
-            TransactWriteItem::builder().put(delivery).build(),
-            put(&self.table, attempt_item, Some("attribute_not_exists(pk)"))?,
-        ];
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if failed_conditions(&e).is_some_and(|f| f.iter().any(|x| *x)) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attempt_item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn claim_due(

@@ -6,7 +6,7 @@
 //! - item size: attribute names plus values (numbers ≈ 1 byte per two
 //!   digits + 1, lists and maps 3 bytes + 1 per element);
 //! - writes: 1 WRU per KB of the larger of the old and new item (PutItem,
-//!   DeleteItem), twice that inside a transaction, even when the condition
+//!   DeleteItem, each item of a BatchWriteItem), twice that inside a transaction, even when the condition
 //!   fails; plus, per global secondary index (keys only), 1 WRU to add an
 //!   entry, 1 to remove one, 2 to move one, 0 when its keys do not change;
 //! - reads: 1 RRU per 4 KB (GetItem and BatchGetItem per item, Query per
@@ -26,6 +26,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::{
     batch_get_item::{BatchGetItemInput, BatchGetItemOutput},
+    batch_write_item::BatchWriteItemInput,
     delete_item::DeleteItemInput,
     get_item::{GetItemInput, GetItemOutput},
     put_item::PutItemInput,
@@ -196,6 +197,16 @@ impl Meter {
                 }
             }
             cfg.interceptor_state().store_put(Pending::Writes { transactional: true, writes });
+        } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
+            let mut writes = Vec::new();
+            for w in i.request_items().into_iter().flat_map(|r| r.values()).flatten() {
+                if let Some(p) = w.put_request() {
+                    writes.push((key_of(p.item()), Some(p.item().clone())));
+                } else if let Some(d) = w.delete_request() {
+                    writes.push((key_of(d.key()), None));
+                }
+            }
+            cfg.interceptor_state().store_put(Pending::Writes { transactional: false, writes });
         } else if let Some(i) = input.downcast_ref::<GetItemInput>() {
             cfg.interceptor_state()
                 .store_put(Pending::Read { consistent: i.consistent_read() == Some(true) });
@@ -226,7 +237,7 @@ fn name_of(input: &Input) -> Option<&'static str> {
         TransactWriteItemsInput => "dynamodb:TransactWriteItems",
         aws_sdk_dynamodb::operation::update_item::UpdateItemInput => "dynamodb:UpdateItem",
         aws_sdk_dynamodb::operation::scan::ScanInput => "dynamodb:Scan",
-        aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput => "dynamodb:BatchWriteItem",
+        BatchWriteItemInput => "dynamodb:BatchWriteItem",
         q::send_message::SendMessageInput => "sqs:SendMessage",
         q::send_message_batch::SendMessageBatchInput => "sqs:SendMessageBatch",
         q::receive_message::ReceiveMessageInput => "sqs:ReceiveMessage",
@@ -276,7 +287,7 @@ impl Intercept for Meter {
             cfg.interceptor_state().store_put(SqsCall { op: name, chunks: sqs_input_chunks(input) });
             return Ok(());
         }
-        if matches!(name, "dynamodb:UpdateItem" | "dynamodb:Scan" | "dynamodb:BatchWriteItem") {
+        if matches!(name, "dynamodb:UpdateItem" | "dynamodb:Scan") {
             self.with(|s| s.bill.unmetered.push(name.to_owned()));
         }
         self.with(|s| Self::count(s, name));
