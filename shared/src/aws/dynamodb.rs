@@ -577,7 +577,8 @@ impl EventStore for DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(Inserted::New),
             Err(e) => {
-                if !failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) {
+                let key_taken = failed_conditions(&e).is_some_and(|f| f.first() == Some(&true));
+                if !key_taken {
                     return Err(unavailable(e));
                 }
                 let item =
