@@ -735,7 +735,7 @@ impl DeliveryStore for DynamoStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let lease_end = now + crate::ports::span(lease);
         let mut claimed = Vec::new();
         for shard in 0..DUE_SHARDS {
             if claimed.len() >= limit {

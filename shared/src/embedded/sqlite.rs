@@ -474,7 +474,7 @@ impl DeliveryStore for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let lease_end = now + crate::ports::span(lease);
         self.write(move |tx| {
             let ids: Vec<String> = {
                 let mut stmt = tx

@@ -92,7 +92,7 @@ pub async fn run_purge(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let keep = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let keep = crate::ports::span(retention);
     while !*shutdown.borrow() {
         match store.purge(chrono::Utc::now() - keep).await {
             Ok(p) if p.events + p.deliveries > 0 => {

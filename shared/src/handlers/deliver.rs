@@ -9,13 +9,12 @@
 
 use std::time::Duration;
 
-use chrono::Duration as ChronoDuration;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Context;
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, Subscription};
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
-use crate::ports::{AttemptUpdate, QueueMessage, Queued, Sender, StoreError};
+use crate::ports::{AttemptUpdate, QueueMessage, Queued, Sender, StoreError, span};
 use crate::signing::{SecretSet, SignatureFormat};
 use crate::wire::{BodyFormat, TargetSettings, build_request};
 
@@ -37,10 +36,6 @@ pub enum Handled {
 
 /// The header a receiver sends back to stop retries of one delivery.
 pub const STOP_RETRIES_HEADER: &str = "hookline-stop-retries";
-
-fn chrono(d: Duration) -> ChronoDuration {
-    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
-}
 
 struct Target {
     subscription: Option<Subscription>,
@@ -214,7 +209,7 @@ impl Context {
                 give_up_reason: None,
             },
             Decision::Retry { delay } => {
-                let next = now + chrono(delay);
+                let next = now + span(delay);
                 let due_at = if delay <= self.queue.max_delay() {
                     follow_up = Some(Queued {
                         message: QueueMessage::Deliver {
@@ -223,7 +218,7 @@ impl Context {
                         },
                         delay,
                     });
-                    next + chrono(self.settings.queue_grace)
+                    next + span(self.settings.queue_grace)
                 } else {
                     next
                 };

@@ -1,7 +1,7 @@
 //! The HTTP API's behaviour, independent of HTTP: subscriptions, publishing
 //! with fan-out and idempotency, and reading events and deliveries.
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{ApiError, Context};
@@ -12,17 +12,13 @@ use crate::model::api::{
 use crate::model::{
     Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, SubscriptionId, TenantId,
 };
-use crate::ports::{DeliveryFilter, Inserted, PageRequest, QueueMessage, Queued};
+use crate::ports::{DeliveryFilter, Inserted, PageRequest, QueueMessage, Queued, span};
 use crate::signing::{Secret, SecretSet};
 
 /// Most items on one page of a list.
 pub const MAX_PAGE_LIMIT: usize = 100;
 /// Items on a page when the client does not say.
 pub const DEFAULT_PAGE_LIMIT: usize = 20;
-
-fn to_chrono(d: std::time::Duration) -> ChronoDuration {
-    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
-}
 
 /// Checks a client's page request.
 pub fn page_request(cursor: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
@@ -135,7 +131,7 @@ impl Context {
             self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
         let now = self.clock.now();
         let next = self.new_secret();
-        sub.secrets.rotate(next.clone(), now, now + to_chrono(grace.unwrap_or(self.settings.rotation_grace)));
+        sub.secrets.rotate(next.clone(), now, now + span(grace.unwrap_or(self.settings.rotation_grace)));
         sub.updated_at = now;
         if !self.subscriptions.update_subscription(&sub).await? {
             return Err(ApiError::NotFound("subscription"));
@@ -163,7 +159,7 @@ impl Context {
         let mut set = self.tenant_secrets(tenant).await?;
         let now = self.clock.now();
         let next = self.new_secret();
-        set.rotate(next.clone(), now, now + to_chrono(grace.unwrap_or(self.settings.rotation_grace)));
+        set.rotate(next.clone(), now, now + span(grace.unwrap_or(self.settings.rotation_grace)));
         self.tenants.put_tenant_secrets(tenant, &set).await?;
         Ok(next)
     }
@@ -212,12 +208,12 @@ impl Context {
             self.tenant_secrets(&event.tenant).await?;
             targets.push((DeliveryTarget::OneOff { url: url.clone() }, std::time::Duration::ZERO));
         }
-        let grace = to_chrono(self.settings.queue_grace);
+        let grace = span(self.settings.queue_grace);
         let deliveries: Vec<Delivery> = sorted(
             targets
                 .into_iter()
                 .map(|(target, wait)| {
-                    let first = now + to_chrono(wait);
+                    let first = now + span(wait);
                     Delivery {
                         id: DeliveryId::generate(now, self.entropy.id_bytes()),
                         event_id: event.id.clone(),

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::{ApiError, Context};
 use crate::model::api::DeliveryView;
 use crate::model::{Delivery, DeliveryId, DeliveryStatus, Subscription, SubscriptionId, ValidationError};
-use crate::ports::{DeliveryFilter, PageRequest, QueueMessage, Queued};
+use crate::ports::{DeliveryFilter, PageRequest, QueueMessage, Queued, span};
 
 /// Replayed deliveries sent per second at most.
 pub const REPLAY_PER_SECOND: u32 = 10;
@@ -41,10 +41,6 @@ pub struct ReplayResponse {
     pub last_attempt_at: Option<DateTime<Utc>>,
 }
 
-fn chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
 impl Context {
     async fn active_subscription(&self, id: &SubscriptionId) -> Result<Subscription, ApiError> {
         let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
@@ -64,9 +60,9 @@ impl Context {
         now: DateTime<Utc>,
         wait: Duration,
     ) -> Result<Option<Delivery>, ApiError> {
-        let at = now + chrono(wait);
+        let at = now + span(wait);
         let queued = wait <= self.queue.max_delay();
-        let due = if queued { at + chrono(self.settings.queue_grace) } else { at };
+        let due = if queued { at + span(self.settings.queue_grace) } else { at };
         let Some(reopened) = self.deliveries.reopen_delivery(&d.id, at, due).await? else { return Ok(None) };
         if queued {
             let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: reopened.attempts + 1 };

@@ -242,7 +242,7 @@ impl DeliveryStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.check()?;
-        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let lease = super::span(lease);
         let mut s = lock(&self.state);
         let mut taken = Vec::new();
         for d in s.deliveries.values_mut() {
