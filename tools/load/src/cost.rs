@@ -74,13 +74,7 @@ struct Share {
 
 impl Share {
     fn add(&mut self, bill: Bill, invocations: u32, busy: Duration) {
-        for (op, n) in bill.requests {
-            *self.bill.requests.entry(op).or_default() += n;
-        }
-        self.bill.wru += bill.wru;
-        self.bill.rru += bill.rru;
-        self.bill.sqs += bill.sqs;
-        self.bill.unmetered.extend(bill.unmetered);
+        self.bill.absorb(bill);
         self.invocations += invocations;
         self.busy += busy;
     }

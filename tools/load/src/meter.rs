@@ -55,6 +55,19 @@ pub struct Bill {
     pub unmetered: Vec<String>,
 }
 
+impl Bill {
+    /// Adds another bill to this one.
+    pub fn absorb(&mut self, other: Bill) {
+        for (op, n) in other.requests {
+            *self.requests.entry(op).or_default() += n;
+        }
+        self.wru += other.wru;
+        self.rru += other.rru;
+        self.sqs += other.sqs;
+        self.unmetered.extend(other.unmetered);
+    }
+}
+
 #[derive(Default)]
 struct State {
     bill: Bill,
@@ -62,19 +75,16 @@ struct State {
 }
 
 /// The interceptor; clone it into both clients' configurations.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Meter {
-    state: Arc<Mutex<StateCell>>,
+    state: Arc<Mutex<State>>,
     /// Each index's (partition key, sort key) attribute names.
     indexes: Arc<Vec<(String, String)>>,
 }
 
-#[derive(Default)]
-struct StateCell(State);
-
-impl std::fmt::Debug for StateCell {
+impl std::fmt::Debug for Meter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("meter state")
+        f.debug_struct("Meter").field("indexes", &self.indexes).finish_non_exhaustive()
     }
 }
 
@@ -135,12 +145,12 @@ impl Meter {
     /// The bill so far, and a fresh one from now on (the shadow stays).
     pub fn take(&self) -> Bill {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut s.0.bill)
+        std::mem::take(&mut s.bill)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut s.0)
+        f(&mut s)
     }
 
     fn index_entry<'a>(
