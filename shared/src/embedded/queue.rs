@@ -100,10 +100,19 @@ impl SqliteQueue {
 
     /// Deletes a handled message.
     pub async fn ack(&self, seq: i64) -> Result<(), StoreError> {
+        self.ack_all(vec![seq]).await
+    }
+
+    /// Deletes handled messages, in one transaction.
+    pub async fn ack_all(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
         self.store
             .write(move |tx| {
-                tx.execute("DELETE FROM queue WHERE seq = ?1", [seq])
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM queue WHERE seq = ?1")
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                for seq in &seqs {
+                    stmt.execute([seq]).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                }
                 Ok(())
             })
             .await

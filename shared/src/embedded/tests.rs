@@ -396,3 +396,102 @@ async fn a_database_from_before_finished_at_is_migrated_in_place() {
     let s = db.open();
     assert_eq!(s.purge(db.clock.now()).await.unwrap(), Purged::default());
 }
+
+#[tokio::test]
+async fn acknowledging_several_messages_deletes_exactly_those() {
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    let queued: Vec<Queued> = (1..=3).map(|n| Queued { message: msg(n), delay: Duration::ZERO }).collect();
+    q.enqueue(&queued).await.unwrap();
+    let taken = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    q.ack_all(vec![taken[0].seq, taken[2].seq]).await.unwrap();
+    db.clock.advance(Duration::from_secs(61));
+    let left = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(left.len(), 1, "only the unacknowledged message comes back");
+    assert_eq!(left[0].message.as_ref().unwrap(), taken[1].message.as_ref().unwrap());
+}
+
+/// A receiver that answers 200 only when the test opens the gate.
+struct GatedSender {
+    sent: AtomicU32,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Sender for GatedSender {
+    async fn send(&self, _: &crate::wire::OutgoingRequest) -> crate::ports::SendResult {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        crate::ports::SendResult {
+            outcome: crate::policy::AttemptOutcome::Response {
+                status: 200,
+                retry_after: None,
+                stop_retries: false,
+            },
+            duration: Duration::from_millis(1),
+            response_excerpt: None,
+            error_message: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_workers_acknowledge_every_handled_message_before_they_return() {
+    use crate::handlers::{Context, Settings};
+    use crate::model::api::{CreateSubscriptionRequest, PublishEventRequest};
+    use crate::ports::fakes::SeededEntropy;
+
+    let db = Db::new();
+    let store = Arc::new(db.open());
+    let queue = SqliteQueue::new((*store).clone());
+    let ctx = Context::new(
+        store.clone(),
+        Arc::new(queue.clone()),
+        db.clock.clone(),
+        Arc::new(SeededEntropy::new(1)),
+        Settings::default(),
+    );
+    let req: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h"}"#).unwrap();
+    ctx.create_subscription(req).await.unwrap();
+    for i in 0..40 {
+        let req: PublishEventRequest = serde_json::from_str(&format!(
+            r#"{{"tenant":"acme","type":"video.encoded","payload":{{"i":{i}}}}}"#
+        ))
+        .unwrap();
+        ctx.publish_event(req, None).await.unwrap();
+    }
+    assert_eq!(queue.depth().await.unwrap(), (40, 0));
+
+    // Every attempt is in flight when the stop comes; they all finish after it.
+    let sender = Arc::new(GatedSender { sent: AtomicU32::new(0), gate: tokio::sync::Semaphore::new(0) });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(worker::run_deliver(ctx, queue.clone(), sender.clone(), 64, stopped));
+    let all_in_flight = async {
+        while sender.sent.load(Ordering::SeqCst) < 40 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all_in_flight).await.expect("all 40 attempts start");
+    stop.send(true).unwrap();
+    sender.gate.add_permits(40);
+    workers.await.unwrap();
+
+    assert_eq!(
+        queue.depth().await.unwrap(),
+        (0, 0),
+        "every handled message is acknowledged by the time they return"
+    );
+    let page = store
+        .list_deliveries(
+            &DeliveryFilter { tenant: Some(tenant()), ..Default::default() },
+            &PageRequest { limit: 100, cursor: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 40);
+    assert!(page.items.iter().all(|d| d.status == DeliveryStatus::Succeeded && d.attempts == 1));
+}

@@ -29,6 +29,13 @@ pub async fn run_deliver(
 ) {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    // Handled messages are deleted by one task, as many per transaction as
+    // have finished meanwhile: under load the acknowledgements of a whole
+    // round share one write instead of taking the store's lock one by one.
+    // An acknowledgement lost to a crash only hands the message out again,
+    // which the handler treats as the no-op it is.
+    let (acks, pending) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let acker = tokio::spawn(acknowledge(queue.clone(), pending));
     while !*shutdown.borrow() {
         while tasks.try_join_next().is_some() {}
         let free = permits.available_permits();
@@ -60,7 +67,7 @@ pub async fn run_deliver(
         }
         for lease in leases {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let (ctx, queue, sender) = (ctx.clone(), queue.clone(), sender.clone());
+            let (ctx, acks, sender) = (ctx.clone(), acks.clone(), sender.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 let done = match &lease.message {
@@ -76,13 +83,28 @@ pub async fn run_deliver(
                         true
                     }
                 };
-                if done && let Err(e) = queue.ack(lease.seq).await {
-                    warn!(error = %e, seq = lease.seq, "could not acknowledge; the message will be seen again (a no-op)");
+                if done {
+                    // Fails only once the acknowledging task is gone, at shutdown.
+                    let _ = acks.send(lease.seq);
                 }
             });
         }
     }
     while tasks.join_next().await.is_some() {}
+    drop(acks);
+    let _ = acker.await;
+}
+
+/// Deletes the messages whose sequence numbers arrive on `pending`, in
+/// batches, until every sender is gone and the last batch is written.
+async fn acknowledge(queue: SqliteQueue, mut pending: tokio::sync::mpsc::UnboundedReceiver<i64>) {
+    const BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(BATCH);
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = queue.ack_all(std::mem::take(&mut batch)).await {
+            warn!(error = %e, "could not acknowledge; those messages will be seen again (a no-op)");
+        }
+    }
 }
 
 /// Purges what is older than `retention` every `every` until `shutdown`.
