@@ -229,6 +229,68 @@ async fn attempts_are_recorded_in_order_once_and_never_after_the_end() {
     assert!(!a.store.cancel_delivery(&d.id, t0()).await.unwrap(), "a finished delivery cannot be canceled");
 }
 
+/// The sort keys in a delivery's partition of the table.
+async fn partition(a: &Aws, id: &DeliveryId) -> Vec<String> {
+    let out = a
+        .dynamo
+        .query()
+        .table_name(&a.table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(format!("DLV#{id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.items().iter().filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() {
+    let a = aws().await;
+    let sub = subscription(1);
+    let e = event(1, None);
+    let d = delivery(1, &e, &sub.id, Some(t0()));
+    a.store.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+
+    let first = Attempt { response_excerpt: Some("busy".into()), ..attempt(&d.id, 1) };
+    assert!(a.store.record_attempt(&first, &pending(t0())).await.unwrap());
+    assert_eq!(partition(&a, &d.id).await, ["DLV"], "a first attempt is no write of its own");
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), std::slice::from_ref(&first));
+
+    // The scheduler's claim rewrites the delivery item and keeps the attempt.
+    assert_eq!(a.store.claim_due(t0(), Duration::from_secs(60), 10).await.unwrap().len(), 1);
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), std::slice::from_ref(&first));
+
+    // A second attempt with a large response excerpt gets its own item; the
+    // first one is written out of the delivery item.
+    let second = Attempt { response_excerpt: Some("x".repeat(2000)), ..attempt(&d.id, 2) };
+    assert!(a.store.record_attempt(&second, &pending(t0())).await.unwrap());
+    assert_eq!(partition(&a, &d.id).await, ["ATT#00001", "ATT#00002", "DLV"]);
+    let third = attempt(&d.id, 3);
+    assert!(a.store.record_attempt(&third, &pending(t0())).await.unwrap());
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
+
+    // Canceling and reopening (a redelivery) rewrite the delivery item too,
+    // and keep every attempt.
+    assert!(a.store.cancel_delivery(&d.id, t0()).await.unwrap());
+    assert_eq!(a.store.get_delivery(&d.id).await.unwrap().unwrap().attempts, 3);
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
+    assert!(a.store.reopen_delivery(&d.id, t0(), t0()).await.unwrap().is_some());
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
+
+    // As after a crash between the two writes of a fourth record: the third
+    // attempt in its own item and still in the delivery item. Listed once.
+    let mut copy = std::collections::HashMap::new();
+    copy.insert("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(format!("DLV#{}", d.id)));
+    copy.insert("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("ATT#00003".into()));
+    copy.insert(
+        "rec".to_owned(),
+        aws_sdk_dynamodb::types::AttributeValue::S(serde_json::to_string(&third).unwrap()),
+    );
+    a.dynamo.put_item().table_name(&a.table).set_item(Some(copy)).send().await.unwrap();
+    assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first, second, third]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_deliveries_are_claimed_once_across_shards_until_the_lease_ends() {
     let a = aws().await;

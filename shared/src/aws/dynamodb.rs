@@ -9,6 +9,12 @@
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //!
+//! A delivery's latest attempt rides in the delivery item itself (attribute
+//! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
+//! then the delivery with attempt *n* under its condition. A first-try
+//! success is one write, not two, and a crash between the two writes loses
+//! nothing (the older attempt is in both places until the second lands).
+//!
 //! Indexes project keys only, so rewriting a delivery's state writes to an
 //! index only when that index's keys change. `due` is sparse (only pending
 //! deliveries with a due time) and sharded so the scheduler's reads spread
@@ -110,6 +116,31 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Bytes billed as one write unit.
+const ONE_WRITE_UNIT: usize = 1024;
+
+/// An item's size as DynamoDB bills it: attribute names plus values (strings
+/// and numbers by length, lists by their elements plus 3 bytes).
+fn item_bytes(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(x) | AttributeValue::N(x) => x.len(),
+            AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value(e)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// The latest attempt a delivery item carries, if any.
+fn last_attempt(item: &Item) -> Result<Option<Attempt>, StoreError> {
+    match item.get("att") {
+        Some(AttributeValue::S(json)) => serde_json::from_str(json).map(Some).map_err(corrupt),
+        Some(_) => Err(corrupt("attribute att is not a string")),
+        None => Ok(None),
+    }
+}
+
 fn shard(id: &DeliveryId) -> String {
     (id.as_str().bytes().last().unwrap_or(0) % DUE_SHARDS).to_string()
 }
@@ -155,8 +186,13 @@ impl DynamoStore {
         n((from + self.retention).timestamp())
     }
 
-    fn delivery_item(&self, d: &Delivery) -> Result<Item, StoreError> {
+    /// The item for `d`, carrying its latest attempt's record (`att`, JSON)
+    /// when it has one: every rewrite of a delivery passes on what it read.
+    fn delivery_item(&self, d: &Delivery, last_attempt: Option<&AttributeValue>) -> Result<Item, StoreError> {
         let mut item = key(format!("DLV#{}", d.id), "DLV");
+        if let Some(att) = last_attempt {
+            item.insert("att".into(), att.clone());
+        }
         item.insert("g1pk".into(), s(delivery_group(d)));
         item.insert("g1sk".into(), s(d.id.as_str()));
         item.insert("g2pk".into(), s(format!("DLVT#{}", d.tenant)));
@@ -191,6 +227,26 @@ impl DynamoStore {
         item.insert("dlv".into(), AttributeValue::L(deliveries.iter().map(|d| s(d.id.as_str())).collect()));
         item.insert("expires_at".into(), self.expiry(e.created_at));
         item
+    }
+
+    async fn put_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut item = key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
+        item.insert("rec".into(), s(to_json(attempt)?));
+        item.insert("expires_at".into(), self.expiry(attempt.started_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A delivery and the item it was read from (to carry its `att` over).
+    async fn delivery_and_item(&self, id: &DeliveryId) -> Result<Option<(Delivery, Item)>, StoreError> {
+        let Some(item) = self.get(format!("DLV#{id}"), "DLV").await? else { return Ok(None) };
+        Ok(Some((record(&item)?, item)))
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -550,7 +606,7 @@ impl EventStore for DynamoStore {
             let mut items = Vec::with_capacity(deliveries.len() + 1);
             items.push(self.event_item(event, deliveries));
             for d in deliveries {
-                items.push(self.delivery_item(d)?);
+                items.push(self.delivery_item(d, None)?);
             }
             self.batch_put(items).await?;
             return Ok(Inserted::New);
@@ -566,7 +622,7 @@ impl EventStore for DynamoStore {
         writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
         writes.push(put(&self.table, self.event_item(event, deliveries), Some("attribute_not_exists(pk)"))?);
         for d in deliveries {
-            writes.push(put(&self.table, self.delivery_item(d)?, Some("attribute_not_exists(pk)"))?);
+            writes.push(put(&self.table, self.delivery_item(d, None)?, Some("attribute_not_exists(pk)"))?);
         }
         if writes.len() > 100 {
             return Err(StoreError::Unavailable(format!(
@@ -668,65 +724,81 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
-        let mut out = Vec::new();
+        // The delivery's partition: its item (with the latest attempt) and
+        // the older attempts' items. An attempt found in both places (a crash
+        // between the two writes of `record_attempt`) is listed once.
+        let mut by_number = std::collections::BTreeMap::new();
         let mut start = None;
         loop {
             let resp = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+                .key_condition_expression("pk = :p")
                 .expression_attribute_values(":p", s(format!("DLV#{id}")))
-                .expression_attribute_values(":a", s("ATT#"))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(unavailable)?;
             for item in resp.items() {
-                out.push(record(item)?);
+                let attempt: Option<Attempt> = match get_s(item, "sk")? {
+                    "DLV" => last_attempt(item)?,
+                    sk if sk.starts_with("ATT#") => Some(record(item)?),
+                    _ => None,
+                };
+                if let Some(a) = attempt {
+                    by_number.insert(a.number, a);
+                }
             }
             match resp.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
-                None => return Ok(out),
+                None => return Ok(by_number.into_values().collect()),
             }
         }
     }
 
     async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
-        let Some(mut d) = self.get_delivery(&attempt.delivery_id).await? else { return Ok(false) };
+        let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
+            return Ok(false);
+        };
         let previous = d.attempts;
         if !update.apply(&mut d, attempt) {
             return Ok(false);
         }
-
-        // Two plain writes, not a transaction (which bills every item twice):
-        // the delivery under its condition — the one that decides — then the
-        // attempt's record. A crash between the two loses that record's
-        // detail (the delivery keeps the status code and outcome); it never
-        // records an attempt the delivery does not count.
+        // Plain writes, not a transaction (which bills every item twice).
+        // First the attempt the delivery item carried until now goes to its
+        // own item (idempotent: the same record under the same key), then the
+        // delivery under its condition — the write that decides — carrying
+        // this attempt. A crash between the two leaves the older attempt in
+        // both places, never in neither. An attempt record too large to ride
+        // along without making the delivery cost more than one write unit
+        // goes to its own item after the delivery, as before: a crash in
+        // between loses that record's detail (the delivery keeps its status
+        // code and outcome) but never records an attempt it does not count.
+        if let Some(older) = last_attempt(&old)?
+            && older.number < attempt.number
+        {
+            self.put_attempt(&older).await?;
+        }
+        let carried = s(to_json(attempt)?);
+        let item = self.delivery_item(&d, Some(&carried))?;
+        let (item, separately) = if item_bytes(&item) <= ONE_WRITE_UNIT {
+            (item, false)
+        } else {
+            (self.delivery_item(&d, None)?, true)
+        };
         let applied = self
             .put_if(
-                self.delivery_item(&d)?,
+                item,
                 "#status = :pending AND attempts = :prev",
                 &[(":pending", s(DeliveryStatus::Pending.as_str())), (":prev", n(previous.into()))],
             )
             .await?;
-        if !applied {
-            return Ok(false);
+        if applied && separately {
+            self.put_attempt(attempt).await?;
         }
-        let mut attempt_item =
-            key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
-        attempt_item.insert("rec".into(), s(to_json(attempt)?));
-        attempt_item.insert("expires_at".into(), self.expiry(attempt.started_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(attempt_item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(true)
+        Ok(applied)
     }
 
     async fn claim_due(
@@ -764,7 +836,7 @@ impl DeliveryStore for DynamoStore {
                 d.due_at = Some(lease_end);
                 let taken = self
                     .put_if(
-                        self.delivery_item(&d)?,
+                        self.delivery_item(&d, item.get("att"))?,
                         "#status = :pending AND due_at = :old",
                         &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
                     )
@@ -784,12 +856,12 @@ impl DeliveryStore for DynamoStore {
         due_at: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         for _ in 0..5 {
-            let Some(mut d) = self.get_delivery(id).await? else { return Ok(None) };
+            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(None) };
             let (status, attempts) = (d.status, d.attempts);
             reopen(&mut d, at, due_at);
             let done = self
                 .put_if(
-                    self.delivery_item(&d)?,
+                    self.delivery_item(&d, item.get("att"))?,
                     "#status = :s AND attempts = :a",
                     &[(":s", s(status.as_str())), (":a", n(attempts.into()))],
                 )
@@ -803,14 +875,14 @@ impl DeliveryStore for DynamoStore {
 
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         for _ in 0..5 {
-            let Some(mut d) = self.get_delivery(id).await? else { return Ok(false) };
+            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(false) };
             let attempts = d.attempts;
             if !cancel(&mut d, now) {
                 return Ok(false);
             }
             let done = self
                 .put_if(
-                    self.delivery_item(&d)?,
+                    self.delivery_item(&d, item.get("att"))?,
                     "#status = :pending AND attempts = :a",
                     &[(":pending", s("pending")), (":a", n(attempts.into()))],
                 )
