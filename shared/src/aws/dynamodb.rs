@@ -233,6 +233,11 @@ impl DynamoStore {
         let mut item = key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
         item.insert("rec".into(), s(to_json(attempt)?));
         item.insert("expires_at".into(), self.expiry(attempt.started_at));
+        self.put(item).await
+    }
+
+    /// Puts `item`, replacing what has its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -565,14 +570,7 @@ impl TenantStore for DynamoStore {
     async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
         let mut item = key(format!("TENANT#{tenant}"), "SECRETS");
         item.insert("rec".into(), s(to_json(secrets)?));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(item).await
     }
 }
 
