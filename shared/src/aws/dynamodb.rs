@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use super::size::{WRITE_UNIT, item_size};
 use crate::model::{
     Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Subscription, SubscriptionId,
     TargetUrl, TenantId,
@@ -114,22 +115,6 @@ fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
 
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
-}
-
-/// Bytes billed as one write unit.
-const ONE_WRITE_UNIT: usize = 1024;
-
-/// An item's size as DynamoDB bills it: attribute names plus values (strings
-/// and numbers by length, lists by their elements plus 3 bytes).
-fn item_bytes(item: &Item) -> usize {
-    fn value(v: &AttributeValue) -> usize {
-        match v {
-            AttributeValue::S(x) | AttributeValue::N(x) => x.len(),
-            AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value(e)).sum::<usize>(),
-            _ => 1,
-        }
-    }
-    item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
 /// The latest attempt a delivery item carries, if any.
@@ -667,7 +652,7 @@ impl EventStore for DynamoStore {
 #[async_trait]
 impl DeliveryStore for DynamoStore {
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        self.get(format!("DLV#{id}"), "DLV").await?.map(|i| record(&i)).transpose()
+        Ok(self.delivery_and_item(id).await?.map(|(d, _)| d))
     }
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
@@ -779,13 +764,11 @@ impl DeliveryStore for DynamoStore {
         {
             self.put_attempt(&older).await?;
         }
-        let carried = s(to_json(attempt)?);
-        let item = self.delivery_item(&d, Some(&carried))?;
-        let (item, separately) = if item_bytes(&item) <= ONE_WRITE_UNIT {
-            (item, false)
-        } else {
-            (self.delivery_item(&d, None)?, true)
-        };
+        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
+        let separately = item_size(&item) > WRITE_UNIT;
+        if separately {
+            item.remove("att");
+        }
         let applied = self
             .put_if(
                 item,
