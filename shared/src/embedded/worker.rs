@@ -84,7 +84,8 @@ pub async fn run_deliver(
                     }
                 };
                 if done {
-                    // Fails only once the acknowledging task is gone, at shutdown.
+                    // Fails only if the acknowledging task died: the message then
+                    // comes back after its lease, which is a no-op.
                     let _ = acks.send(lease.seq);
                 }
             });
