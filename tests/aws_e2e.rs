@@ -1,22 +1,25 @@
 //! The AWS path end to end on a local emulator (moto): HTTP requests into
 //! the ingest router, the SQS messages it produced handed to the deliver
-//! handler as Lambda hands them (an `SqsEvent`, partial batch response,
-//! messages deleted unless reported failed), the scheduler run on a clock
-//! the test controls, and real receivers that verify every signature.
+//! handler as Lambda hands them (the shared [`Pump`]: an `SqsEvent`, a
+//! partial batch response, messages deleted unless reported failed), the
+//! scheduler run on a clock the test controls, and real receivers that
+//! verify every signature. The shared scenarios run here as on the binary;
+//! the tests beside them are what only the AWS path does.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use hookline::api::{self, ApiKeys};
-use hookline::aws::{DynamoStore, SqsQueue, lambda, provision};
+use hookline::api::access::ApiKeys;
 use hookline::guard::TargetGuard;
-use hookline::handlers::{Context, Settings};
 use hookline::policy::RetrySchedule;
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::{Clock, OsEntropy};
-use hookline::sender::HttpSender;
+use hookline::{Context, Settings};
+use hookline_aws::pump::{Batch, Pump};
+use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
+use hookline_sender::HttpSender;
 use hookline_tests::moto::{Moto, unique};
 use hookline_tests::receiver::{Receiver, Reply, verify_standard};
 use serde_json::{Value, json};
@@ -29,6 +32,7 @@ struct World {
     clock: Arc<ManualClock>,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    pump: Pump,
     api: String,
     http: reqwest::Client,
     sender: HttpSender,
@@ -56,7 +60,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     settings.retry.jitter = 0.0;
     settings.retry.schedule = RetrySchedule::parse_list("1s,1s").expect("schedule");
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
-    settings.ops_url = ops_url.map(|u| hookline::model::TargetUrl::parse(&u).expect("ops url"));
+    settings.ops_url = ops_url.map(|u| hookline::target::TargetUrl::parse(&u).expect("ops url"));
     settings.disable.after = disable_after;
     let ctx = Context::new(
         Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
@@ -67,12 +71,13 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = api::router(ctx.clone(), ApiKeys::from_keys([KEY]));
+    let router = hookline_http::router(ctx.clone(), ApiKeys::from_keys([KEY]));
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let sender = HttpSender::new(settings.guard.clone()).expect("sender");
-    World { moto, ctx, clock, sqs, queue_url, api, http: reqwest::Client::new(), sender }
+    let pump = Pump::new(sqs.clone(), &queue_url);
+    World { moto, ctx, clock, sqs, queue_url, pump, api, http: reqwest::Client::new(), sender }
 }
 
 impl World {
@@ -111,44 +116,14 @@ impl World {
         self.call(reqwest::Method::GET, &format!("/v1/deliveries/{id}"), None, None).await.1
     }
 
-    /// Receives what is visible on the queue as one Lambda batch (the JSON
-    /// Lambda sends), runs the deliver handler on it, and deletes the
-    /// messages it did not report failed — what the event source mapping
-    /// does. Returns the batch size and the response.
-    async fn lambda_batch(&self) -> (usize, SqsBatchResponse, Vec<Value>) {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let records: Vec<Value> = out
-            .messages()
-            .iter()
-            .map(|m| {
-                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-            })
-            .collect();
-        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("an SqsEvent");
-        let response = lambda::deliver_batch(&self.ctx, &self.sender, event, 8).await;
-        let failed: Vec<&str> =
-            response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for m in out.messages() {
-            if !failed.contains(&m.message_id().unwrap_or_default()) {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-        (out.messages().len(), response, records)
+    /// Receives what is visible on the queue as one Lambda batch, runs the
+    /// deliver handler on it and settles it as the event source mapping
+    /// does. Returns the batch and the handler's response.
+    async fn lambda_batch(&self) -> (Batch, SqsBatchResponse) {
+        let batch = self.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let response = lambda::deliver_batch(&self.ctx, &self.sender, batch.event.clone(), 8).await;
+        self.pump.settle(&batch, &response).await.expect("delete");
+        (batch, response)
     }
 
     /// Runs batches until `done` says so (delayed messages take their delay).
@@ -178,86 +153,20 @@ fn now_of(w: &World) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_fans_out_by_type_and_each_receiver_verifies_its_delivery() {
-    let w = world().await;
-    let (a, b, c) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
-    let (_, sa) = w.subscribe(json!({"tenant":"acme","url":a.url("/"),"event_types":["video.*"]})).await;
-    let (_, sb) =
-        w.subscribe(json!({"tenant":"acme","url":b.url("/"),"event_types":["video.encoded"]})).await;
-    w.subscribe(json!({"tenant":"acme","url":c.url("/"),"event_types":["import.*"]})).await;
-    let ev =
-        w.publish(json!({"tenant":"acme","type":"video.encoded","payload":{"video_id":"v1"}}), None).await;
-    let ids: Vec<String> = hookline_tests::delivery_ids(&ev);
-    assert_eq!(ids.len(), 2);
-    for id in &ids {
-        w.wait_status(id, "succeeded").await;
-    }
-    verify_standard(&sa, &a.received()[0], now_of(&w)).expect("a verifies");
-    verify_standard(&sb, &b.received()[0], now_of(&w)).expect("b verifies");
-    assert!(c.received().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_receiver_is_retried_through_delayed_messages_then_succeeds() {
-    let w = world().await;
-    let r = Receiver::start().await;
-    r.script([Reply::Status(500)]);
-    let (_, secret) = w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
-    let ev = w.publish(json!({"tenant":"acme","type":"job.completed","payload":{}}), None).await;
-    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-    let d = w.wait_status(&id, "succeeded").await;
-    assert_eq!(d["attempt_count"], 2);
-    let codes: Vec<Value> =
-        d["attempts"].as_array().expect("attempts").iter().map(|a| a["status_code"].clone()).collect();
-    assert_eq!(codes, vec![json!(500), json!(200)]);
-    for req in r.received() {
-        verify_standard(&secret, &req, now_of(&w)).expect("every attempt verifies");
-        assert_eq!(req.header("webhook-id"), Some(id.as_str()));
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_schedule_fails_the_delivery() {
-    let w = world().await;
-    let r = Receiver::start().await;
-    r.script([Reply::Status(500); 3]);
-    w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
-    let ev = w.publish(json!({"tenant":"acme","type":"job.failed","payload":{}}), None).await;
-    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-    let d = w.wait_status(&id, "failed").await;
-    assert_eq!((d["attempt_count"].clone(), d["give_up_reason"].clone()), (json!(3), json!("exhausted")));
-    assert_eq!(r.received().len(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_sqs_message_counts_no_attempt_and_resurrects_nothing() {
     let w = world().await;
     let r = Receiver::start().await;
     w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
     let ev = w.publish(json!({"tenant":"acme","type":"video.created","payload":{}}), None).await;
     let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-    let (n, response, records) = w.lambda_batch().await;
-    assert_eq!((n, response.batch_item_failures.len()), (1, 0));
+    let (batch, response) = w.lambda_batch().await;
+    assert_eq!((batch.len(), response.batch_item_failures.len()), (1, 0));
     // SQS delivers the same message again (at-least-once): same body.
-    let again: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("event");
-    let response = lambda::deliver_batch(&w.ctx, &w.sender, again, 8).await;
+    let response = lambda::deliver_batch(&w.ctx, &w.sender, batch.event, 8).await;
     assert!(response.batch_item_failures.is_empty());
     let d = w.delivery(&id).await;
     assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("succeeded"), json!(1)));
     assert_eq!(r.received().len(), 1, "the repeat sent nothing");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publishing_twice_with_one_idempotency_key_creates_one_event() {
-    let w = world().await;
-    let r = Receiver::start().await;
-    w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
-    let body = json!({"tenant":"acme","type":"import.completed","payload":{"jobId":"abc123"}});
-    let first = w.publish(body.clone(), Some("import-abc123")).await;
-    let second = w.publish(body, Some("import-abc123")).await;
-    assert_eq!(first, second);
-    let (_, list) = w.call(reqwest::Method::GET, "/v1/deliveries?tenant=acme", None, None).await;
-    assert_eq!(list["data"].as_array().expect("data").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,20 +204,19 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
         )),
         ..w.ctx.clone()
     };
-    let out =
-        w.sqs.receive_message().queue_url(&w.queue_url).wait_time_seconds(1).send().await.expect("receive");
-    let m = &out.messages()[0];
-    let event: SqsEvent =
-        serde_json::from_value(json!({"Records": [{"messageId": m.message_id(), "body": m.body()}]}))
-            .expect("event");
-    let response = lambda::deliver_batch(&broken, &w.sender, event, 8).await;
+    let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert_eq!(Some(response.batch_item_failures[0].item_identifier.as_str()), m.message_id());
-    // Not deleted: after its visibility timeout the healthy function delivers it.
+    assert_eq!(
+        Some(&response.batch_item_failures[0].item_identifier),
+        batch.event.records[0].message_id.as_ref()
+    );
+    assert_eq!(w.pump.settle(&batch, &response).await.expect("settle"), 0, "the failed message is kept");
+    // After its visibility timeout the healthy function delivers it.
     w.sqs
         .change_message_visibility()
         .queue_url(&w.queue_url)
-        .receipt_handle(m.receipt_handle().unwrap_or_default())
+        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
         .visibility_timeout(0)
         .send()
         .await
@@ -325,9 +233,17 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
 
 #[async_trait::async_trait]
 impl hookline_tests::scenarios::Hook for World {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        World::call(self, method, path, body, None).await
+        let idem = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
+        assert!(headers.iter().all(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")), "{headers:?}");
+        World::call(self, method, path, body, idem).await
     }
 
     /// One Lambda batch (its receive waits up to a second for messages).
@@ -336,11 +252,32 @@ impl hookline_tests::scenarios::Hook for World {
     }
 }
 
-mod operations {
+mod scenarios {
     use hookline_tests::receiver::Receiver;
     use hookline_tests::scenarios;
 
     use super::{world, world_configured, world_with};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_fans_out_by_type_with_verified_signatures() {
+        scenarios::an_event_fans_out_by_type_with_verified_signatures(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded() {
+        scenarios::a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded(&world().await)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exhausted_schedule_fails_the_delivery() {
+        scenarios::an_exhausted_schedule_fails_the_delivery(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_idempotency_key_creates_one_event() {
+        scenarios::one_idempotency_key_creates_one_event(&world().await).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replay_and_redeliver() {

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookline::guard::TargetGuard;
-use hookline::model::TargetUrl;
 use hookline::policy::{AttemptOutcome, FailureKind};
 use hookline::ports::Sender;
-use hookline::sender::{EXCERPT_BYTES, HttpSender};
+use hookline::target::TargetUrl;
 use hookline::wire::OutgoingRequest;
+use hookline_sender::{EXCERPT_BYTES, HttpSender};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A TCP listener on 127.0.0.1 that counts connections and answers each

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
-use hookline::api::ApiKeys;
+use hookline::api::access::ApiKeys;
 use hookline::config::Config;
 use hookline::signing::{Secret, standard};
 use serde_json::{Value, json};
@@ -190,8 +190,9 @@ pub async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     println!("hookline demo — webhook delivery, end to end, on this machine only (127.0.0.1)\n");
 
-    let dir = std::env::temp_dir().join(format!("hookline-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    // The demo's database lives in a directory removed when the tour ends.
+    let tmp = tempfile::Builder::new().prefix("hookline-demo-").tempdir()?;
+    let dir = tmp.path();
     let vars: HashMap<&str, &str> =
         HashMap::from([("HOOKLINE_ALLOW_PRIVATE_TARGETS", "1"), ("HOOKLINE_RETRY_SCHEDULE", "1s,2s,4s")]);
     let config = Config::from_env(|k| vars.get(k).map(|v| v.to_string()))?;
@@ -329,7 +330,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
 
     running.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
     println!(
         "Done in {:.1}s. Next: `hookline serve` and the curl session in README.md.",
         started.elapsed().as_secs_f32()

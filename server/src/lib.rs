@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hookline::api::{self, ApiKeys};
+use hookline::Context;
+use hookline::api::access::ApiKeys;
 use hookline::config::Config;
-use hookline::embedded::{SqliteQueue, SqliteStore, worker};
-use hookline::handlers::Context;
 use hookline::ports::{OsEntropy, SystemClock};
-use hookline::sender::HttpSender;
+use hookline_sender::HttpSender;
+use hookline_sqlite::{SqliteQueue, SqliteStore, worker};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -55,7 +55,7 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let app = api::router(ctx.clone(), keys);
+    let app = hookline_http::router(ctx.clone(), keys);
     let mut on_stop = stopped.clone();
     let server = tokio::spawn(async move {
         let graceful = async move {
@@ -93,17 +93,13 @@ impl Running {
 
 /// The API keys of `config`; with none configured, one is generated and
 /// returned so the caller can show it.
-pub fn api_keys(config: &Config) -> anyhow::Result<(ApiKeys, Option<String>)> {
-    let mut keys = ApiKeys::from_keys(config.api_keys.iter().map(String::as_str));
-    if let Some(digests) = &config.api_key_digests {
-        keys.extend(ApiKeys::from_hex_digests(digests).context("HOOKLINE_API_KEY_SHA256")?);
-    }
-    if !keys.is_empty() {
-        return Ok((keys, None));
+pub fn api_keys(config: &Config) -> (ApiKeys, Option<String>) {
+    if !config.api_keys.is_empty() {
+        return (config.api_keys.clone(), None);
     }
     use hookline::ports::Entropy;
     let mut raw = [0u8; 24];
     OsEntropy.fill(&mut raw);
     let key = format!("hk_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    Ok((ApiKeys::from_keys([key.as_str()]), Some(key)))
+    (ApiKeys::from_keys([key.as_str()]), Some(key))
 }

@@ -85,7 +85,7 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_process_env()?;
-    let (keys, generated) = hookline_server::api_keys(&config)?;
+    let (keys, generated) = hookline_server::api_keys(&config);
     let running = hookline_server::start(config, keys, args.listen, &args.db).await?;
     eprintln!("hookline listening on http://{} (database {})", running.addr, args.db.display());
     if let Some(key) = generated {

@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hookline_tests::process::{API_KEY, Hookline, TempDir, eventually};
+use hookline_tests::process::{API_KEY, Hookline, eventually};
 use hookline_tests::receiver::Receiver;
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
@@ -97,12 +98,12 @@ fn hostile_urls() -> Vec<String> {
 }
 
 async fn start(dir: &TempDir, env: &[(&str, &str)]) -> Hookline {
-    Hookline::start(Path::new(BIN), &dir.0.join("hookline.db"), env).await
+    Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_target_is_refused_with_a_reason_and_nothing_is_stored() {
-    let dir = TempDir::new("hostile");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     // The production guard: loopback not allowed.
     let h = start(&dir, &[("HOOKLINE_ALLOW_PRIVATE_TARGETS", "0")]).await;
     let urls = hostile_urls();
@@ -129,7 +130,7 @@ async fn every_hostile_target_is_refused_with_a_reason_and_nothing_is_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_only_and_the_port_allow_list_are_enforced() {
-    let dir = TempDir::new("strict");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = start(
         &dir,
         &[
@@ -286,7 +287,7 @@ fn malformed() -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_malformed_request_gets_its_own_json_4xx_and_changes_nothing() {
-    let dir = TempDir::new("malformed");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = start(&dir, &[]).await;
     let (status, created) = h
         .call(
@@ -374,7 +375,7 @@ async fn every_malformed_request_gets_its_own_json_4xx_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_api_key_ever_appears_in_a_log_line() {
-    let dir = TempDir::new("secrets");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = start(&dir, &[("RUST_LOG", "trace"), ("HOOKLINE_RETRY_SCHEDULE", "1s")]).await;
     let r = Receiver::start().await;
     r.script([hookline_tests::receiver::Reply::Status(500)]);

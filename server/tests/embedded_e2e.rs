@@ -1,18 +1,21 @@
-//! The `hookline` binary end to end: real processes, real SQLite files,
-//! real HTTP to real receivers that verify signatures with their own code.
+//! What only the `hookline` binary does, end to end: a SIGKILL mid-delivery
+//! and a restart, SIGTERM, its command line, the demo, and refusing bad
+//! requests with nothing changed. The behaviour both modes share runs from
+//! `scenarios.rs`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use hookline_tests::process::{Hookline, TempDir, eventually};
-use hookline_tests::receiver::{Receiver, Reply, verify_standard};
+use hookline_tests::process::{Hookline, eventually};
+use hookline_tests::receiver::{Receiver, Reply};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start(dir: &TempDir, schedule: &str) -> Hookline {
-    Hookline::start(Path::new(BIN), &dir.0.join("hookline.db"), &[("HOOKLINE_RETRY_SCHEDULE", schedule)])
+    Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[("HOOKLINE_RETRY_SCHEDULE", schedule)])
         .await
 }
 
@@ -36,116 +39,10 @@ async fn delivery_when(h: &Hookline, id: &str, status: &'static str) -> Value {
     .await
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_fans_out_to_matching_subscriptions_only_with_valid_signatures() {
-    let dir = TempDir::new("fanout");
-    let h = start(&dir, "1s").await;
-    let (a, b, c) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
-    let (_, secret_a) =
-        subscribe(&h, json!({"tenant":"acme","url":a.url("/hooks"),"event_types":["video.*"]})).await;
-    let (_, secret_b) =
-        subscribe(&h, json!({"tenant":"acme","url":b.url("/in"),"event_types":["video.encoded"]})).await;
-    subscribe(&h, json!({"tenant":"acme","url":c.url("/x"),"event_types":["import.completed"]})).await;
-
-    let ev = publish(
-        &h,
-        json!({"tenant":"acme","type":"video.encoded","payload":{"video_id":"v_42","renditions":["1080p"]}}),
-    )
-    .await;
-    assert_eq!(ev["deliveries"].as_array().expect("deliveries").len(), 2);
-
-    for (receiver, secret) in [(&a, &secret_a), (&b, &secret_b)] {
-        let got = receiver.wait_for(1, WAIT).await;
-        verify_standard(secret, &got[0], now()).expect("signature verifies");
-        let body = got[0].json();
-        assert_eq!(body["type"], "video.encoded");
-        assert_eq!(body["data"]["video_id"], "v_42");
-    }
-    for d in ev["deliveries"].as_array().expect("deliveries") {
-        delivery_when(&h, d["id"].as_str().expect("id"), "succeeded").await;
-    }
-    let (_, event) = h.call("GET", &format!("/v1/events/{}", ev["id"].as_str().expect("id")), None).await;
-    assert_eq!(event["deliveries"].as_array().expect("deliveries").len(), 2);
-    assert!(c.received().is_empty(), "the import.completed subscription got a video event");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded() {
-    let dir = TempDir::new("retry");
-    let h = start(&dir, "1s,1s,1s").await;
-    let r = Receiver::start().await;
-    r.script([Reply::Status(503), Reply::Status(500)]);
-    let (_, secret) = subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
-    let ev = publish(&h, json!({"tenant":"acme","type":"job.completed","payload":{"job":"j1"}})).await;
-    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-
-    let d = delivery_when(&h, &id, "succeeded").await;
-    assert_eq!(d["attempt_count"], 3);
-    let codes: Vec<Value> =
-        d["attempts"].as_array().expect("attempts").iter().map(|a| a["status_code"].clone()).collect();
-    assert_eq!(codes, vec![json!(503), json!(500), json!(200)]);
-    let got = r.received();
-    assert_eq!(got.len(), 3);
-    for req in &got {
-        assert_eq!(req.header("webhook-id"), Some(id.as_str()), "the same id on every retry");
-        verify_standard(&secret, req, now()).expect("every attempt is signed");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_schedule_fails_the_delivery() {
-    let dir = TempDir::new("exhaust");
-    let h = start(&dir, "1s,1s").await;
-    let r = Receiver::start().await;
-    r.script([Reply::Status(500), Reply::Status(502), Reply::Status(500)]);
-    subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
-    let ev = publish(&h, json!({"tenant":"acme","type":"job.failed","payload":{}})).await;
-    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-    let d = delivery_when(&h, &id, "failed").await;
-    assert_eq!(d["attempt_count"], 3);
-    assert_eq!(d["give_up_reason"], "exhausted");
-    assert_eq!(r.received().len(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publishing_twice_with_one_idempotency_key_creates_one_event() {
-    let dir = TempDir::new("idem");
-    let h = start(&dir, "1s").await;
-    let r = Receiver::start().await;
-    subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
-    let body = json!({"tenant":"acme","type":"import.completed","payload":{"jobId":"abc123"}});
-    let send = || async {
-        let resp = h
-            .client()
-            .post(format!("{}/v1/events", h.base))
-            .bearer_auth(hookline_tests::process::API_KEY)
-            .header("content-type", "application/json")
-            .header("idempotency-key", "import-abc123")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("send");
-        (resp.status().as_u16(), resp.json::<Value>().await.expect("json"))
-    };
-    let (s1, first) = send().await;
-    let (s2, second) = send().await;
-    assert_eq!((s1, s2), (202, 202));
-    assert_eq!(first, second);
-    let (_, list) =
-        h.call("GET", &format!("/v1/deliveries?event={}", first["id"].as_str().expect("id")), None).await;
-    assert_eq!(list["data"].as_array().expect("data").len(), 1);
-    let (_, all) = h.call("GET", "/v1/deliveries?tenant=acme", None).await;
-    assert_eq!(all["data"].as_array().expect("data").len(), 1, "the repeat created no delivery");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_pending_or_in_flight_at_a_sigkill_complete_after_restart() {
-    let dir = TempDir::new("restart");
-    let db = dir.0.join("hookline.db");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("hookline.db");
     let r = Receiver::start().await;
     // The first requests hang long enough to be in flight at the kill.
     r.script([Reply::Slow(Duration::from_secs(20), 200); 4]);
@@ -177,7 +74,7 @@ async fn deliveries_pending_or_in_flight_at_a_sigkill_complete_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly_and_state_survives() {
-    let dir = TempDir::new("sigterm");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = start(&dir, "1s").await;
     let r = Receiver::start().await;
     let (sub, _) = subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
@@ -190,7 +87,7 @@ async fn sigterm_shuts_down_cleanly_and_state_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_json_errors_and_change_nothing() {
-    let dir = TempDir::new("bad");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = start(&dir, "1s").await;
     let url = |p: &str| format!("{}{p}", h.base);
     let c = h.client();

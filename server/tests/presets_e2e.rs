@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookline::signing::{Message, Secret, SignatureFormat, sign_headers};
+use hookline::signing::{Message, Secret, sign_headers};
 use hookline_tests::external::External;
-use hookline_tests::process::{Hookline, TempDir, eventually};
+use hookline_tests::process::{Hookline, eventually};
 use hookline_tests::providers;
 use hookline_tests::receiver::{Received, Receiver};
 use hookline_tests::{repo_root, test_python};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 const WAIT: Duration = Duration::from_secs(60);
@@ -22,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const TRANSCODELY_SECRET: &str = "whsec_your_signing_secret";
 
 async fn hookline(dir: &TempDir) -> Hookline {
-    Hookline::start(Path::new(BIN), &dir.0.join("hookline.db"), &[]).await
+    Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await
 }
 
 async fn subscribe(h: &Hookline, body: Value) -> Value {
@@ -86,7 +87,7 @@ fn tamper(body: &[u8]) -> Vec<u8> {
 
 /// Headers for `body` signed in `preset`'s format with `secret` at `ts`.
 fn signed(preset: &str, secret: &str, id: &str, ty: &str, ts: i64, body: &[u8]) -> Vec<(String, String)> {
-    let format = SignatureFormat::preset(preset).expect("preset");
+    let format = hookline::presets::get(preset).expect("preset").signature.clone();
     let secret = Secret::parse(secret).expect("secret");
     let mut h = sign_headers(&format, &[&secret], &Message { id, timestamp: ts, event_type: ty, body })
         .expect("sign");
@@ -109,7 +110,7 @@ fn job() -> Value {
 
 /// Transcodely end to end against one of its published receivers.
 async fn transcodely_against(rx: External) {
-    let dir = TempDir::new("transcodely");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = hookline(&dir).await;
     subscribe(&h, json!({"tenant":"acme","url":rx.url(),"preset":"transcodely","secret":TRANSCODELY_SECRET,"event_types":["job.*"]}))
         .await;
@@ -157,8 +158,8 @@ async fn transcodely_python_receiver_as_published() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcodely_go_receiver_as_published() {
     let dir = repo_root().join("tests/receivers/transcodely/go");
-    let out = TempDir::new("go");
-    let bin: PathBuf = out.0.join("transcodely-receiver");
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let bin: PathBuf = out.path().join("transcodely-receiver");
     let built =
         std::process::Command::new("go").arg("build").arg("-o").arg(&bin).arg(".").current_dir(&dir).status();
     assert!(
@@ -181,7 +182,7 @@ async fn transcodely_typescript_receiver_as_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importly_receiver_accepts_both_payload_shapes_and_rejects_forgeries() {
-    let dir = TempDir::new("importly");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = hookline(&dir).await;
     let secret = "importly-dashboard-secret";
     let r = Receiver::start_checking(providers::importly(secret)).await;
@@ -219,7 +220,7 @@ async fn importly_receiver_accepts_both_payload_shapes_and_rejects_forgeries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignite_receiver_gets_the_whole_object_with_its_headers_and_rejects_forgeries() {
-    let dir = TempDir::new("ignite");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = hookline(&dir).await;
     let sub = subscribe(&h, json!({"tenant":"ws_1","url":"http://127.0.0.1:9/placeholder","preset":"ignite","event_types":["video.created","video.updated"]})).await;
     let secret = sub["secret"].as_str().expect("secret").to_owned();
@@ -246,7 +247,7 @@ async fn ignite_receiver_gets_the_whole_object_with_its_headers_and_rejects_forg
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targetvideo_receiver_checks_its_secret_after_the_configured_wait() {
-    let dir = TempDir::new("targetvideo");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = hookline(&dir).await;
     let secret = "your_secret_key";
     let r = Receiver::start_checking(providers::targetvideo(secret)).await;
@@ -281,7 +282,7 @@ async fn targetvideo_receiver_checks_its_secret_after_the_configured_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heapstream_receiver_gets_its_body_shape_and_rejects_forged_or_stale_requests() {
-    let dir = TempDir::new("heapstream");
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let h = hookline(&dir).await;
     let sub = subscribe(
         &h,

@@ -50,15 +50,18 @@ impl Moto {
 
     /// SDK configuration pointing at this emulator with test credentials.
     pub async fn sdk(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await
+        sdk_at(&self.endpoint).await
     }
+}
+
+/// SDK configuration pointing at `endpoint` with test credentials.
+pub async fn sdk_at(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .load()
+        .await
 }
 
 /// A name no other test uses, for tables and queues.

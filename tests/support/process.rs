@@ -1,10 +1,9 @@
 //! A `hookline serve` process for end-to-end tests: started on a free
-//! loopback port with its own database in its own temporary directory,
-//! killed and cleaned up when dropped. Its log is kept for inspection.
+//! loopback port on the database it is given, killed when dropped. Its log
+//! is kept for inspection.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,30 +13,6 @@ use tokio::process::{Child, Command};
 
 /// The API key every test process accepts.
 pub const API_KEY: &str = "test-api-key-0123456789";
-
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A fresh directory under the system's temp dir.
-    pub fn new(label: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hookline-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running `hookline serve`.
 pub struct Hookline {
@@ -92,10 +67,24 @@ impl Hookline {
 
     /// Calls the API with the test key; returns the status and JSON body.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, path, body, &[]).await
+    }
+
+    /// Calls the API with the test key and extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let resp = req.send().await.expect("API reachable");
         let status = resp.status().as_u16();

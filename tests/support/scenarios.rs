@@ -1,7 +1,8 @@
-//! Issue-5 behaviour written once and run in both modes: against the
-//! embedded binary (server/tests/operations_e2e.rs) and against the AWS
-//! handlers on moto (tests/aws_e2e.rs). A [`Hook`] is the service as its
-//! API user sees it, plus a way to let queued work happen.
+//! End-to-end behaviour written once and run in both modes: against the
+//! embedded binary (`server/tests/scenarios.rs`) and against the AWS
+//! handlers on moto (`tests/aws_e2e.rs`). A [`Hook`] is the service as its
+//! API user sees it, plus a way to let queued work happen. Every receiver
+//! verifies signatures with its own code.
 
 use std::time::Duration;
 
@@ -13,10 +14,21 @@ use crate::receiver::{Receiver, Reply, verify_standard};
 /// The service under test.
 #[async_trait]
 pub trait Hook: Send + Sync {
-    /// Calls the API; the status and JSON body.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value);
+    /// Calls the API with extra request headers; the status and JSON body.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value);
     /// Lets queued work happen (one Lambda batch; a pause for the binary).
     async fn tick(&self);
+
+    /// Calls the API; the status and JSON body.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, path, body, &[]).await
+    }
 }
 
 async fn ok(h: &dyn Hook, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
@@ -51,6 +63,95 @@ async fn publish(h: &dyn Hook, tenant: &str, ty: &str) -> Vec<String> {
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+async fn subscribe(h: &dyn Hook, body: Value) -> (String, String) {
+    let sub = ok(h, "POST", "/v1/subscriptions", Some(body), 201).await;
+    (sub["id"].as_str().expect("id").to_owned(), sub["secret"].as_str().expect("secret").to_owned())
+}
+
+/// An event goes to every subscription whose patterns want its type, and
+/// only to those; each receiver verifies its own signature and reads the
+/// payload in the standard envelope; the event lists its deliveries.
+pub async fn an_event_fans_out_by_type_with_verified_signatures(h: &dyn Hook) {
+    let (a, b, c) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let (_, secret_a) =
+        subscribe(h, json!({"tenant":"fan","url":a.url("/hooks"),"event_types":["video.*"]})).await;
+    let (_, secret_b) =
+        subscribe(h, json!({"tenant":"fan","url":b.url("/in"),"event_types":["video.encoded"]})).await;
+    subscribe(h, json!({"tenant":"fan","url":c.url("/x"),"event_types":["import.*"]})).await;
+    let payload = json!({"video_id":"v_42","renditions":["1080p"]});
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"fan","type":"video.encoded","payload":payload})),
+        202,
+    )
+    .await;
+    let ids = crate::delivery_ids(&ev);
+    assert_eq!(ids.len(), 2, "{ev}");
+    for id in &ids {
+        wait_status(h, id, "succeeded").await;
+    }
+    for (receiver, secret) in [(&a, &secret_a), (&b, &secret_b)] {
+        let got = receiver.received();
+        assert_eq!(got.len(), 1);
+        verify_standard(secret, &got[0], now()).expect("the signature verifies");
+        let body = got[0].json();
+        assert_eq!((&body["type"], &body["data"]), (&json!("video.encoded"), &payload));
+    }
+    assert!(c.received().is_empty(), "the import.* subscription got a video event");
+    let event = ok(h, "GET", &format!("/v1/events/{}", ev["id"].as_str().expect("id")), None, 200).await;
+    assert_eq!(event["deliveries"].as_array().map(Vec::len), Some(2), "{event}");
+}
+
+/// A failing receiver is retried on its schedule under the same delivery id
+/// until it answers 2xx, every attempt signed and recorded in order.
+pub async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    r.script([Reply::Status(503), Reply::Status(500)]);
+    let body = json!({"tenant":"retry","url":r.url("/"),"retry_schedule":["1s","1s","1s"]});
+    let (_, secret) = subscribe(h, body).await;
+    let id = publish(h, "retry", "job.completed").await.remove(0);
+    let d = wait_status(h, &id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 3);
+    let codes: Vec<Value> =
+        d["attempts"].as_array().expect("attempts").iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, vec![json!(503), json!(500), json!(200)]);
+    let got = r.received();
+    assert_eq!(got.len(), 3);
+    for req in &got {
+        assert_eq!(req.header("webhook-id"), Some(id.as_str()), "the same id on every retry");
+        verify_standard(&secret, req, now()).expect("every attempt is signed");
+    }
+}
+
+/// A receiver that fails every attempt exhausts the schedule: the delivery
+/// fails after exactly the schedule's attempts.
+pub async fn an_exhausted_schedule_fails_the_delivery(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    r.script([Reply::Status(500), Reply::Status(502), Reply::Status(500)]);
+    subscribe(h, json!({"tenant":"exhaust","url":r.url("/"),"retry_schedule":["1s","1s"]})).await;
+    let id = publish(h, "exhaust", "job.failed").await.remove(0);
+    let d = wait_status(h, &id, "failed").await;
+    assert_eq!((d["attempt_count"].clone(), d["give_up_reason"].clone()), (json!(3), json!("exhausted")));
+    assert_eq!(r.received().len(), 3);
+}
+
+/// Publishing twice with one `Idempotency-Key` answers the same and creates
+/// one event and one delivery.
+pub async fn one_idempotency_key_creates_one_event(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    subscribe(h, json!({"tenant":"idem","url":r.url("/")})).await;
+    let body = json!({"tenant":"idem","type":"import.completed","payload":{"jobId":"abc123"}});
+    let key = [("idempotency-key", "import-abc123")];
+    let (s1, first) = h.send("POST", "/v1/events", Some(body.clone()), &key).await;
+    let (s2, second) = h.send("POST", "/v1/events", Some(body), &key).await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(first, second);
+    let all = ok(h, "GET", "/v1/deliveries?tenant=idem", None, 200).await;
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(1), "the repeat created no delivery: {all}");
 }
 
 /// Failed deliveries replayed, then one redelivered after success: same

@@ -1,22 +1,31 @@
 //! The deliver function: SQS batches in, signed attempts out, partial batch
 //! failures for infrastructure errors only.
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hookline::aws::lambda;
-use hookline::config::Config;
-use hookline::sender::HttpSender;
+use hookline_aws::AwsConfig;
+use hookline_aws::lambda;
+use hookline_sender::HttpSender;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda::init_logging();
-    let config = Config::from_process_env()?;
-    let ctx = lambda::context(&config).await?;
+    let config = AwsConfig::from_process_env()?;
+    let ctx = Arc::new(lambda::context(&config).await);
     // One client, one connection pool, for every invocation of this process.
-    let sender = HttpSender::new(config.settings.guard.clone())?;
-    let (ctx, sender, concurrency) = (&ctx, &sender, config.concurrency);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(lambda::deliver_batch(ctx, sender, event.payload, concurrency).await)
+    let sender = Arc::new(HttpSender::new(config.common.settings.guard.clone())?);
+    let concurrency = config.common.concurrency;
+    // Sequential on standard Lambda; several batches at once where the
+    // platform sets AWS_LAMBDA_MAX_CONCURRENCY (managed instances, cargo lambda).
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let (ctx, sender) = (ctx.clone(), sender.clone());
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                lambda::deliver_batch(&ctx, sender.as_ref(), event.payload, concurrency).await,
+            )
+        }
     }))
     .await
 }

@@ -1,6 +1,9 @@
 //! `hookline-aws-local`: the pieces of AWS that `cargo lambda watch` does
 //! not emulate, for running hookline's three functions on one machine.
 //!
+//! - `up`: all of it in one terminal — a moto server, `setup`, `cargo lambda
+//!   watch` and `pump` — with the emulator's and the functions' output in log
+//!   files; Ctrl-C stops everything.
 //! - `setup`: creates the table and the queues on the emulator at
 //!   `AWS_ENDPOINT_URL` and writes the functions' environment to a file for
 //!   `cargo lambda watch --env-file`.
@@ -9,15 +12,34 @@
 //!   what it did not report failed, and invokes the retry function every
 //!   minute.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, Region};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use hookline_aws::provision;
+use hookline_aws::pump::Pump;
 use sha2::{Digest, Sha256};
+use tokio::process::{Child, Command};
 
-const USAGE: &str = "usage: hookline-aws-local setup [ENV_FILE] | pump [WATCH_URL]
+const USAGE: &str = "usage: hookline-aws-local up | setup [ENV_FILE] | pump [WATCH_URL]
+  up       starts moto on AWS_ENDPOINT_URL's port, runs setup, starts `cargo lambda watch`
+           on 127.0.0.1:9000 and pumps; logs in target/aws-local/; Ctrl-C stops it all
+  setup    creates the table and queues on the emulator, writes the functions' environment
+           (default .env.local)
+  pump     hands queued messages to the deliver function, runs the retry function each minute
   AWS_ENDPOINT_URL   the emulator (default http://127.0.0.1:5000)
   HOOKLINE_API_KEY   the key the ingest function will accept (default dev-key)";
+
+/// Where `cargo lambda watch` takes invocations.
+const WATCH: &str = "http://127.0.0.1:9000";
+const TABLE: &str = "hookline";
+const QUEUE: &str = "hookline-deliveries";
+/// The functions' retry schedule here: seconds, not hours, so a retry is
+/// seen while trying things out.
+const LOCAL_SCHEDULE: &str = "5s,30s,2m";
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -30,33 +52,32 @@ async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-const TABLE: &str = "hookline";
-const QUEUE: &str = "hookline-deliveries";
-
 async fn setup(endpoint: &str, env_file: &str) -> anyhow::Result<()> {
     let sdk = sdk(endpoint).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let tables = dynamo.list_tables().send().await.context("is the emulator running at AWS_ENDPOINT_URL?")?;
     if !tables.table_names().iter().any(|t| t == TABLE) {
-        hookline::aws::provision::create_table(&dynamo, TABLE).await?;
+        provision::create_table(&dynamo, TABLE).await?;
     }
     let queue_url = match sqs.get_queue_url().queue_name(QUEUE).send().await {
         Ok(q) => q.queue_url().unwrap_or_default().to_owned(),
-        Err(_) => hookline::aws::provision::create_queues(&sqs, QUEUE, 5).await?,
+        Err(_) => provision::create_queues(&sqs, QUEUE, 5).await?,
     };
     let key = std::env::var("HOOKLINE_API_KEY").unwrap_or_else(|_| "dev-key".into());
     let digest = hex::encode(Sha256::digest(key.as_bytes()));
     let env = format!(
         "AWS_ENDPOINT_URL={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\n\
          HOOKLINE_TABLE={TABLE}\nHOOKLINE_QUEUE_URL={queue_url}\nHOOKLINE_API_KEY_SHA256={digest}\n\
-         HOOKLINE_ALLOW_PRIVATE_TARGETS=1\nHOOKLINE_RETRY_SCHEDULE=5s,30s,2m\n"
+         HOOKLINE_ALLOW_PRIVATE_TARGETS=1\nHOOKLINE_RETRY_SCHEDULE={LOCAL_SCHEDULE}\n"
     );
     std::fs::write(env_file, env).with_context(|| format!("writing {env_file}"))?;
     println!(
         "table {TABLE} and queue {queue_url} are ready on {endpoint}; environment written to {env_file}"
     );
-    println!("API key for the ingest function: {key}");
+    println!(
+        "API key for the ingest function: {key}; retry schedule {LOCAL_SCHEDULE} (HOOKLINE_RETRY_SCHEDULE)"
+    );
     Ok(())
 }
 
@@ -80,10 +101,10 @@ async fn invoke(
 async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&sdk(endpoint).await);
     let queue_url = sqs.get_queue_url().queue_name(QUEUE).send().await.context("run `setup` first")?;
-    let queue_url = queue_url.queue_url().unwrap_or_default().to_owned();
+    let pump = Pump::new(sqs, queue_url.queue_url().unwrap_or_default());
     let http = reqwest::Client::new();
     let mut last_schedule = Instant::now() - Duration::from_secs(60);
-    println!("pumping {queue_url} into {watch} (Ctrl-C to stop)");
+    println!("pumping the delivery queue into {watch} (Ctrl-C to stop)");
     loop {
         if last_schedule.elapsed() >= Duration::from_secs(60) {
             match invoke(&http, watch, "retry", &serde_json::json!({"source": "aws.scheduler"})).await {
@@ -92,47 +113,84 @@ async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
             }
             last_schedule = Instant::now();
         }
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(2)
-            .send()
-            .await?;
-        if out.messages().is_empty() {
+        let batch = pump.receive(10, Duration::from_secs(2)).await?;
+        if batch.is_empty() {
             continue;
         }
-        let records: Vec<serde_json::Value> = out
-            .messages()
-            .iter()
-            .map(|m| {
-                serde_json::json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-                "body": m.body(), "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-            })
-            .collect();
-        let answer = match invoke(&http, watch, "deliver", &serde_json::json!({ "Records": records })).await {
+        let answer = match invoke(&http, watch, "deliver", &serde_json::to_value(&batch.event)?).await {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("deliver: {e:#} (the messages come back after their visibility timeout)");
                 continue;
             }
         };
-        let failed: Vec<String> = answer["batchItemFailures"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-            .collect();
-        for m in out.messages() {
-            if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-                sqs.delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await?;
-            }
+        let response: SqsBatchResponse = serde_json::from_value(answer).unwrap_or_default();
+        pump.settle(&batch, &response).await?;
+        println!("deliver: {} messages, {} reported failed", batch.len(), response.batch_item_failures.len());
+    }
+}
+
+/// The program, from the test virtualenv when `scripts/test` made one.
+fn tool(name: &str) -> PathBuf {
+    let venv = Path::new(".venv/bin").join(name);
+    if venv.exists() { venv } else { PathBuf::from(name) }
+}
+
+/// Starts `program args…` with its output in `log`; killed when dropped.
+fn spawn_logged(program: &Path, args: &[&str], log: &Path) -> anyhow::Result<Child> {
+    let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let path = format!(".venv/bin:{}", std::env::var("PATH").unwrap_or_default());
+    Command::new(program)
+        .args(args)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} (see README: Run the functions locally)", program.display()))
+}
+
+async fn wait_for_port(port: u16, what: &str, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not listen on 127.0.0.1:{port} within {limit:?}");
         }
-        println!("deliver: {} messages, {} reported failed", out.messages().len(), failed.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+async fn up(endpoint: &str) -> anyhow::Result<()> {
+    let port: u16 =
+        endpoint.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(5000);
+    let logs = Path::new("target/aws-local");
+    std::fs::create_dir_all(logs)?;
+    let _moto = spawn_logged(
+        &tool("moto_server"),
+        &["-H", "127.0.0.1", "-p", &port.to_string()],
+        &logs.join("moto.log"),
+    )?;
+    wait_for_port(port, "moto", Duration::from_secs(60)).await?;
+    setup(endpoint, ".env.local").await?;
+    let _watch = spawn_logged(
+        &tool("cargo-lambda"),
+        &["lambda", "watch", "--env-file", ".env.local", "-A", "127.0.0.1", "-P", "9000"],
+        &logs.join("functions.log"),
+    )?;
+    wait_for_port(9000, "cargo lambda watch", Duration::from_secs(120)).await?;
+    println!(
+        "the three functions are served by cargo lambda watch on {WATCH} (ingest: {WATCH}/lambda-url/ingest/)\n\
+         logs: target/aws-local/functions.log (the functions), target/aws-local/moto.log (the emulator)\n\
+         moto keeps everything in memory: stopping `up` forgets every table, queue and message"
+    );
+    tokio::select! {
+        r = pump(endpoint, WATCH) => r,
+        _ = tokio::signal::ctrl_c() => {
+            println!("\nstopping cargo lambda watch and moto");
+            Ok(())
+        }
     }
 }
 
@@ -141,10 +199,10 @@ async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
     let result = match args.first().map(String::as_str) {
+        Some("up") if args.len() == 1 => up(&endpoint).await,
         Some("setup") => setup(&endpoint, args.get(1).map_or(".env.local", String::as_str)).await,
         Some("pump") => {
-            let watch =
-                args.get(1).map_or("http://127.0.0.1:9000", String::as_str).trim_end_matches('/').to_owned();
+            let watch = args.get(1).map_or(WATCH, String::as_str).trim_end_matches('/').to_owned();
             tokio::select! {
                 r = pump(&endpoint, &watch) => r,
                 _ = tokio::signal::ctrl_c() => Ok(()),

@@ -16,16 +16,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hookline::aws::{DynamoStore, SqsQueue, provision};
+use hookline::api::events::PublishEventRequest;
+use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
-use hookline::handlers::{Context, Settings};
-use hookline::model::api::{CreateSubscriptionRequest, PublishEventRequest};
 use hookline::model::{DeliveryId, DeliveryStatus};
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::{Clock, DeliveryQueue, DeliveryStore, OsEntropy, QueueError, QueueMessage, Queued};
-use hookline::sender::HttpSender;
+use hookline::{Context, Settings};
+use hookline_aws::pump::Pump;
+use hookline_aws::{DynamoStore, SqsQueue, provision};
+use hookline_sender::HttpSender;
 
 use crate::meter::{Bill, Meter};
 
@@ -101,14 +104,13 @@ struct Rig {
     meter: Meter,
     ctx: Context,
     sender: HttpSender,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    pump: Pump,
     inspect: DynamoStore,
     clock: Arc<ManualClock>,
     receiver: String,
 }
 
-fn api(e: hookline::handlers::ApiError) -> anyhow::Error {
+fn api(e: hookline::api::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
@@ -173,8 +175,7 @@ impl Rig {
             meter,
             ctx,
             sender: HttpSender::new(guard)?,
-            sqs,
-            queue_url,
+            pump: Pump::new(sqs, queue_url),
             inspect: DynamoStore::new(plain, table, retention),
             clock,
             receiver,
@@ -205,16 +206,8 @@ impl Rig {
             .map_err(|_| anyhow::anyhow!("bad delivery id"))?;
 
         for _ in 0..100 {
-            let batch = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await?;
-            let messages = batch.messages().to_vec();
-            if messages.is_empty() {
+            let batch = self.pump.receive(10, Duration::from_secs(1)).await?;
+            if batch.is_empty() {
                 // The event source mapping's empty polls are a fixed cost of
                 // the queue (a few per minute), not of this delivery.
                 self.meter.take();
@@ -237,8 +230,8 @@ impl Rig {
             }
             let sqs_share = self.meter.take();
             let mut busy = Duration::ZERO;
-            for m in &messages {
-                let message: QueueMessage = serde_json::from_str(m.body().unwrap_or_default())?;
+            for m in &batch.event.records {
+                let message: QueueMessage = serde_json::from_str(m.body.as_deref().unwrap_or_default())?;
                 if let Some(d) = self.inspect.get_delivery(&id).await?
                     && let Some(at) = d.next_attempt_at
                 {
@@ -249,16 +242,7 @@ impl Rig {
                 busy += t.elapsed();
             }
             let handled = self.meter.take();
-            let mut delete = self.sqs.delete_message_batch().queue_url(&self.queue_url);
-            for (i, m) in messages.iter().enumerate() {
-                delete = delete.entries(
-                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle().unwrap_or_default())
-                        .build()?,
-                );
-            }
-            delete.send().await?;
+            self.pump.settle(&batch, &SqsBatchResponse::default()).await?;
             deliver.add(sqs_share, 0, Duration::ZERO);
             deliver.add(handled, 1, busy);
             deliver.add(self.meter.take(), 0, Duration::ZERO);

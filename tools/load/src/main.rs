@@ -25,12 +25,13 @@ use anyhow::{Context as _, bail};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use hookline::api::events::PublishEventRequest;
+use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
-use hookline::handlers::{Context, Settings};
-use hookline::model::api::{CreateSubscriptionRequest, PublishEventRequest};
 use hookline::ports::fakes::{MemoryQueue, MemoryStore};
 use hookline::ports::{OsEntropy, SystemClock};
-use hookline::sender::HttpSender;
+use hookline::{Context, Settings};
+use hookline_sender::HttpSender;
 
 fn arg<T: std::str::FromStr>(args: &HashMap<String, String>, name: &str, default: T) -> anyhow::Result<T> {
     match args.get(name) {

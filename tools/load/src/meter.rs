@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::interceptors::context::Input;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use hookline::aws::item_size;
+use hookline_aws::item_size;
 
 type Item = HashMap<String, AttributeValue>;
 type Key = (String, String);

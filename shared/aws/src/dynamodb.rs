@@ -1,0 +1,899 @@
+//! The store on one DynamoDB table (single-table design). Keys:
+//!
+//! | item | pk | sk | index keys |
+//! |---|---|---|---|
+//! | subscription | `SUB#<id>` | `SUB` | g1: `SUBS#<tenant>` / id |
+//! | tenant secrets | `TENANT#<t>` | `SECRETS` | |
+//! | event | `EVT#<id>` | `EVT` | |
+//! | idempotency key | `IDEM#<t>#<key>` | `IDEM` | |
+//! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
+//! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
+//!
+//! A delivery's latest attempt rides in the delivery item itself (attribute
+//! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
+//! then the delivery with attempt *n* under its condition. A first-try
+//! success is one write, not two, and a crash between the two writes loses
+//! nothing (the older attempt is in both places until the second lands).
+//!
+//! Indexes project keys only, so rewriting a delivery's state writes to an
+//! index only when that index's keys change. `due` is sparse (only pending
+//! deliveries with a due time) and sharded so the scheduler's reads spread
+//! over partitions. Writes that must not race carry condition expressions.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use hookline::model::{
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Subscription,
+    SubscriptionId, TenantId,
+};
+use hookline::ports::{
+    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError, SubscriptionStore,
+    TenantStore,
+};
+use hookline::signing::SecretSet;
+use hookline::target::TargetUrl;
+
+use super::error::store_error as unavailable;
+use super::size::{WRITE_UNIT, item_size};
+
+/// Shards of the `due` index.
+pub const DUE_SHARDS: u8 = 8;
+/// Name of the subscriptions-by-tenant / deliveries-by-subscription index.
+pub const GSI1: &str = "gsi1";
+/// Name of the deliveries-by-tenant index.
+pub const GSI2: &str = "gsi2";
+/// Name of the sparse, sharded index of due deliveries.
+pub const DUE_INDEX: &str = "due";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: chrono::Duration,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(corrupt(format!("attribute {name} missing or not a string"))),
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => {
+            v.parse().map_err(|_| corrupt(format!("attribute {name} is not a number")))
+        }
+        _ => Err(corrupt(format!("attribute {name} missing or not a number"))),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn record<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_json::from_str(get_s(item, "rec")?).map_err(corrupt)
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(|_| corrupt(format!("{s:?} is not an id")))
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The latest attempt a delivery item carries, if any.
+fn last_attempt(item: &Item) -> Result<Option<Attempt>, StoreError> {
+    match item.get("att") {
+        Some(AttributeValue::S(json)) => serde_json::from_str(json).map(Some).map_err(corrupt),
+        Some(_) => Err(corrupt("attribute att is not a string")),
+        None => Ok(None),
+    }
+}
+
+fn shard(id: &DeliveryId) -> String {
+    (id.as_str().bytes().last().unwrap_or(0) % DUE_SHARDS).to_string()
+}
+
+fn subscription_item(sub: &Subscription) -> Result<Item, StoreError> {
+    let mut item = key(format!("SUB#{}", sub.id), "SUB");
+    item.insert("g1pk".into(), s(format!("SUBS#{}", sub.tenant)));
+    item.insert("g1sk".into(), s(sub.id.as_str()));
+    item.insert("rec".into(), s(to_json(sub)?));
+    Ok(item)
+}
+
+fn delivery_group(d: &Delivery) -> String {
+    match d.subscription_id() {
+        Some(sub) => format!("DLVS#{sub}"),
+        None => format!("DLVS#ONEOFF#{}", d.tenant),
+    }
+}
+
+impl DynamoStore {
+    /// A store on `table`; finished records expire `retention` after they
+    /// finish (DynamoDB TTL on `expires_at`).
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+        Self { client, table: table.into(), retention }
+    }
+
+    /// One cheap call (an eventually consistent read of a key that never
+    /// exists: half a read unit), so the client's credentials and connection
+    /// are ready before the first real request.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("WARM-UP".into(), "WARM-UP")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn expiry(&self, from: DateTime<Utc>) -> AttributeValue {
+        n((from + self.retention).timestamp())
+    }
+
+    /// The item for `d`, carrying its latest attempt's record (`att`, JSON)
+    /// when it has one: every rewrite of a delivery passes on what it read.
+    fn delivery_item(&self, d: &Delivery, last_attempt: Option<&AttributeValue>) -> Result<Item, StoreError> {
+        let mut item = key(format!("DLV#{}", d.id), "DLV");
+        if let Some(att) = last_attempt {
+            item.insert("att".into(), att.clone());
+        }
+        item.insert("g1pk".into(), s(delivery_group(d)));
+        item.insert("g1sk".into(), s(d.id.as_str()));
+        item.insert("g2pk".into(), s(format!("DLVT#{}", d.tenant)));
+        item.insert("g2sk".into(), s(d.id.as_str()));
+        item.insert("status".into(), s(d.status.as_str()));
+        item.insert("attempts".into(), n(d.attempts.into()));
+        if d.status == DeliveryStatus::Pending
+            && let Some(due) = d.due_at
+        {
+            item.insert("due_shard".into(), s(shard(&d.id)));
+            item.insert("due_at".into(), n(millis(due)));
+        }
+        if d.status.is_final() {
+            item.insert("expires_at".into(), self.expiry(d.updated_at));
+        }
+        item.insert("rec".into(), s(to_json(d)?));
+        Ok(item)
+    }
+
+    fn event_item(&self, e: &Event, deliveries: &[Delivery]) -> Item {
+        let mut item = key(format!("EVT#{}", e.id), "EVT");
+        item.insert("tenant".into(), s(e.tenant.as_str()));
+        item.insert("type".into(), s(e.event_type.as_str()));
+        item.insert("payload".into(), s(e.payload.get()));
+        item.insert("created_at".into(), n(millis(e.created_at)));
+        if let Some(k) = &e.idempotency_key {
+            item.insert("idem".into(), s(k.as_str()));
+        }
+        if let Some(u) = &e.webhook_url {
+            item.insert("webhook_url".into(), s(u.as_str()));
+        }
+        item.insert("dlv".into(), AttributeValue::L(deliveries.iter().map(|d| s(d.id.as_str())).collect()));
+        item.insert("expires_at".into(), self.expiry(e.created_at));
+        item
+    }
+
+    async fn put_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut item = key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
+        item.insert("rec".into(), s(to_json(attempt)?));
+        item.insert("expires_at".into(), self.expiry(attempt.started_at));
+        self.put(item).await
+    }
+
+    /// Puts `item`, replacing what has its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A delivery and the item it was read from (to carry its `att` over).
+    async fn delivery_and_item(&self, id: &DeliveryId) -> Result<Option<(Delivery, Item)>, StoreError> {
+        let Some(item) = self.get(format!("DLV#{id}"), "DLV").await? else { return Ok(None) };
+        Ok(Some((record(&item)?, item)))
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().cloned())
+    }
+
+    /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if condition.contains("#status") {
+            req = req.expression_attribute_names("#status", "status");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Writes items with BatchWriteItem (25 per call), sending again what
+    /// DynamoDB leaves unprocessed under throttling, a bounded number of times.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    let put = PutRequest::builder().set_item(Some(i.clone())).build().map_err(corrupt)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests =
+                    out.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::unavailable("DynamoDB left writes unprocessed (throttled)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads deliveries by id, in the order given (missing ones skipped).
+    async fn deliveries_by_id(&self, ids: &[String]) -> Result<Vec<Delivery>, StoreError> {
+        let mut found: HashMap<String, Delivery> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|id| key(format!("DLV#{id}"), "DLV")).collect();
+            // Unprocessed keys come back under throttling; ask again, bounded.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(corrupt)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let d: Delivery = record(item)?;
+                    found.insert(d.id.to_string(), d);
+                }
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::unavailable("DynamoDB left keys unprocessed (throttled)"));
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// Walks an index partition newest first, from after `cursor`, keeping
+    /// the items that pass `keep`, until `limit` are kept.
+    async fn page_index<T, F>(
+        &self,
+        index: &str,
+        (pk_name, sk_name): (&str, &str),
+        (partition, pk_value): (&str, String),
+        cursor: Option<String>,
+        limit: usize,
+        mut load: F,
+    ) -> Result<Page<T>, StoreError>
+    where
+        F: AsyncLoad<T>,
+    {
+        let mut items: Vec<T> = Vec::new();
+        let mut start: Option<Item> = cursor.map(|c| {
+            HashMap::from([
+                (pk_name.to_owned(), s(pk_value.clone())),
+                (sk_name.to_owned(), s(c.clone())),
+                ("pk".to_owned(), s(format!("{partition}#{c}"))),
+                ("sk".to_owned(), s(partition)),
+            ])
+        });
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(format!("{pk_name} = :p"))
+                .expression_attribute_values(":p", s(pk_value.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let ids: Vec<String> =
+                out.items().iter().map(|i| get_s(i, sk_name).map(str::to_owned)).collect::<Result<_, _>>()?;
+            for (id, loaded) in ids.iter().zip(load.load(self, &ids).await?) {
+                if let Some(item) = loaded {
+                    items.push(item);
+                    if items.len() == limit {
+                        let more = out.last_evaluated_key().is_some() || ids.last() != Some(id);
+                        return Ok(Page { items, next_cursor: more.then(|| id.clone()) });
+                    }
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(Page { items, next_cursor: None }),
+            }
+        }
+    }
+}
+
+/// Loads the records behind a page of ids, `None` for one filtered out.
+#[async_trait]
+trait AsyncLoad<T>: Send {
+    async fn load(&mut self, store: &DynamoStore, ids: &[String]) -> Result<Vec<Option<T>>, StoreError>;
+}
+
+struct LoadSubscriptions;
+
+#[async_trait]
+impl AsyncLoad<Subscription> for LoadSubscriptions {
+    async fn load(
+        &mut self,
+        store: &DynamoStore,
+        ids: &[String],
+    ) -> Result<Vec<Option<Subscription>>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(match store.get(format!("SUB#{id}"), "SUB").await? {
+                Some(item) => Some(record(&item)?),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+}
+
+struct LoadDeliveries<'f>(&'f DeliveryFilter);
+
+#[async_trait]
+impl AsyncLoad<Delivery> for LoadDeliveries<'_> {
+    async fn load(
+        &mut self,
+        store: &DynamoStore,
+        ids: &[String],
+    ) -> Result<Vec<Option<Delivery>>, StoreError> {
+        let mut by_id: HashMap<String, Delivery> =
+            store.deliveries_by_id(ids).await?.into_iter().map(|d| (d.id.to_string(), d)).collect();
+        Ok(ids.iter().map(|id| by_id.remove(id).filter(|d| self.0.matches(d))).collect())
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
+    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+        if self.put_if(subscription_item(sub)?, "attribute_not_exists(pk)", &[]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Internal(format!("subscription {} already exists", sub.id)))
+        }
+    }
+
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.get(format!("SUB#{id}"), "SUB").await?.map(|i| record(&i)).transpose()
+    }
+
+    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
+        self.put_if(subscription_item(sub)?, "attribute_exists(pk)", &[]).await
+    }
+
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // Read-modify-write guarded by the record read, retried on a race so
+        // a concurrent PATCH is neither lost nor overwritten.
+        for _ in 0..5 {
+            let Some(item) = self.get(format!("SUB#{id}"), "SUB").await? else { return Ok(()) };
+            let old = get_s(&item, "rec")?.to_owned();
+            let mut sub: Subscription = record(&item)?;
+            sub.set_health(failing_since, disabled_reason);
+            if self.put_if(subscription_item(&sub)?, "rec = :old", &[(":old", s(old))]).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Contended("the subscription kept changing; health not updated".into()))
+    }
+
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SUB#{id}"), "SUB")))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes().is_some())
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
+        self.page_index(
+            GSI1,
+            ("g1pk", "g1sk"),
+            ("SUB", format!("SUBS#{tenant}")),
+            page.cursor.clone(),
+            page.limit,
+            LoadSubscriptions,
+        )
+        .await
+    }
+
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = self.list_subscriptions(tenant, &PageRequest { cursor, limit: 100 }).await?;
+            all.extend(p.items);
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
+        self.get(format!("TENANT#{tenant}"), "SECRETS").await?.map(|i| record(&i)).transpose()
+    }
+
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError> {
+        let mut item = key(format!("TENANT#{tenant}"), "SECRETS");
+        item.insert("rec".into(), s(to_json(secrets)?));
+        if self.put_if(item, "attribute_not_exists(pk)", &[]).await? {
+            return Ok(secrets.clone());
+        }
+        self.tenant_secrets(tenant).await?.ok_or_else(|| corrupt("tenant secrets vanished"))
+    }
+
+    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
+        let mut item = key(format!("TENANT#{tenant}"), "SECRETS");
+        item.insert("rec".into(), s(to_json(secrets)?));
+        self.put(item).await
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let p = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned));
+    Ok(TransactWriteItem::builder().put(p.build().map_err(corrupt)?).build())
+}
+
+/// Which items of a canceled transaction failed their condition.
+fn failed_conditions(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Option<Vec<bool>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => Some(
+            t.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+        let Some(idem) = &event.idempotency_key else {
+            // Without an idempotency key nothing can collide: plain batch
+            // writes, billed once per item (a transaction bills twice). A
+            // failure part-way leaves some deliveries stored with their due
+            // time; the publisher got an error, and the scheduler may still
+            // deliver them — at least once, as for any unacknowledged publish.
+            let mut items = Vec::with_capacity(deliveries.len() + 1);
+            items.push(self.event_item(event, deliveries));
+            for d in deliveries {
+                items.push(self.delivery_item(d, None)?);
+            }
+            self.batch_put(items).await?;
+            return Ok(Inserted::New);
+        };
+        // With a key: one transaction (at most 100 items: the per-tenant
+        // subscription limit keeps a fan-out well inside it), so the key, the
+        // event and its deliveries are stored together or not at all.
+        let idem_pk = format!("IDEM#{}#{idem}", event.tenant);
+        let mut writes = Vec::with_capacity(deliveries.len() + 2);
+        let mut item = key(idem_pk.clone(), "IDEM");
+        item.insert("event_id".into(), s(event.id.as_str()));
+        item.insert("expires_at".into(), self.expiry(event.created_at));
+        writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
+        writes.push(put(&self.table, self.event_item(event, deliveries), Some("attribute_not_exists(pk)"))?);
+        for d in deliveries {
+            writes.push(put(&self.table, self.delivery_item(d, None)?, Some("attribute_not_exists(pk)"))?);
+        }
+        if writes.len() > 100 {
+            return Err(StoreError::Internal(format!(
+                "{} deliveries exceed one transaction",
+                deliveries.len()
+            )));
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(Inserted::New),
+            Err(e) => {
+                let key_taken = failed_conditions(&e).is_some_and(|f| f.first() == Some(&true));
+                if !key_taken {
+                    return Err(unavailable(e));
+                }
+                let item =
+                    self.get(idem_pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
+                Ok(Inserted::Duplicate { event_id: parse_id(get_s(&item, "event_id")?)? })
+            }
+        }
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let Some(item) = self.get(format!("EVT#{id}"), "EVT").await? else { return Ok(None) };
+        let created = get_n(&item, "created_at")?;
+        Ok(Some(Event {
+            id: id.clone(),
+            tenant: TenantId::parse(get_s(&item, "tenant")?).map_err(corrupt)?,
+            event_type: EventType::parse(get_s(&item, "type")?).map_err(corrupt)?,
+            payload: RawValue::from_string(get_s(&item, "payload")?.to_owned()).map_err(corrupt)?,
+            idempotency_key: get_s(&item, "idem").ok().map(str::to_owned),
+            webhook_url: get_s(&item, "webhook_url")
+                .ok()
+                .map(TargetUrl::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            created_at: Utc
+                .timestamp_millis_opt(created)
+                .single()
+                .ok_or_else(|| corrupt("bad created_at"))?,
+        }))
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.delivery_and_item(id).await?.map(|(d, _)| d))
+    }
+
+    async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
+        let Some(item) = self.get(format!("EVT#{event_id}"), "EVT").await? else { return Ok(Vec::new()) };
+        let ids: Vec<String> = match item.get("dlv") {
+            Some(AttributeValue::L(list)) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+            _ => Vec::new(),
+        };
+        self.deliveries_by_id(&ids).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let cursor = page.cursor.clone();
+        if let Some(sub) = &filter.subscription_id {
+            return self
+                .page_index(
+                    GSI1,
+                    ("g1pk", "g1sk"),
+                    ("DLV", format!("DLVS#{sub}")),
+                    cursor,
+                    page.limit,
+                    LoadDeliveries(filter),
+                )
+                .await;
+        }
+        if let Some(tenant) = &filter.tenant {
+            return self
+                .page_index(
+                    GSI2,
+                    ("g2pk", "g2sk"),
+                    ("DLV", format!("DLVT#{tenant}")),
+                    cursor,
+                    page.limit,
+                    LoadDeliveries(filter),
+                )
+                .await;
+        }
+        if let Some(event) = &filter.event_id {
+            let mut all = self.event_deliveries(event).await?;
+            all.retain(|d| filter.matches(d) && cursor.as_deref().is_none_or(|c| d.id.as_str() < c));
+            all.sort_by(|a, b| b.id.cmp(&a.id));
+            let more = all.len() > page.limit;
+            all.truncate(page.limit);
+            let next_cursor = if more { all.last().map(|d| d.id.to_string()) } else { None };
+            return Ok(Page { items: all, next_cursor });
+        }
+        Err(StoreError::Internal("listing deliveries needs a tenant, subscription or event".into()))
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        // The delivery's partition: its item (with the latest attempt) and
+        // the older attempts' items. An attempt found in both places (a crash
+        // between the two writes of `record_attempt`) is listed once.
+        let mut by_number = std::collections::BTreeMap::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(format!("DLV#{id}")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in resp.items() {
+                let attempt: Option<Attempt> = match get_s(item, "sk")? {
+                    "DLV" => last_attempt(item)?,
+                    sk if sk.starts_with("ATT#") => Some(record(item)?),
+                    _ => None,
+                };
+                if let Some(a) = attempt {
+                    by_number.insert(a.number, a);
+                }
+            }
+            match resp.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(by_number.into_values().collect()),
+            }
+        }
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+        let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
+            return Ok(false);
+        };
+        let previous = d.attempts;
+        if !d.record(attempt, update) {
+            return Ok(false);
+        }
+        // Plain writes, not a transaction (which bills every item twice).
+        // First the attempt the delivery item carried until now goes to its
+        // own item (idempotent: the same record under the same key), then the
+        // delivery under its condition — the write that decides — carrying
+        // this attempt. A crash between the two leaves the older attempt in
+        // both places, never in neither. An attempt record too large to ride
+        // along without making the delivery cost more than one write unit
+        // goes to its own item after the delivery, as before: a crash in
+        // between loses that record's detail (the delivery keeps its status
+        // code and outcome) but never records an attempt it does not count.
+        if let Some(older) = last_attempt(&old)?
+            && older.number < attempt.number
+        {
+            self.put_attempt(&older).await?;
+        }
+        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
+        let separately = item_size(&item) > WRITE_UNIT;
+        if separately {
+            item.remove("att");
+        }
+        let applied = self
+            .put_if(
+                item,
+                "#status = :pending AND attempts = :prev",
+                &[(":pending", s(DeliveryStatus::Pending.as_str())), (":prev", n(previous.into()))],
+            )
+            .await?;
+        if applied && separately {
+            self.put_attempt(attempt).await?;
+        }
+        Ok(applied)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let lease_end = now + hookline::ports::span(lease);
+        let mut claimed = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            if claimed.len() >= limit {
+                break;
+            }
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :s AND due_at <= :now")
+                .expression_attribute_values(":s", s(shard.to_string()))
+                .expression_attribute_values(":now", n(millis(now)))
+                .limit(i32::try_from(limit - claimed.len()).unwrap_or(100))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for k in out.items() {
+                let pk = get_s(k, "pk")?.to_owned();
+                let Some(item) = self.get(pk, "DLV").await? else { continue };
+                let old_due = get_n(&item, "due_at").ok();
+                let mut d: Delivery = record(&item)?;
+                if d.status != DeliveryStatus::Pending || old_due.is_none_or(|t| t > millis(now)) {
+                    continue;
+                }
+                d.due_at = Some(lease_end);
+                let taken = self
+                    .put_if(
+                        self.delivery_item(&d, item.get("att"))?,
+                        "#status = :pending AND due_at = :old",
+                        &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
+                    )
+                    .await?;
+                if taken {
+                    claimed.push(d);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        for _ in 0..5 {
+            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(None) };
+            let (status, attempts) = (d.status, d.attempts);
+            d.reopen(at, due_at);
+            let done = self
+                .put_if(
+                    self.delivery_item(&d, item.get("att"))?,
+                    "#status = :s AND attempts = :a",
+                    &[(":s", s(status.as_str())), (":a", n(attempts.into()))],
+                )
+                .await?;
+            if done {
+                return Ok(Some(d));
+            }
+        }
+        Err(StoreError::Contended("the delivery kept changing; not reopened".into()))
+    }
+
+    async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        for _ in 0..5 {
+            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(false) };
+            let attempts = d.attempts;
+            if !d.cancel(now) {
+                return Ok(false);
+            }
+            let done = self
+                .put_if(
+                    self.delivery_item(&d, item.get("att"))?,
+                    "#status = :pending AND attempts = :a",
+                    &[(":pending", s("pending")), (":a", n(attempts.into()))],
+                )
+                .await?;
+            if done {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Contended("the delivery kept changing; not canceled".into()))
+    }
+
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let filter = DeliveryFilter {
+            subscription_id: Some(id.clone()),
+            status: Some(DeliveryStatus::Pending),
+            ..Default::default()
+        };
+        let mut n = 0;
+        let mut cursor = None;
+        loop {
+            let p = self.list_deliveries(&filter, &PageRequest { cursor, limit: 100 }).await?;
+            for d in &p.items {
+                if self.cancel_delivery(&d.id, now).await? {
+                    n += 1;
+                }
+            }
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(n),
+            }
+        }
+    }
+}

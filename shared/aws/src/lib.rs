@@ -1,0 +1,19 @@
+//! hookline on AWS: the store on one DynamoDB table, the delivery queue on
+//! SQS, and what the three Lambda functions share ([`lambda`]). With the
+//! `local` feature, what runs them on an emulator: provisioning the table
+//! and queues ([`provision`]) and the event source mapping ([`pump`]).
+
+mod dynamodb;
+mod error;
+pub mod lambda;
+#[cfg(feature = "local")]
+pub mod provision;
+#[cfg(feature = "local")]
+pub mod pump;
+mod size;
+mod sqs;
+
+pub use dynamodb::{DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2};
+pub use lambda::AwsConfig;
+pub use size::{WRITE_UNIT, item_size};
+pub use sqs::{SQS_MAX_DELAY, SqsQueue};

@@ -1,0 +1,275 @@
+//! Publishing: an event is stored with one delivery per subscription that
+//! wants it (and its one-off `webhook_url`), then queued; an idempotency key
+//! makes a repeated publish answer the first one's result.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tracing::{info, warn};
+
+use super::ApiError;
+use super::deliveries::DeliveryView;
+use crate::context::Context;
+use crate::model::{
+    Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType, SubscriptionId, TenantId,
+};
+use crate::ports::{Inserted, QueueMessage, Queued, span};
+use crate::target::TargetUrl;
+use crate::validation::ValidationError;
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// `POST /v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEventRequest {
+    /// Owner.
+    pub tenant: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Any JSON.
+    pub payload: Box<RawValue>,
+    /// De-duplicates publishing (also from the `Idempotency-Key` header).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Also deliver to this URL, signed with the tenant's secret.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+/// A checked publish request.
+#[derive(Debug)]
+pub struct ValidEvent {
+    /// Owner.
+    pub tenant: TenantId,
+    /// Type.
+    pub event_type: EventType,
+    /// Payload.
+    pub payload: Box<RawValue>,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// One-off target.
+    pub webhook_url: Option<TargetUrl>,
+}
+
+impl PublishEventRequest {
+    /// Checks every field; `header_key` is the `Idempotency-Key` header,
+    /// which must agree with the body's key when both are given.
+    pub fn validate(self, header_key: Option<&str>) -> Result<ValidEvent, ValidationError> {
+        let tenant = TenantId::parse(&self.tenant)?;
+        let event_type = EventType::parse(&self.event_type)?;
+        let key = match (self.idempotency_key, header_key) {
+            (Some(b), Some(h)) if b != h => {
+                return Err(ValidationError::invalid(
+                    "idempotency_key",
+                    "differs from the Idempotency-Key header",
+                ));
+            }
+            (Some(b), _) => Some(b),
+            (None, h) => h.map(str::to_owned),
+        };
+        if let Some(k) = &key
+            && (k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ValidationError::invalid(
+                "idempotency_key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"),
+            ));
+        }
+        let webhook_url =
+            self.webhook_url.as_deref().map(|u| TargetUrl::parse_field("webhook_url", u)).transpose()?;
+        Ok(ValidEvent { tenant, event_type, payload: self.payload, idempotency_key: key, webhook_url })
+    }
+}
+
+/// One delivery an event created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedDelivery {
+    /// Delivery id.
+    pub id: DeliveryId,
+    /// Its subscription; `null` for the one-off `webhook_url`.
+    pub subscription_id: Option<SubscriptionId>,
+}
+
+/// The answer to `POST /v1/events` (the same for a repeated key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishEventResponse {
+    /// Event id.
+    pub id: EventId,
+    /// Its deliveries.
+    pub deliveries: Vec<CreatedDelivery>,
+}
+
+impl PublishEventResponse {
+    /// The answer for an event and its deliveries.
+    pub fn new(id: EventId, deliveries: &[Delivery]) -> Self {
+        let deliveries = deliveries
+            .iter()
+            .map(|d| CreatedDelivery { id: d.id.clone(), subscription_id: d.subscription_id().cloned() })
+            .collect();
+        Self { id, deliveries }
+    }
+}
+
+/// An event as the API shows it, with its deliveries.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// Id.
+    pub id: EventId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Type.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Payload as published.
+    pub payload: Box<RawValue>,
+    /// Idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Deliveries.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+impl EventView {
+    /// The view of an event and its deliveries.
+    pub fn new(e: &Event, deliveries: &[Delivery]) -> Self {
+        Self {
+            id: e.id.clone(),
+            tenant: e.tenant.clone(),
+            event_type: e.event_type.clone(),
+            payload: e.payload.clone(),
+            idempotency_key: e.idempotency_key.clone(),
+            created_at: e.created_at,
+            deliveries: deliveries.iter().map(|d| DeliveryView::new(d, None)).collect(),
+        }
+    }
+}
+
+impl Context {
+    /// `POST /v1/events`: stores the event and one delivery per wanting
+    /// subscription (plus the one-off `webhook_url`), then queues them. A
+    /// repeated idempotency key answers the first call's result and creates
+    /// nothing.
+    pub async fn publish_event(
+        &self,
+        req: PublishEventRequest,
+        header_key: Option<&str>,
+    ) -> Result<PublishEventResponse, ApiError> {
+        let ev = req.validate(header_key)?;
+        if let Some(url) = &ev.webhook_url {
+            self.settings.guard.accept("webhook_url", url)?;
+        }
+        let limit = self.settings.max_payload_bytes;
+        if ev.payload.get().len() > limit {
+            return Err(ApiError::TooLarge { what: "payload", limit });
+        }
+        let now = self.clock.now();
+        let event = Event {
+            id: EventId::generate(now, self.entropy.id_bytes()),
+            tenant: ev.tenant,
+            event_type: ev.event_type,
+            payload: ev.payload,
+            idempotency_key: ev.idempotency_key,
+            webhook_url: ev.webhook_url,
+            created_at: now,
+        };
+        // Every target, with the wait before its first attempt.
+        let mut targets: Vec<(DeliveryTarget, std::time::Duration)> = self
+            .subscriptions
+            .tenant_subscriptions(&event.tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.wants(&event.event_type))
+            .map(|s| {
+                let wait = s.initial_delay().min(self.queue.max_delay());
+                (DeliveryTarget::Subscription { subscription_id: s.id }, wait)
+            })
+            .collect();
+        if let Some(url) = &event.webhook_url {
+            // Make sure the tenant has a secret before anything is queued.
+            self.tenant_secrets(&event.tenant).await?;
+            targets.push((DeliveryTarget::OneOff { url: url.clone() }, std::time::Duration::ZERO));
+        }
+        let grace = span(self.settings.queue_grace);
+        let deliveries: Vec<Delivery> = sorted(
+            targets
+                .into_iter()
+                .map(|(target, wait)| {
+                    let first = now + span(wait);
+                    Delivery {
+                        id: DeliveryId::generate(now, self.entropy.id_bytes()),
+                        event_id: event.id.clone(),
+                        tenant: event.tenant.clone(),
+                        event_type: event.event_type.clone(),
+                        target,
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        next_attempt_at: Some(first),
+                        due_at: Some(first + grace),
+                        give_up_reason: None,
+                        last_status_code: None,
+                        created_at: now,
+                        updated_at: now,
+                    }
+                })
+                .collect(),
+        );
+
+        match self.events.insert_event(&event, &deliveries).await? {
+            Inserted::Duplicate { event_id } => {
+                let existing = self.deliveries.event_deliveries(&event_id).await?;
+                info!(event_id = %event_id, "idempotent repeat of a published event");
+                return Ok(PublishEventResponse::new(event_id, &sorted(existing)));
+            }
+            Inserted::New => {}
+        }
+        let messages: Vec<Queued> = deliveries
+            .iter()
+            .map(|d| Queued {
+                message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: 1 },
+                delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
+            })
+            .collect();
+        if let Err(e) = self.queue.enqueue(&messages).await {
+            // The event and its deliveries are stored with a due time: the
+            // retry scheduler enqueues them when the grace period ends.
+            warn!(event_id = %event.id, error = %e, "queue unavailable; the scheduler will pick these deliveries up");
+        }
+        info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
+        Ok(PublishEventResponse::new(event.id, &deliveries))
+    }
+
+    /// `GET /v1/events/{id}`.
+    pub async fn get_event(&self, id: &EventId) -> Result<EventView, ApiError> {
+        let event = self.events.get_event(id).await?.ok_or(ApiError::NotFound("event"))?;
+        let deliveries = sorted(self.deliveries.event_deliveries(id).await?);
+        Ok(EventView::new(&event, &deliveries))
+    }
+}
+
+fn sorted(mut deliveries: Vec<Delivery>) -> Vec<Delivery> {
+    deliveries.sort_by(|a, b| a.id.cmp(&b.id));
+    deliveries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_requests_take_the_idempotency_key_from_body_or_header() {
+        let req = |json: &str| serde_json::from_str::<PublishEventRequest>(json).unwrap();
+        let body = r#"{"tenant":"a","type":"video.encoded","payload":{"x":1},"idempotency_key":"k1"}"#;
+        assert_eq!(req(body).validate(None).unwrap().idempotency_key.as_deref(), Some("k1"));
+        assert!(req(body).validate(Some("k2")).is_err());
+        let no_key = r#"{"tenant":"a","type":"video.encoded","payload":[1]}"#;
+        assert_eq!(req(no_key).validate(Some("h")).unwrap().idempotency_key.as_deref(), Some("h"));
+        assert!(req(no_key).validate(Some("")).is_err());
+        let bad_url = r#"{"tenant":"a","type":"t","payload":1,"webhook_url":"nope"}"#;
+        assert_eq!(req(bad_url).validate(None).unwrap_err().field(), "webhook_url");
+    }
+}

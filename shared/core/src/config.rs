@@ -1,0 +1,202 @@
+//! One way in for configuration: [`Config::from_env`] reads every
+//! `HOOKLINE_*` variable once at start-up, checks it, and fills in the
+//! documented defaults. Handlers receive what they need from it.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `HOOKLINE_API_KEY` | — | API key(s), comma-separated (local use) |
+//! | `HOOKLINE_API_KEY_SHA256` | — | hex SHA-256 digests of API keys (AWS: only digests) |
+//! | `HOOKLINE_ALLOW_PRIVATE_TARGETS` | `0` | `1` allows loopback receivers (local mode, tests); private networks and metadata stay refused |
+//! | `HOOKLINE_HTTPS_ONLY` | `0` | `1` refuses plain-http targets |
+//! | `HOOKLINE_ALLOWED_PORTS` | any | comma-separated ports targets may use |
+//! | `HOOKLINE_RETRY_SCHEDULE` | `5s,5m,30m,2h,5h,10h,10h` | the default retry schedule |
+//! | `HOOKLINE_MAX_PAYLOAD_BYTES` | `262144` | largest accepted event payload |
+//! | `HOOKLINE_DISABLE_AFTER` | `5d` | failing period after which an endpoint is disabled |
+//! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
+//! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
+//! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
+//! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
+//! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
+//! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
+//!
+//! Each binary turns this into the shape it needs: the Lambda functions
+//! cannot start without a table and a queue, the ingest function without a
+//! key; the embedded binary generates a key when none is set.
+
+use std::time::Duration;
+
+use crate::api::access::ApiKeys;
+use crate::context::{MAX_PAYLOAD_LIMIT_BYTES, Settings};
+use crate::guard::TargetGuard;
+use crate::policy::RetrySchedule;
+use crate::policy::retry::parse_duration;
+
+/// A variable that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// The service's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Handler settings.
+    pub settings: Settings,
+    /// The accepted API keys, from `HOOKLINE_API_KEY` (hashed at once) and
+    /// `HOOKLINE_API_KEY_SHA256` (digests).
+    pub api_keys: ApiKeys,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// How long events and finished deliveries are kept.
+    pub retention: Duration,
+}
+
+/// A variable that must be set and not blank, for the binaries that need it.
+pub fn required(var: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, ConfigError> {
+    var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError { name, problem: "is not set".into() })
+}
+
+fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(ConfigError { name, problem: format!("{other:?} is not 0 or 1") }),
+    }
+}
+
+fn number(name: &'static str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError { name, problem: format!("{v:?} is not a number from {min} to {max}") }),
+    }
+}
+
+fn duration(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    parse_duration(v.trim())
+        .map_err(|_| ConfigError { name, problem: format!("{v:?} is not a duration like 30s, 5m, 2h or 5d") })
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `var` (the environment, or a map in tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut settings = Settings::default();
+        let mut guard = TargetGuard {
+            allow_loopback: flag("HOOKLINE_ALLOW_PRIVATE_TARGETS", var("HOOKLINE_ALLOW_PRIVATE_TARGETS"))?,
+            https_only: flag("HOOKLINE_HTTPS_ONLY", var("HOOKLINE_HTTPS_ONLY"))?,
+            allowed_ports: None,
+        };
+        if let Some(ports) = var("HOOKLINE_ALLOWED_PORTS").filter(|p| !p.trim().is_empty()) {
+            let list = ports
+                .split(',')
+                .map(|p| number("HOOKLINE_ALLOWED_PORTS", p, 1, 65535).map(|n| n as u16))
+                .collect::<Result<Vec<_>, _>>()?;
+            guard.allowed_ports = Some(list);
+        }
+        settings.guard = guard;
+        if let Some(s) = var("HOOKLINE_RETRY_SCHEDULE") {
+            settings.retry.schedule = RetrySchedule::parse_list(&s)
+                .map_err(|e| ConfigError { name: "HOOKLINE_RETRY_SCHEDULE", problem: e.to_string() })?;
+        }
+        if let Some(v) = var("HOOKLINE_MAX_PAYLOAD_BYTES") {
+            settings.max_payload_bytes =
+                number("HOOKLINE_MAX_PAYLOAD_BYTES", &v, 1024, MAX_PAYLOAD_LIMIT_BYTES)?;
+        }
+        if let Some(v) = var("HOOKLINE_DISABLE_AFTER") {
+            let d = duration("HOOKLINE_DISABLE_AFTER", &v)?;
+            settings.disable.after = chrono::Duration::from_std(d)
+                .map_err(|_| ConfigError { name: "HOOKLINE_DISABLE_AFTER", problem: "too long".into() })?;
+        }
+        if let Some(v) = var("HOOKLINE_ROTATION_GRACE") {
+            settings.rotation_grace = duration("HOOKLINE_ROTATION_GRACE", &v)?;
+        }
+        if let Some(url) = var("HOOKLINE_OPS_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
+            let url = crate::target::TargetUrl::parse(url.trim())
+                .map_err(|e| ConfigError { name: "HOOKLINE_OPS_WEBHOOK_URL", problem: e.to_string() })?;
+            settings.ops_url = Some(url);
+        }
+        let concurrency = match var("HOOKLINE_CONCURRENCY") {
+            Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
+            None => 64,
+        };
+        let clear = var("HOOKLINE_API_KEY").unwrap_or_default();
+        let mut api_keys = ApiKeys::from_keys(clear.split(',').map(str::trim).filter(|k| !k.is_empty()));
+        if let Some(digests) = var("HOOKLINE_API_KEY_SHA256") {
+            let parsed = ApiKeys::from_hex_digests(&digests)
+                .map_err(|e| ConfigError { name: "HOOKLINE_API_KEY_SHA256", problem: e.to_string() })?;
+            api_keys.extend(parsed);
+        }
+        let retention = match var("HOOKLINE_RETENTION") {
+            Some(v) => duration("HOOKLINE_RETENTION", &v)?,
+            None => Duration::from_secs(30 * 86_400),
+        };
+        Ok(Self { settings, api_keys, concurrency, retention })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = env(&[]).unwrap();
+        assert_eq!(c.settings.retry.schedule.to_string(), "5s,5m,30m,2h,5h,10h,10h");
+        assert_eq!(c.settings.max_payload_bytes, 256 * 1024);
+        assert!(!c.settings.guard.allow_loopback);
+        assert_eq!(c.concurrency, 64);
+        assert!(c.api_keys.is_empty());
+        assert_eq!(required(|_| Some("  ".into()), "HOOKLINE_TABLE").unwrap_err().name, "HOOKLINE_TABLE");
+    }
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let c = env(&[
+            ("HOOKLINE_RETRY_SCHEDULE", "1s,2s,5s"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "1"),
+            ("HOOKLINE_API_KEY", "a, b"),
+            ("HOOKLINE_ALLOWED_PORTS", "443,8443"),
+            ("HOOKLINE_DISABLE_AFTER", "2d"),
+        ])
+        .unwrap();
+        assert_eq!(c.settings.retry.schedule.max_attempts(), 4);
+        assert!(c.settings.guard.allow_loopback);
+        assert!(c.api_keys.accepts("a") && c.api_keys.accepts("b") && !c.api_keys.accepts("a, b"));
+        assert_eq!(c.settings.guard.allowed_ports, Some(vec![443, 8443]));
+        assert_eq!(c.settings.disable.after, chrono::Duration::days(2));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (k, v) in [
+            ("HOOKLINE_RETRY_SCHEDULE", "soon"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "yes please"),
+            ("HOOKLINE_MAX_PAYLOAD_BYTES", "10"),
+            ("HOOKLINE_MAX_PAYLOAD_BYTES", "99999999"),
+            ("HOOKLINE_CONCURRENCY", "0"),
+            ("HOOKLINE_ALLOWED_PORTS", "80,x"),
+            ("HOOKLINE_DISABLE_AFTER", "forever"),
+            ("HOOKLINE_API_KEY_SHA256", "not-a-digest"),
+        ] {
+            assert_eq!(env(&[(k, v)]).unwrap_err().name, k, "{v}");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! What every role's logic works with: the ports ([`Context`]) and the
+//! service-wide settings ([`Settings`]). The API operations ([`crate::api`]),
+//! the deliver handler ([`crate::deliver`]) and the scheduler
+//! ([`crate::scheduler`]) are methods on the one context, which the Lambda
+//! functions and the embedded binary build once per process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::guard::TargetGuard;
+use crate::policy::{DisablePolicy, RetryPolicy};
+use crate::ports::{
+    Clock, DeliveryQueue, DeliveryStore, Entropy, EventStore, Store, SubscriptionStore, TenantStore,
+};
+
+/// Most subscriptions one tenant may have. It bounds a fan-out, which the
+/// DynamoDB store writes in one transaction when the publish carries an
+/// idempotency key (at most 100 items: these deliveries, a one-off URL's,
+/// the event and its idempotency key).
+pub const MAX_SUBSCRIPTIONS_PER_TENANT: usize = 50;
+/// Default payload limit: 256 KiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The most a payload limit may be set to: an SQS message holds 1 MiB, and
+/// a delivery's message carries ids only, but the event record and the
+/// request body must stay well inside DynamoDB's 400 KB item limit.
+pub const MAX_PAYLOAD_LIMIT_BYTES: usize = 350 * 1024;
+
+/// Service-wide settings the handlers need (read once, by `Config`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The schedule of subscriptions without their own, and of one-off URLs.
+    pub retry: RetryPolicy,
+    /// When an endpoint is disabled for failing.
+    pub disable: DisablePolicy,
+    /// Largest accepted event payload, in bytes.
+    pub max_payload_bytes: usize,
+    /// How long a delivery whose message is on the queue may wait before the
+    /// scheduler assumes the message lost and enqueues it again; also the
+    /// lease a scheduler run holds on what it claims.
+    pub queue_grace: Duration,
+    /// How long an old secret keeps signing after a rotation.
+    pub rotation_grace: Duration,
+    /// Which targets are allowed.
+    pub guard: TargetGuard,
+    /// Where hookline's own operational events go (`HOOKLINE_OPS_WEBHOOK_URL`).
+    pub ops_url: Option<crate::target::TargetUrl>,
+}
+
+/// The tenant hookline's operational events belong to; its secret
+/// (`GET /v1/tenants/hookline-ops/secret`) signs them.
+pub const OPS_TENANT: &str = "hookline-ops";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            disable: DisablePolicy::default(),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            queue_grace: Duration::from_secs(15 * 60),
+            rotation_grace: Duration::from_secs(24 * 3600),
+            guard: TargetGuard::default(),
+            ops_url: None,
+        }
+    }
+}
+
+/// Everything a handler talks to.
+#[derive(Clone)]
+pub struct Context {
+    /// Subscriptions.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Tenants' secrets.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Events.
+    pub events: Arc<dyn EventStore>,
+    /// Deliveries and attempts.
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// The delivery queue.
+    pub queue: Arc<dyn DeliveryQueue>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub entropy: Arc<dyn Entropy>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
+
+impl Context {
+    /// A context whose four stores are one object (as every adapter is).
+    pub fn new<S: Store + 'static>(
+        store: Arc<S>,
+        queue: Arc<dyn DeliveryQueue>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            subscriptions: store.clone(),
+            tenants: store.clone(),
+            events: store.clone(),
+            deliveries: store,
+            queue,
+            clock,
+            entropy,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// A fresh secret from the context's entropy.
+    pub(crate) fn new_secret(&self) -> crate::signing::Secret {
+        crate::signing::Secret::generate(self.entropy.secret_bytes())
+    }
+}

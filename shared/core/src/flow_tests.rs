@@ -1,0 +1,576 @@
+//! The API, the deliver handler and the scheduler over the in-memory fakes:
+//! the flow's rules without I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeZone;
+
+use crate::api::deliveries::ReplayRequest;
+use crate::api::events::PublishEventRequest;
+use crate::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
+use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT, OPS_TENANT, Settings};
+use crate::deliver::Handled;
+use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
+use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, ScriptedSender, SeededEntropy};
+use crate::ports::{Clock, DeliveryStore, QueueMessage, SubscriptionStore};
+use crate::signing::{HeaderLookup, Secret, standard};
+
+struct World {
+    ctx: Context,
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    clock: Arc<ManualClock>,
+    sender: ScriptedSender,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let mut settings = Settings::default();
+    settings.retry.jitter = 0.0;
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(1)), settings);
+    World { ctx, store, queue, clock, sender: ScriptedSender::new() }
+}
+
+fn status(code: u16) -> AttemptOutcome {
+    AttemptOutcome::Response { status: code, retry_after: None, stop_retries: false }
+}
+
+impl World {
+    async fn subscribe(&self, json: &str) -> (SubscriptionId, Secret) {
+        let req: CreateSubscriptionRequest = serde_json::from_str(json).unwrap();
+        let created = self.ctx.create_subscription(req).await.unwrap();
+        (created.subscription.id, Secret::parse(&created.secret).unwrap())
+    }
+
+    async fn publish(&self, json: &str) -> Vec<DeliveryId> {
+        let req: PublishEventRequest = serde_json::from_str(json).unwrap();
+        self.ctx.publish_event(req, None).await.unwrap().deliveries.into_iter().map(|d| d.id).collect()
+    }
+
+    /// Hands every queued message whose delay has passed to the deliver
+    /// handler, as the queue would; returns what each came to.
+    async fn run_queue(&self) -> Vec<Handled> {
+        let mut out = Vec::new();
+        for q in self.queue.drain() {
+            out.push(self.ctx.handle_message(&self.sender, &q.message).await.unwrap());
+        }
+        out
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> crate::model::Delivery {
+        self.store.get_delivery(id).await.unwrap().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_event_fans_out_to_every_subscription_that_wants_its_type() {
+    let w = world();
+    let (all, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let (jobs, _) =
+        w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h","event_types":["job.*"]}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://c.example/h","event_types":["video.encoded"]}"#).await;
+    w.subscribe(r#"{"tenant":"other","url":"https://d.example/h"}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://e.example/h","active":false}"#).await;
+
+    let ids = w.publish(r#"{"tenant":"acme","type":"job.completed","payload":{"id":"job_1"}}"#).await;
+    assert_eq!(ids.len(), 2);
+    let mut subs: Vec<SubscriptionId> = Vec::new();
+    for id in &ids {
+        subs.push(w.delivery(id).await.subscription_id().unwrap().clone());
+    }
+    subs.sort();
+    let mut expected = vec![all, jobs];
+    expected.sort();
+    assert_eq!(subs, expected);
+    assert_eq!(w.queue.drain().len(), 2, "one message per delivery");
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_exceed_its_subscription_limit_and_others_are_unaffected() {
+    let w = world();
+    for _ in 0..MAX_SUBSCRIPTIONS_PER_TENANT {
+        w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    }
+    let req: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h"}"#).unwrap();
+    let err = w.ctx.create_subscription(req).await.unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
+    assert_eq!(
+        w.store.tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().len(),
+        50
+    );
+    w.subscribe(r#"{"tenant":"beta","url":"https://a.example/h"}"#).await;
+}
+
+#[tokio::test]
+async fn private_and_metadata_targets_are_refused_at_creation() {
+    let w = world();
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/",
+        "http://127.0.0.1:8080/",
+        "http://localhost/",
+    ] {
+        let req: CreateSubscriptionRequest =
+            serde_json::from_str(&format!(r#"{{"tenant":"acme","url":"{url}"}}"#)).unwrap();
+        let err = w.ctx.create_subscription(req).await.unwrap_err();
+        assert_eq!(err.status(), 422, "{url}: {err}");
+    }
+    let ev: PublishEventRequest = serde_json::from_str(
+        r#"{"tenant":"acme","type":"t.x","payload":{},"webhook_url":"http://192.168.1.1/"}"#,
+    )
+    .unwrap();
+    assert_eq!(w.ctx.publish_event(ev, None).await.unwrap_err().status(), 422);
+    assert!(
+        w.store
+            .tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_so_the_standard_verifier_accepts_it() {
+    let w = world();
+    let (_, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"video.encoded","payload":{"v":1}}"#).await;
+    let handled = w.run_queue().await;
+    assert_eq!(handled, vec![Handled::Attempted { decision: Decision::Succeeded }]);
+    let req = &w.sender.requests()[0];
+    assert_eq!(req.headers.header("webhook-id"), Some(ids[0].as_str()));
+    standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts, d.due_at), (DeliveryStatus::Succeeded, 1, None));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gives_the_same_answer_and_creates_nothing() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let body = r#"{"tenant":"acme","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
+    let first = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
+    let again = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(w.queue.drain().len(), 1);
+    // The same key for another tenant is another event.
+    let other = r#"{"tenant":"beta","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
+    let third = w.ctx.publish_event(serde_json::from_str(other).unwrap(), None).await.unwrap();
+    assert_ne!(third.id, first.id);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_on_schedule_then_succeeds() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s","1m"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500), AttemptOutcome::Failed(FailureKind::ConnectionRefused)]);
+
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::Retry { delay: Duration::from_secs(5) } }]
+    );
+    let next = w.queue.drain();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].delay, Duration::from_secs(5));
+    assert_eq!(next[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
+    w.ctx.handle_message(&w.sender, &next[0].message).await.unwrap();
+    w.run_queue().await; // attempt 3 succeeds (the script ran out: 200)
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 3));
+    let attempts = w.store.attempts(&ids[0]).await.unwrap();
+    let codes: Vec<_> = attempts.iter().map(|a| (a.number, a.status_code, a.error)).collect();
+    assert_eq!(
+        codes,
+        vec![(1, Some(500), None), (2, None, Some(FailureKind::ConnectionRefused)), (3, Some(200), None)]
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_schedule_fails_the_delivery() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["1s"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(503), status(503)]);
+    w.run_queue().await;
+    let last = w.run_queue().await;
+    assert_eq!(last, vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]);
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!(
+        (d.status, d.attempts, d.give_up_reason),
+        (DeliveryStatus::Failed, 2, Some(GiveUpReason::Exhausted))
+    );
+    assert!(w.queue.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_redelivered_message_counts_no_second_attempt_and_resurrects_nothing() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let msg = w.queue.drain().remove(0).message;
+    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    let again = w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    assert!(matches!(again, Handled::Skipped(_)));
+    assert_eq!(w.sender.requests().len(), 1, "nothing sent twice");
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 1));
+}
+
+#[tokio::test]
+async fn a_store_outage_is_an_error_so_the_message_comes_back() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let msg = w.queue.drain().remove(0).message;
+    w.store.set_unavailable(true);
+    assert!(w.ctx.handle_message(&w.sender, &msg).await.is_err());
+    w.store.set_unavailable(false);
+    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn long_delays_wait_in_the_store_and_the_scheduler_enqueues_them_once() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["2h"]}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    w.run_queue().await;
+    assert!(w.queue.drain().is_empty(), "2 h is beyond the queue's delay");
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 0, "not due yet");
+    w.clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 1);
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 0, "a second run finds it claimed");
+    let msgs = w.queue.drain();
+    assert_eq!(msgs[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
+    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn accepted_events_survive_a_queue_outage_through_the_scheduler() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.queue.set_unavailable(true);
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.queue.set_unavailable(false);
+    assert!(w.queue.drain().is_empty());
+    w.clock.advance(w.ctx.settings.queue_grace);
+    assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 1);
+    w.run_queue().await;
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn gone_disables_the_subscription_and_cancels_its_other_deliveries() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let first = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let second = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(410)]);
+    let msgs = w.queue.drain();
+    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    let s = w.store.get_subscription(&sub).await.unwrap().unwrap();
+    assert!(!s.active);
+    assert!(s.disabled_reason.unwrap().contains("410"));
+    assert_eq!(w.delivery(&first[0]).await.give_up_reason, Some(GiveUpReason::Gone));
+    assert_eq!(w.delivery(&second[0]).await.status, DeliveryStatus::Canceled);
+    assert_eq!(
+        w.ctx.handle_message(&w.sender, &msgs[1].message).await.unwrap(),
+        Handled::Skipped("attempt already made or delivery finished")
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_subscription_cancels_its_pending_deliveries() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.ctx.delete_subscription(&sub).await.unwrap();
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Canceled);
+    assert!(matches!(w.run_queue().await[0], Handled::Skipped(_)));
+    assert!(w.sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_patch_applies_to_the_next_attempt_of_a_pending_delivery() {
+    let w = world();
+    let (sub, _) =
+        w.subscribe(r#"{"tenant":"acme","url":"https://old.example/h","retry_schedule":["1s"]}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    w.run_queue().await;
+    let patch: UpdateSubscriptionRequest =
+        serde_json::from_str(r#"{"url":"https://new.example/h","headers":{"X-Env":"prod"}}"#).unwrap();
+    w.ctx.update_subscription(&sub, patch).await.unwrap();
+    w.run_queue().await;
+    let reqs = w.sender.requests();
+    assert_eq!(reqs[0].url.as_str(), "https://old.example/h");
+    assert_eq!(reqs[1].url.as_str(), "https://new.example/h");
+    assert_eq!(reqs[1].headers.header("x-env"), Some("prod"));
+}
+
+#[tokio::test]
+async fn a_one_off_webhook_url_is_signed_with_the_tenants_secret() {
+    let w = world();
+    let ids = w
+        .publish(
+            r#"{"tenant":"acme","type":"job.completed","payload":{},"webhook_url":"https://job.example/cb"}"#,
+        )
+        .await;
+    assert_eq!(ids.len(), 1);
+    w.run_queue().await;
+    let secret = w.ctx.tenant_secrets(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().current;
+    let req = &w.sender.requests()[0];
+    assert_eq!(req.url.as_str(), "https://job.example/cb");
+    standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
+}
+
+#[tokio::test]
+async fn an_unbuildable_request_fails_at_once_with_the_reason() {
+    let w = world();
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://a.example/h","body":{"kind":"object","type_field":"event"}}"#,
+    )
+    .await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":[1,2]}"#).await;
+    w.run_queue().await;
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.give_up_reason), (DeliveryStatus::Failed, Some(GiveUpReason::Unsendable)));
+    let attempts = w.store.attempts(&ids[0]).await.unwrap();
+    assert!(attempts[0].error_message.as_deref().unwrap().contains("JSON object"));
+    assert!(w.sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn schedules_shorter_than_the_default_come_from_the_subscription() {
+    let w = world();
+    let schedule = RetrySchedule::parse_list("7s").unwrap();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["7s"]}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::Retry { delay: schedule.delays()[0] } }]
+    );
+}
+
+#[tokio::test]
+async fn a_preset_sets_format_schedule_and_timeout_and_fields_override_it() {
+    let w = world();
+    let req: CreateSubscriptionRequest = serde_json::from_str(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely","timeout_ms":9000}"#,
+    )
+    .unwrap();
+    let created = w.ctx.create_subscription(req).await.unwrap();
+    let sub = w.store.get_subscription(&created.subscription.id).await.unwrap().unwrap();
+    let preset = crate::presets::get("transcodely").unwrap();
+    assert_eq!(sub.signature, preset.signature);
+    assert_eq!(sub.body, preset.body);
+    assert_eq!(sub.retry_schedule, preset.retry_schedule);
+    assert_eq!(sub.timeout.millis(), 9000, "an explicit field wins over the preset");
+    assert_eq!(created.subscription.preset.as_deref(), Some("transcodely"));
+
+    let bad: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"nope"}"#).unwrap();
+    let err = w.ctx.create_subscription(bad).await.unwrap_err();
+    assert!(err.to_string().contains("heapstream"), "the error lists the presets: {err}");
+}
+
+#[tokio::test]
+async fn an_initial_delay_holds_the_first_attempt_back() {
+    let w = world();
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","initial_delay":"30s"}"#,
+    )
+    .await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"sd_encoded","payload":{"data":{}}}"#).await;
+    let mut delays: Vec<Duration> = w.queue.drain().into_iter().map(|q| q.delay).collect();
+    delays.sort();
+    assert_eq!(delays, vec![Duration::ZERO, Duration::from_secs(30)]);
+    assert_eq!(ids.len(), 2);
+    for bad in [r#""16m""#, "-1", r#""soon""#, "9999"] {
+        let req: CreateSubscriptionRequest = serde_json::from_str(&format!(
+            r#"{{"tenant":"acme","url":"https://a.example/h","initial_delay":{bad}}}"#
+        ))
+        .unwrap();
+        assert_eq!(w.ctx.create_subscription(req).await.unwrap_err().status(), 422, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_targetvideo_preset_warns_that_its_secret_travels_in_the_body() {
+    let w = world();
+    let req: CreateSubscriptionRequest = serde_json::from_str(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","secret":"your_secret_key"}"#,
+    )
+    .unwrap();
+    let created = w.ctx.create_subscription(req).await.unwrap();
+    assert_eq!(created.subscription.warnings.len(), 1);
+    let other: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely"}"#)
+            .unwrap();
+    assert!(w.ctx.create_subscription(other).await.unwrap().subscription.warnings.is_empty());
+}
+
+#[tokio::test]
+async fn redeliver_sends_a_finished_delivery_again_under_the_same_id() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+    let view = w.ctx.redeliver(&ids[0]).await.unwrap();
+    assert_eq!(view.status, DeliveryStatus::Pending);
+    w.run_queue().await;
+    let d = w.delivery(&ids[0]).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 2));
+    let sent = w.sender.requests();
+    assert_eq!(sent[0].headers.header("webhook-id"), sent[1].headers.header("webhook-id"));
+}
+
+#[tokio::test]
+async fn redeliver_and_replay_refuse_a_disabled_subscription() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","active":false}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    assert_eq!(ids.len(), 1, "the inactive subscription got nothing");
+    let req = ReplayRequest { since: "2020-01-01T00:00:00Z".into(), status: None };
+    assert_eq!(w.ctx.replay(&sub, req).await.unwrap_err().status(), 409);
+}
+
+#[tokio::test]
+async fn replay_resends_matching_deliveries_oldest_first_and_paced() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":[]}"#).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        w.sender.then([status(500)]);
+        ids.extend(w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await);
+        w.run_queue().await;
+        w.clock.advance(Duration::from_secs(1));
+    }
+    let ok = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    for id in &ids {
+        assert_eq!(w.delivery(id).await.status, DeliveryStatus::Failed);
+    }
+    let req = ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("failed".into()) };
+    let r = w.ctx.replay(&sub, req).await.unwrap();
+    assert_eq!(r.replayed, 3);
+    let queued = w.queue.drain();
+    let order: Vec<_> = queued
+        .iter()
+        .map(|q| match &q.message {
+            QueueMessage::Deliver { delivery_id, .. } => delivery_id.clone(),
+        })
+        .collect();
+    assert_eq!(order, ids, "oldest first; the succeeded one is not replayed");
+    let delays: Vec<_> = queued.iter().map(|q| q.delay).collect();
+    assert_eq!(delays, vec![Duration::ZERO, Duration::from_millis(100), Duration::from_millis(200)]);
+    assert_eq!(w.delivery(&ok[0]).await.attempts, 1);
+    let bad = ReplayRequest { since: "yesterday".into(), status: None };
+    assert_eq!(w.ctx.replay(&sub, bad).await.unwrap_err().status(), 422);
+    let pending = ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("pending".into()) };
+    assert_eq!(w.ctx.replay(&sub, pending).await.unwrap_err().status(), 422);
+}
+
+#[tokio::test]
+async fn a_rotation_signs_with_both_secrets_for_its_grace_then_the_new_one_only() {
+    let w = world();
+    let (sub, old) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let rotated = w.ctx.rotate_subscription_secret(&sub, Some(Duration::from_secs(3600))).await.unwrap();
+    let new = Secret::parse(&rotated.secret).unwrap();
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    let req = w.sender.requests().pop().unwrap();
+    let now = w.clock.now().timestamp();
+    standard::verify(&old, &req.headers, &req.body, now).unwrap();
+    standard::verify(&new, &req.headers, &req.body, now).unwrap();
+    w.clock.advance(Duration::from_secs(3601));
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    let req = w.sender.requests().pop().unwrap();
+    let now = w.clock.now().timestamp();
+    assert!(standard::verify(&old, &req.headers, &req.body, now).is_err(), "the grace period is over");
+    standard::verify(&new, &req.headers, &req.body, now).unwrap();
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_events() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let settings = Settings {
+        ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ..Settings::default()
+    };
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(2)), settings);
+    let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":[]}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://gone.example/h","event_types":["gone.*"]}"#).await;
+
+    w.sender.then([status(500)]);
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await; // exhausted: an ops event is queued
+    w.run_queue().await; // which is delivered (200)
+    w.sender.then([status(410)]);
+    w.publish(r#"{"tenant":"acme","type":"gone.now","payload":{}}"#).await;
+    w.run_queue().await; // 410: delivery.failed and subscription.disabled
+    w.run_queue().await;
+    assert!(w.queue.drain().is_empty());
+
+    let ops: Vec<_> = w
+        .sender
+        .requests()
+        .into_iter()
+        .filter(|r| r.url.as_str() == "https://ops.example/hookline")
+        .collect();
+    let bodies: Vec<serde_json::Value> =
+        ops.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let mut types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, vec!["delivery.exhausted", "delivery.failed", "subscription.disabled"]);
+    let exhausted = bodies.iter().find(|b| b["type"] == "delivery.exhausted").unwrap();
+    assert_eq!(
+        (exhausted["data"]["tenant"].as_str(), exhausted["data"]["reason"].as_str()),
+        (Some("acme"), Some("exhausted"))
+    );
+    let secret =
+        w.ctx.tenant_secrets(&crate::model::TenantId::parse(OPS_TENANT).unwrap()).await.unwrap().current;
+    for r in &ops {
+        standard::verify(&secret, &r.headers, &r.body, w.clock.now().timestamp())
+            .expect("signed with the ops tenant's secret");
+    }
+}
+
+#[tokio::test]
+async fn the_ops_tenants_own_failures_publish_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let mut settings = Settings {
+        ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ..Settings::default()
+    };
+    settings.retry.schedule = RetrySchedule::parse_list("").unwrap();
+    let ctx =
+        Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(3)), settings);
+    let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
+    w.sender.then([status(500)]);
+    w.publish(&format!(r#"{{"tenant":"{OPS_TENANT}","type":"delivery.exhausted","payload":{{}},"webhook_url":"https://ops.example/hookline"}}"#)).await;
+    assert_eq!(
+        w.run_queue().await,
+        vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]
+    );
+    assert!(w.queue.drain().is_empty(), "an ops delivery's failure is not itself an ops event");
+}

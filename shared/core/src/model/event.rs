@@ -1,0 +1,32 @@
+//! An event: something that happened on the platform, published once and
+//! kept byte for byte.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::ids::EventId;
+use super::names::{EventType, TenantId};
+use crate::target::TargetUrl;
+
+/// Something that happened on the platform, published once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// Its id.
+    pub id: EventId,
+    /// Whose event it is.
+    pub tenant: TenantId,
+    /// What happened (`video.encoded`).
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The platform's JSON, kept byte for byte.
+    pub payload: Box<RawValue>,
+    /// The publisher's idempotency key, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// A one-off target for this event alone (a per-job webhook URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<TargetUrl>,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,17 @@
+//! The records that travel through the flow — events, subscriptions,
+//! deliveries and their attempts — with their ids, names and the rules
+//! that change them.
+
+mod delivery;
+mod event;
+mod ids;
+mod names;
+mod status;
+mod subscription;
+
+pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
+pub use event::Event;
+pub use ids::{DeliveryId, EventId, SubscriptionId};
+pub use names::{EventType, EventTypePattern, TenantId, wants};
+pub use status::{DeliveryStatus, IllegalTransition, Transition};
+pub use subscription::Subscription;

@@ -1,0 +1,460 @@
+//! In-memory fakes of every port, for unit tests of the handlers. They keep
+//! the same conditional rules as the real adapters (idempotency keys,
+//! attempt numbers, claims), so handler tests exercise real semantics.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::model::{AttemptUpdate, DeliveryStatus};
+use crate::policy::AttemptOutcome;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A test that panicked while holding the lock already failed; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn page<T: Clone>(mut items: Vec<(String, T)>, req: &PageRequest) -> Page<T> {
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    let start = match &req.cursor {
+        Some(c) => items.iter().position(|(id, _)| id < c).unwrap_or(items.len()),
+        None => 0,
+    };
+    let limit = req.limit.max(1);
+    let slice: Vec<(String, T)> = items[start..].iter().take(limit).cloned().collect();
+    let more = items.len() > start + slice.len();
+    Page {
+        next_cursor: if more { slice.last().map(|(id, _)| id.clone()) } else { None },
+        items: slice.into_iter().map(|(_, t)| t).collect(),
+    }
+}
+
+#[derive(Default)]
+struct State {
+    subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    tenants: BTreeMap<TenantId, SecretSet>,
+    events: BTreeMap<EventId, Event>,
+    idempotency: BTreeMap<(TenantId, String), EventId>,
+    deliveries: BTreeMap<DeliveryId, Delivery>,
+    attempts: BTreeMap<DeliveryId, Vec<Attempt>>,
+}
+
+/// Every store port in memory. `set_unavailable(true)` makes every call
+/// fail as an unreachable store would.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every following call fail (or work again).
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            Err(StoreError::unavailable("memory store switched off"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
+    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        if s.subscriptions.contains_key(&sub.id) {
+            return Err(StoreError::Internal(format!("subscription {} already exists", sub.id)));
+        }
+        s.subscriptions.insert(sub.id.clone(), sub.clone());
+        Ok(())
+    }
+
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).subscriptions.get(id).cloned())
+    }
+
+    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        match s.subscriptions.get_mut(&sub.id) {
+            Some(slot) => {
+                *slot = sub.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).subscriptions.remove(id).is_some())
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: &TenantId,
+        req: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
+        self.check()?;
+        let s = lock(&self.state);
+        let items = s
+            .subscriptions
+            .values()
+            .filter(|sub| sub.tenant == *tenant)
+            .map(|sub| (sub.id.to_string(), sub.clone()))
+            .collect();
+        Ok(page(items, req))
+    }
+
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(sub) = lock(&self.state).subscriptions.get_mut(id) {
+            sub.set_health(failing_since, disabled_reason);
+        }
+        Ok(())
+    }
+
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).subscriptions.values().filter(|s| s.tenant == *tenant).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).tenants.get(tenant).cloned())
+    }
+
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).tenants.entry(tenant.clone()).or_insert_with(|| secrets.clone()).clone())
+    }
+
+    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
+        self.check()?;
+        lock(&self.state).tenants.insert(tenant.clone(), secrets.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        if let Some(key) = &event.idempotency_key {
+            let k = (event.tenant.clone(), key.clone());
+            if let Some(existing) = s.idempotency.get(&k) {
+                return Ok(Inserted::Duplicate { event_id: existing.clone() });
+            }
+            s.idempotency.insert(k, event.id.clone());
+        }
+        s.events.insert(event.id.clone(), event.clone());
+        for d in deliveries {
+            s.deliveries.insert(d.id.clone(), d.clone());
+        }
+        Ok(Inserted::New)
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).events.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryStore {
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).deliveries.get(id).cloned())
+    }
+
+    async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).deliveries.values().filter(|d| d.event_id == *event_id).cloned().collect())
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
+        self.check()?;
+        let s = lock(&self.state);
+        let items = s
+            .deliveries
+            .values()
+            .filter(|d| filter.matches(d))
+            .map(|d| (d.id.to_string(), d.clone()))
+            .collect();
+        Ok(page(items, req))
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).attempts.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        let Some(d) = s.deliveries.get_mut(&attempt.delivery_id) else {
+            return Ok(false);
+        };
+        if !d.record(attempt, update) {
+            return Ok(false);
+        }
+        s.attempts.entry(attempt.delivery_id.clone()).or_default().push(attempt.clone());
+        Ok(true)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.check()?;
+        let lease = super::span(lease);
+        let mut s = lock(&self.state);
+        let mut taken = Vec::new();
+        for d in s.deliveries.values_mut() {
+            if taken.len() >= limit {
+                break;
+            }
+            if d.status == DeliveryStatus::Pending && d.due_at.is_some_and(|t| t <= now) {
+                d.due_at = Some(now + lease);
+                taken.push(d.clone());
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        Ok(s.deliveries.get_mut(id).map(|d| {
+            d.reopen(at, due_at);
+            d.clone()
+        }))
+    }
+
+    async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        Ok(s.deliveries.get_mut(id).is_some_and(|d| d.cancel(now)))
+    }
+
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        let mut n = 0;
+        for d in s.deliveries.values_mut() {
+            if d.subscription_id() == Some(id) && d.cancel(now) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A queue that keeps what it was given, in order.
+#[derive(Default)]
+pub struct MemoryQueue {
+    sent: Mutex<VecDeque<Queued>>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryQueue {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes every message sent so far.
+    pub fn drain(&self) -> Vec<Queued> {
+        lock(&self.sent).drain(..).collect()
+    }
+
+    /// Makes every following send fail (or work again).
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for MemoryQueue {
+    fn max_delay(&self) -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+
+    async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("memory queue switched off".into()));
+        }
+        lock(&self.sent).extend(messages.iter().cloned());
+        Ok(())
+    }
+}
+
+/// A clock that moves only when told.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(Mutex::new(at))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut t = lock(&self.0);
+        *t += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *lock(&self.0) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+/// Deterministic, non-cryptographic randomness for tests (splitmix64).
+pub struct SeededEntropy(AtomicU64);
+
+impl SeededEntropy {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let mut z = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+                .wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// A sender that answers from a script and keeps every request.
+#[derive(Default)]
+pub struct ScriptedSender {
+    script: Mutex<VecDeque<AttemptOutcome>>,
+    requests: Mutex<Vec<OutgoingRequest>>,
+}
+
+impl ScriptedSender {
+    /// A sender that answers 200 once its script runs out.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues outcomes for the next sends, in order.
+    pub fn then(&self, outcomes: impl IntoIterator<Item = AttemptOutcome>) -> &Self {
+        lock(&self.script).extend(outcomes);
+        self
+    }
+
+    /// Every request sent so far.
+    pub fn requests(&self) -> Vec<OutgoingRequest> {
+        lock(&self.requests).clone()
+    }
+}
+
+#[async_trait]
+impl Sender for ScriptedSender {
+    async fn send(&self, request: &OutgoingRequest) -> SendResult {
+        lock(&self.requests).push(request.clone());
+        let outcome = lock(&self.script).pop_front().unwrap_or(AttemptOutcome::Response {
+            status: 200,
+            retry_after: None,
+            stop_retries: false,
+        });
+        let error_message = match &outcome {
+            AttemptOutcome::Failed(kind) => Some(format!("scripted {kind:?}")),
+            AttemptOutcome::Response { .. } => None,
+        };
+        SendResult { outcome, duration: Duration::from_millis(1), response_excerpt: None, error_message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_entropy_is_reproducible_and_units_are_in_range() {
+        let a = SeededEntropy::new(7);
+        let b = SeededEntropy::new(7);
+        assert_eq!(a.id_bytes(), b.id_bytes());
+        for _ in 0..1000 {
+            let u = a.unit();
+            assert!((0.0..1.0).contains(&u));
+        }
+    }
+
+    #[test]
+    fn pages_walk_newest_first_without_gaps() {
+        let items: Vec<(String, u32)> = (0..7).map(|i| (format!("id{i}"), i)).collect();
+        let mut req = PageRequest { cursor: None, limit: 3 };
+        let mut seen = Vec::new();
+        loop {
+            let p = page(items.clone(), &req);
+            seen.extend(p.items);
+            match p.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![6, 5, 4, 3, 2, 1, 0]);
+    }
+}

@@ -1,0 +1,389 @@
+//! The traits the handlers are written against. Each has a real adapter
+//! (DynamoDB/SQS in `hookline-aws`, SQLite in `hookline-sqlite`) and an
+//! in-memory fake in [`fakes`] (feature `fakes`, for tests). Nothing in this
+//! crate imports an SDK, a database or an async runtime.
+
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+#[cfg(any(test, feature = "fakes"))]
+pub mod samples;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription,
+    SubscriptionId, TenantId,
+};
+use crate::policy::AttemptOutcome;
+use crate::signing::SecretSet;
+use crate::wire::OutgoingRequest;
+
+/// The cause of an adapter's failure, kept for logs and error chains.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of the store itself (not of the data a client sent). Each says
+/// whether trying the same call again can help ([`StoreError::is_retryable`]):
+/// the API answers 503 for those and 500 for the rest; the deliver path
+/// leaves the message to come back either way, and a message that keeps
+/// failing ends in the dead-letter queue for an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached, timed out or throttled the call.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// A conditional write kept losing to concurrent changes of the record.
+    #[error("store contended: {0}")]
+    Contended(String),
+    /// The store refused the call for a reason a retry does not change: a
+    /// missing permission or table, a request it considers invalid.
+    #[error("store refused the call: {0}")]
+    Refused(#[source] Cause),
+    /// A stored record could not be read back.
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    /// The caller asked for something no store does (a bug, not an outage).
+    #[error("store misused: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// An unreachable, slow or throttling store (retryable).
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    /// A refusal a retry does not change.
+    pub fn refused(cause: impl Into<Cause>) -> Self {
+        Self::Refused(cause.into())
+    }
+
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Contended(_))
+    }
+}
+
+/// A failure of the delivery queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached, timed out or throttled the call.
+    #[error("queue unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// The queue refused the call for a reason a retry does not change (a
+    /// missing permission or queue, a message it cannot carry).
+    #[error("queue refused the call: {0}")]
+    Refused(#[source] Cause),
+}
+
+impl QueueError {
+    /// An unreachable, slow or throttling queue (retryable).
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    /// A refusal a retry does not change.
+    pub fn refused(cause: impl Into<Cause>) -> Self {
+        Self::Refused(cause.into())
+    }
+
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which page to read: items older than `cursor` (an id), at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The last id of the previous page.
+    pub cursor: Option<String>,
+    /// Most items to return.
+    pub limit: usize,
+}
+
+/// Which deliveries to list. Every set field must match; at least one of
+/// tenant, subscription or event must be set (see [`DeliveryFilter::is_scoped`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Deliveries of this tenant.
+    pub tenant: Option<TenantId>,
+    /// Deliveries to this subscription.
+    pub subscription_id: Option<SubscriptionId>,
+    /// Deliveries of this event.
+    pub event_id: Option<EventId>,
+    /// Deliveries in this status.
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl DeliveryFilter {
+    /// Whether the filter names a tenant, subscription or event: what
+    /// every store can list by without scanning everything.
+    pub fn is_scoped(&self) -> bool {
+        self.tenant.is_some() || self.subscription_id.is_some() || self.event_id.is_some()
+    }
+
+    /// Whether a delivery passes the filter.
+    pub fn matches(&self, d: &Delivery) -> bool {
+        self.tenant.as_ref().is_none_or(|t| *t == d.tenant)
+            && self.subscription_id.as_ref().is_none_or(|s| Some(s) == d.subscription_id())
+            && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
+            && self.status.is_none_or(|s| s == d.status)
+            && self.since.is_none_or(|t| d.created_at >= t)
+            && self.until.is_none_or(|t| d.created_at < t)
+    }
+}
+
+/// Subscriptions.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Stores a new subscription.
+    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError>;
+    /// One subscription.
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    /// Replaces a subscription; `false` if it does not exist.
+    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Removes a subscription; `false` if it did not exist.
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError>;
+    /// A page of a tenant's subscriptions, newest first.
+    async fn list_subscriptions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError>;
+    /// Sets only the health fields: the start of the current failure run,
+    /// and — when `disabled_reason` is given — makes it inactive with that
+    /// reason. Leaves every other field as a concurrent PATCH left it.
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Every subscription of a tenant (the candidates of a fan-out).
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
+}
+
+/// Tenants' secrets, which sign one-off `webhook_url` deliveries.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// The tenant's secrets, if it has any yet.
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError>;
+    /// Stores `secrets` unless the tenant already has some; returns what is
+    /// stored afterwards (so concurrent first uses agree on one secret).
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError>;
+    /// Replaces the tenant's secrets (rotation).
+    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError>;
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The event and its deliveries are stored.
+    New,
+    /// The tenant already published this idempotency key: nothing stored.
+    Duplicate {
+        /// The earlier event.
+        event_id: EventId,
+    },
+}
+
+/// Events.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores an event with its deliveries, unless its tenant already used
+    /// its idempotency key.
+    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError>;
+    /// One event.
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
+}
+
+/// Deliveries and their attempts.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// One delivery.
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// All deliveries of an event.
+    async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError>;
+    /// A page of deliveries passing `filter`, newest first.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// A delivery's attempts, first first.
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
+    /// Records `attempt` and the delivery's new state — only if the
+    /// delivery is still pending with exactly `attempt.number - 1` attempts
+    /// made. `false` means it changed nothing (a repeated or late message).
+    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError>;
+    /// Takes up to `limit` pending deliveries whose `due_at` has passed and
+    /// moves their `due_at` to `now + lease`, so no other caller takes them
+    /// until the lease ends. Returns the ones taken.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Makes a delivery pending again (see [`Delivery::reopen`]) unless it changed
+    /// meanwhile; returns it as stored, or `None` if it does not exist.
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// Cancels a pending delivery; `false` if it was not pending.
+    async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Cancels every pending delivery to a subscription; returns how many.
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Every store port in one object, as each adapter provides them.
+pub trait Store: SubscriptionStore + TenantStore + EventStore + DeliveryStore {}
+
+impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore> Store for T {}
+
+/// What travels on the delivery queue: versioned and tagged, so old
+/// messages stay readable after a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum QueueMessage {
+    /// Make attempt number `attempt` of a delivery.
+    #[serde(rename = "deliver.v1")]
+    Deliver {
+        /// The delivery.
+        delivery_id: DeliveryId,
+        /// The attempt this message is for (1-based).
+        attempt: u32,
+    },
+}
+
+/// A message and how long the queue should hold it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The message.
+    pub message: QueueMessage,
+    /// Delay before it becomes visible (at most the queue's `max_delay`).
+    pub delay: Duration,
+}
+
+/// The delivery queue (the sending side; each mode consumes it its own way).
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// The longest delay the queue can hold a message back (15 min on SQS).
+    fn max_delay(&self) -> Duration;
+    /// Sends messages, in batches as the queue allows.
+    async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
+}
+
+/// What came of sending one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    /// The outcome the policy decides on.
+    pub outcome: AttemptOutcome,
+    /// Time from start to the end of the attempt.
+    pub duration: Duration,
+    /// The first bytes of the response body.
+    pub response_excerpt: Option<String>,
+    /// Why it failed, for humans, when no response came.
+    pub error_message: Option<String>,
+}
+
+/// Sends one attempt's HTTP request. Never follows redirects; enforces the
+/// request's timeout; checks the target address before connecting.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    /// Sends the request and reports what happened (never an `Err`: every
+    /// failure is an outcome to record).
+    async fn send(&self, request: &OutgoingRequest) -> SendResult;
+}
+
+/// A std duration as a chrono one, saturating (the largest chrono duration
+/// for a span too long to represent): the one conversion the handlers and
+/// stores use when they add a delay, lease or grace to a time.
+pub fn span(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The time, injected so schedules are tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Randomness, injected so ids, secrets and jitter are reproducible in
+/// tests. The real one must be a cryptographic RNG: it makes secrets.
+pub trait Entropy: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+
+    /// A uniform sample in `[0, 1)`.
+    fn unit(&self) -> f64 {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        // 53 random bits, the precision of an f64 mantissa.
+        (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Ten random bytes, the random part of an id.
+    fn id_bytes(&self) -> [u8; 10] {
+        let mut b = [0u8; 10];
+        self.fill(&mut b);
+        b
+    }
+
+    /// Random bytes for a new secret.
+    fn secret_bytes(&self) -> [u8; crate::signing::GENERATED_SECRET_BYTES] {
+        let mut b = [0u8; crate::signing::GENERATED_SECRET_BYTES];
+        self.fill(&mut b);
+        b
+    }
+}
+
+/// The operating system's CSPRNG, through rand's thread-local ChaCha
+/// generator (reseeded from the OS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::RngCore;
+        rand::rng().fill_bytes(buf);
+    }
+}

@@ -1,0 +1,108 @@
+//! Sample records for tests of the stores and the flow (feature `fakes`):
+//! numbered so a test can make several that differ, with ids that sort by
+//! their creation time as real ones do.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::value::RawValue;
+
+use crate::api::subscriptions::CreateSubscriptionRequest;
+use crate::model::{
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
+    Subscription, SubscriptionId, TenantId,
+};
+use crate::signing::{GENERATED_SECRET_BYTES, Secret};
+
+/// The time samples are made at: 2026-11-23 09:00:00 UTC.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().unwrap_or_default()
+}
+
+/// The tenant of every sample: `acme`.
+pub fn tenant() -> TenantId {
+    TenantId::parse("acme").expect("a valid tenant name")
+}
+
+/// Subscription `n` of `acme` to `video.*` at `https://example.com/h`,
+/// created `n` seconds after [`t0`].
+pub fn subscription(n: u8) -> Subscription {
+    let req: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h","event_types":["video.*"]}"#)
+            .expect("a valid request");
+    let at = t0() + chrono::Duration::seconds(n.into());
+    req.into_subscription(
+        SubscriptionId::generate(at, [n; 10]),
+        at,
+        Secret::generate([n; GENERATED_SECRET_BYTES]),
+    )
+    .expect("a valid subscription")
+}
+
+/// Event `n` of `acme` (`video.encoded`), created `n` seconds after
+/// [`t0`], with a payload whose bytes must survive exactly (a quoted quote).
+pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
+    let at = t0() + chrono::Duration::seconds(n.into());
+    Event {
+        id: EventId::generate(at, [n; 10]),
+        tenant: tenant(),
+        event_type: EventType::parse("video.encoded").expect("a valid type"),
+        payload: RawValue::from_string(format!(r#"{{"n": {n}, "quote": "\"q\""}}"#)).expect("JSON"),
+        idempotency_key: idempotency_key.map(str::to_owned),
+        webhook_url: None,
+        created_at: at,
+    }
+}
+
+/// Delivery `n` of `event` to `subscription`, pending, never attempted,
+/// due at `due` (the scheduler's safety net) if given.
+pub fn delivery(n: u8, event: &Event, subscription: &SubscriptionId, due: Option<DateTime<Utc>>) -> Delivery {
+    Delivery {
+        id: DeliveryId::generate(event.created_at, [n; 10]),
+        event_id: event.id.clone(),
+        tenant: event.tenant.clone(),
+        event_type: event.event_type.clone(),
+        target: DeliveryTarget::Subscription { subscription_id: subscription.clone() },
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(event.created_at),
+        due_at: due,
+        give_up_reason: None,
+        last_status_code: None,
+        created_at: event.created_at,
+        updated_at: event.created_at,
+    }
+}
+
+/// Attempt `number` of delivery `id` at [`t0`]: a 500 after 12 ms.
+pub fn attempt(id: &DeliveryId, number: u32) -> Attempt {
+    Attempt {
+        delivery_id: id.clone(),
+        number,
+        started_at: t0(),
+        duration_ms: 12,
+        url: "https://example.com/h".into(),
+        status_code: Some(500),
+        error: None,
+        error_message: None,
+        response_excerpt: Some("oops".into()),
+    }
+}
+
+/// The update of a failed attempt with a retry due at `at`.
+pub fn retry_at(at: DateTime<Utc>) -> AttemptUpdate {
+    AttemptUpdate {
+        status: DeliveryStatus::Pending,
+        next_attempt_at: Some(at),
+        due_at: Some(at),
+        give_up_reason: None,
+    }
+}
+
+/// The update of a successful attempt.
+pub fn succeeded() -> AttemptUpdate {
+    AttemptUpdate {
+        status: DeliveryStatus::Succeeded,
+        next_attempt_at: None,
+        due_at: None,
+        give_up_reason: None,
+    }
+}

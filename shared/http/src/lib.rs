@@ -1,0 +1,285 @@
+//! hookline's HTTP API as an axum Router: the same router serves the ingest
+//! Lambda (through lambda_http) and the embedded binary. Routes map onto the
+//! operations of `hookline::api`; this crate reads requests strictly and
+//! turns answers and errors into JSON. Every `/v1` route needs a bearer API
+//! key.
+
+mod extract;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use extract::{BodyLimit, PathParam, json_body, param, path, query};
+use hookline::Context;
+use hookline::api::access::ApiKeys;
+use hookline::api::page::{page_request, parse_time};
+use hookline::api::tenants::TenantSecret;
+use hookline::api::{ApiError, RotateSecretRequest};
+use hookline::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
+use hookline::ports::DeliveryFilter;
+use hookline::validation::ValidationError;
+
+/// Extra bytes allowed around a payload in a request body (the envelope).
+const BODY_OVERHEAD: usize = 16 * 1024;
+/// Body limit of routes that carry no payload.
+const SMALL_BODY: BodyLimit = BodyLimit { bytes: 64 * 1024, what: "the request body", stated: 64 * 1024 };
+
+#[derive(Clone)]
+struct ApiState {
+    ctx: Context,
+    keys: Arc<ApiKeys>,
+}
+
+/// An [`ApiError`] as a response: its status and JSON body; a 503 also
+/// says when to try again.
+pub struct ErrorResponse(pub ApiError);
+
+impl From<ApiError> for ErrorResponse {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            // The chain says why (throttled, access denied, …); the client
+            // gets only the code and a message without internals.
+            let cause = std::iter::successors(std::error::Error::source(&e), |c| c.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            tracing::error!(error = %e, cause, "request failed");
+        }
+        let mut response = (status, Json(e.body())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+type Answer = Result<Response, ErrorResponse>;
+
+fn ok<T: Serialize>(status: StatusCode, body: T) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// Every route and its methods. `openapi.json` documents exactly these and
+/// the router serves exactly these (both checked by tests).
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET"]),
+    ("/v1/subscriptions", &["GET", "POST"]),
+    ("/v1/subscriptions/{id}", &["DELETE", "GET", "PATCH"]),
+    ("/v1/subscriptions/{id}/rotate-secret", &["POST"]),
+    ("/v1/subscriptions/{id}/replay", &["POST"]),
+    ("/v1/events", &["POST"]),
+    ("/v1/events/{id}", &["GET"]),
+    ("/v1/deliveries", &["GET"]),
+    ("/v1/deliveries/{id}", &["GET"]),
+    ("/v1/deliveries/{id}/redeliver", &["POST"]),
+    ("/v1/tenants/{tenant}/secret", &["GET"]),
+    ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
+];
+
+/// The API router over `ctx`, accepting `keys`.
+pub fn router(ctx: Context, keys: ApiKeys) -> Router {
+    let state = ApiState { ctx, keys: Arc::new(keys) };
+    let v1 = Router::new()
+        .route("/v1/subscriptions", post(create_subscription).get(list_subscriptions))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(get_subscription).patch(update_subscription).delete(delete_subscription),
+        )
+        .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
+        .route("/v1/subscriptions/{id}/replay", post(replay))
+        .route("/v1/events", post(publish_event))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/v1/deliveries", get(list_deliveries))
+        .route("/v1/deliveries/{id}", get(get_delivery))
+        .route("/v1/deliveries/{id}/redeliver", post(redeliver))
+        .route("/v1/tenants/{tenant}/secret", get(get_tenant_secret))
+        .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
+        .merge(v1)
+        .fallback(|| async { ErrorResponse(ApiError::NoRoute) })
+        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
+        .with_state(state)
+}
+
+async fn require_key(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.keys.accepts_header(header) {
+        return ErrorResponse(ApiError::Unauthorized).into_response();
+    }
+    next.run(request).await
+}
+
+async fn create_subscription(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Answer {
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::CREATED, s.ctx.create_subscription(req).await?))
+}
+
+async fn list_subscriptions(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Answer {
+    let params = query(q.as_deref(), &["tenant", "cursor", "limit"])?;
+    let tenant = path(param(&params, "tenant").unwrap_or_default(), TenantId::parse)?;
+    let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
+    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(&tenant, &page).await?))
+}
+
+fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
+    param(params, "limit")
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| ApiError::Invalid(ValidationError::invalid("limit", "must be a number")))
+        })
+        .transpose()
+}
+
+async fn get_subscription(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_subscription(&id).await?))
+}
+
+async fn update_subscription(
+    State(s): State<ApiState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::OK, s.ctx.update_subscription(&id, req).await?))
+}
+
+async fn delete_subscription(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    s.ctx.delete_subscription(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The grace period of a rotation: its optional JSON body.
+async fn rotation_grace(headers: &HeaderMap, body: Body) -> Result<Option<std::time::Duration>, ApiError> {
+    let bytes = axum::body::to_bytes(body, SMALL_BODY.bytes)
+        .await
+        .map_err(|_| ApiError::TooLarge { what: SMALL_BODY.what, limit: SMALL_BODY.stated })?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let req: RotateSecretRequest = json_body(headers, Body::from(bytes), SMALL_BODY).await?;
+    Ok(req.grace()?)
+}
+
+async fn rotate_subscription_secret(
+    State(s): State<ApiState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let grace = rotation_grace(&headers, body).await?;
+    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id, grace).await?))
+}
+
+async fn replay(
+    State(s): State<ApiState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.replay(&id, req).await?))
+}
+
+async fn redeliver(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+    let id: DeliveryId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.redeliver(&id).await?))
+}
+
+async fn publish_event(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Answer {
+    let max = s.ctx.settings.max_payload_bytes;
+    let limit = BodyLimit { bytes: max + BODY_OVERHEAD, what: "the payload", stated: max };
+    let req = json_body(&headers, body, limit).await?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::Invalid(ValidationError::invalid("Idempotency-Key", "must be printable ASCII"))
+        })?),
+        None => None,
+    };
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(req, key).await?))
+}
+
+async fn get_event(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+    let id: EventId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_event(&id).await?))
+}
+
+async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Answer {
+    let params = query(
+        q.as_deref(),
+        &[
+            "tenant",
+            "subscription",
+            "subscription_id",
+            "event",
+            "event_id",
+            "status",
+            "since",
+            "until",
+            "cursor",
+            "limit",
+        ],
+    )?;
+    let either = |a: &str, b: &str| param(&params, a).or_else(|| param(&params, b));
+    let filter = DeliveryFilter {
+        tenant: param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?,
+        subscription_id: either("subscription", "subscription_id")
+            .map(|v| path(v, str::parse))
+            .transpose()?,
+        event_id: either("event", "event_id").map(|v| path(v, str::parse)).transpose()?,
+        status: param(&params, "status").map(|v| path(v, DeliveryStatus::parse)).transpose()?,
+        since: param(&params, "since").map(|v| parse_time("since", v)).transpose()?,
+        until: param(&params, "until").map(|v| parse_time("until", v)).transpose()?,
+    };
+    let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
+    Ok(ok(StatusCode::OK, s.ctx.list_deliveries(&filter, &page).await?))
+}
+
+async fn get_delivery(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+    let id: DeliveryId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_delivery(&id).await?))
+}
+
+async fn get_tenant_secret(State(s): State<ApiState>, PathParam(tenant): PathParam) -> Answer {
+    let tenant = path(&tenant, TenantId::parse)?;
+    let set = s.ctx.tenant_secrets(&tenant).await?;
+    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: set.current.expose().to_owned() }))
+}
+
+async fn rotate_tenant_secret(
+    State(s): State<ApiState>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let tenant = path(&tenant, TenantId::parse)?;
+    let grace = rotation_grace(&headers, body).await?;
+    let secret = s.ctx.rotate_tenant_secret(&tenant, grace).await?;
+    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))
+}
+
+#[cfg(test)]
+mod openapi_tests;

@@ -1,0 +1,12 @@
+//! The embedded mode's adapters: the SQLite store, the durable queue in the
+//! same file, and the worker loops that consume it.
+
+mod queue;
+mod store;
+pub mod worker;
+
+pub use queue::{Lease, MAX_RECEIVES, SqliteQueue};
+pub use store::{Purged, SqliteStore};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The embedded delivery queue, durable in the same SQLite file: a message
+//! taken is leased (hidden) rather than removed, and deleted only once
+//! handled, so a crash mid-delivery hands it out again — the SQS contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::params;
+use tokio::sync::Notify;
+
+use hookline::ports::{DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
+
+use super::store::{SqliteStore, millis, unavailable};
+
+/// Receives of one message before it is moved to `dead_letters`.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// A message taken from the queue.
+#[derive(Debug)]
+pub struct Lease {
+    /// Its position, to acknowledge it.
+    pub seq: i64,
+    /// The message; `Err` holds the text of one that cannot be read.
+    pub message: Result<QueueMessage, String>,
+}
+
+/// The queue over the store's database.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    store: SqliteStore,
+    wake: Arc<Notify>,
+}
+
+impl SqliteQueue {
+    /// The queue in `store`'s database.
+    pub fn new(store: SqliteStore) -> Self {
+        Self { store, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Resolves when a message may have become available.
+    pub async fn wait_for_messages(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.wake.notified()).await;
+    }
+
+    /// Makes every message taken by an earlier process visible again. Call
+    /// once at start-up, before any worker runs: the messages in flight when
+    /// the last process died are delivered now rather than after their lease.
+    pub async fn release_leases(&self) -> Result<u64, StoreError> {
+        let now = millis(self.store.clock.now());
+        self.store
+            .write(move |tx| {
+                let n = tx
+                    .execute("UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1", [now])
+                    .map_err(unavailable)?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    /// Takes up to `limit` visible messages, hiding them for `lease`.
+    /// Messages received [`MAX_RECEIVES`] times already go to `dead_letters`.
+    pub async fn take(&self, limit: usize, lease: Duration) -> Result<Vec<Lease>, StoreError> {
+        let now = millis(self.store.clock.now());
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.store
+            .write(move |tx| {
+                let rows: Vec<(i64, String, u32)> = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT seq, message, receives FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, seq LIMIT ?2",
+                        )
+                        .map_err(unavailable)?;
+                    stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(unavailable)?
+                        .collect::<Result<_, _>>()
+                        .map_err(unavailable)?
+                };
+                let mut out = Vec::with_capacity(rows.len());
+                for (seq, text, receives) in rows {
+                    if receives >= MAX_RECEIVES {
+                        tx.execute(
+                            "INSERT INTO dead_letters (seq, message, receives, died_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![seq, text, receives, now],
+                        )
+                        .map_err(unavailable)?;
+                        tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                        tracing::error!(seq, "message moved to dead_letters after {receives} receives");
+                        continue;
+                    }
+                    tx.execute("UPDATE queue SET visible_at = ?2, receives = receives + 1 WHERE seq = ?1", params![seq, until])
+                        .map_err(unavailable)?;
+                    let message = serde_json::from_str(&text).map_err(|_| text);
+                    out.push(Lease { seq, message });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Deletes a handled message.
+    pub async fn ack(&self, seq: i64) -> Result<(), StoreError> {
+        self.ack_all(vec![seq]).await
+    }
+
+    /// Deletes handled messages, in one transaction.
+    pub async fn ack_all(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
+        self.store
+            .write(move |tx| {
+                let mut stmt = tx.prepare_cached("DELETE FROM queue WHERE seq = ?1").map_err(unavailable)?;
+                for seq in &seqs {
+                    stmt.execute([seq]).map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// How long until the next message becomes visible (`None`: empty).
+    pub async fn next_visible_in(&self) -> Result<Option<Duration>, StoreError> {
+        let now = millis(self.store.clock.now());
+        self.store
+            .with(move |c| {
+                let next: Option<i64> = c
+                    .query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0))
+                    .map_err(unavailable)?;
+                Ok(next.map(|t| Duration::from_millis(u64::try_from(t - now).unwrap_or(0))))
+            })
+            .await
+    }
+
+    /// Messages in the queue and in `dead_letters`.
+    pub async fn depth(&self) -> Result<(u64, u64), StoreError> {
+        self.store
+            .with(|c| {
+                let q = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(unavailable);
+                Ok((q("SELECT COUNT(*) FROM queue")? as u64, q("SELECT COUNT(*) FROM dead_letters")? as u64))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqliteQueue {
+    fn max_delay(&self) -> Duration {
+        // The same bound as SQS, so both modes take the same paths (long
+        // delays wait in the store for the scheduler).
+        Duration::from_secs(15 * 60)
+    }
+
+    async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
+        let now = millis(self.store.clock.now());
+        let rows: Vec<(String, i64)> = messages
+            .iter()
+            .map(|q| {
+                let text = serde_json::to_string(&q.message).map_err(QueueError::refused)?;
+                let delay = i64::try_from(q.delay.as_millis()).unwrap_or(i64::MAX);
+                Ok((text, now.saturating_add(delay)))
+            })
+            .collect::<Result<_, QueueError>>()?;
+        self.store
+            .write(move |tx| {
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)")
+                    .map_err(unavailable)?;
+                for (text, at) in &rows {
+                    stmt.execute(params![text, at]).map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(
+                |e| if e.is_retryable() { QueueError::unavailable(e) } else { QueueError::refused(e) },
+            )?;
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,573 @@
+//! The embedded store: every store port on one SQLite file (bundled SQLite,
+//! WAL mode), so state survives restarts. One connection serialises writes;
+//! calls run on tokio's blocking pool so they never stall the runtime.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use hookline::model::{
+    Attempt, AttemptUpdate, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, TenantId,
+};
+use hookline::ports::{
+    Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
+    SubscriptionStore, TenantStore,
+};
+use hookline::signing::SecretSet;
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+/// A SQLite failure as a store error: a busy or locked database, an I/O
+/// error or a full disk may pass; a file that cannot be opened or written,
+/// or is corrupt, needs an operator; anything else is a bug of ours.
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory) => {
+            StoreError::unavailable(e)
+        }
+        Some(C::DatabaseCorrupt | C::NotADatabase) => StoreError::Corrupt(e.to_string()),
+        Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied | C::FileLockingProtocolFailed) => {
+            StoreError::refused(e)
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+pub(super) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        // NORMAL in WAL mode: a commit survives a process crash (the case
+        // that matters here); only a power cut may lose the last ones.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        migrate(&conn)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), clock })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(super) async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned lock means a panic mid-call: SQLite rolled the
+            // transaction back, so the connection is still consistent.
+            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("a store call panicked: {e}")))?
+    }
+
+    /// Runs `f` in an immediate (write-locking) transaction.
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The record (first column, JSON) of the one row `sql` selects, if any.
+fn one<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let rec: Option<String> = c.query_row(sql, p, |r| r.get(0)).optional().map_err(unavailable)?;
+    rec.map(|r| from_json(&r)).transpose()
+}
+
+/// The records (first column, JSON) of every row `sql` selects.
+fn all<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let recs = stmt
+        .query_map(p, |r| r.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    recs.iter().map(|r| from_json(r)).collect()
+}
+
+/// Brings a database made by an earlier version up to the schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_finished_at: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'finished_at'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if !has_finished_at {
+        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN finished_at INTEGER").map_err(unavailable)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",
+    )
+    .map_err(unavailable)
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Events removed.
+    pub events: u64,
+    /// Finished deliveries removed (with their attempts).
+    pub deliveries: u64,
+}
+
+impl SqliteStore {
+    /// Removes deliveries that finished before `cutoff` (with their
+    /// attempts) and events created before it that no delivery refers to
+    /// any more: the embedded counterpart of DynamoDB's TTL. Pending
+    /// deliveries and their events are never removed.
+    pub async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
+        let cutoff = millis(cutoff);
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM attempts WHERE delivery_id IN
+                   (SELECT id FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+                [cutoff],
+            )
+            .map_err(unavailable)?;
+            let deliveries = tx
+                .execute(
+                    "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                    [cutoff],
+                )
+                .map_err(unavailable)?;
+            let events = tx
+                .execute(
+                    "DELETE FROM events WHERE created_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                    [cutoff],
+                )
+                .map_err(unavailable)?;
+            Ok(Purged { events: events as u64, deliveries: deliveries as u64 })
+        })
+        .await
+    }
+}
+
+fn read_delivery(tx: &Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
+    one(tx, "SELECT record FROM deliveries WHERE id = ?1", [id])
+}
+
+fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO deliveries (id, event_id, tenant, subscription_id, status, attempts, due_at, created_at, record, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET status = ?5, attempts = ?6, due_at = ?7, record = ?9, finished_at = ?10",
+        params![
+            d.id.as_str(),
+            d.event_id.as_str(),
+            d.tenant.as_str(),
+            d.subscription_id().map(|s| s.as_str().to_owned()),
+            d.status.as_str(),
+            d.attempts,
+            d.due_at.map(millis),
+            millis(d.created_at),
+            to_json(d)?,
+            d.status.is_final().then(|| millis(d.updated_at)),
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// A page of records from `sql`, which selects `id, record` newest first
+/// with one row more than `limit` (to tell whether another page follows).
+fn paged<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<(String, String)>, _>>()
+        .map_err(unavailable)?;
+    page_of(rows, limit)
+}
+
+fn page_of<T: DeserializeOwned>(rows: Vec<(String, String)>, limit: usize) -> Result<Page<T>, StoreError> {
+    let more = rows.len() > limit;
+    let rows = &rows[..rows.len().min(limit)];
+    let next_cursor = if more { rows.last().map(|(id, _)| id.clone()) } else { None };
+    let items = rows.iter().map(|(_, rec)| from_json(rec)).collect::<Result<_, _>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+#[async_trait]
+impl SubscriptionStore for SqliteStore {
+    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+        let (id, tenant, rec) = (sub.id.to_string(), sub.tenant.to_string(), to_json(sub)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
+                params![id, tenant, rec],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id])).await
+    }
+
+    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
+        let (id, rec) = (sub.id.to_string(), to_json(sub)?);
+        self.write(move |tx| {
+            let n = tx
+                .execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn update_health(
+        &self,
+        id: &SubscriptionId,
+        failing_since: Option<DateTime<Utc>>,
+        disabled_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let reason = disabled_reason.map(str::to_owned);
+        self.write(move |tx| {
+            let rec: Option<String> = tx
+                .query_row("SELECT record FROM subscriptions WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let Some(rec) = rec else { return Ok(()) };
+            let mut sub: Subscription = from_json(&rec)?;
+            sub.set_health(failing_since, reason.as_deref());
+            tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1)
+        })
+        .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let tenant = tenant.to_string();
+        let (cursor, limit) = (page.cursor.clone(), page.limit);
+        self.with(move |c| {
+            let sql = "SELECT id, record FROM subscriptions
+                     WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
+                     ORDER BY id DESC LIMIT ?3";
+            paged(c, sql, params![tenant, cursor, limit + 1], limit)
+        })
+        .await
+    }
+
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+        let tenant = tenant.to_string();
+        self.with(move |c| all(c, "SELECT record FROM subscriptions WHERE tenant = ?1", [tenant])).await
+    }
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
+        let tenant = tenant.to_string();
+        self.with(move |c| one(c, "SELECT secrets FROM tenants WHERE tenant = ?1", [tenant])).await
+    }
+
+    async fn init_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SecretSet,
+    ) -> Result<SecretSet, StoreError> {
+        let (tenant, rec) = (tenant.to_string(), to_json(secrets)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO tenants (tenant, secrets) VALUES (?1, ?2)",
+                params![tenant, rec],
+            )
+            .map_err(unavailable)?;
+            let stored: String = tx
+                .query_row("SELECT secrets FROM tenants WHERE tenant = ?1", [tenant], |r| r.get(0))
+                .map_err(unavailable)?;
+            from_json(&stored)
+        })
+        .await
+    }
+
+    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
+        let (tenant, rec) = (tenant.to_string(), to_json(secrets)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tenants (tenant, secrets) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET secrets = ?2",
+                params![tenant, rec],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+        let event = event.clone();
+        let deliveries = deliveries.to_vec();
+        self.write(move |tx| {
+            if let Some(key) = &event.idempotency_key {
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM events WHERE tenant = ?1 AND idempotency_key = ?2",
+                        params![event.tenant.as_str(), key],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(id) = existing {
+                    let event_id = id.parse().map_err(|e: hookline::validation::ValidationError| StoreError::Corrupt(e.to_string()))?;
+                    return Ok(Inserted::Duplicate { event_id });
+                }
+            }
+            tx.execute(
+                "INSERT INTO events (id, tenant, idempotency_key, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    event.id.as_str(),
+                    event.tenant.as_str(),
+                    event.idempotency_key,
+                    millis(event.created_at),
+                    to_json(&event)?
+                ],
+            )
+            .map_err(unavailable)?;
+            for d in &deliveries {
+                write_delivery(tx, d)?;
+            }
+            Ok(Inserted::New)
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| one(c, "SELECT record FROM events WHERE id = ?1", [id])).await
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| read_delivery(c, &id)).await
+    }
+
+    async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
+        let id = event_id.to_string();
+        self.with(move |c| all(c, "SELECT record FROM deliveries WHERE event_id = ?1 ORDER BY id", [id]))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let f = filter.clone();
+        let (cursor, limit) = (page.cursor.clone(), page.limit);
+        self.with(move |c| {
+            let sql = "SELECT id, record FROM deliveries
+                     WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR subscription_id = ?2)
+                       AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR status = ?4)
+                       AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
+                       AND (?7 IS NULL OR id < ?7)
+                     ORDER BY id DESC LIMIT ?8";
+            paged(
+                c,
+                sql,
+                params![
+                    f.tenant.map(|t| t.to_string()),
+                    f.subscription_id.map(|s| s.to_string()),
+                    f.event_id.map(|e| e.to_string()),
+                    f.status.map(|s| s.as_str()),
+                    f.since.map(millis),
+                    f.until.map(millis),
+                    cursor,
+                    limit + 1
+                ],
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| all(c, "SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number", [id]))
+            .await
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+        let attempt = attempt.clone();
+        let update = update.clone();
+        self.write(move |tx| {
+            let Some(mut d) = read_delivery(tx, attempt.delivery_id.as_str())? else { return Ok(false) };
+            if !d.record(&attempt, &update) {
+                return Ok(false);
+            }
+            write_delivery(tx, &d)?;
+            tx.execute(
+                "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
+                params![attempt.delivery_id.as_str(), attempt.number, to_json(&attempt)?],
+            )
+            .map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let lease_end = now + hookline::ports::span(lease);
+        self.write(move |tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id FROM deliveries WHERE status = 'pending' AND due_at IS NOT NULL AND due_at <= ?1
+                         ORDER BY due_at LIMIT ?2",
+                    )
+                    .map_err(unavailable)?;
+                stmt.query_map(params![millis(now), limit], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?
+            };
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(mut d) = read_delivery(tx, &id)? {
+                    d.due_at = Some(lease_end);
+                    write_delivery(tx, &d)?;
+                    claimed.push(d);
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn reopen_delivery(
+        &self,
+        id: &DeliveryId,
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let Some(mut d) = read_delivery(tx, &id)? else { return Ok(None) };
+            d.reopen(at, due_at);
+            write_delivery(tx, &d)?;
+            Ok(Some(d))
+        })
+        .await
+    }
+
+    async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let Some(mut d) = read_delivery(tx, &id)? else { return Ok(false) };
+            if !d.cancel(now) {
+                return Ok(false);
+            }
+            write_delivery(tx, &d)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn cancel_subscription_deliveries(
+        &self,
+        id: &SubscriptionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let recs: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT record FROM deliveries WHERE subscription_id = ?1 AND status = 'pending'",
+                    )
+                    .map_err(unavailable)?;
+                stmt.query_map([id], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?
+            };
+            for rec in &recs {
+                let mut d: Delivery = from_json(rec)?;
+                d.cancel(now);
+                write_delivery(tx, &d)?;
+            }
+            Ok(recs.len() as u64)
+        })
+        .await
+    }
+}

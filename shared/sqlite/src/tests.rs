@@ -1,0 +1,270 @@
+//! The SQLite adapters against real database files, for what only they do:
+//! persistence across reopening, the purge, migrations, and the queue's
+//! lease / acknowledge / release / dead-letter contract. What every store
+//! must do is the store contract suite (tests/store_contract.rs), run
+//! against this store, DynamoDB and the in-memory fake alike.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use hookline::ports::fakes::ManualClock;
+use hookline::ports::samples::{attempt, delivery, event, subscription, succeeded, t0, tenant};
+use hookline::ports::{
+    Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, EventStore, Inserted, PageRequest, QueueMessage,
+    Queued, SubscriptionStore, TenantStore,
+};
+use hookline::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
+
+use super::*;
+
+/// A database file in its own temporary directory, removed when dropped.
+struct Db {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+}
+
+impl Db {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), clock: Arc::new(ManualClock::new(t0())) }
+    }
+
+    fn open(&self) -> SqliteStore {
+        SqliteStore::open(&self.dir.path().join("test.db"), self.clock.clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn everything_stored_survives_reopening_the_file() {
+    let db = Db::new();
+    let sub = subscription(1);
+    let ev = event(1, None);
+    let d = delivery(1, &ev, &sub.id, None);
+    {
+        let s = db.open();
+        s.insert_subscription(&sub).await.unwrap();
+        assert_eq!(s.insert_event(&ev, std::slice::from_ref(&d)).await.unwrap(), Inserted::New);
+        s.init_tenant_secrets(&tenant(), &SecretSet::new(Secret::generate([7; GENERATED_SECRET_BYTES])))
+            .await
+            .unwrap();
+    }
+    let s = db.open();
+    assert_eq!(s.get_subscription(&sub.id).await.unwrap(), Some(sub));
+    let back = s.get_event(&ev.id).await.unwrap().unwrap();
+    assert_eq!(back.payload.get(), ev.payload.get(), "payload bytes kept exactly");
+    assert_eq!(s.get_delivery(&d.id).await.unwrap(), Some(d));
+    assert!(s.tenant_secrets(&tenant()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_purge_removes_finished_records_past_retention_and_keeps_live_ones() {
+    let db = Db::new();
+    let s = db.open();
+    let now = db.clock.now();
+    let sub = SubscriptionId::generate(now, [9; 10]);
+    let old = event(1, Some("old-key"));
+    let done = delivery(1, &old, &sub, Some(now));
+    let live_event = event(2, None);
+    let live = delivery(2, &live_event, &sub, Some(now));
+    s.insert_event(&old, std::slice::from_ref(&done)).await.unwrap();
+    s.insert_event(&live_event, std::slice::from_ref(&live)).await.unwrap();
+    s.record_attempt(&attempt(&done.id, 1), &succeeded()).await.unwrap();
+
+    assert_eq!(s.purge(now).await.unwrap(), Purged::default(), "nothing is older than the cutoff yet");
+    let later = now + chrono::Duration::days(31);
+    assert_eq!(s.purge(later).await.unwrap(), Purged { events: 1, deliveries: 1 });
+    assert!(s.get_delivery(&done.id).await.unwrap().is_none());
+    assert!(s.attempts(&done.id).await.unwrap().is_empty());
+    assert!(s.get_event(&old.id).await.unwrap().is_none());
+    assert_eq!(
+        s.insert_event(&event(3, Some("old-key")), &[]).await.unwrap(),
+        Inserted::New,
+        "the key expired with its event"
+    );
+    assert!(s.get_delivery(&live.id).await.unwrap().is_some(), "a pending delivery is never purged");
+    assert!(s.get_event(&live_event.id).await.unwrap().is_some(), "nor the event it needs");
+}
+
+#[tokio::test]
+async fn a_database_from_before_finished_at_is_migrated_in_place() {
+    let db = Db::new();
+    {
+        let conn = rusqlite::Connection::open(db.dir.path().join("test.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, tenant TEXT NOT NULL,
+             subscription_id TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL, due_at INTEGER,
+             created_at INTEGER NOT NULL, record TEXT NOT NULL);",
+        )
+        .unwrap();
+    }
+    let s = db.open();
+    assert_eq!(s.purge(db.clock.now()).await.unwrap(), Purged::default());
+}
+
+fn msg(n: u8) -> QueueMessage {
+    QueueMessage::Deliver {
+        delivery_id: DeliveryId::generate(Utc.timestamp_opt(1_800_000_000, 0).unwrap(), [n; 10]),
+        attempt: 1,
+    }
+}
+
+#[tokio::test]
+async fn the_queue_hides_taken_messages_until_acknowledged_or_their_lease_ends() {
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    q.enqueue(&[
+        Queued { message: msg(1), delay: Duration::ZERO },
+        Queued { message: msg(2), delay: Duration::from_secs(30) },
+    ])
+    .await
+    .unwrap();
+    let taken = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(taken.len(), 1, "the delayed one is not visible yet");
+    assert_eq!(taken[0].message.as_ref().unwrap(), &msg(1));
+    assert!(q.take(10, Duration::from_secs(60)).await.unwrap().is_empty(), "leased");
+    db.clock.advance(Duration::from_secs(30));
+    assert_eq!(q.take(10, Duration::from_secs(60)).await.unwrap().len(), 1, "the delayed one is due");
+    db.clock.advance(Duration::from_secs(31));
+    let again = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1, "an unacknowledged message comes back when its lease ends");
+    q.ack(again[0].seq).await.unwrap();
+    db.clock.advance(Duration::from_secs(120));
+    let rest = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(rest.len(), 1, "only the other message is left");
+}
+
+#[tokio::test]
+async fn a_restart_releases_leases_at_once_but_keeps_delays() {
+    let db = Db::new();
+    {
+        let q = SqliteQueue::new(db.open());
+        q.enqueue(&[
+            Queued { message: msg(1), delay: Duration::ZERO },
+            Queued { message: msg(2), delay: Duration::from_secs(600) },
+        ])
+        .await
+        .unwrap();
+        assert_eq!(q.take(10, Duration::from_secs(90)).await.unwrap().len(), 1);
+        // The process dies here, holding the lease.
+    }
+    let q = SqliteQueue::new(db.open());
+    assert_eq!(q.release_leases().await.unwrap(), 1);
+    let taken = q.take(10, Duration::from_secs(90)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].message.as_ref().unwrap(), &msg(1));
+}
+
+#[tokio::test]
+async fn a_message_received_too_often_goes_to_dead_letters() {
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    q.enqueue(&[Queued { message: msg(1), delay: Duration::ZERO }]).await.unwrap();
+    for _ in 0..MAX_RECEIVES {
+        assert_eq!(q.take(1, Duration::from_secs(1)).await.unwrap().len(), 1);
+        db.clock.advance(Duration::from_secs(2));
+    }
+    assert!(q.take(1, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert_eq!(q.depth().await.unwrap(), (0, 1));
+}
+
+#[tokio::test]
+async fn acknowledging_several_messages_deletes_exactly_those() {
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    let queued: Vec<Queued> = (1..=3).map(|n| Queued { message: msg(n), delay: Duration::ZERO }).collect();
+    q.enqueue(&queued).await.unwrap();
+    let taken = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    q.ack_all(vec![taken[0].seq, taken[2].seq]).await.unwrap();
+    db.clock.advance(Duration::from_secs(61));
+    let left = q.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(left.len(), 1, "only the unacknowledged message comes back");
+    assert_eq!(left[0].message.as_ref().unwrap(), taken[1].message.as_ref().unwrap());
+}
+
+/// A receiver that answers 200 only when the test opens the gate.
+struct GatedSender {
+    sent: AtomicU32,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl hookline::ports::Sender for GatedSender {
+    async fn send(&self, _: &hookline::wire::OutgoingRequest) -> hookline::ports::SendResult {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        hookline::ports::SendResult {
+            outcome: hookline::policy::AttemptOutcome::Response {
+                status: 200,
+                retry_after: None,
+                stop_retries: false,
+            },
+            duration: Duration::from_millis(1),
+            response_excerpt: None,
+            error_message: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_workers_acknowledge_every_handled_message_before_they_return() {
+    use hookline::api::events::PublishEventRequest;
+    use hookline::api::subscriptions::CreateSubscriptionRequest;
+    use hookline::ports::fakes::SeededEntropy;
+    use hookline::{Context, Settings};
+
+    let db = Db::new();
+    let store = Arc::new(db.open());
+    let queue = SqliteQueue::new((*store).clone());
+    let ctx = Context::new(
+        store.clone(),
+        Arc::new(queue.clone()),
+        db.clock.clone(),
+        Arc::new(SeededEntropy::new(1)),
+        Settings::default(),
+    );
+    let req: CreateSubscriptionRequest =
+        serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h"}"#).unwrap();
+    ctx.create_subscription(req).await.unwrap();
+    for i in 0..40 {
+        let req: PublishEventRequest = serde_json::from_str(&format!(
+            r#"{{"tenant":"acme","type":"video.encoded","payload":{{"i":{i}}}}}"#
+        ))
+        .unwrap();
+        ctx.publish_event(req, None).await.unwrap();
+    }
+    assert_eq!(queue.depth().await.unwrap(), (40, 0));
+
+    // Every attempt is in flight when the stop comes; they all finish after it.
+    let sender = Arc::new(GatedSender { sent: AtomicU32::new(0), gate: tokio::sync::Semaphore::new(0) });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(worker::run_deliver(ctx, queue.clone(), sender.clone(), 64, stopped));
+    let all_in_flight = async {
+        while sender.sent.load(Ordering::SeqCst) < 40 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all_in_flight).await.expect("all 40 attempts start");
+    stop.send(true).unwrap();
+    sender.gate.add_permits(40);
+    workers.await.unwrap();
+
+    assert_eq!(
+        queue.depth().await.unwrap(),
+        (0, 0),
+        "every handled message is acknowledged by the time they return"
+    );
+    let page = store
+        .list_deliveries(
+            &DeliveryFilter { tenant: Some(tenant()), ..Default::default() },
+            &PageRequest { limit: 100, cursor: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 40);
+    assert!(page.items.iter().all(|d| d.status == DeliveryStatus::Succeeded && d.attempts == 1));
+}

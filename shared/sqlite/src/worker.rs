@@ -1,0 +1,146 @@
+//! The embedded mode's two background roles: delivery workers draining the
+//! SQLite queue with bounded concurrency, and the retry scheduler. Both stop
+//! taking work when `shutdown` flips; in-flight attempts finish (each is
+//! bounded by its timeout) or, if the process dies, are handed out again at
+//! the next start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tracing::{error, warn};
+
+use hookline::Context;
+use hookline::ports::Sender;
+
+use super::queue::SqliteQueue;
+
+/// How long a taken message stays hidden: longer than the longest attempt
+/// (30 s) plus the store's work, so a live worker never loses its message.
+pub const LEASE: Duration = Duration::from_secs(90);
+
+/// Runs delivery workers until `shutdown` is true, then waits for the
+/// attempts in flight.
+pub async fn run_deliver(
+    ctx: Context,
+    queue: SqliteQueue,
+    sender: Arc<dyn Sender>,
+    concurrency: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    // Handled messages are deleted by one task, as many per transaction as
+    // have finished meanwhile: under load the acknowledgements of a whole
+    // round share one write instead of taking the store's lock one by one.
+    // An acknowledgement lost to a crash only hands the message out again,
+    // which the handler treats as the no-op it is.
+    let (acks, pending) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let acker = tokio::spawn(acknowledge(queue.clone(), pending));
+    while !*shutdown.borrow() {
+        while tasks.try_join_next().is_some() {}
+        let free = permits.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let leases = match queue.take(free, LEASE).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(error = %e, "cannot read the queue; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if leases.is_empty() {
+            let wait = match queue.next_visible_in().await {
+                Ok(Some(d)) => d.min(Duration::from_millis(500)),
+                _ => Duration::from_millis(500),
+            };
+            tokio::select! {
+                _ = queue.wait_for_messages(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        for lease in leases {
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let (ctx, acks, sender) = (ctx.clone(), acks.clone(), sender.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                let done = match &lease.message {
+                    Ok(message) => match ctx.handle_message(sender.as_ref(), message).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            warn!(error = %e, seq = lease.seq, "infrastructure error; the message comes back after its lease");
+                            false
+                        }
+                    },
+                    Err(text) => {
+                        error!(seq = lease.seq, len = text.len(), "unreadable queue message dropped");
+                        true
+                    }
+                };
+                if done {
+                    // Fails only if the acknowledging task died: the message then
+                    // comes back after its lease, which is a no-op.
+                    let _ = acks.send(lease.seq);
+                }
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(acks);
+    let _ = acker.await;
+}
+
+/// Deletes the messages whose sequence numbers arrive on `pending`, in
+/// batches, until every sender is gone and the last batch is written.
+async fn acknowledge(queue: SqliteQueue, mut pending: tokio::sync::mpsc::UnboundedReceiver<i64>) {
+    const BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(BATCH);
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = queue.ack_all(std::mem::take(&mut batch)).await {
+            warn!(error = %e, "could not acknowledge; those messages will be seen again (a no-op)");
+        }
+    }
+}
+
+/// Purges what is older than `retention` every `every` until `shutdown`.
+pub async fn run_purge(
+    store: super::SqliteStore,
+    retention: Duration,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let keep = hookline::ports::span(retention);
+    while !*shutdown.borrow() {
+        match store.purge(chrono::Utc::now() - keep).await {
+            Ok(p) if p.events + p.deliveries > 0 => {
+                tracing::info!(events = p.events, deliveries = p.deliveries, "expired records purged");
+            }
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "purge failed; trying again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Runs the retry scheduler every `every` until `shutdown` is true.
+pub async fn run_scheduler(ctx: Context, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if let Err(e) = ctx.enqueue_due(10_000).await {
+            error!(error = %e, "scheduler run failed; trying again next tick");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

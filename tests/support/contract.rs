@@ -1,0 +1,255 @@
+//! The store contract: what every store must do, written once and run
+//! against the in-memory fake the unit tests trust, the SQLite store and the
+//! DynamoDB store (`tests/store_contract.rs`). Each case takes an empty store.
+//! What only one store does (SQLite's purge and queue, DynamoDB's TTL and
+//! item layout) is tested beside that store.
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use hookline::model::{Delivery, DeliveryId, DeliveryStatus, Subscription, SubscriptionId};
+use hookline::ports::samples::{attempt, delivery, event, retry_at, subscription, succeeded, t0, tenant};
+use hookline::ports::{DeliveryFilter, Inserted, PageRequest, Store};
+use hookline::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
+
+fn page(cursor: Option<String>, limit: usize) -> PageRequest {
+    PageRequest { cursor, limit }
+}
+
+async fn list(s: &dyn Store, filter: &DeliveryFilter) -> Vec<DeliveryId> {
+    s.list_deliveries(filter, &page(None, 100)).await.unwrap().items.into_iter().map(|d| d.id).collect()
+}
+
+fn sorted(mut ids: Vec<DeliveryId>) -> Vec<DeliveryId> {
+    ids.sort();
+    ids
+}
+
+/// Subscriptions round-trip, ids are unique, a tenant's list pages newest
+/// first without gaps, and deleting is reported once.
+pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn Store) {
+    let subs: Vec<Subscription> = (1..=5).map(subscription).collect();
+    for sub in &subs {
+        s.insert_subscription(sub).await.unwrap();
+    }
+    assert!(s.insert_subscription(&subs[0]).await.is_err(), "ids are unique");
+    assert_eq!(s.get_subscription(&subs[2].id).await.unwrap().as_ref(), Some(&subs[2]));
+    let unknown = SubscriptionId::generate(t0(), [99; 10]);
+    assert_eq!(s.get_subscription(&unknown).await.unwrap(), None);
+
+    let p1 = s.list_subscriptions(&tenant(), &page(None, 2)).await.unwrap();
+    let p2 = s.list_subscriptions(&tenant(), &page(p1.next_cursor.clone(), 2)).await.unwrap();
+    let p3 = s.list_subscriptions(&tenant(), &page(p2.next_cursor.clone(), 2)).await.unwrap();
+    let ids: Vec<_> = [p1.items, p2.items, p3.items].concat().into_iter().map(|x| x.id).collect();
+    let mut expected: Vec<_> = subs.iter().rev().map(|x| x.id.clone()).collect();
+    assert_eq!(ids, expected, "newest first, no gaps");
+    assert!(p3.next_cursor.is_none());
+    let other = hookline::model::TenantId::parse("other").unwrap();
+    assert!(s.list_subscriptions(&other, &page(None, 10)).await.unwrap().items.is_empty());
+
+    assert!(s.delete_subscription(&subs[0].id).await.unwrap());
+    assert!(!s.delete_subscription(&subs[0].id).await.unwrap(), "a second delete finds nothing");
+    expected.pop();
+    let mut all: Vec<_> =
+        s.tenant_subscriptions(&tenant()).await.unwrap().into_iter().map(|x| x.id).collect();
+    all.sort();
+    expected.sort();
+    assert_eq!(all, expected);
+}
+
+/// An update replaces a subscription that exists and reports one that does
+/// not; a health update changes only the health fields.
+pub async fn health_updates_change_only_the_health_fields(s: &dyn Store) {
+    let sub = subscription(1);
+    assert!(!s.update_subscription(&sub).await.unwrap(), "nothing to update yet");
+    s.insert_subscription(&sub).await.unwrap();
+    let mut edited = sub.clone();
+    edited.description = Some("edited".into());
+    assert!(s.update_subscription(&edited).await.unwrap());
+
+    s.update_health(&sub.id, Some(t0()), None).await.unwrap();
+    let failing = s.get_subscription(&sub.id).await.unwrap().unwrap();
+    assert_eq!((failing.failing_since, failing.active), (Some(t0()), true));
+    assert_eq!(failing.description.as_deref(), Some("edited"), "the edit is kept");
+
+    s.update_health(&sub.id, Some(t0()), Some("gone")).await.unwrap();
+    let disabled = s.get_subscription(&sub.id).await.unwrap().unwrap();
+    assert_eq!((disabled.active, disabled.disabled_reason.as_deref()), (false, Some("gone")));
+    assert_eq!(disabled.description.as_deref(), Some("edited"));
+}
+
+/// A tenant's first secret is kept by whoever stores it first; a rotation
+/// replaces it.
+pub async fn tenant_secrets_are_kept_by_the_first_writer_and_replaced_by_a_rotation(s: &dyn Store) {
+    assert_eq!(s.tenant_secrets(&tenant()).await.unwrap(), None);
+    let first = SecretSet::new(Secret::generate([1; GENERATED_SECRET_BYTES]));
+    let second = SecretSet::new(Secret::generate([2; GENERATED_SECRET_BYTES]));
+    assert_eq!(s.init_tenant_secrets(&tenant(), &first).await.unwrap(), first);
+    assert_eq!(s.init_tenant_secrets(&tenant(), &second).await.unwrap(), first, "the first secret stays");
+    s.put_tenant_secrets(&tenant(), &second).await.unwrap();
+    assert_eq!(s.tenant_secrets(&tenant()).await.unwrap(), Some(second));
+}
+
+/// An event and its deliveries are stored once per tenant and idempotency
+/// key, with the payload's bytes exactly; a repeat stores nothing.
+pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
+    let sub = subscription(1);
+    let first = event(1, Some("key-1"));
+    let ds = vec![delivery(1, &first, &sub.id, Some(t0())), delivery(2, &first, &sub.id, Some(t0()))];
+    assert_eq!(s.insert_event(&first, &ds).await.unwrap(), Inserted::New);
+
+    let again = event(2, Some("key-1"));
+    let other = vec![delivery(3, &again, &sub.id, Some(t0()))];
+    assert_eq!(
+        s.insert_event(&again, &other).await.unwrap(),
+        Inserted::Duplicate { event_id: first.id.clone() }
+    );
+    assert!(s.get_event(&again.id).await.unwrap().is_none(), "nothing of the repeat is stored");
+    assert!(s.get_delivery(&other[0].id).await.unwrap().is_none());
+
+    let back = s.get_event(&first.id).await.unwrap().unwrap();
+    assert_eq!(back.payload.get(), first.payload.get(), "payload bytes kept exactly");
+    assert_eq!(
+        (&back.tenant, &back.event_type, &back.idempotency_key),
+        (&first.tenant, &first.event_type, &first.idempotency_key)
+    );
+    let stored: Vec<_> = s.event_deliveries(&first.id).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(sorted(stored), sorted(ds.iter().map(|d| d.id.clone()).collect()));
+    assert_eq!(s.get_delivery(&ds[0].id).await.unwrap().as_ref(), Some(&ds[0]));
+
+    let mut elsewhere = event(3, Some("key-1"));
+    elsewhere.tenant = hookline::model::TenantId::parse("beta").unwrap();
+    assert_eq!(s.insert_event(&elsewhere, &[]).await.unwrap(), Inserted::New, "keys are per tenant");
+    assert_eq!(s.insert_event(&event(4, None), &[]).await.unwrap(), Inserted::New);
+    assert_eq!(s.insert_event(&event(5, None), &[]).await.unwrap(), Inserted::New, "no key, no conflict");
+}
+
+/// Attempts are recorded in order, each once, and never after the delivery
+/// finished; a finished delivery cannot be canceled.
+pub async fn attempts_are_recorded_in_order_once_and_never_after_the_end(s: &dyn Store) {
+    let e = event(1, None);
+    let d = delivery(1, &e, &subscription(1).id, Some(t0()));
+    s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+
+    assert!(!s.record_attempt(&attempt(&d.id, 2), &retry_at(t0())).await.unwrap(), "skipping ahead");
+    assert!(s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap());
+    assert!(!s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap(), "the same attempt twice");
+    assert!(s.record_attempt(&attempt(&d.id, 2), &succeeded()).await.unwrap());
+    assert!(!s.record_attempt(&attempt(&d.id, 3), &retry_at(t0())).await.unwrap(), "no resurrection");
+
+    let stored = s.get_delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempts, stored.due_at), (DeliveryStatus::Succeeded, 2, None));
+    assert_eq!(stored.last_status_code, Some(500));
+    assert_eq!(s.attempts(&d.id).await.unwrap(), vec![attempt(&d.id, 1), attempt(&d.id, 2)]);
+    assert!(!s.cancel_delivery(&d.id, t0()).await.unwrap(), "a finished delivery cannot be canceled");
+    let unknown = DeliveryId::generate(t0(), [99; 10]);
+    assert!(!s.record_attempt(&attempt(&unknown, 1), &retry_at(t0())).await.unwrap());
+}
+
+/// Each due delivery is claimed by exactly one of two concurrent callers,
+/// one not yet due by neither, and a claim holds until its lease ends.
+pub async fn due_deliveries_are_claimed_once_until_their_lease_ends(s: &dyn Store) {
+    let e = event(1, None);
+    let sub = subscription(1).id;
+    let due: Vec<Delivery> = (1..=20).map(|n| delivery(n, &e, &sub, Some(t0()))).collect();
+    let mut all = due.clone();
+    all.push(delivery(30, &e, &sub, Some(t0() + Span::hours(2))));
+    s.insert_event(&e, &all).await.unwrap();
+
+    let lease = Duration::from_secs(60);
+    let (x, y) = tokio::join!(s.claim_due(t0(), lease, 100), s.claim_due(t0(), lease, 100));
+    let claimed: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).map(|d| d.id).collect();
+    assert_eq!(
+        sorted(claimed),
+        sorted(due.iter().map(|d| d.id.clone()).collect()),
+        "each once, the later one not"
+    );
+    assert!(s.claim_due(t0() + Span::seconds(59), lease, 100).await.unwrap().is_empty(), "leased");
+    let again = s.claim_due(t0() + Span::seconds(60), lease, 100).await.unwrap();
+    assert_eq!(again.len(), 20, "the lease ended");
+    assert!(again.iter().all(|d| d.due_at == Some(t0() + Span::seconds(120))), "claimed for a new lease");
+    assert_eq!(s.claim_due(t0() + Span::seconds(200), lease, 5).await.unwrap().len(), 5, "at most the limit");
+}
+
+/// Deliveries list newest first by subscription, by tenant and by event,
+/// paged without gaps and filtered by status and time.
+pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &dyn Store) {
+    let (s1, s2) = (subscription(1).id, subscription(2).id);
+    let mut made = Vec::new();
+    for n in 1..=6u8 {
+        let e = event(n, None);
+        let d = delivery(n, &e, if n % 2 == 0 { &s2 } else { &s1 }, Some(t0()));
+        made.push((n, e.id.clone(), d.id.clone()));
+        s.insert_event(&e, &[d]).await.unwrap();
+    }
+    let by_sub = DeliveryFilter { subscription_id: Some(s1.clone()), ..Default::default() };
+    let p1 = s.list_deliveries(&by_sub, &page(None, 2)).await.unwrap();
+    let p2 = s.list_deliveries(&by_sub, &page(p1.next_cursor.clone(), 2)).await.unwrap();
+    let got: Vec<_> = [p1.items, p2.items].concat().into_iter().map(|d| d.id).collect();
+    let want: Vec<_> = made.iter().rev().filter(|(n, ..)| n % 2 == 1).map(|(.., id)| id.clone()).collect();
+    assert_eq!(got, want, "newest first, paged without gaps");
+    assert!(p2.next_cursor.is_none());
+
+    let everything: Vec<_> = made.iter().rev().map(|(.., id)| id.clone()).collect();
+    assert_eq!(list(s, &DeliveryFilter { tenant: Some(tenant()), ..Default::default() }).await, everything);
+    let since =
+        DeliveryFilter { tenant: Some(tenant()), since: Some(t0() + Span::seconds(4)), ..Default::default() };
+    assert_eq!(list(s, &since).await, everything[..3].to_vec(), "created at or after");
+    let until =
+        DeliveryFilter { tenant: Some(tenant()), until: Some(t0() + Span::seconds(2)), ..Default::default() };
+    assert_eq!(list(s, &until).await, everything[5..].to_vec(), "created before");
+    let (_, third_event, third) = &made[2];
+    let by_event = DeliveryFilter { event_id: Some(third_event.clone()), ..Default::default() };
+    assert_eq!(list(s, &by_event).await, vec![third.clone()]);
+    let failed =
+        DeliveryFilter { tenant: Some(tenant()), status: Some(DeliveryStatus::Failed), ..Default::default() };
+    assert!(list(s, &failed).await.is_empty());
+}
+
+/// Canceling a subscription's deliveries cancels the pending ones only, and
+/// canceled deliveries are never claimed.
+pub async fn canceling_a_subscriptions_deliveries_leaves_finished_ones_alone(s: &dyn Store) {
+    let e = event(1, None);
+    let (sub, other) = (subscription(1).id, subscription(2).id);
+    let pending = delivery(1, &e, &sub, Some(t0()));
+    let finished = delivery(2, &e, &sub, Some(t0()));
+    let elsewhere = delivery(3, &e, &other, Some(t0()));
+    s.insert_event(&e, &[pending.clone(), finished.clone(), elsewhere.clone()]).await.unwrap();
+    s.record_attempt(&attempt(&finished.id, 1), &succeeded()).await.unwrap();
+
+    assert_eq!(s.cancel_subscription_deliveries(&sub, t0()).await.unwrap(), 1);
+    assert_eq!(s.get_delivery(&pending.id).await.unwrap().unwrap().status, DeliveryStatus::Canceled);
+    assert_eq!(s.get_delivery(&finished.id).await.unwrap().unwrap().status, DeliveryStatus::Succeeded);
+    let canceled = DeliveryFilter {
+        subscription_id: Some(sub),
+        status: Some(DeliveryStatus::Canceled),
+        ..Default::default()
+    };
+    assert_eq!(list(s, &canceled).await, vec![pending.id.clone()]);
+    let claimed: Vec<_> =
+        s.claim_due(t0(), Duration::from_secs(60), 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(claimed, vec![elsewhere.id], "canceled and finished deliveries are not due");
+}
+
+/// A reopened delivery is pending again, due when asked, with its attempts
+/// kept and counted, whatever state it was in.
+pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn Store) {
+    let e = event(1, None);
+    let d = delivery(1, &e, &subscription(1).id, Some(t0()));
+    s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+    s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap();
+    assert!(s.cancel_delivery(&d.id, t0()).await.unwrap());
+    assert!(!s.cancel_delivery(&d.id, t0()).await.unwrap(), "canceled once");
+
+    let at = t0() + Span::minutes(5);
+    let reopened = s.reopen_delivery(&d.id, at, at + Span::minutes(15)).await.unwrap().unwrap();
+    assert_eq!(
+        (reopened.status, reopened.attempts, reopened.next_attempt_at),
+        (DeliveryStatus::Pending, 1, Some(at))
+    );
+    assert_eq!(s.get_delivery(&d.id).await.unwrap(), Some(reopened));
+    assert_eq!(s.attempts(&d.id).await.unwrap(), vec![attempt(&d.id, 1)]);
+    assert!(s.record_attempt(&attempt(&d.id, 2), &succeeded()).await.unwrap(), "the next attempt counts on");
+    let unknown = DeliveryId::generate(t0(), [99; 10]);
+    assert_eq!(s.reopen_delivery(&unknown, at, at).await.unwrap(), None);
+}
