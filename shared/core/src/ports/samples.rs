@@ -5,12 +5,14 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::value::RawValue;
 
-use crate::api::subscriptions::CreateSubscriptionRequest;
 use crate::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
-    Subscription, SubscriptionId, TenantId,
+    EventTypePattern, Subscription, SubscriptionId, TenantId,
 };
-use crate::signing::{GENERATED_SECRET_BYTES, Secret};
+use crate::policy::AttemptTimeout;
+use crate::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet, SignatureFormat};
+use crate::target::TargetUrl;
+use crate::wire::BodyFormat;
 
 /// The time samples are made at: 2026-11-23 09:00:00 UTC.
 pub fn t0() -> DateTime<Utc> {
@@ -22,19 +24,30 @@ pub fn tenant() -> TenantId {
     TenantId::parse("acme").expect("a valid tenant name")
 }
 
-/// Subscription `n` of `acme` to `video.*` at `https://example.com/h`,
-/// created `n` seconds after [`t0`].
+/// Subscription `n` of `acme` to `video.*` at `https://example.com/h` with
+/// the default format, created `n` seconds after [`t0`].
 pub fn subscription(n: u8) -> Subscription {
-    let req: CreateSubscriptionRequest =
-        serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h","event_types":["video.*"]}"#)
-            .expect("a valid request");
     let at = t0() + chrono::Duration::seconds(n.into());
-    req.into_subscription(
-        SubscriptionId::generate(at, [n; 10]),
-        at,
-        Secret::generate([n; GENERATED_SECRET_BYTES]),
-    )
-    .expect("a valid subscription")
+    Subscription {
+        id: SubscriptionId::generate(at, [n; 10]),
+        tenant: tenant(),
+        url: TargetUrl::parse("https://example.com/h").expect("a valid URL"),
+        event_types: vec![EventTypePattern::parse("video.*").expect("a valid pattern")],
+        description: None,
+        active: true,
+        disabled_reason: None,
+        signature: SignatureFormat::standard(),
+        body: BodyFormat::Standard,
+        headers: Default::default(),
+        timeout: AttemptTimeout::default(),
+        retry_schedule: None,
+        initial_delay_secs: 0,
+        preset: None,
+        secrets: SecretSet::new(Secret::generate([n; GENERATED_SECRET_BYTES])),
+        failing_since: None,
+        created_at: at,
+        updated_at: at,
+    }
 }
 
 /// Event `n` of `acme` (`video.encoded`), created `n` seconds after
