@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use hookline::model::{Attempt, DeliveryId};
-use hookline::ports::samples::{attempt, delivery, event, retry_at, subscription, succeeded, t0};
+use hookline::ports::samples::{attempt, delivery, event, record, retry_at, subscription, succeeded, t0};
 use hookline::ports::{DeliveryQueue, DeliveryStore, EventStore, QueueMessage, Queued};
 use hookline_aws::{DynamoStore, SqsQueue, provision};
 use hookline_tests::moto::{Moto, unique};
@@ -54,7 +54,7 @@ async fn finished_deliveries_and_their_events_expire_one_retention_after() {
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
     a.store.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
     assert_eq!(ttl(&a, format!("DLV#{}", d.id), "DLV").await, None, "a pending delivery never expires");
-    a.store.record_attempt(&attempt(&d.id, 1), &succeeded()).await.unwrap();
+    record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
     // Retention is a day here: TTL removes the finished delivery a day after
     // it finished, the event a day after it was created.
     assert_eq!(ttl(&a, format!("DLV#{}", d.id), "DLV").await, Some(t0().timestamp() + 86_400));
@@ -85,7 +85,7 @@ async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() 
     a.store.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
 
     let first = Attempt { response_excerpt: Some("busy".into()), ..attempt(&d.id, 1) };
-    assert!(a.store.record_attempt(&first, &retry_at(t0())).await.unwrap());
+    assert!(record(&a.store, first.clone(), retry_at(t0())).await.unwrap());
     assert_eq!(partition(&a, &d.id).await, ["DLV"], "a first attempt is no write of its own");
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), std::slice::from_ref(&first));
 
@@ -96,10 +96,10 @@ async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() 
     // A second attempt with a large response excerpt gets its own item; the
     // first one is written out of the delivery item.
     let second = Attempt { response_excerpt: Some("x".repeat(2000)), ..attempt(&d.id, 2) };
-    assert!(a.store.record_attempt(&second, &retry_at(t0())).await.unwrap());
+    assert!(record(&a.store, second.clone(), retry_at(t0())).await.unwrap());
     assert_eq!(partition(&a, &d.id).await, ["ATT#00001", "ATT#00002", "DLV"]);
     let third = attempt(&d.id, 3);
-    assert!(a.store.record_attempt(&third, &retry_at(t0())).await.unwrap());
+    assert!(record(&a.store, third.clone(), retry_at(t0())).await.unwrap());
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
 
     // Canceling and reopening (a redelivery) rewrite the delivery item too,

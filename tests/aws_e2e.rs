@@ -22,6 +22,7 @@ use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
 use hookline_sender::HttpSender;
 use hookline_tests::moto::{Moto, unique};
 use hookline_tests::receiver::{Receiver, Reply, verify_standard};
+use hookline_tests::scenarios;
 use serde_json::{Value, json};
 
 const KEY: &str = "aws-e2e-key";
@@ -61,6 +62,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     settings.retry.schedule = RetrySchedule::parse_list("1s,1s").expect("schedule");
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
     settings.ops_url = ops_url.map(|u| hookline::target::TargetUrl::parse(&u).expect("ops url"));
+    settings.ops_secret = Some(hookline::signing::Secret::parse(scenarios::OPS_SECRET).expect("ops secret"));
     settings.disable.after = disable_after;
     let ctx = Context::new(
         Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
@@ -71,7 +73,9 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = hookline_http::router(ctx.clone(), ApiKeys::from_keys([KEY]));
+    let mut keys = ApiKeys::from_keys([KEY]);
+    keys.extend(ApiKeys::from_tenant_keys(scenarios::TENANT_KEYS).expect("tenant keys"));
+    let router = hookline_http::router(ctx.clone(), keys);
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -88,12 +92,28 @@ impl World {
         body: Option<Value>,
         idem: Option<&str>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.api)).bearer_auth(KEY);
+        let headers: Vec<(&str, &str)> = idem.map(|k| ("idempotency-key", k)).into_iter().collect();
+        self.request(method, path, body, &headers).await
+    }
+
+    /// Calls the API with extra headers, and with the operator's key unless
+    /// they bring an `Authorization` of their own.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.api));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            req = req.bearer_auth(KEY);
+        }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
-        if let Some(k) = idem {
-            req = req.header("idempotency-key", k);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let resp = req.send().await.expect("ingest reachable");
         let status = resp.status().as_u16();
@@ -241,9 +261,7 @@ impl hookline_tests::scenarios::Hook for World {
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let idem = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
-        assert!(headers.iter().all(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")), "{headers:?}");
-        World::call(self, method, path, body, idem).await
+        World::request(self, method, path, body, headers).await
     }
 
     /// One Lambda batch (its receive waits up to a second for messages).
@@ -252,7 +270,7 @@ impl hookline_tests::scenarios::Hook for World {
     }
 }
 
-mod scenarios {
+mod shared {
     use hookline_tests::receiver::Receiver;
     use hookline_tests::scenarios;
 
@@ -311,6 +329,35 @@ mod scenarios {
     async fn operational_events() {
         let ops = Receiver::start().await;
         let w = world_with(Some(ops.url("/hookline-ops"))).await;
-        scenarios::operational_events(&w, &ops).await;
+        scenarios::operational_events(&w, &ops, scenarios::OPS_SECRET).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_key_reaches_its_own_tenant_alone() {
+        scenarios::a_tenant_key_reaches_its_own_tenant_alone(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_keep_every_change() {
+        scenarios::concurrent_writes_keep_every_change(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_patch_racing_a_disable_never_re_enables() {
+        scenarios::a_patch_racing_a_disable_never_re_enables(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payload_that_cannot_be_sent_is_the_publishers_fault() {
+        scenarios::a_payload_that_cannot_be_sent_is_the_publishers_fault(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_job_urls_speak_the_tenants_format() {
+        let python = hookline_tests::test_python().expect("test python");
+        let dir = hookline_tests::repo_root().join("tests/receivers/transcodely/python");
+        let transcodely =
+            hookline_tests::external::External::start(&python, &["receiver.py", "0"], &dir).await;
+        scenarios::per_job_urls_speak_the_tenants_format(&world().await, &transcodely).await;
     }
 }

@@ -58,8 +58,9 @@ macro_rules! contract {
 
 contract!(
     subscriptions_round_trip_and_list_by_tenant_newest_first,
-    health_updates_change_only_the_health_fields,
-    tenant_secrets_are_kept_by_the_first_writer_and_replaced_by_a_rotation,
+    a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurrent_creates,
+    writes_are_conditioned_on_the_version_they_were_made_from,
+    tenant_records_are_written_over_the_version_they_were_made_from,
     an_idempotency_key_stores_an_event_once_per_tenant,
     attempts_are_recorded_in_order_once_and_never_after_the_end,
     due_deliveries_are_claimed_once_until_their_lease_ends,

@@ -396,8 +396,31 @@ async fn no_secret_or_api_key_ever_appears_in_a_log_line() {
             .await;
         secrets.push(rotated["secret"].as_str().expect("secret").to_owned());
     }
-    let (_, t) = h.call("GET", "/v1/tenants/t/secret", None).await;
+    let (_, t) = h.call("POST", "/v1/tenants/t/secret", None).await;
     secrets.push(t["secret"].as_str().expect("secret").to_owned());
+    let (_, read) = h.call("GET", "/v1/tenants/t/secret", None).await;
+    assert_eq!(
+        read["secret"], t["secret"],
+        "the audited read answers the secret, and logs only that it happened"
+    );
+    // A secret imported for one-off deliveries, and a credential in a custom
+    // header, are as secret as the rest.
+    let imported = "whsec_aW1wb3J0ZWQtc2VjcmV0LWZvci10ZXN0cw==";
+    let (status, _) = h
+        .call("PUT", "/v1/tenants/t2/one-off", Some(json!({"secret": imported, "retry_schedule": ["1s"]})))
+        .await;
+    assert_eq!(status, 200);
+    secrets.push(imported.to_owned());
+    let credential = "Bearer header-credential-sentinel";
+    let (status, _) = h
+        .call(
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"tenant":"t2","url":r.url("/h"),"headers":{"Authorization":credential}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    secrets.push(credential.to_owned());
     let (_, ev) = h
         .call("POST", "/v1/events", Some(json!({"tenant":"t","type":"video.encoded","payload":{"v":1},"webhook_url":r.url("/one-off")})))
         .await;

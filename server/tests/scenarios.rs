@@ -37,7 +37,8 @@ impl Hook for Embedded {
 
 async fn embedded(extra: &[(&str, &str)]) -> Embedded {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut env = vec![("HOOKLINE_RETRY_SCHEDULE", "1s")];
+    let mut env =
+        vec![("HOOKLINE_RETRY_SCHEDULE", "1s"), ("HOOKLINE_TENANT_API_KEYS", scenarios::TENANT_KEYS)];
     env.extend_from_slice(extra);
     let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &env).await;
     Embedded(h, dir)
@@ -88,12 +89,44 @@ async fn endpoint_health() {
 async fn operational_events() {
     let ops = Receiver::start().await;
     let url = ops.url("/hookline-ops");
-    let h = embedded(&[("HOOKLINE_OPS_WEBHOOK_URL", &url)]).await;
-    scenarios::operational_events(&h, &ops).await;
+    let h = embedded(&[
+        ("HOOKLINE_OPS_WEBHOOK_URL", &url),
+        ("HOOKLINE_OPS_WEBHOOK_SECRET", scenarios::OPS_SECRET),
+    ])
+    .await;
+    scenarios::operational_events(&h, &ops, scenarios::OPS_SECRET).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_after_failing_for_the_period() {
     scenarios::disabled_after_failing_for_the_period(&embedded(&[("HOOKLINE_DISABLE_AFTER", "2s")]).await)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_key_reaches_its_own_tenant_alone() {
+    scenarios::a_tenant_key_reaches_its_own_tenant_alone(&embedded(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_keep_every_change() {
+    scenarios::concurrent_writes_keep_every_change(&embedded(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_racing_a_disable_never_re_enables() {
+    scenarios::a_patch_racing_a_disable_never_re_enables(&embedded(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_that_cannot_be_sent_is_the_publishers_fault() {
+    scenarios::a_payload_that_cannot_be_sent_is_the_publishers_fault(&embedded(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_job_urls_speak_the_tenants_format() {
+    let python = hookline_tests::test_python().expect("test python");
+    let dir = hookline_tests::repo_root().join("tests/receivers/transcodely/python");
+    let transcodely = hookline_tests::external::External::start(&python, &["receiver.py", "0"], &dir).await;
+    scenarios::per_job_urls_speak_the_tenants_format(&embedded(&[]).await, &transcodely).await;
 }

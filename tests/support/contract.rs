@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use hookline::model::{Delivery, DeliveryId, DeliveryStatus, Subscription, SubscriptionId};
-use hookline::ports::samples::{attempt, delivery, event, retry_at, subscription, succeeded, t0, tenant};
-use hookline::ports::{DeliveryFilter, Inserted, PageRequest, Store};
+use hookline::model::{Delivery, DeliveryId, DeliveryStatus, Subscription, SubscriptionId, Tenant, TenantId};
+use hookline::ports::samples::{
+    attempt, delivery, event, record, retry_at, subscription, succeeded, t0, tenant,
+};
+use hookline::ports::{DeliveryFilter, Inserted, PageRequest, Store, Written};
 use hookline::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
 
 fn page(cursor: Option<String>, limit: usize) -> PageRequest {
@@ -30,9 +32,9 @@ fn sorted(mut ids: Vec<DeliveryId>) -> Vec<DeliveryId> {
 pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn Store) {
     let subs: Vec<Subscription> = (1..=5).map(subscription).collect();
     for sub in &subs {
-        s.insert_subscription(sub).await.unwrap();
+        assert!(s.insert_subscription(sub, 50).await.unwrap());
     }
-    assert!(s.insert_subscription(&subs[0]).await.is_err(), "ids are unique");
+    assert!(s.insert_subscription(&subs[0], 50).await.is_err(), "ids are unique");
     assert_eq!(s.get_subscription(&subs[2].id).await.unwrap().as_ref(), Some(&subs[2]));
     let unknown = SubscriptionId::generate(t0(), [99; 10]);
     assert_eq!(s.get_subscription(&unknown).await.unwrap(), None);
@@ -44,7 +46,7 @@ pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn St
     let mut expected: Vec<_> = subs.iter().rev().map(|x| x.id.clone()).collect();
     assert_eq!(ids, expected, "newest first, no gaps");
     assert!(p3.next_cursor.is_none());
-    let other = hookline::model::TenantId::parse("other").unwrap();
+    let other = TenantId::parse("other").unwrap();
     assert!(s.list_subscriptions(&other, &page(None, 10)).await.unwrap().items.is_empty());
 
     assert!(s.delete_subscription(&subs[0].id).await.unwrap());
@@ -57,37 +59,79 @@ pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn St
     assert_eq!(all, expected);
 }
 
-/// An update replaces a subscription that exists and reports one that does
-/// not; a health update changes only the health fields.
-pub async fn health_updates_change_only_the_health_fields(s: &dyn Store) {
-    let sub = subscription(1);
-    assert!(!s.update_subscription(&sub).await.unwrap(), "nothing to update yet");
-    s.insert_subscription(&sub).await.unwrap();
-    let mut edited = sub.clone();
-    edited.description = Some("edited".into());
-    assert!(s.update_subscription(&edited).await.unwrap());
-
-    s.update_health(&sub.id, Some(t0()), None).await.unwrap();
-    let failing = s.get_subscription(&sub.id).await.unwrap().unwrap();
-    assert_eq!((failing.failing_since, failing.active), (Some(t0()), true));
-    assert_eq!(failing.description.as_deref(), Some("edited"), "the edit is kept");
-
-    s.update_health(&sub.id, Some(t0()), Some("gone")).await.unwrap();
-    let disabled = s.get_subscription(&sub.id).await.unwrap().unwrap();
-    assert_eq!((disabled.active, disabled.disabled_reason.as_deref()), (false, Some("gone")));
-    assert_eq!(disabled.description.as_deref(), Some("edited"));
+/// A tenant never holds more subscriptions than its limit, however many
+/// are created at once; deleting one makes room again.
+pub async fn a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurrent_creates(s: &dyn Store) {
+    let subs: Vec<Subscription> = (1..=12).map(subscription).collect();
+    let created = futures_util::future::join_all(subs.iter().map(|sub| s.insert_subscription(sub, 5))).await;
+    let admitted: Vec<&Subscription> =
+        subs.iter().zip(&created).filter(|(_, ok)| *ok.as_ref().unwrap()).map(|(sub, _)| sub).collect();
+    assert_eq!(admitted.len(), 5, "exactly the limit was admitted");
+    assert_eq!(s.tenant_subscriptions(&tenant()).await.unwrap().len(), 5);
+    let mut elsewhere = subscription(20);
+    elsewhere.tenant = TenantId::parse("beta").unwrap();
+    assert!(s.insert_subscription(&elsewhere, 5).await.unwrap(), "the limit is per tenant");
+    assert!(s.delete_subscription(&admitted[0].id).await.unwrap());
+    assert!(s.insert_subscription(&subscription(30), 5).await.unwrap(), "a deletion makes room");
+    assert!(!s.insert_subscription(&subscription(31), 5).await.unwrap());
 }
 
-/// A tenant's first secret is kept by whoever stores it first; a rotation
-/// replaces it.
-pub async fn tenant_secrets_are_kept_by_the_first_writer_and_replaced_by_a_rotation(s: &dyn Store) {
-    assert_eq!(s.tenant_secrets(&tenant()).await.unwrap(), None);
-    let first = SecretSet::new(Secret::generate([1; GENERATED_SECRET_BYTES]));
-    let second = SecretSet::new(Secret::generate([2; GENERATED_SECRET_BYTES]));
-    assert_eq!(s.init_tenant_secrets(&tenant(), &first).await.unwrap(), first);
-    assert_eq!(s.init_tenant_secrets(&tenant(), &second).await.unwrap(), first, "the first secret stays");
-    s.put_tenant_secrets(&tenant(), &second).await.unwrap();
-    assert_eq!(s.tenant_secrets(&tenant()).await.unwrap(), Some(second));
+/// A change is stored only if the subscription is still the version it was
+/// made from; a health update is a version of its own and changes only the
+/// health fields.
+pub async fn writes_are_conditioned_on_the_version_they_were_made_from(s: &dyn Store) {
+    let sub = subscription(1);
+    let mut next = sub.clone();
+    next.version = 2;
+    assert_eq!(s.update_subscription(&next).await.unwrap(), Written::Missing, "nothing to update yet");
+    assert!(s.insert_subscription(&sub, 50).await.unwrap());
+    next.description = Some("edited".into());
+    assert_eq!(s.update_subscription(&next).await.unwrap(), Written::Done);
+    let mut stale = sub.clone();
+    stale.description = Some("made from version 1".into());
+    stale.version = 2;
+    assert_eq!(s.update_subscription(&stale).await.unwrap(), Written::Stale, "version 1 is gone");
+    assert_eq!(s.get_subscription(&sub.id).await.unwrap().unwrap().description.as_deref(), Some("edited"));
+
+    // The health of an endpoint moves under a change made from before it:
+    // that change is stale, and the disable stands.
+    let mut patch = next.clone();
+    patch.active = true;
+    patch.description = Some("made before the disable".into());
+    patch.version = 3;
+    s.update_health(&sub.id, Some(t0()), Some("gone")).await.unwrap();
+    assert_eq!(s.update_subscription(&patch).await.unwrap(), Written::Stale);
+    let disabled = s.get_subscription(&sub.id).await.unwrap().unwrap();
+    assert_eq!((disabled.active, disabled.disabled_reason.as_deref()), (false, Some("gone")));
+    assert_eq!((disabled.failing_since, disabled.version), (Some(t0()), 3));
+    assert_eq!(disabled.description.as_deref(), Some("edited"), "the rest as it was");
+
+    assert!(s.delete_subscription(&sub.id).await.unwrap());
+    let mut late = disabled.clone();
+    late.version = 4;
+    assert_eq!(s.update_subscription(&late).await.unwrap(), Written::Missing);
+    s.update_health(&sub.id, None, None).await.unwrap();
+    assert_eq!(s.get_subscription(&sub.id).await.unwrap(), None, "health resurrects nothing");
+}
+
+/// A tenant's record is written only over the version it was made from.
+pub async fn tenant_records_are_written_over_the_version_they_were_made_from(s: &dyn Store) {
+    assert_eq!(s.get_tenant(&tenant()).await.unwrap(), None);
+    let mut first = Tenant::new(tenant(), t0());
+    first.secrets = Some(SecretSet::new(Secret::generate([1; GENERATED_SECRET_BYTES])));
+    first.version = 1;
+    assert_eq!(s.put_tenant(&first).await.unwrap(), Written::Done);
+    let mut rival = Tenant::new(tenant(), t0());
+    rival.secrets = Some(SecretSet::new(Secret::generate([2; GENERATED_SECRET_BYTES])));
+    rival.version = 1;
+    assert_eq!(s.put_tenant(&rival).await.unwrap(), Written::Stale, "the first secret stays");
+    let mut rotated = first.clone();
+    rotated.secrets = Some(SecretSet::new(Secret::generate([3; GENERATED_SECRET_BYTES])));
+    rotated.one_off.timeout = hookline::policy::AttemptTimeout::from_millis(5000).unwrap();
+    rotated.version = 2;
+    assert_eq!(s.put_tenant(&rotated).await.unwrap(), Written::Done);
+    assert_eq!(s.put_tenant(&first).await.unwrap(), Written::Stale);
+    assert_eq!(s.get_tenant(&tenant()).await.unwrap(), Some(rotated));
 }
 
 /// An event and its deliveries are stored once per tenant and idempotency
@@ -100,9 +144,12 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
 
     let again = event(2, Some("key-1"));
     let other = vec![delivery(3, &again, &sub.id, Some(t0()))];
+    let repeat = s.insert_event(&again, &other).await.unwrap();
+    let fingerprint = first.fingerprint.clone();
     assert_eq!(
-        s.insert_event(&again, &other).await.unwrap(),
-        Inserted::Duplicate { event_id: first.id.clone() }
+        repeat,
+        Inserted::Duplicate { event_id: first.id.clone(), fingerprint },
+        "with the first request's digest"
     );
     assert!(s.get_event(&again.id).await.unwrap().is_none(), "nothing of the repeat is stored");
     assert!(s.get_delivery(&other[0].id).await.unwrap().is_none());
@@ -118,7 +165,7 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
     assert_eq!(s.get_delivery(&ds[0].id).await.unwrap().as_ref(), Some(&ds[0]));
 
     let mut elsewhere = event(3, Some("key-1"));
-    elsewhere.tenant = hookline::model::TenantId::parse("beta").unwrap();
+    elsewhere.tenant = TenantId::parse("beta").unwrap();
     assert_eq!(s.insert_event(&elsewhere, &[]).await.unwrap(), Inserted::New, "keys are per tenant");
     assert_eq!(s.insert_event(&event(4, None), &[]).await.unwrap(), Inserted::New);
     assert_eq!(s.insert_event(&event(5, None), &[]).await.unwrap(), Inserted::New, "no key, no conflict");
@@ -131,11 +178,11 @@ pub async fn attempts_are_recorded_in_order_once_and_never_after_the_end(s: &dyn
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
     s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
 
-    assert!(!s.record_attempt(&attempt(&d.id, 2), &retry_at(t0())).await.unwrap(), "skipping ahead");
-    assert!(s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap());
-    assert!(!s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap(), "the same attempt twice");
-    assert!(s.record_attempt(&attempt(&d.id, 2), &succeeded()).await.unwrap());
-    assert!(!s.record_attempt(&attempt(&d.id, 3), &retry_at(t0())).await.unwrap(), "no resurrection");
+    assert!(!record(s, attempt(&d.id, 2), retry_at(t0())).await.unwrap(), "skipping ahead");
+    assert!(record(s, attempt(&d.id, 1), retry_at(t0())).await.unwrap());
+    assert!(!record(s, attempt(&d.id, 1), retry_at(t0())).await.unwrap(), "the same attempt twice");
+    assert!(record(s, attempt(&d.id, 2), succeeded()).await.unwrap());
+    assert!(!record(s, attempt(&d.id, 3), retry_at(t0())).await.unwrap(), "no resurrection");
 
     let stored = s.get_delivery(&d.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.attempts, stored.due_at), (DeliveryStatus::Succeeded, 2, None));
@@ -143,7 +190,7 @@ pub async fn attempts_are_recorded_in_order_once_and_never_after_the_end(s: &dyn
     assert_eq!(s.attempts(&d.id).await.unwrap(), vec![attempt(&d.id, 1), attempt(&d.id, 2)]);
     assert!(!s.cancel_delivery(&d.id, t0()).await.unwrap(), "a finished delivery cannot be canceled");
     let unknown = DeliveryId::generate(t0(), [99; 10]);
-    assert!(!s.record_attempt(&attempt(&unknown, 1), &retry_at(t0())).await.unwrap());
+    assert!(!record(s, attempt(&unknown, 1), retry_at(t0())).await.unwrap());
 }
 
 /// Each due delivery is claimed by exactly one of two concurrent callers,
@@ -215,7 +262,7 @@ pub async fn canceling_a_subscriptions_deliveries_leaves_finished_ones_alone(s: 
     let finished = delivery(2, &e, &sub, Some(t0()));
     let elsewhere = delivery(3, &e, &other, Some(t0()));
     s.insert_event(&e, &[pending.clone(), finished.clone(), elsewhere.clone()]).await.unwrap();
-    s.record_attempt(&attempt(&finished.id, 1), &succeeded()).await.unwrap();
+    record(s, attempt(&finished.id, 1), succeeded()).await.unwrap();
 
     assert_eq!(s.cancel_subscription_deliveries(&sub, t0()).await.unwrap(), 1);
     assert_eq!(s.get_delivery(&pending.id).await.unwrap().unwrap().status, DeliveryStatus::Canceled);
@@ -237,7 +284,7 @@ pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn
     let e = event(1, None);
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
     s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
-    s.record_attempt(&attempt(&d.id, 1), &retry_at(t0())).await.unwrap();
+    record(s, attempt(&d.id, 1), retry_at(t0())).await.unwrap();
     assert!(s.cancel_delivery(&d.id, t0()).await.unwrap());
     assert!(!s.cancel_delivery(&d.id, t0()).await.unwrap(), "canceled once");
 
@@ -249,7 +296,7 @@ pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn
     );
     assert_eq!(s.get_delivery(&d.id).await.unwrap(), Some(reopened));
     assert_eq!(s.attempts(&d.id).await.unwrap(), vec![attempt(&d.id, 1)]);
-    assert!(s.record_attempt(&attempt(&d.id, 2), &succeeded()).await.unwrap(), "the next attempt counts on");
+    assert!(record(s, attempt(&d.id, 2), succeeded()).await.unwrap(), "the next attempt counts on");
     let unknown = DeliveryId::generate(t0(), [99; 10]);
     assert_eq!(s.reopen_delivery(&unknown, at, at).await.unwrap(), None);
 }

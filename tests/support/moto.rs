@@ -1,6 +1,9 @@
 //! A moto server (the local AWS emulator from PyPI) for one test: started on
 //! a free 127.0.0.1 port from the test virtualenv, stopped when dropped.
-//! With `HOOKLINE_TEST_MOTO_URL` set, that server is used instead.
+//! It runs through `moto_server.py`, which takes DynamoDB's requests one at a
+//! time: moto alone lets two concurrent conditional writes both succeed,
+//! which DynamoDB never does. With `HOOKLINE_TEST_MOTO_URL` set, that server
+//! is used instead.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,15 +28,16 @@ impl Moto {
             return Self { endpoint: url, _child: None };
         }
         let python = test_python().expect("test python");
-        let server = python.with_file_name("moto_server");
         assert!(
-            server.exists(),
-            "{} is missing: run ./scripts/test (it installs moto[server])",
-            server.display()
+            python.with_file_name("moto_server").exists(),
+            "moto is missing from {}: run ./scripts/test (it installs moto[server])",
+            python.display()
         );
+        let script = crate::repo_root().join("tests/support/moto_server.py");
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(&python)
+            .arg(&script)
+            .arg(port.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

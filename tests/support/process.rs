@@ -70,7 +70,8 @@ impl Hookline {
         self.send(method, path, body, &[]).await
     }
 
-    /// Calls the API with the test key and extra headers.
+    /// Calls the API with extra headers, and with the test key unless they
+    /// bring an `Authorization` of their own.
     pub async fn send(
         &self,
         method: &str,
@@ -79,7 +80,10 @@ impl Hookline {
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            req = req.bearer_auth(API_KEY);
+        }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }

@@ -150,6 +150,10 @@ pub async fn one_idempotency_key_creates_one_event(h: &dyn Hook) {
     let (s2, second) = h.send("POST", "/v1/events", Some(body), &key).await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first, second);
+    // The same key for a different request is a client's mistake, not a retry.
+    let different = json!({"tenant":"idem","type":"import.completed","payload":{"jobId":"other"}});
+    let (status, err) = h.send("POST", "/v1/events", Some(different), &key).await;
+    assert_eq!((status, err["error"]["code"].clone()), (422, json!("idempotency_key_reused")), "{err}");
     let all = ok(h, "GET", "/v1/deliveries?tenant=idem", None, 200).await;
     assert_eq!(all["data"].as_array().map(Vec::len), Some(1), "the repeat created no delivery: {all}");
 }
@@ -247,9 +251,19 @@ pub async fn rotation(h: &dyn Hook) {
         .call("POST", &format!("/v1/subscriptions/{id}/rotate-secret"), Some(json!({"grace_period":"99d"})))
         .await;
     assert_eq!(status, 422);
-    let t1 = ok(h, "GET", "/v1/tenants/ops2/secret", None, 200).await;
+    // A tenant's secret exists only once created, and reading it creates
+    // nothing.
+    let (status, _) = h.call("GET", "/v1/tenants/ops2/secret", None).await;
+    assert_eq!(status, 404, "no secret until one is created");
+    let (status, _) = h.call("POST", "/v1/tenants/ops2/rotate-secret", None).await;
+    assert_eq!(status, 404, "nothing to rotate yet");
+    let t1 = ok(h, "POST", "/v1/tenants/ops2/secret", None, 201).await;
+    assert_eq!(ok(h, "GET", "/v1/tenants/ops2/secret", None, 200).await["secret"], t1["secret"]);
+    let (status, _) = h.call("POST", "/v1/tenants/ops2/secret", None).await;
+    assert_eq!(status, 409, "one secret; rotate it to change it");
     let t2 = ok(h, "POST", "/v1/tenants/ops2/rotate-secret", None, 200).await;
     assert_ne!(t1["secret"], t2["secret"]);
+    assert_eq!(ok(h, "GET", "/v1/tenants/ops2/secret", None, 200).await["secret"], t2["secret"]);
 }
 
 /// Custom headers, filters, body format, the active flag and the timeout
@@ -397,10 +411,11 @@ pub async fn endpoint_health(h: &dyn Hook) {
 }
 
 /// hookline's own events reach the operator's URL, signed with the
-/// hookline-ops tenant's secret.
-pub async fn operational_events(h: &dyn Hook, ops: &Receiver) {
+/// operator's secret (`HOOKLINE_OPS_WEBHOOK_SECRET`); each occurrence is an
+/// event of its own, even about the same delivery.
+pub async fn operational_events(h: &dyn Hook, ops: &Receiver, ops_secret: &str) {
     let r = Receiver::start().await;
-    r.script([Reply::Status(500)]);
+    r.script([Reply::Status(500), Reply::Status(500)]);
     ok(
         h,
         "POST",
@@ -411,19 +426,318 @@ pub async fn operational_events(h: &dyn Hook, ops: &Receiver) {
     .await;
     let d = publish(h, "ops5", "video.encoded").await.remove(0);
     wait_status(h, &d, "failed").await;
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = ops.received();
-        if !got.is_empty() {
-            break;
+    let first = wait_for_ops(h, ops, 1).await;
+    let body = first[0].json();
+    assert_eq!(body["type"], "delivery.exhausted");
+    assert_eq!(body["data"]["delivery_id"], json!(d));
+    verify_standard(ops_secret, &first[0], now()).expect("signed with the operator's secret");
+
+    // Redelivered, it fails again: a second occurrence, a second event.
+    ok(h, "POST", &format!("/v1/deliveries/{d}/redeliver"), None, 202).await;
+    wait_for(h, &d, "failed a second time", |v| v["status"] == "failed" && v["attempt_count"] == 2).await;
+    let both = wait_for_ops(h, ops, 2).await;
+    let attempts: Vec<Value> = both.iter().map(|q| q.json()["data"]["attempts"].clone()).collect();
+    assert_eq!(attempts, vec![json!(1), json!(2)], "one event per occurrence");
+    assert_ne!(both[0].header("webhook-id"), both[1].header("webhook-id"));
+
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/events",
+            Some(json!({"tenant":"hookline-ops","type":"delivery.exhausted","payload":{}})),
+        ),
+        ("POST", "/v1/subscriptions", Some(json!({"tenant":"hookline-ops","url":r.url("/steal")}))),
+        ("GET", "/v1/tenants/hookline-ops/secret", None),
+        ("POST", "/v1/tenants/hookline-ops/secret", None),
+    ] {
+        let (status, v) = h.call(method, path, body).await;
+        assert_eq!(status, 422, "{method} {path}: the ops tenant is reserved: {v}");
+    }
+}
+
+/// Ticks until the operator's receiver has `n` events; returns them.
+async fn wait_for_ops(h: &dyn Hook, ops: &Receiver, n: usize) -> Vec<crate::receiver::Received> {
+    for _ in 0..150 {
+        let got = ops.received();
+        if got.len() >= n {
+            return got;
         }
         h.tick().await;
     }
-    let event = got.first().expect("an operational event arrived");
-    let body = event.json();
-    assert_eq!(body["type"], "delivery.exhausted");
-    assert_eq!(body["data"]["delivery_id"], json!(d));
-    let secret = ok(h, "GET", "/v1/tenants/hookline-ops/secret", None, 200).await;
-    verify_standard(secret["secret"].as_str().expect("secret"), event, now())
-        .expect("signed by hookline-ops");
+    panic!("{n} operational events never arrived: {}", ops.received().len());
+}
+
+/// The tenant-scoped keys every service under test accepts beside its
+/// operator key (`HOOKLINE_TENANT_API_KEYS`).
+pub const TENANT_KEYS: &str = "scopea:key-for-scope-a,scopeb:key-for-scope-b";
+/// The secret that signs operational events in the services under test.
+pub const OPS_SECRET: &str = "whsec_b3BzLXNlY3JldC1mb3ItdGhlLXRlc3Qtc3VpdGU=";
+
+fn bearer(key: &str) -> [(&'static str, String); 1] {
+    [("authorization", format!("Bearer {key}"))]
+}
+
+async fn as_key(h: &dyn Hook, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let auth = bearer(key);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    h.send(method, path, body, &headers).await
+}
+
+/// A tenant's key reaches its tenant's data and nothing of another's: each
+/// attempt on another tenant's subscription, event, delivery, secret or
+/// lists answers 404, as for an id that does not exist. Custom header values
+/// are never shown back.
+pub async fn a_tenant_key_reaches_its_own_tenant_alone(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    let (a, b) = ("key-for-scope-a", "key-for-scope-b");
+    // What scope b owns, made by the operator.
+    let (sub_b, _) = subscribe(h, json!({"tenant":"scopeb","url":r.url("/b")})).await;
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"scopeb","type":"video.encoded","payload":{}})),
+        202,
+    )
+    .await;
+    let ev_b = ev["id"].as_str().expect("id").to_owned();
+    let d_b = crate::delivery_ids(&ev)[0].clone();
+    ok(h, "POST", "/v1/tenants/scopeb/secret", None, 201).await;
+    wait_status(h, &d_b, "succeeded").await;
+
+    let since = "2020-01-01T00:00:00Z";
+    for (method, path, body) in [
+        ("GET", format!("/v1/subscriptions/{sub_b}"), None),
+        ("PATCH", format!("/v1/subscriptions/{sub_b}"), Some(json!({"description":"mine now"}))),
+        ("DELETE", format!("/v1/subscriptions/{sub_b}"), None),
+        ("POST", format!("/v1/subscriptions/{sub_b}/rotate-secret"), None),
+        ("POST", format!("/v1/subscriptions/{sub_b}/replay"), Some(json!({"since": since}))),
+        ("GET", "/v1/subscriptions?tenant=scopeb".to_owned(), None),
+        ("POST", "/v1/subscriptions".to_owned(), Some(json!({"tenant":"scopeb","url":r.url("/x")}))),
+        (
+            "POST",
+            "/v1/events".to_owned(),
+            Some(json!({"tenant":"scopeb","type":"video.encoded","payload":{}})),
+        ),
+        ("GET", format!("/v1/events/{ev_b}"), None),
+        ("GET", format!("/v1/deliveries/{d_b}"), None),
+        ("POST", format!("/v1/deliveries/{d_b}/redeliver"), None),
+        ("GET", "/v1/deliveries?tenant=scopeb".to_owned(), None),
+        ("GET", "/v1/tenants/scopeb/secret".to_owned(), None),
+        ("POST", "/v1/tenants/scopeb/rotate-secret".to_owned(), None),
+        ("GET", "/v1/tenants/scopeb/one-off".to_owned(), None),
+        ("PUT", "/v1/tenants/scopeb/one-off".to_owned(), Some(json!({}))),
+    ] {
+        let (status, v) = as_key(h, a, method, &path, body).await;
+        assert_eq!(status, 404, "scope a's key on {method} {path}: {v}");
+        assert_eq!(v["error"]["code"], "not_found", "{method} {path}");
+    }
+    let (_, by_sub) = as_key(h, a, "GET", &format!("/v1/deliveries?subscription={sub_b}"), None).await;
+    assert_eq!(by_sub["data"], json!([]), "another tenant's deliveries are not listed: {by_sub}");
+    let still = ok(h, "GET", &format!("/v1/subscriptions/{sub_b}"), None, 200).await;
+    assert!(still["description"].is_null(), "nothing of scope b changed: {still}");
+    assert_eq!(
+        as_key(h, b, "GET", &format!("/v1/deliveries/{d_b}"), None).await.0,
+        200,
+        "b's own key reaches it"
+    );
+
+    // Its own tenant, a key does everything with; lists default to it.
+    let (status, mine) = as_key(
+        h,
+        a,
+        "POST",
+        "/v1/subscriptions",
+        Some(json!({"tenant":"scopea","url":r.url("/a"),"headers":{"Authorization":"Bearer receiver-token-7"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{mine}");
+    let (_, listed) = as_key(h, a, "GET", "/v1/subscriptions", None).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["data"][0]["tenant"], "scopea");
+    let shown =
+        ok(h, "GET", &format!("/v1/subscriptions/{}", mine["id"].as_str().expect("id")), None, 200).await;
+    assert_eq!(shown["headers"], json!({"authorization": "********"}), "header values are write-only");
+    assert!(
+        !listed.to_string().contains("receiver-token-7") && !mine.to_string().contains("receiver-token-7")
+    );
+    let (status, _) = as_key(
+        h,
+        a,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"scopea","type":"video.encoded","payload":{}})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let got = r.received();
+    assert!(
+        got.iter().all(|q| q.path != "/a" || q.header("authorization") == Some("Bearer receiver-token-7"))
+    );
+}
+
+/// Concurrent writes keep every change: creates never pass the tenant's
+/// limit, and a PATCH racing a rotation neither loses the new secret nor
+/// its own change.
+pub async fn concurrent_writes_keep_every_change(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    let creates = (0..60).map(|i| {
+        h.call(
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"tenant":"race","url":r.url(&format!("/{i}")),"event_types":["none.*"]})),
+        )
+    });
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(creates).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 50, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 10, "{statuses:?}");
+    let mut total = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = ok(h, "GET", &format!("/v1/subscriptions?tenant=race&limit=100{cursor}"), None, 200).await;
+        total += page["data"].as_array().map_or(0, Vec::len);
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(total, 50, "the tenant holds exactly its limit");
+
+    let (id, _) = subscribe(h, json!({"tenant":"race2","url":r.url("/rot")})).await;
+    let path = format!("/v1/subscriptions/{id}");
+    let rotate_path = format!("{path}/rotate-secret");
+    let edits: Vec<Value> = (0..8).map(|i| json!({"description": format!("edit {i}")})).collect();
+    let patches = edits.iter().map(|e| h.call("PATCH", &path, Some(e.clone())));
+    let rotate = h.call("POST", &rotate_path, Some(json!({"grace_period":"0s"})));
+    let (rotated, patched) = tokio::join!(rotate, futures_util::future::join_all(patches));
+    assert_eq!(rotated.0, 200, "{}", rotated.1);
+    assert!(patched.iter().all(|(s, _)| *s == 200 || *s == 409), "{patched:?}");
+    let after = ok(h, "GET", &format!("/v1/subscriptions/{id}"), None, 200).await;
+    assert!(after["description"].as_str().is_some_and(|d| d.starts_with("edit ")), "a PATCH landed: {after}");
+    let d = publish(h, "race2", "video.encoded").await.remove(0);
+    wait_status(h, &d, "succeeded").await;
+    let req = r.received().into_iter().rfind(|q| q.path == "/rot").expect("a request");
+    verify_standard(rotated.1["secret"].as_str().expect("secret"), &req, now())
+        .expect("the rotated secret signs: no PATCH wrote the old one back");
+}
+
+/// A PATCH racing the automatic disable of a subscription (410 Gone) never
+/// re-enables it.
+pub async fn a_patch_racing_a_disable_never_re_enables(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    r.script([Reply::Status(410)]);
+    let (id, _) = subscribe(h, json!({"tenant":"race3","url":r.url("/"),"retry_schedule":[]})).await;
+    let d = publish(h, "race3", "video.encoded").await.remove(0);
+    let path = format!("/v1/subscriptions/{id}");
+    for n in 0.. {
+        assert!(n < 150, "the delivery never finished");
+        let patch = h.call("PATCH", &path, Some(json!({"description": format!("edit {n}")})));
+        tokio::join!(h.tick(), patch);
+        if h.call("GET", &format!("/v1/deliveries/{d}"), None).await.1["status"] == "failed" {
+            break;
+        }
+    }
+    for i in 0..3 {
+        h.call(
+            "PATCH",
+            &format!("/v1/subscriptions/{id}"),
+            Some(json!({"description": format!("after {i}")})),
+        )
+        .await;
+    }
+    let s = ok(h, "GET", &format!("/v1/subscriptions/{id}"), None, 200).await;
+    assert_eq!(s["active"], false, "still disabled: {s}");
+    assert!(s["disabled_reason"].as_str().is_some_and(|r| r.contains("410")), "{s}");
+}
+
+/// A delivery that cannot be built from the publisher's payload fails at
+/// once, says so, and is not held against the endpoint.
+pub async fn a_payload_that_cannot_be_sent_is_the_publishers_fault(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    let merged = json!({"kind":"object","type_field":"event"});
+    let (id, _) = subscribe(h, json!({"tenant":"blame","url":r.url("/"),"body":merged})).await;
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"blame","type":"video.encoded","payload":[1,2]})),
+        202,
+    )
+    .await;
+    let d = crate::delivery_ids(&ev).remove(0);
+    let failed = wait_status(h, &d, "failed").await;
+    assert_eq!(failed["give_up_reason"], "unsendable", "{failed}");
+    assert_eq!(failed["attempts"][0]["error"], "payload", "{failed}");
+    assert!(r.received().is_empty(), "nothing was sent");
+    let s = ok(h, "GET", &format!("/v1/subscriptions/{id}"), None, 200).await;
+    assert!(s["failing_since"].is_null(), "the endpoint is not failing: {s}");
+    assert_eq!(s["active"], true);
+}
+
+/// A tenant's per-job `webhook_url` deliveries follow its one-off profile:
+/// Transcodely's format to Transcodely's published receiver, Importly's to
+/// an Importly receiver, each with the secret the platform imported.
+pub async fn per_job_urls_speak_the_tenants_format(h: &dyn Hook, transcodely: &crate::external::External) {
+    let (status, err) = h
+        .call(
+            "POST",
+            "/v1/events",
+            Some(
+                json!({"tenant":"jobs","type":"job.completed","payload":{},"webhook_url":transcodely.url()}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 409, "no secret, no one-off delivery: {err}");
+    let profile = ok(
+        h,
+        "PUT",
+        "/v1/tenants/jobs/one-off",
+        Some(json!({"preset":"transcodely","secret":"whsec_your_signing_secret"})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (profile["secret"].as_str(), profile["preset"].as_str()),
+        (Some("********"), Some("transcodely"))
+    );
+    let read = ok(h, "GET", "/v1/tenants/jobs/one-off", None, 200).await;
+    assert!(!read.to_string().contains("your_signing_secret"), "the secret is masked: {read}");
+    let job = json!({"id":"job_a1b2c3d4e5f6","status":"completed","progress":100});
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"jobs","type":"job.completed","payload":job,"webhook_url":transcodely.url()})),
+        202,
+    )
+    .await;
+    let d = crate::delivery_ids(&ev).remove(0);
+    wait_status(h, &d, "succeeded").await;
+    let seen = transcodely.seen();
+    let last = seen.last().expect("Transcodely's receiver got the job");
+    assert_eq!(last["ok"], true, "Transcodely's published code accepted it: {last}");
+    let body: Value = serde_json::from_str(last["body"].as_str().expect("body")).expect("JSON");
+    assert_eq!(
+        (body["event"].clone(), body["job"]["id"].clone()),
+        (json!("job.completed"), json!("job_a1b2c3d4e5f6"))
+    );
+
+    let secret = "importly-dashboard-secret";
+    let r = Receiver::start_checking(crate::providers::importly(secret)).await;
+    ok(h, "PUT", "/v1/tenants/imports/one-off", Some(json!({"preset":"importly","secret":secret})), 200)
+        .await;
+    let flat = json!({"jobId":"abc123","status":"completed","creditsUsed":52});
+    let ev = ok(
+        h,
+        "POST",
+        "/v1/events",
+        Some(json!({"tenant":"imports","type":"import.completed","payload":flat,"webhook_url":r.url("/importly")})),
+        202,
+    )
+    .await;
+    wait_status(h, &crate::delivery_ids(&ev)[0], "succeeded").await;
+    let q = r.received().pop().expect("the Importly receiver got the import");
+    assert_eq!(q.verdict, Some(Ok(())), "it verified Importly's signature");
+    assert_eq!(q.json(), flat, "the body is the payload as published");
 }

@@ -3,7 +3,8 @@
 //! | item | pk | sk | index keys |
 //! |---|---|---|---|
 //! | subscription | `SUB#<id>` | `SUB` | g1: `SUBS#<tenant>` / id |
-//! | tenant secrets | `TENANT#<t>` | `SECRETS` | |
+//! | tenant record (secret, one-off profile) | `TENANT#<t>` | `TENANT` | |
+//! | a tenant's subscription count | `TENANT#<t>` | `SUBS` | |
 //! | event | `EVT#<id>` | `EVT` | |
 //! | idempotency key | `IDEM#<t>#<key>` | `IDEM` | |
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
@@ -18,7 +19,10 @@
 //! Indexes project keys only, so rewriting a delivery's state writes to an
 //! index only when that index's keys change. `due` is sparse (only pending
 //! deliveries with a due time) and sharded so the scheduler's reads spread
-//! over partitions. Writes that must not race carry condition expressions.
+//! over partitions. Writes that must not race carry condition expressions:
+//! subscriptions and tenant records carry their version (`ver`) and every
+//! rewrite is conditioned on the one it read; a subscription is created in
+//! one transaction with its tenant's count, conditioned on the limit.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,7 +33,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -38,13 +42,12 @@ use serde_json::value::RawValue;
 
 use hookline::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Subscription,
-    SubscriptionId, TenantId,
+    SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError, SubscriptionStore,
-    TenantStore,
+    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Recorded, Recording, StoreError,
+    SubscriptionStore, TenantStore, Written,
 };
-use hookline::signing::SecretSet;
 use hookline::target::TargetUrl;
 
 use super::error::store_error as unavailable;
@@ -134,8 +137,27 @@ fn subscription_item(sub: &Subscription) -> Result<Item, StoreError> {
     let mut item = key(format!("SUB#{}", sub.id), "SUB");
     item.insert("g1pk".into(), s(format!("SUBS#{}", sub.tenant)));
     item.insert("g1sk".into(), s(sub.id.as_str()));
+    item.insert("ver".into(), version(sub.version));
     item.insert("rec".into(), s(to_json(sub)?));
     Ok(item)
+}
+
+fn version(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The condition that the item was stored at version `expected` (0: never
+/// stored, or stored before versions existed).
+fn at_version(expected: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    if expected == 0 {
+        ("attribute_not_exists(ver) OR ver = :v", vec![(":v", version(0))])
+    } else {
+        ("ver = :v", vec![(":v", version(expected))])
+    }
+}
+
+fn count_key(tenant: &TenantId) -> Item {
+    key(format!("TENANT#{tenant}"), "SUBS")
 }
 
 fn delivery_group(d: &Delivery) -> String {
@@ -205,6 +227,9 @@ impl DynamoStore {
         item.insert("created_at".into(), n(millis(e.created_at)));
         if let Some(k) = &e.idempotency_key {
             item.insert("idem".into(), s(k.as_str()));
+        }
+        if let Some(fp) = &e.fingerprint {
+            item.insert("fp".into(), s(fp.as_str()));
         }
         if let Some(u) = &e.webhook_url {
             item.insert("webhook_url".into(), s(u.as_str()));
@@ -450,11 +475,38 @@ impl AsyncLoad<Delivery> for LoadDeliveries<'_> {
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
-    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
-        if self.put_if(subscription_item(sub)?, "attribute_not_exists(pk)", &[]).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Internal(format!("subscription {} already exists", sub.id)))
+    async fn insert_subscription(
+        &self,
+        sub: &Subscription,
+        max_per_tenant: usize,
+    ) -> Result<bool, StoreError> {
+        // The tenant's count and the subscription in one transaction: the
+        // count moves only when the subscription is stored, and never past
+        // the limit, however many creates race.
+        let max = i64::try_from(max_per_tenant).unwrap_or(i64::MAX);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(count_key(&sub.tenant)))
+            .update_expression("SET n = if_not_exists(n, :zero) + :one")
+            .condition_expression("attribute_not_exists(n) OR n < :max")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .build()
+            .map_err(corrupt)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(count).build(),
+            put(&self.table, subscription_item(sub)?, Some("attribute_not_exists(pk)"))?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match failed_conditions(&e).as_deref() {
+                Some([true, _]) => Ok(false),
+                Some([_, true]) => {
+                    Err(StoreError::Internal(format!("subscription {} already exists", sub.id)))
+                }
+                _ => Err(unavailable(e)),
+            },
         }
     }
 
@@ -462,8 +514,17 @@ impl SubscriptionStore for DynamoStore {
         self.get(format!("SUB#{id}"), "SUB").await?.map(|i| record(&i)).transpose()
     }
 
-    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
-        self.put_if(subscription_item(sub)?, "attribute_exists(pk)", &[]).await
+    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
+        let (condition, values) = at_version(next.version.saturating_sub(1));
+        let condition = format!("attribute_exists(pk) AND ({condition})");
+        if self.put_if(subscription_item(next)?, &condition, &values).await? {
+            return Ok(Written::Done);
+        }
+        // Which it was costs a read, on this rare path only.
+        Ok(match self.get(format!("SUB#{}", next.id), "SUB").await? {
+            Some(_) => Written::Stale,
+            None => Written::Missing,
+        })
     }
 
     async fn update_health(
@@ -472,14 +533,13 @@ impl SubscriptionStore for DynamoStore {
         failing_since: Option<DateTime<Utc>>,
         disabled_reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        // Read-modify-write guarded by the record read, retried on a race so
-        // a concurrent PATCH is neither lost nor overwritten.
+        // Read-modify-write conditioned on the version read, again on a race,
+        // so a concurrent PATCH is neither lost nor overwritten.
         for _ in 0..5 {
-            let Some(item) = self.get(format!("SUB#{id}"), "SUB").await? else { return Ok(()) };
-            let old = get_s(&item, "rec")?.to_owned();
-            let mut sub: Subscription = record(&item)?;
+            let Some(mut sub) = self.get_subscription(id).await? else { return Ok(()) };
+            let (condition, values) = at_version(sub.version);
             sub.set_health(failing_since, disabled_reason);
-            if self.put_if(subscription_item(&sub)?, "rec = :old", &[(":old", s(old))]).await? {
+            if self.put_if(subscription_item(&sub)?, condition, &values).await? {
                 return Ok(());
             }
         }
@@ -487,16 +547,29 @@ impl SubscriptionStore for DynamoStore {
     }
 
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
+        let Some(sub) = self.get_subscription(id).await? else { return Ok(false) };
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(format!("SUB#{id}"), "SUB")))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.attributes().is_some())
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(corrupt)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(count_key(&sub.tenant)))
+            .update_expression("SET n = if_not_exists(n, :one) - :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(corrupt)?;
+        let writes = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn list_subscriptions(
@@ -531,27 +604,21 @@ impl SubscriptionStore for DynamoStore {
 
 #[async_trait]
 impl TenantStore for DynamoStore {
-    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
-        self.get(format!("TENANT#{tenant}"), "SECRETS").await?.map(|i| record(&i)).transpose()
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.get(format!("TENANT#{tenant}"), "TENANT").await?.map(|i| record(&i)).transpose()
     }
 
-    async fn init_tenant_secrets(
-        &self,
-        tenant: &TenantId,
-        secrets: &SecretSet,
-    ) -> Result<SecretSet, StoreError> {
-        let mut item = key(format!("TENANT#{tenant}"), "SECRETS");
-        item.insert("rec".into(), s(to_json(secrets)?));
-        if self.put_if(item, "attribute_not_exists(pk)", &[]).await? {
-            return Ok(secrets.clone());
-        }
-        self.tenant_secrets(tenant).await?.ok_or_else(|| corrupt("tenant secrets vanished"))
-    }
-
-    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
-        let mut item = key(format!("TENANT#{tenant}"), "SECRETS");
-        item.insert("rec".into(), s(to_json(secrets)?));
-        self.put(item).await
+    async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError> {
+        let mut item = key(format!("TENANT#{}", next.id), "TENANT");
+        item.insert("ver".into(), version(next.version));
+        item.insert("rec".into(), s(to_json(next)?));
+        let expected = next.version.saturating_sub(1);
+        let done = if expected == 0 {
+            self.put_if(item, "attribute_not_exists(pk)", &[]).await?
+        } else {
+            self.put_if(item, "ver = :v", &[(":v", version(expected))]).await?
+        };
+        Ok(if done { Written::Done } else { Written::Stale })
     }
 }
 
@@ -597,6 +664,9 @@ impl EventStore for DynamoStore {
         let mut writes = Vec::with_capacity(deliveries.len() + 2);
         let mut item = key(idem_pk.clone(), "IDEM");
         item.insert("event_id".into(), s(event.id.as_str()));
+        if let Some(fp) = &event.fingerprint {
+            item.insert("fp".into(), s(fp.as_str()));
+        }
         item.insert("expires_at".into(), self.expiry(event.created_at));
         writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
         writes.push(put(&self.table, self.event_item(event, deliveries), Some("attribute_not_exists(pk)"))?);
@@ -618,7 +688,10 @@ impl EventStore for DynamoStore {
                 }
                 let item =
                     self.get(idem_pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
-                Ok(Inserted::Duplicate { event_id: parse_id(get_s(&item, "event_id")?)? })
+                Ok(Inserted::Duplicate {
+                    event_id: parse_id(get_s(&item, "event_id")?)?,
+                    fingerprint: get_s(&item, "fp").ok().map(str::to_owned),
+                })
             }
         }
     }
@@ -641,7 +714,54 @@ impl EventStore for DynamoStore {
                 .timestamp_millis_opt(created)
                 .single()
                 .ok_or_else(|| corrupt("bad created_at"))?,
+            fingerprint: get_s(&item, "fp").ok().map(str::to_owned),
         }))
+    }
+}
+
+impl DynamoStore {
+    /// Records `attempt` on its delivery if the delivery is still pending
+    /// with one attempt fewer; whether it did.
+    async fn record(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+        let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
+            return Ok(false);
+        };
+        let previous = d.attempts;
+        if !d.record(attempt, update) {
+            return Ok(false);
+        }
+
+        // Plain writes, not a transaction (which bills every item twice).
+        // First the attempt the delivery item carried until now goes to its
+        // own item (idempotent: the same record under the same key), then the
+        // delivery under its condition — the write that decides — carrying
+        // this attempt. A crash between the two leaves the older attempt in
+        // both places, never in neither. An attempt record too large to ride
+        // along without making the delivery cost more than one write unit
+        // goes to its own item after the delivery, as before: a crash in
+        // between loses that record's detail (the delivery keeps its status
+        // code and outcome) but never records an attempt it does not count.
+        if let Some(older) = last_attempt(&old)?
+            && older.number < attempt.number
+        {
+            self.put_attempt(&older).await?;
+        }
+        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
+        let separately = item_size(&item) > WRITE_UNIT;
+        if separately {
+            item.remove("att");
+        }
+        let applied = self
+            .put_if(
+                item,
+                "#status = :pending AND attempts = :prev",
+                &[(":pending", s(DeliveryStatus::Pending.as_str())), (":prev", n(previous.into()))],
+            )
+            .await?;
+        if applied && separately {
+            self.put_attempt(attempt).await?;
+        }
+        Ok(applied)
     }
 }
 
@@ -737,45 +857,11 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
-    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
-        let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
-            return Ok(false);
-        };
-        let previous = d.attempts;
-        if !d.record(attempt, update) {
-            return Ok(false);
-        }
-        // Plain writes, not a transaction (which bills every item twice).
-        // First the attempt the delivery item carried until now goes to its
-        // own item (idempotent: the same record under the same key), then the
-        // delivery under its condition — the write that decides — carrying
-        // this attempt. A crash between the two leaves the older attempt in
-        // both places, never in neither. An attempt record too large to ride
-        // along without making the delivery cost more than one write unit
-        // goes to its own item after the delivery, as before: a crash in
-        // between loses that record's detail (the delivery keeps its status
-        // code and outcome) but never records an attempt it does not count.
-        if let Some(older) = last_attempt(&old)?
-            && older.number < attempt.number
-        {
-            self.put_attempt(&older).await?;
-        }
-        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
-        let separately = item_size(&item) > WRITE_UNIT;
-        if separately {
-            item.remove("att");
-        }
-        let applied = self
-            .put_if(
-                item,
-                "#status = :pending AND attempts = :prev",
-                &[(":pending", s(DeliveryStatus::Pending.as_str())), (":prev", n(previous.into()))],
-            )
-            .await?;
-        if applied && separately {
-            self.put_attempt(attempt).await?;
-        }
-        Ok(applied)
+    async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
+        // SQS is not in this store's transactions: the follow-up and the
+        // acknowledgement are the caller's and the event source mapping's.
+        let applied = self.record(r.attempt, r.update).await?;
+        Ok(Recorded { applied, follow_up_queued: false, acknowledged: false })
     }
 
     async fn claim_due(

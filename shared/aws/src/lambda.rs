@@ -12,7 +12,7 @@ use tracing::{error, warn};
 use hookline::Context;
 use hookline::api::access::ApiKeys;
 use hookline::config::{Config, ConfigError, required};
-use hookline::ports::{OsEntropy, QueueMessage, Sender, SystemClock};
+use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
 
 use super::{DynamoStore, SqsQueue};
 
@@ -122,16 +122,22 @@ pub async fn deliver_batch(
         .map(|record| async move {
             let id = record.message_id.clone();
             let parsed = record.body.as_deref().map(serde_json::from_str::<QueueMessage>);
+            // Above 1, an earlier handling of this message died or failed.
+            let receives = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
             let ok = match parsed {
-                Some(Ok(message)) => match ctx.handle_message(sender, &message).await {
+                Some(Ok(message)) => match ctx.handle_message(sender, &Received { message, receives, ack: None }).await {
                     Ok(_) => true,
                     Err(e) if e.is_retryable() => {
-                        warn!(message_id = ?id, error = %e, "the store failed; the message will come back");
+                        warn!(message_id = ?id, error = %e, "the store or queue failed; the message will come back");
                         false
                     }
                     Err(e) => {
                         error!(message_id = ?id, error = %e,
-                            "the store refused; the message will come back and, if this lasts, end in the DLQ");
+                            "the store or queue refused; the message will come back and, if this lasts, end in the DLQ");
                         false
                     }
                 },

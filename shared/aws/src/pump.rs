@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use hookline::ports::QueueError;
 
 use super::error::queue_error;
@@ -57,6 +57,7 @@ impl Pump {
             .queue_url(&self.queue_url)
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
             .map_err(queue_error)?;
@@ -68,6 +69,10 @@ impl Pump {
             record.receipt_handle = Some(receipt.to_owned());
             record.body = m.body().map(str::to_owned);
             record.event_source = Some("aws:sqs".to_owned());
+            // As Lambda does: how many times the message has been received.
+            for (name, value) in m.attributes().into_iter().flatten() {
+                record.attributes.insert(name.as_str().to_owned(), value.clone());
+            }
             batch.event.records.push(record);
             batch.receipts.push((id.to_owned(), receipt.to_owned()));
         }

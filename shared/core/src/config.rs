@@ -6,6 +6,8 @@
 //! |---|---|---|
 //! | `HOOKLINE_API_KEY` | — | API key(s), comma-separated (local use) |
 //! | `HOOKLINE_API_KEY_SHA256` | — | hex SHA-256 digests of API keys (AWS: only digests) |
+//! | `HOOKLINE_TENANT_API_KEYS` | — | keys scoped to one tenant, `tenant:key` comma-separated |
+//! | `HOOKLINE_TENANT_API_KEY_SHA256` | — | the same as `tenant:<hex digest>` (AWS) |
 //! | `HOOKLINE_ALLOW_PRIVATE_TARGETS` | `0` | `1` allows loopback receivers (local mode, tests); private networks and metadata stay refused |
 //! | `HOOKLINE_HTTPS_ONLY` | `0` | `1` refuses plain-http targets |
 //! | `HOOKLINE_ALLOWED_PORTS` | any | comma-separated ports targets may use |
@@ -16,6 +18,7 @@
 //! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
 //! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
 //! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
+//! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -124,7 +127,19 @@ impl Config {
         if let Some(url) = var("HOOKLINE_OPS_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
             let url = crate::target::TargetUrl::parse(url.trim())
                 .map_err(|e| ConfigError { name: "HOOKLINE_OPS_WEBHOOK_URL", problem: e.to_string() })?;
+            const SECRET: &str = "HOOKLINE_OPS_WEBHOOK_SECRET";
+            let secret = required(&var, SECRET).map_err(|_| ConfigError {
+                name: SECRET,
+                problem: "is required with HOOKLINE_OPS_WEBHOOK_URL: it signs hookline's own events".into(),
+            })?;
+            let secret = crate::signing::Secret::parse(&secret)
+                .and_then(|s| {
+                    crate::api::settings::check_secret_fits(&s, &crate::signing::SignatureFormat::standard())
+                        .map(|()| s)
+                })
+                .map_err(|e| ConfigError { name: SECRET, problem: e.to_string() })?;
             settings.ops_url = Some(url);
+            settings.ops_secret = Some(secret);
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
@@ -132,10 +147,18 @@ impl Config {
         };
         let clear = var("HOOKLINE_API_KEY").unwrap_or_default();
         let mut api_keys = ApiKeys::from_keys(clear.split(',').map(str::trim).filter(|k| !k.is_empty()));
-        if let Some(digests) = var("HOOKLINE_API_KEY_SHA256") {
-            let parsed = ApiKeys::from_hex_digests(&digests)
-                .map_err(|e| ConfigError { name: "HOOKLINE_API_KEY_SHA256", problem: e.to_string() })?;
-            api_keys.extend(parsed);
+        let keys = |name: &'static str, parse: fn(&str) -> Result<ApiKeys, crate::api::access::BadKey>| {
+            var(name).map(|v| parse(&v).map_err(|e| ConfigError { name, problem: e.to_string() })).transpose()
+        };
+        for more in [
+            keys("HOOKLINE_API_KEY_SHA256", ApiKeys::from_hex_digests)?,
+            keys("HOOKLINE_TENANT_API_KEYS", ApiKeys::from_tenant_keys)?,
+            keys("HOOKLINE_TENANT_API_KEY_SHA256", ApiKeys::from_tenant_digests)?,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            api_keys.extend(more);
         }
         let retention = match var("HOOKLINE_RETENTION") {
             Some(v) => duration("HOOKLINE_RETENTION", &v)?,
@@ -179,7 +202,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.settings.retry.schedule.max_attempts(), 4);
         assert!(c.settings.guard.allow_loopback);
-        assert!(c.api_keys.accepts("a") && c.api_keys.accepts("b") && !c.api_keys.accepts("a, b"));
+        assert!(c.api_keys.caller("a").is_some() && c.api_keys.caller("b").is_some());
+        assert!(c.api_keys.caller("a, b").is_none());
         assert_eq!(c.settings.guard.allowed_ports, Some(vec![443, 8443]));
         assert_eq!(c.settings.disable.after, chrono::Duration::days(2));
     }
@@ -195,8 +219,16 @@ mod tests {
             ("HOOKLINE_ALLOWED_PORTS", "80,x"),
             ("HOOKLINE_DISABLE_AFTER", "forever"),
             ("HOOKLINE_API_KEY_SHA256", "not-a-digest"),
+            ("HOOKLINE_TENANT_API_KEYS", "no-tenant-here"),
+            ("HOOKLINE_TENANT_API_KEY_SHA256", "acme:not-a-digest"),
         ] {
             assert_eq!(env(&[(k, v)]).unwrap_err().name, k, "{v}");
         }
+        let ops = ("HOOKLINE_OPS_WEBHOOK_URL", "https://ops.example.com/hooks");
+        assert_eq!(env(&[ops]).unwrap_err().name, "HOOKLINE_OPS_WEBHOOK_SECRET", "the URL needs its secret");
+        let weak = ("HOOKLINE_OPS_WEBHOOK_SECRET", "not-a-whsec-secret");
+        assert_eq!(env(&[ops, weak]).unwrap_err().name, "HOOKLINE_OPS_WEBHOOK_SECRET");
+        let good = ("HOOKLINE_OPS_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert!(env(&[ops, good]).unwrap().settings.ops_secret.is_some());
     }
 }

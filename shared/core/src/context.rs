@@ -44,10 +44,13 @@ pub struct Settings {
     pub guard: TargetGuard,
     /// Where hookline's own operational events go (`HOOKLINE_OPS_WEBHOOK_URL`).
     pub ops_url: Option<crate::target::TargetUrl>,
+    /// What signs them (`HOOKLINE_OPS_WEBHOOK_SECRET`).
+    pub ops_secret: Option<crate::signing::Secret>,
 }
 
-/// The tenant hookline's operational events belong to; its secret
-/// (`GET /v1/tenants/hookline-ops/secret`) signs them.
+/// The tenant hookline's operational events belong to. It is reserved: no
+/// API caller publishes to it or subscribes to it; `HOOKLINE_OPS_WEBHOOK_SECRET`
+/// signs its deliveries.
 pub const OPS_TENANT: &str = "hookline-ops";
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             rotation_grace: Duration::from_secs(24 * 3600),
             guard: TargetGuard::default(),
             ops_url: None,
+            ops_secret: None,
         }
     }
 }

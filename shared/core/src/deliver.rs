@@ -2,25 +2,33 @@
 //!
 //! The message names the attempt it is for; a message whose attempt was
 //! already recorded (SQS redelivery, a duplicate from the scheduler) or
-//! whose delivery is finished changes nothing. Endpoint failures are
-//! hookline's own retries (re-enqueued with a delay, or left due in the
+//! whose delivery is finished sends nothing. Endpoint failures are
+//! hookline's own retries (queued again with a delay, or left due in the
 //! store for the scheduler); only store and queue failures are errors, so
 //! the message comes back.
+//!
+//! No crash between two steps stalls a delivery. A store that also holds the
+//! queue (SQLite) records the attempt, queues its follow-up and acknowledges
+//! the message in one transaction. Elsewhere (DynamoDB and SQS), a message
+//! that comes back after its attempt was recorded — its handling died or
+//! failed before the follow-up was queued — queues the follow-up again; a
+//! duplicate follow-up is harmless, as any repeated message is.
 
 use std::time::Duration;
 
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::api::events::ValidEvent;
 use crate::context::{Context, OPS_TENANT};
 use crate::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, Subscription,
-    TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventType,
+    Subscription, TenantId,
 };
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
-use crate::ports::{QueueMessage, Queued, Sender, StoreError, span};
-use crate::signing::{SecretSet, SignatureFormat};
-use crate::target::{CustomHeaders, TargetUrl};
-use crate::wire::{BodyFormat, Content, TargetSettings, build_request};
+use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
+use crate::signing::SecretSet;
+use crate::target::TargetUrl;
+use crate::wire::{Content, TargetSettings, build_request};
 
 /// What handling a message came to (all of them are successes for the
 /// queue: the message is done).
@@ -30,7 +38,12 @@ pub enum Handled {
     Attempted {
         /// What the policy decided.
         decision: Decision,
+        /// The store acknowledged the message with the attempt.
+        acknowledged: bool,
     },
+    /// The message came back after its attempt was recorded: the follow-up
+    /// was queued again.
+    Requeued,
     /// Nothing to do: the delivery or its event no longer exists, the
     /// attempt was already recorded, or the delivery is finished.
     Skipped(&'static str),
@@ -38,13 +51,33 @@ pub enum Handled {
     Canceled,
 }
 
+/// Why a message must come back: the store or the queue failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl DeliverError {
+    /// Whether handling the message again later may succeed (otherwise an
+    /// operator must act; the message still comes back, and ends in the
+    /// dead letters if it keeps failing).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Queue(e) => e.is_retryable(),
+        }
+    }
+}
+
 struct Target {
     subscription: Option<Subscription>,
     url: TargetUrl,
-    signature: SignatureFormat,
-    body: BodyFormat,
-    headers: CustomHeaders,
-    timeout: Duration,
+    settings: DeliverySettings,
     secrets: SecretSet,
     retry: RetryPolicy,
 }
@@ -54,13 +87,13 @@ impl Context {
     pub async fn handle_message(
         &self,
         sender: &dyn Sender,
-        message: &QueueMessage,
-    ) -> Result<Handled, StoreError> {
-        match message {
+        received: &Received,
+    ) -> Result<Handled, DeliverError> {
+        match &received.message {
             QueueMessage::Deliver { delivery_id, attempt } => {
                 let span = info_span!("delivery", delivery_id = %delivery_id, attempt = attempt,
                     event_id = tracing::field::Empty, subscription_id = tracing::field::Empty);
-                self.deliver(sender, delivery_id, *attempt).instrument(span).await
+                self.deliver(sender, received, delivery_id, *attempt).instrument(span).await
             }
         }
     }
@@ -68,14 +101,21 @@ impl Context {
     async fn deliver(
         &self,
         sender: &dyn Sender,
-        id: &DeliveryId,
+        received: &Received,
+        id: &crate::model::DeliveryId,
         attempt: u32,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, DeliverError> {
         let Some(delivery) = self.deliveries.get_delivery(id).await? else {
             return Ok(Handled::Skipped("no such delivery"));
         };
-        if delivery.status != DeliveryStatus::Pending || delivery.attempts.checked_add(1) != Some(attempt) {
-            return Ok(Handled::Skipped("attempt already made or delivery finished"));
+        if delivery.status != DeliveryStatus::Pending {
+            return Ok(Handled::Skipped("the delivery is finished"));
+        }
+        if delivery.attempts == attempt && received.receives > 1 {
+            return self.queue_follow_up_again(&delivery).await;
+        }
+        if delivery.attempts.checked_add(1) != Some(attempt) {
+            return Ok(Handled::Skipped("this attempt was already made"));
         }
         let span = tracing::Span::current();
         span.record("event_id", tracing::field::display(&delivery.event_id));
@@ -90,13 +130,33 @@ impl Context {
         };
         let Some(target) = self.target(&delivery).await? else {
             self.deliveries.cancel_delivery(id, self.clock.now()).await?;
-            info!("canceled: the subscription is deleted or inactive");
+            info!("canceled: its subscription is deleted or inactive, or its tenant has no secret");
             return Ok(Handled::Canceled);
         };
-        self.attempt(sender, &delivery, &event, &target, attempt).await
+        self.attempt(sender, received, &delivery, &event, &target, attempt).await
+    }
+
+    /// The message came back though its attempt is recorded: whatever
+    /// handled it before died or failed before (or after) queueing the
+    /// follow-up. Queues it again, due when the schedule says.
+    async fn queue_follow_up_again(&self, d: &Delivery) -> Result<Handled, DeliverError> {
+        let now = self.clock.now();
+        let Some(at) = d.next_attempt_at else { return Ok(Handled::Skipped("no next attempt")) };
+        let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+        if wait > self.queue.max_delay() {
+            return Ok(Handled::Skipped("the next attempt waits in the store for the scheduler"));
+        }
+        let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: d.attempts + 1 };
+        self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
+        info!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "follow-up queued again");
+        Ok(Handled::Requeued)
     }
 
     async fn target(&self, delivery: &Delivery) -> Result<Option<Target>, StoreError> {
+        let policy = |schedule: &Option<crate::policy::RetrySchedule>| match schedule {
+            Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
+            None => self.settings.retry.clone(),
+        };
         match &delivery.target {
             DeliveryTarget::Subscription { subscription_id } => {
                 let Some(sub) = self.subscriptions.get_subscription(subscription_id).await? else {
@@ -105,41 +165,36 @@ impl Context {
                 if !sub.active {
                     return Ok(None);
                 }
-                let retry = match &sub.retry_schedule {
-                    Some(schedule) => {
-                        RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() }
-                    }
-                    None => self.settings.retry.clone(),
-                };
                 Ok(Some(Target {
                     url: sub.url.clone(),
-                    signature: sub.signature.clone(),
-                    body: sub.body.clone(),
-                    headers: sub.headers.clone(),
-                    timeout: sub.timeout.duration(),
+                    settings: sub.settings.clone(),
                     secrets: sub.secrets.clone(),
-                    retry,
+                    retry: policy(&sub.settings.retry_schedule),
                     subscription: Some(sub),
                 }))
             }
+            DeliveryTarget::OneOff { url } if delivery.tenant.as_str() == OPS_TENANT => {
+                // hookline's own events: signed with the operator's secret.
+                let Some(secret) = &self.settings.ops_secret else { return Ok(None) };
+                Ok(Some(Target {
+                    subscription: None,
+                    url: url.clone(),
+                    settings: DeliverySettings::default(),
+                    secrets: SecretSet::new(secret.clone()),
+                    retry: self.settings.retry.clone(),
+                }))
+            }
             DeliveryTarget::OneOff { url } => {
-                let secrets = match self.tenants.tenant_secrets(&delivery.tenant).await? {
-                    Some(s) => s,
-                    None => {
-                        let fresh =
-                            SecretSet::new(crate::signing::Secret::generate(self.entropy.secret_bytes()));
-                        self.tenants.init_tenant_secrets(&delivery.tenant, &fresh).await?
-                    }
+                let tenant = self.tenants.get_tenant(&delivery.tenant).await?;
+                let Some((secrets, settings)) = tenant.and_then(|t| Some((t.secrets?, t.one_off))) else {
+                    return Ok(None);
                 };
                 Ok(Some(Target {
                     subscription: None,
                     url: url.clone(),
-                    signature: SignatureFormat::standard(),
-                    body: BodyFormat::Standard,
-                    headers: Default::default(),
-                    timeout: crate::policy::AttemptTimeout::default().duration(),
+                    retry: policy(&settings.retry_schedule),
+                    settings,
                     secrets,
-                    retry: self.settings.retry.clone(),
                 }))
             }
         }
@@ -148,18 +203,19 @@ impl Context {
     async fn attempt(
         &self,
         sender: &dyn Sender,
+        received: &Received,
         delivery: &Delivery,
         event: &Event,
         target: &Target,
         number: u32,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, DeliverError> {
         let started = self.clock.now();
         let settings = TargetSettings {
             url: &target.url,
-            signature: &target.signature,
-            body: &target.body,
-            headers: &target.headers,
-            timeout: target.timeout,
+            signature: &target.settings.signature,
+            body: &target.settings.body,
+            headers: &target.settings.headers,
+            timeout: target.settings.timeout.duration(),
         };
         let secrets = target.secrets.signing_at(started);
         let content = Content {
@@ -189,8 +245,9 @@ impl Context {
                     };
                     (decision, record)
                 }
-                // The payload does not fit this target's body format or the
-                // secret its signature: no later attempt can do better.
+                // The payload does not fit this target's body format (or the
+                // secret its signature): no later attempt can do better, and it
+                // is not the endpoint's doing.
                 Err(e) => (
                     Decision::GiveUp(GiveUpReason::Unsendable),
                     Attempt {
@@ -200,8 +257,8 @@ impl Context {
                         duration_ms: 0,
                         url: target.url.to_string(),
                         status_code: None,
-                        error: Some(FailureKind::Other),
-                        error_message: Some(format!("the request could not be built: {e}")),
+                        error: Some(FailureKind::Payload),
+                        error_message: Some(format!("nothing was sent: {e}")),
                         response_excerpt: None,
                     },
                 ),
@@ -243,16 +300,31 @@ impl Context {
                 give_up_reason: Some(reason),
             },
         };
-        if !self.deliveries.record_attempt(&record, &update).await? {
+        let recorded = self
+            .deliveries
+            .record_attempt(&Recording {
+                attempt: &record,
+                update: &update,
+                follow_up: follow_up.as_ref(),
+                ack: received.ack,
+            })
+            .await?;
+        if !recorded.applied {
             return Ok(Handled::Skipped("another worker recorded this attempt first"));
         }
-        info!(status = ?record.status_code, error = ?record.error, decision = ?decision, "attempt recorded");
+        info!(
+            status_code = record.status_code,
+            error = record.error.map(|e| format!("{e:?}")),
+            duration_ms = record.duration_ms,
+            outcome = outcome_name(decision),
+            "attempt recorded"
+        );
         if let Some(next) = follow_up
-            && let Err(e) = self.queue.enqueue(&[next]).await
+            && !recorded.follow_up_queued
         {
-            // Retrying this message would not help (its attempt is recorded);
-            // the delivery's due time brings the scheduler to it instead.
-            warn!(error = %e, "could not queue the next attempt; the scheduler will");
+            // If this fails the message comes back; its attempt is recorded,
+            // so handling it again queues the follow-up then.
+            self.queue.enqueue(&[next]).await?;
         }
         if let Decision::GiveUp(reason) = decision {
             let ty = if reason == GiveUpReason::Exhausted { "delivery.exhausted" } else { "delivery.failed" };
@@ -262,12 +334,18 @@ impl Context {
                 "reason": reason, "attempts": number, "last_status_code": record.status_code,
                 "url": record.url,
             });
-            self.emit(&delivery.tenant, ty, &delivery.id.to_string(), payload).await;
+            // One occurrence per delivery and attempt: a redelivered delivery
+            // that fails again is a new occurrence.
+            self.emit(&delivery.tenant, ty, &format!("{}:{number}", delivery.id), payload).await;
         }
-        if let Some(sub) = &target.subscription {
+        // A request that could not be built is the publisher's doing, not
+        // the endpoint's: it never counts toward disabling it.
+        if let Some(sub) = &target.subscription
+            && decision != Decision::GiveUp(GiveUpReason::Unsendable)
+        {
             self.update_health(sub, decision, now).await?;
         }
-        Ok(Handled::Attempted { decision })
+        Ok(Handled::Attempted { decision, acknowledged: recorded.acknowledged })
     }
 
     async fn update_health(
@@ -294,31 +372,50 @@ impl Context {
                 "subscription_id": sub.id, "tenant": sub.tenant, "url": sub.url, "reason": reason,
                 "canceled_deliveries": n,
             });
-            self.emit(&sub.tenant, "subscription.disabled", &sub.id.to_string(), payload).await;
+            // One occurrence per disabling: the version it was disabled from.
+            self.emit(&sub.tenant, "subscription.disabled", &format!("{}:{}", sub.id, sub.version), payload)
+                .await;
         }
         Ok(())
     }
 
     /// Publishes one of hookline's own events to the operator's URL, through
     /// the ordinary signed delivery path (a one-off delivery of the
-    /// [`OPS_TENANT`] tenant). Best effort: a failure to publish is
-    /// logged, never a reason to handle the message again. Events about the
-    /// ops tenant's own deliveries are not published (no loops).
-    async fn emit(&self, about: &TenantId, ty: &str, subject: &str, payload: serde_json::Value) {
+    /// [`OPS_TENANT`] tenant, signed with `HOOKLINE_OPS_WEBHOOK_SECRET`).
+    /// `occurrence` names this occurrence: the same one is published once,
+    /// however often its message is handled; another is a new event. Best
+    /// effort: a failure to publish is logged, never a reason to handle the
+    /// message again. Events about the ops tenant's own deliveries are not
+    /// published (no loops).
+    async fn emit(&self, about: &TenantId, ty: &str, occurrence: &str, payload: serde_json::Value) {
         let Some(url) = &self.settings.ops_url else { return };
         if about.as_str() == OPS_TENANT {
             return;
         }
-        let Ok(payload) = serde_json::value::to_raw_value(&payload) else { return };
-        let req = crate::api::events::PublishEventRequest {
-            tenant: OPS_TENANT.to_owned(),
-            event_type: ty.to_owned(),
-            payload,
-            idempotency_key: Some(format!("{ty}:{subject}")),
-            webhook_url: Some(url.to_string()),
+        let (Ok(payload), Ok(tenant), Ok(event_type)) =
+            (serde_json::value::to_raw_value(&payload), TenantId::parse(OPS_TENANT), EventType::parse(ty))
+        else {
+            return;
         };
-        if let Err(e) = self.publish_event(req, None).await {
+        let ev = ValidEvent {
+            tenant,
+            event_type,
+            payload,
+            idempotency_key: Some(format!("{ty}:{occurrence}")),
+            webhook_url: Some(url.clone()),
+        };
+        if let Err(e) = self.accept_event(ev, None).await {
             warn!(error = %e, event_type = ty, "could not publish an operational event");
         }
+    }
+}
+
+/// The policy's decision as a log field.
+fn outcome_name(d: Decision) -> &'static str {
+    match d {
+        Decision::Succeeded => "succeeded",
+        Decision::Retry { .. } => "retry",
+        Decision::GiveUp(GiveUpReason::Exhausted) => "exhausted",
+        Decision::GiveUp(_) => "failed",
     }
 }

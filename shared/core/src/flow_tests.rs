@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 
+use crate::api::access::Caller;
 use crate::api::deliveries::ReplayRequest;
 use crate::api::events::PublishEventRequest;
 use crate::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
@@ -14,7 +15,7 @@ use crate::deliver::Handled;
 use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
 use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, ScriptedSender, SeededEntropy};
-use crate::ports::{Clock, DeliveryStore, QueueMessage, SubscriptionStore};
+use crate::ports::{Clock, DeliveryStore, QueueMessage, Received, SubscriptionStore};
 use crate::signing::{HeaderLookup, Secret, standard};
 
 struct World {
@@ -36,6 +37,16 @@ fn world() -> World {
     World { ctx, store, queue, clock, sender: ScriptedSender::new() }
 }
 
+/// An operator's key: every tenant.
+fn op() -> Caller {
+    Caller::internal()
+}
+
+/// A message as the queue hands it out the first time.
+fn once(message: &QueueMessage) -> Received {
+    Received { message: message.clone(), receives: 1, ack: None }
+}
+
 fn status(code: u16) -> AttemptOutcome {
     AttemptOutcome::Response { status: code, retry_after: None, stop_retries: false }
 }
@@ -43,13 +54,13 @@ fn status(code: u16) -> AttemptOutcome {
 impl World {
     async fn subscribe(&self, json: &str) -> (SubscriptionId, Secret) {
         let req: CreateSubscriptionRequest = serde_json::from_str(json).unwrap();
-        let created = self.ctx.create_subscription(req).await.unwrap();
+        let created = self.ctx.create_subscription(&op(), req).await.unwrap();
         (created.subscription.id, Secret::parse(&created.secret).unwrap())
     }
 
     async fn publish(&self, json: &str) -> Vec<DeliveryId> {
         let req: PublishEventRequest = serde_json::from_str(json).unwrap();
-        self.ctx.publish_event(req, None).await.unwrap().deliveries.into_iter().map(|d| d.id).collect()
+        self.ctx.publish_event(&op(), req, None).await.unwrap().deliveries.into_iter().map(|d| d.id).collect()
     }
 
     /// Hands every queued message whose delay has passed to the deliver
@@ -57,7 +68,7 @@ impl World {
     async fn run_queue(&self) -> Vec<Handled> {
         let mut out = Vec::new();
         for q in self.queue.drain() {
-            out.push(self.ctx.handle_message(&self.sender, &q.message).await.unwrap());
+            out.push(self.ctx.handle_message(&self.sender, &once(&q.message)).await.unwrap());
         }
         out
     }
@@ -98,7 +109,7 @@ async fn a_tenant_cannot_exceed_its_subscription_limit_and_others_are_unaffected
     }
     let req: CreateSubscriptionRequest =
         serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h"}"#).unwrap();
-    let err = w.ctx.create_subscription(req).await.unwrap_err();
+    let err = w.ctx.create_subscription(&op(), req).await.unwrap_err();
     assert_eq!(err.status(), 409, "{err}");
     assert_eq!(
         w.store.tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().len(),
@@ -118,14 +129,14 @@ async fn private_and_metadata_targets_are_refused_at_creation() {
     ] {
         let req: CreateSubscriptionRequest =
             serde_json::from_str(&format!(r#"{{"tenant":"acme","url":"{url}"}}"#)).unwrap();
-        let err = w.ctx.create_subscription(req).await.unwrap_err();
+        let err = w.ctx.create_subscription(&op(), req).await.unwrap_err();
         assert_eq!(err.status(), 422, "{url}: {err}");
     }
     let ev: PublishEventRequest = serde_json::from_str(
         r#"{"tenant":"acme","type":"t.x","payload":{},"webhook_url":"http://192.168.1.1/"}"#,
     )
     .unwrap();
-    assert_eq!(w.ctx.publish_event(ev, None).await.unwrap_err().status(), 422);
+    assert_eq!(w.ctx.publish_event(&op(), ev, None).await.unwrap_err().status(), 422);
     assert!(
         w.store
             .tenant_subscriptions(&crate::model::TenantId::parse("acme").unwrap())
@@ -141,7 +152,7 @@ async fn a_delivery_is_signed_so_the_standard_verifier_accepts_it() {
     let (_, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
     let ids = w.publish(r#"{"tenant":"acme","type":"video.encoded","payload":{"v":1}}"#).await;
     let handled = w.run_queue().await;
-    assert_eq!(handled, vec![Handled::Attempted { decision: Decision::Succeeded }]);
+    assert_eq!(handled, vec![Handled::Attempted { decision: Decision::Succeeded, acknowledged: false }]);
     let req = &w.sender.requests()[0];
     assert_eq!(req.headers.header("webhook-id"), Some(ids[0].as_str()));
     standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
@@ -154,13 +165,13 @@ async fn the_same_idempotency_key_gives_the_same_answer_and_creates_nothing() {
     let w = world();
     w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
     let body = r#"{"tenant":"acme","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
-    let first = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
-    let again = w.ctx.publish_event(serde_json::from_str(body).unwrap(), None).await.unwrap();
+    let first = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
+    let again = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
     assert_eq!(first, again);
     assert_eq!(w.queue.drain().len(), 1);
     // The same key for another tenant is another event.
     let other = r#"{"tenant":"beta","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
-    let third = w.ctx.publish_event(serde_json::from_str(other).unwrap(), None).await.unwrap();
+    let third = w.ctx.publish_event(&op(), serde_json::from_str(other).unwrap(), None).await.unwrap();
     assert_ne!(third.id, first.id);
 }
 
@@ -173,13 +184,16 @@ async fn a_failing_receiver_is_retried_on_schedule_then_succeeds() {
 
     assert_eq!(
         w.run_queue().await,
-        vec![Handled::Attempted { decision: Decision::Retry { delay: Duration::from_secs(5) } }]
+        vec![Handled::Attempted {
+            decision: Decision::Retry { delay: Duration::from_secs(5) },
+            acknowledged: false
+        }]
     );
     let next = w.queue.drain();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].delay, Duration::from_secs(5));
     assert_eq!(next[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
-    w.ctx.handle_message(&w.sender, &next[0].message).await.unwrap();
+    w.ctx.handle_message(&w.sender, &once(&next[0].message)).await.unwrap();
     w.run_queue().await; // attempt 3 succeeds (the script ran out: 200)
     let d = w.delivery(&ids[0]).await;
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Succeeded, 3));
@@ -199,7 +213,10 @@ async fn an_exhausted_schedule_fails_the_delivery() {
     w.sender.then([status(503), status(503)]);
     w.run_queue().await;
     let last = w.run_queue().await;
-    assert_eq!(last, vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]);
+    assert_eq!(
+        last,
+        vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted), acknowledged: false }]
+    );
     let d = w.delivery(&ids[0]).await;
     assert_eq!(
         (d.status, d.attempts, d.give_up_reason),
@@ -214,8 +231,8 @@ async fn a_redelivered_message_counts_no_second_attempt_and_resurrects_nothing()
     w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
     let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     let msg = w.queue.drain().remove(0).message;
-    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
-    let again = w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    w.ctx.handle_message(&w.sender, &once(&msg)).await.unwrap();
+    let again = w.ctx.handle_message(&w.sender, &once(&msg)).await.unwrap();
     assert!(matches!(again, Handled::Skipped(_)));
     assert_eq!(w.sender.requests().len(), 1, "nothing sent twice");
     let d = w.delivery(&ids[0]).await;
@@ -229,9 +246,9 @@ async fn a_store_outage_is_an_error_so_the_message_comes_back() {
     let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     let msg = w.queue.drain().remove(0).message;
     w.store.set_unavailable(true);
-    assert!(w.ctx.handle_message(&w.sender, &msg).await.is_err());
+    assert!(w.ctx.handle_message(&w.sender, &once(&msg)).await.is_err());
     w.store.set_unavailable(false);
-    w.ctx.handle_message(&w.sender, &msg).await.unwrap();
+    w.ctx.handle_message(&w.sender, &once(&msg)).await.unwrap();
     assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
 }
 
@@ -249,7 +266,7 @@ async fn long_delays_wait_in_the_store_and_the_scheduler_enqueues_them_once() {
     assert_eq!(w.ctx.enqueue_due(1000).await.unwrap(), 0, "a second run finds it claimed");
     let msgs = w.queue.drain();
     assert_eq!(msgs[0].message, QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 });
-    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    w.ctx.handle_message(&w.sender, &once(&msgs[0].message)).await.unwrap();
     assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
 }
 
@@ -275,15 +292,15 @@ async fn gone_disables_the_subscription_and_cancels_its_other_deliveries() {
     let second = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     w.sender.then([status(410)]);
     let msgs = w.queue.drain();
-    w.ctx.handle_message(&w.sender, &msgs[0].message).await.unwrap();
+    w.ctx.handle_message(&w.sender, &once(&msgs[0].message)).await.unwrap();
     let s = w.store.get_subscription(&sub).await.unwrap().unwrap();
     assert!(!s.active);
     assert!(s.disabled_reason.unwrap().contains("410"));
     assert_eq!(w.delivery(&first[0]).await.give_up_reason, Some(GiveUpReason::Gone));
     assert_eq!(w.delivery(&second[0]).await.status, DeliveryStatus::Canceled);
     assert_eq!(
-        w.ctx.handle_message(&w.sender, &msgs[1].message).await.unwrap(),
-        Handled::Skipped("attempt already made or delivery finished")
+        w.ctx.handle_message(&w.sender, &once(&msgs[1].message)).await.unwrap(),
+        Handled::Skipped("the delivery is finished")
     );
 }
 
@@ -292,7 +309,7 @@ async fn deleting_a_subscription_cancels_its_pending_deliveries() {
     let w = world();
     let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
     let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
-    w.ctx.delete_subscription(&sub).await.unwrap();
+    w.ctx.delete_subscription(&op(), &sub).await.unwrap();
     assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Canceled);
     assert!(matches!(w.run_queue().await[0], Handled::Skipped(_)));
     assert!(w.sender.requests().is_empty());
@@ -308,7 +325,7 @@ async fn a_patch_applies_to_the_next_attempt_of_a_pending_delivery() {
     w.run_queue().await;
     let patch: UpdateSubscriptionRequest =
         serde_json::from_str(r#"{"url":"https://new.example/h","headers":{"X-Env":"prod"}}"#).unwrap();
-    w.ctx.update_subscription(&sub, patch).await.unwrap();
+    w.ctx.update_subscription(&op(), &sub, patch).await.unwrap();
     w.run_queue().await;
     let reqs = w.sender.requests();
     assert_eq!(reqs[0].url.as_str(), "https://old.example/h");
@@ -319,6 +336,8 @@ async fn a_patch_applies_to_the_next_attempt_of_a_pending_delivery() {
 #[tokio::test]
 async fn a_one_off_webhook_url_is_signed_with_the_tenants_secret() {
     let w = world();
+    let acme = crate::model::TenantId::parse("acme").unwrap();
+    let created = w.ctx.create_tenant_secret(&op(), &acme).await.unwrap();
     let ids = w
         .publish(
             r#"{"tenant":"acme","type":"job.completed","payload":{},"webhook_url":"https://job.example/cb"}"#,
@@ -326,7 +345,7 @@ async fn a_one_off_webhook_url_is_signed_with_the_tenants_secret() {
         .await;
     assert_eq!(ids.len(), 1);
     w.run_queue().await;
-    let secret = w.ctx.tenant_secrets(&crate::model::TenantId::parse("acme").unwrap()).await.unwrap().current;
+    let secret = Secret::parse(&created.secret).unwrap();
     let req = &w.sender.requests()[0];
     assert_eq!(req.url.as_str(), "https://job.example/cb");
     standard::verify(&secret, &req.headers, &req.body, w.clock.now().timestamp()).unwrap();
@@ -357,7 +376,10 @@ async fn schedules_shorter_than_the_default_come_from_the_subscription() {
     w.sender.then([status(500)]);
     assert_eq!(
         w.run_queue().await,
-        vec![Handled::Attempted { decision: Decision::Retry { delay: schedule.delays()[0] } }]
+        vec![Handled::Attempted {
+            decision: Decision::Retry { delay: schedule.delays()[0] },
+            acknowledged: false
+        }]
     );
 }
 
@@ -368,18 +390,18 @@ async fn a_preset_sets_format_schedule_and_timeout_and_fields_override_it() {
         r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely","timeout_ms":9000}"#,
     )
     .unwrap();
-    let created = w.ctx.create_subscription(req).await.unwrap();
+    let created = w.ctx.create_subscription(&op(), req).await.unwrap();
     let sub = w.store.get_subscription(&created.subscription.id).await.unwrap().unwrap();
     let preset = crate::presets::get("transcodely").unwrap();
-    assert_eq!(sub.signature, preset.signature);
-    assert_eq!(sub.body, preset.body);
-    assert_eq!(sub.retry_schedule, preset.retry_schedule);
-    assert_eq!(sub.timeout.millis(), 9000, "an explicit field wins over the preset");
-    assert_eq!(created.subscription.preset.as_deref(), Some("transcodely"));
+    assert_eq!(sub.settings.signature, preset.signature);
+    assert_eq!(sub.settings.body, preset.body);
+    assert_eq!(sub.settings.retry_schedule, preset.retry_schedule);
+    assert_eq!(sub.settings.timeout.millis(), 9000, "an explicit field wins over the preset");
+    assert_eq!(created.subscription.settings.preset.as_deref(), Some("transcodely"));
 
     let bad: CreateSubscriptionRequest =
         serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"nope"}"#).unwrap();
-    let err = w.ctx.create_subscription(bad).await.unwrap_err();
+    let err = w.ctx.create_subscription(&op(), bad).await.unwrap_err();
     assert!(err.to_string().contains("heapstream"), "the error lists the presets: {err}");
 }
 
@@ -401,7 +423,7 @@ async fn an_initial_delay_holds_the_first_attempt_back() {
             r#"{{"tenant":"acme","url":"https://a.example/h","initial_delay":{bad}}}"#
         ))
         .unwrap();
-        assert_eq!(w.ctx.create_subscription(req).await.unwrap_err().status(), 422, "{bad}");
+        assert_eq!(w.ctx.create_subscription(&op(), req).await.unwrap_err().status(), 422, "{bad}");
     }
 }
 
@@ -412,12 +434,12 @@ async fn the_targetvideo_preset_warns_that_its_secret_travels_in_the_body() {
         r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","secret":"your_secret_key"}"#,
     )
     .unwrap();
-    let created = w.ctx.create_subscription(req).await.unwrap();
-    assert_eq!(created.subscription.warnings.len(), 1);
+    let created = w.ctx.create_subscription(&op(), req).await.unwrap();
+    assert_eq!(created.subscription.settings.warnings.len(), 1);
     let other: CreateSubscriptionRequest =
         serde_json::from_str(r#"{"tenant":"acme","url":"https://a.example/h","preset":"transcodely"}"#)
             .unwrap();
-    assert!(w.ctx.create_subscription(other).await.unwrap().subscription.warnings.is_empty());
+    assert!(w.ctx.create_subscription(&op(), other).await.unwrap().subscription.settings.warnings.is_empty());
 }
 
 #[tokio::test]
@@ -427,7 +449,7 @@ async fn redeliver_sends_a_finished_delivery_again_under_the_same_id() {
     let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     w.run_queue().await;
     assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
-    let view = w.ctx.redeliver(&ids[0]).await.unwrap();
+    let view = w.ctx.redeliver(&op(), &ids[0]).await.unwrap();
     assert_eq!(view.status, DeliveryStatus::Pending);
     w.run_queue().await;
     let d = w.delivery(&ids[0]).await;
@@ -444,7 +466,7 @@ async fn redeliver_and_replay_refuse_a_disabled_subscription() {
     let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     assert_eq!(ids.len(), 1, "the inactive subscription got nothing");
     let req = ReplayRequest { since: "2020-01-01T00:00:00Z".into(), status: None };
-    assert_eq!(w.ctx.replay(&sub, req).await.unwrap_err().status(), 409);
+    assert_eq!(w.ctx.replay(&op(), &sub, req).await.unwrap_err().status(), 409);
 }
 
 #[tokio::test]
@@ -464,7 +486,7 @@ async fn replay_resends_matching_deliveries_oldest_first_and_paced() {
         assert_eq!(w.delivery(id).await.status, DeliveryStatus::Failed);
     }
     let req = ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("failed".into()) };
-    let r = w.ctx.replay(&sub, req).await.unwrap();
+    let r = w.ctx.replay(&op(), &sub, req).await.unwrap();
     assert_eq!(r.replayed, 3);
     let queued = w.queue.drain();
     let order: Vec<_> = queued
@@ -478,16 +500,17 @@ async fn replay_resends_matching_deliveries_oldest_first_and_paced() {
     assert_eq!(delays, vec![Duration::ZERO, Duration::from_millis(100), Duration::from_millis(200)]);
     assert_eq!(w.delivery(&ok[0]).await.attempts, 1);
     let bad = ReplayRequest { since: "yesterday".into(), status: None };
-    assert_eq!(w.ctx.replay(&sub, bad).await.unwrap_err().status(), 422);
+    assert_eq!(w.ctx.replay(&op(), &sub, bad).await.unwrap_err().status(), 422);
     let pending = ReplayRequest { since: "2026-11-23T09:00:00Z".into(), status: Some("pending".into()) };
-    assert_eq!(w.ctx.replay(&sub, pending).await.unwrap_err().status(), 422);
+    assert_eq!(w.ctx.replay(&op(), &sub, pending).await.unwrap_err().status(), 422);
 }
 
 #[tokio::test]
 async fn a_rotation_signs_with_both_secrets_for_its_grace_then_the_new_one_only() {
     let w = world();
     let (sub, old) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
-    let rotated = w.ctx.rotate_subscription_secret(&sub, Some(Duration::from_secs(3600))).await.unwrap();
+    let rotated =
+        w.ctx.rotate_subscription_secret(&op(), &sub, Some(Duration::from_secs(3600))).await.unwrap();
     let new = Secret::parse(&rotated.secret).unwrap();
     w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
     w.run_queue().await;
@@ -509,8 +532,10 @@ async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_even
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let ops_secret = Secret::generate([5; crate::signing::GENERATED_SECRET_BYTES]);
     let settings = Settings {
         ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ops_secret: Some(ops_secret.clone()),
         ..Settings::default()
     };
     let ctx =
@@ -545,11 +570,9 @@ async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_even
         (exhausted["data"]["tenant"].as_str(), exhausted["data"]["reason"].as_str()),
         (Some("acme"), Some("exhausted"))
     );
-    let secret =
-        w.ctx.tenant_secrets(&crate::model::TenantId::parse(OPS_TENANT).unwrap()).await.unwrap().current;
     for r in &ops {
-        standard::verify(&secret, &r.headers, &r.body, w.clock.now().timestamp())
-            .expect("signed with the ops tenant's secret");
+        standard::verify(&ops_secret, &r.headers, &r.body, w.clock.now().timestamp())
+            .expect("signed with HOOKLINE_OPS_WEBHOOK_SECRET");
     }
 }
 
@@ -560,6 +583,7 @@ async fn the_ops_tenants_own_failures_publish_nothing() {
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
     let mut settings = Settings {
         ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
+        ops_secret: Some(Secret::generate([5; crate::signing::GENERATED_SECRET_BYTES])),
         ..Settings::default()
     };
     settings.retry.schedule = RetrySchedule::parse_list("").unwrap();
@@ -567,10 +591,16 @@ async fn the_ops_tenants_own_failures_publish_nothing() {
         Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(3)), settings);
     let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
     w.sender.then([status(500)]);
-    w.publish(&format!(r#"{{"tenant":"{OPS_TENANT}","type":"delivery.exhausted","payload":{{}},"webhook_url":"https://ops.example/hookline"}}"#)).await;
+    let ev: PublishEventRequest = serde_json::from_str(&format!(
+        r#"{{"tenant":"{OPS_TENANT}","type":"delivery.exhausted","payload":{{}},"webhook_url":"https://ops.example/hookline"}}"#
+    ))
+    .unwrap();
+    let err = w.ctx.publish_event(&op(), ev.clone(), None).await.unwrap_err();
+    assert_eq!(err.status(), 422, "no API caller publishes to the reserved tenant");
+    w.ctx.accept_event(ev.validate(None).unwrap(), None).await.unwrap();
     assert_eq!(
         w.run_queue().await,
-        vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted) }]
+        vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted), acknowledged: false }]
     );
     assert!(w.queue.drain().is_empty(), "an ops delivery's failure is not itself an ops event");
 }

@@ -14,14 +14,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 
 use extract::{BodyLimit, PathParam, json_body, param, path, query};
 use hookline::Context;
-use hookline::api::access::ApiKeys;
+use hookline::api::access::{ApiKeys, Caller};
 use hookline::api::page::{page_request, parse_time};
-use hookline::api::tenants::TenantSecret;
 use hookline::api::{ApiError, RotateSecretRequest};
 use hookline::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
 use hookline::ports::DeliveryFilter;
@@ -88,8 +87,9 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/deliveries", &["GET"]),
     ("/v1/deliveries/{id}", &["GET"]),
     ("/v1/deliveries/{id}/redeliver", &["POST"]),
-    ("/v1/tenants/{tenant}/secret", &["GET"]),
+    ("/v1/tenants/{tenant}/secret", &["GET", "POST"]),
     ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
+    ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
 ];
 
 /// The API router over `ctx`, accepting `keys`.
@@ -108,8 +108,9 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/deliveries", get(list_deliveries))
         .route("/v1/deliveries/{id}", get(get_delivery))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
-        .route("/v1/tenants/{tenant}/secret", get(get_tenant_secret))
+        .route("/v1/tenants/{tenant}/secret", get(read_tenant_secret).post(create_tenant_secret))
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
+        .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
@@ -119,24 +120,36 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .with_state(state)
 }
 
-async fn require_key(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+/// Lets in a request with a known key, and hands its [`Caller`] to the
+/// route, which checks every tenant it touches against the key's scope.
+async fn require_key(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if !state.keys.accepts_header(header) {
+    let Some(caller) = state.keys.caller_of_header(header) else {
         return ErrorResponse(ApiError::Unauthorized).into_response();
-    }
+    };
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
-async fn create_subscription(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Answer {
+async fn create_subscription(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
     let req = json_body(&headers, body, SMALL_BODY).await?;
-    Ok(ok(StatusCode::CREATED, s.ctx.create_subscription(req).await?))
+    Ok(ok(StatusCode::CREATED, s.ctx.create_subscription(&caller, req).await?))
 }
 
-async fn list_subscriptions(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Answer {
+async fn list_subscriptions(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Answer {
     let params = query(q.as_deref(), &["tenant", "cursor", "limit"])?;
-    let tenant = path(param(&params, "tenant").unwrap_or_default(), TenantId::parse)?;
+    let tenant = param(&params, "tenant").map(|t| path(t, TenantId::parse)).transpose()?;
     let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
-    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(&tenant, &page).await?))
+    Ok(ok(StatusCode::OK, s.ctx.list_subscriptions(&caller, tenant, &page).await?))
 }
 
 fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
@@ -148,25 +161,34 @@ fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
         .transpose()
 }
 
-async fn get_subscription(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+async fn get_subscription(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
     let id: SubscriptionId = path(&id, str::parse)?;
-    Ok(ok(StatusCode::OK, s.ctx.get_subscription(&id).await?))
+    Ok(ok(StatusCode::OK, s.ctx.get_subscription(&caller, &id).await?))
 }
 
 async fn update_subscription(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
     let id: SubscriptionId = path(&id, str::parse)?;
     let req = json_body(&headers, body, SMALL_BODY).await?;
-    Ok(ok(StatusCode::OK, s.ctx.update_subscription(&id, req).await?))
+    Ok(ok(StatusCode::OK, s.ctx.update_subscription(&caller, &id, req).await?))
 }
 
-async fn delete_subscription(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+async fn delete_subscription(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
     let id: SubscriptionId = path(&id, str::parse)?;
-    s.ctx.delete_subscription(&id).await?;
+    s.ctx.delete_subscription(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -184,32 +206,43 @@ async fn rotation_grace(headers: &HeaderMap, body: Body) -> Result<Option<std::t
 
 async fn rotate_subscription_secret(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
     let id: SubscriptionId = path(&id, str::parse)?;
     let grace = rotation_grace(&headers, body).await?;
-    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&id, grace).await?))
+    Ok(ok(StatusCode::OK, s.ctx.rotate_subscription_secret(&caller, &id, grace).await?))
 }
 
 async fn replay(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
     let id: SubscriptionId = path(&id, str::parse)?;
     let req = json_body(&headers, body, SMALL_BODY).await?;
-    Ok(ok(StatusCode::ACCEPTED, s.ctx.replay(&id, req).await?))
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.replay(&caller, &id, req).await?))
 }
 
-async fn redeliver(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+async fn redeliver(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
     let id: DeliveryId = path(&id, str::parse)?;
-    Ok(ok(StatusCode::ACCEPTED, s.ctx.redeliver(&id).await?))
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.redeliver(&caller, &id).await?))
 }
 
-async fn publish_event(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Answer {
+async fn publish_event(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
     let max = s.ctx.settings.max_payload_bytes;
     let limit = BodyLimit { bytes: max + BODY_OVERHEAD, what: "the payload", stated: max };
     let req = json_body(&headers, body, limit).await?;
@@ -219,15 +252,23 @@ async fn publish_event(State(s): State<ApiState>, headers: HeaderMap, body: Body
         })?),
         None => None,
     };
-    Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(req, key).await?))
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(&caller, req, key).await?))
 }
 
-async fn get_event(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+async fn get_event(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
     let id: EventId = path(&id, str::parse)?;
-    Ok(ok(StatusCode::OK, s.ctx.get_event(&id).await?))
+    Ok(ok(StatusCode::OK, s.ctx.get_event(&caller, &id).await?))
 }
 
-async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Answer {
+async fn list_deliveries(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Answer {
     let params = query(
         q.as_deref(),
         &[
@@ -255,30 +296,67 @@ async fn list_deliveries(State(s): State<ApiState>, RawQuery(q): RawQuery) -> An
         until: param(&params, "until").map(|v| parse_time("until", v)).transpose()?,
     };
     let page = page_request(param(&params, "cursor").map(str::to_owned), limit(&params)?)?;
-    Ok(ok(StatusCode::OK, s.ctx.list_deliveries(&filter, &page).await?))
+    Ok(ok(StatusCode::OK, s.ctx.list_deliveries(&caller, &filter, &page).await?))
 }
 
-async fn get_delivery(State(s): State<ApiState>, PathParam(id): PathParam) -> Answer {
+async fn get_delivery(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
     let id: DeliveryId = path(&id, str::parse)?;
-    Ok(ok(StatusCode::OK, s.ctx.get_delivery(&id).await?))
+    Ok(ok(StatusCode::OK, s.ctx.get_delivery(&caller, &id).await?))
 }
 
-async fn get_tenant_secret(State(s): State<ApiState>, PathParam(tenant): PathParam) -> Answer {
+async fn read_tenant_secret(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(tenant): PathParam,
+) -> Answer {
     let tenant = path(&tenant, TenantId::parse)?;
-    let set = s.ctx.tenant_secrets(&tenant).await?;
-    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: set.current.expose().to_owned() }))
+    Ok(ok(StatusCode::OK, s.ctx.read_tenant_secret(&caller, &tenant).await?))
+}
+
+async fn create_tenant_secret(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(tenant): PathParam,
+) -> Answer {
+    let tenant = path(&tenant, TenantId::parse)?;
+    Ok(ok(StatusCode::CREATED, s.ctx.create_tenant_secret(&caller, &tenant).await?))
 }
 
 async fn rotate_tenant_secret(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     PathParam(tenant): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
     let tenant = path(&tenant, TenantId::parse)?;
     let grace = rotation_grace(&headers, body).await?;
-    let secret = s.ctx.rotate_tenant_secret(&tenant, grace).await?;
-    Ok(ok(StatusCode::OK, TenantSecret { tenant, secret: secret.expose().to_owned() }))
+    Ok(ok(StatusCode::OK, s.ctx.rotate_tenant_secret(&caller, &tenant, grace).await?))
+}
+
+async fn get_one_off(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(tenant): PathParam,
+) -> Answer {
+    let tenant = path(&tenant, TenantId::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.get_one_off(&caller, &tenant).await?))
+}
+
+async fn put_one_off(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let tenant = path(&tenant, TenantId::parse)?;
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::OK, s.ctx.put_one_off(&caller, &tenant, req).await?))
 }
 
 #[cfg(test)]

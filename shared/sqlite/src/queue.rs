@@ -2,12 +2,10 @@
 //! taken is leased (hidden) rather than removed, and deleted only once
 //! handled, so a crash mid-delivery hands it out again — the SQS contract.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::params;
-use tokio::sync::Notify;
 
 use hookline::ports::{DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
 
@@ -21,6 +19,8 @@ pub const MAX_RECEIVES: u32 = 5;
 pub struct Lease {
     /// Its position, to acknowledge it.
     pub seq: i64,
+    /// How many times it has been taken, this time included.
+    pub receives: u32,
     /// The message; `Err` holds the text of one that cannot be read.
     pub message: Result<QueueMessage, String>,
 }
@@ -29,18 +29,31 @@ pub struct Lease {
 #[derive(Clone)]
 pub struct SqliteQueue {
     store: SqliteStore,
-    wake: Arc<Notify>,
+}
+
+/// Inserts messages into the queue table, visible after their delays from
+/// `now` (unix milliseconds). The queue's `enqueue` and the store's
+/// `record_attempt` (for a follow-up) both write through here.
+pub(crate) fn insert(tx: &rusqlite::Connection, messages: &[Queued], now: i64) -> Result<(), StoreError> {
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)").map_err(unavailable)?;
+    for q in messages {
+        let text = serde_json::to_string(&q.message).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let delay = i64::try_from(q.delay.as_millis()).unwrap_or(i64::MAX);
+        stmt.execute(params![text, now.saturating_add(delay)]).map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 impl SqliteQueue {
     /// The queue in `store`'s database.
     pub fn new(store: SqliteStore) -> Self {
-        Self { store, wake: Arc::new(Notify::new()) }
+        Self { store }
     }
 
     /// Resolves when a message may have become available.
     pub async fn wait_for_messages(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.wake.notified()).await;
+        let _ = tokio::time::timeout(at_most, self.store.wake.notified()).await;
     }
 
     /// Makes every message taken by an earlier process visible again. Call
@@ -91,7 +104,7 @@ impl SqliteQueue {
                     tx.execute("UPDATE queue SET visible_at = ?2, receives = receives + 1 WHERE seq = ?1", params![seq, until])
                         .map_err(unavailable)?;
                     let message = serde_json::from_str(&text).map_err(|_| text);
-                    out.push(Lease { seq, message });
+                    out.push(Lease { seq, receives: receives + 1, message });
                 }
                 Ok(out)
             })
@@ -150,30 +163,12 @@ impl DeliveryQueue for SqliteQueue {
 
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
         let now = millis(self.store.clock.now());
-        let rows: Vec<(String, i64)> = messages
-            .iter()
-            .map(|q| {
-                let text = serde_json::to_string(&q.message).map_err(QueueError::refused)?;
-                let delay = i64::try_from(q.delay.as_millis()).unwrap_or(i64::MAX);
-                Ok((text, now.saturating_add(delay)))
-            })
-            .collect::<Result<_, QueueError>>()?;
-        self.store
-            .write(move |tx| {
-                let mut stmt = tx
-                    .prepare_cached("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)")
-                    .map_err(unavailable)?;
-                for (text, at) in &rows {
-                    stmt.execute(params![text, at]).map_err(unavailable)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(
-                |e| if e.is_retryable() { QueueError::unavailable(e) } else { QueueError::refused(e) },
-            )?;
-        self.wake.notify_waiters();
-        self.wake.notify_one();
+        let messages = messages.to_vec();
+        self.store.write(move |tx| insert(tx, &messages, now)).await.map_err(|e| {
+            if e.is_retryable() { QueueError::unavailable(e) } else { QueueError::refused(e) }
+        })?;
+        self.store.wake.notify_waiters();
+        self.store.wake.notify_one();
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
--- hookline's embedded store. Records are JSON; the columns beside them are
--- what queries filter and order on. Times are unix milliseconds.
+-- hookline's embedded store. Records are JSON (with their version, which
+-- conditions every rewrite); the columns beside them are what queries filter
+-- and order on. Times are unix milliseconds.
 CREATE TABLE IF NOT EXISTS subscriptions (
     id     TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -7,9 +8,10 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_by_tenant ON subscriptions (tenant, id);
 
+-- A tenant's own record: its secret and its one-off delivery settings.
 CREATE TABLE IF NOT EXISTS tenants (
-    tenant  TEXT PRIMARY KEY,
-    secrets TEXT NOT NULL
+    tenant TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS events (

@@ -13,19 +13,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, TenantId,
+    Attempt, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, StoreError,
-    SubscriptionStore, TenantStore,
+    Ack, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Recorded, Recording,
+    StoreError, SubscriptionStore, TenantStore, Written,
 };
-use hookline::signing::SecretSet;
+use tokio::sync::Notify;
 
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     pub(super) clock: Arc<dyn Clock>,
+    /// Told when a message may have become available (the queue's workers
+    /// wait on it).
+    pub(super) wake: Arc<Notify>,
 }
 
 /// A SQLite failure as a store error: a busy or locked database, an I/O
@@ -68,7 +71,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
         migrate(&conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), clock })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), clock, wake: Arc::new(Notify::new()) })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -144,7 +147,28 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",
     )
-    .map_err(unavailable)
+    .map_err(unavailable)?;
+    // Tenants kept only their secrets before they had a record of their own.
+    let legacy_tenants: bool = conn
+        .query_row("SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'secrets'", [], |r| {
+            r.get(0)
+        })
+        .map_err(unavailable)?;
+    if legacy_tenants {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE tenants_record (tenant TEXT PRIMARY KEY, record TEXT NOT NULL);
+             INSERT INTO tenants_record (tenant, record)
+               SELECT tenant, json_object('id', tenant, 'secrets', json(secrets),
+                                          'updated_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'version', 1)
+               FROM tenants;
+             DROP TABLE tenants;
+             ALTER TABLE tenants_record RENAME TO tenants;
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// What one purge removed.
@@ -240,17 +264,39 @@ fn page_of<T: DeserializeOwned>(rows: Vec<(String, String)>, limit: usize) -> Re
     Ok(Page { items, next_cursor })
 }
 
+/// The version of the record (JSON) of the row `sql` selects, if any.
+fn stored_version(c: &Connection, sql: &str, key: &str) -> Result<Option<u64>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        #[serde(default)]
+        version: u64,
+    }
+    Ok(one::<Versioned>(c, sql, [key])?.map(|v| v.version))
+}
+
 #[async_trait]
 impl SubscriptionStore for SqliteStore {
-    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+    async fn insert_subscription(
+        &self,
+        sub: &Subscription,
+        max_per_tenant: usize,
+    ) -> Result<bool, StoreError> {
         let (id, tenant, rec) = (sub.id.to_string(), sub.tenant.to_string(), to_json(sub)?);
+        // Counted and inserted under the write lock: concurrent creates
+        // cannot pass the limit together.
         self.write(move |tx| {
+            let n: i64 = tx
+                .query_row("SELECT COUNT(*) FROM subscriptions WHERE tenant = ?1", [&tenant], |r| r.get(0))
+                .map_err(unavailable)?;
+            if usize::try_from(n).unwrap_or(usize::MAX) >= max_per_tenant {
+                return Ok(false);
+            }
             tx.execute(
                 "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
                 params![id, tenant, rec],
             )
             .map_err(unavailable)?;
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -260,13 +306,19 @@ impl SubscriptionStore for SqliteStore {
         self.with(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id])).await
     }
 
-    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
-        let (id, rec) = (sub.id.to_string(), to_json(sub)?);
+    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
+        let (id, rec, version) = (next.id.to_string(), to_json(next)?, next.version);
         self.write(move |tx| {
-            let n = tx
-                .execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
+            let Some(stored) = stored_version(tx, "SELECT record FROM subscriptions WHERE id = ?1", &id)?
+            else {
+                return Ok(Written::Missing);
+            };
+            if stored.checked_add(1) != Some(version) {
+                return Ok(Written::Stale);
+            }
+            tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
                 .map_err(unavailable)?;
-            Ok(n == 1)
+            Ok(Written::Done)
         })
         .await
     }
@@ -280,12 +332,11 @@ impl SubscriptionStore for SqliteStore {
         let id = id.to_string();
         let reason = disabled_reason.map(str::to_owned);
         self.write(move |tx| {
-            let rec: Option<String> = tx
-                .query_row("SELECT record FROM subscriptions WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            let Some(rec) = rec else { return Ok(()) };
-            let mut sub: Subscription = from_json(&rec)?;
+            let Some(mut sub) =
+                one::<Subscription>(tx, "SELECT record FROM subscriptions WHERE id = ?1", [&id])?
+            else {
+                return Ok(());
+            };
             sub.set_health(failing_since, reason.as_deref());
             tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
                 .map_err(unavailable)?;
@@ -326,40 +377,24 @@ impl SubscriptionStore for SqliteStore {
 
 #[async_trait]
 impl TenantStore for SqliteStore {
-    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let tenant = tenant.to_string();
-        self.with(move |c| one(c, "SELECT secrets FROM tenants WHERE tenant = ?1", [tenant])).await
+        self.with(move |c| one(c, "SELECT record FROM tenants WHERE tenant = ?1", [tenant])).await
     }
 
-    async fn init_tenant_secrets(
-        &self,
-        tenant: &TenantId,
-        secrets: &SecretSet,
-    ) -> Result<SecretSet, StoreError> {
-        let (tenant, rec) = (tenant.to_string(), to_json(secrets)?);
+    async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError> {
+        let (tenant, rec, version) = (next.id.to_string(), to_json(next)?, next.version);
         self.write(move |tx| {
+            let stored = stored_version(tx, "SELECT record FROM tenants WHERE tenant = ?1", &tenant)?.unwrap_or(0);
+            if stored.checked_add(1) != Some(version) {
+                return Ok(Written::Stale);
+            }
             tx.execute(
-                "INSERT OR IGNORE INTO tenants (tenant, secrets) VALUES (?1, ?2)",
+                "INSERT INTO tenants (tenant, record) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET record = ?2",
                 params![tenant, rec],
             )
             .map_err(unavailable)?;
-            let stored: String = tx
-                .query_row("SELECT secrets FROM tenants WHERE tenant = ?1", [tenant], |r| r.get(0))
-                .map_err(unavailable)?;
-            from_json(&stored)
-        })
-        .await
-    }
-
-    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
-        let (tenant, rec) = (tenant.to_string(), to_json(secrets)?);
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO tenants (tenant, secrets) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET secrets = ?2",
-                params![tenant, rec],
-            )
-            .map_err(unavailable)?;
-            Ok(())
+            Ok(Written::Done)
         })
         .await
     }
@@ -372,17 +407,13 @@ impl EventStore for SqliteStore {
         let deliveries = deliveries.to_vec();
         self.write(move |tx| {
             if let Some(key) = &event.idempotency_key {
-                let existing: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM events WHERE tenant = ?1 AND idempotency_key = ?2",
-                        params![event.tenant.as_str(), key],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some(id) = existing {
-                    let event_id = id.parse().map_err(|e: hookline::validation::ValidationError| StoreError::Corrupt(e.to_string()))?;
-                    return Ok(Inserted::Duplicate { event_id });
+                let existing: Option<Event> = one(
+                    tx,
+                    "SELECT record FROM events WHERE tenant = ?1 AND idempotency_key = ?2",
+                    params![event.tenant.as_str(), key],
+                )?;
+                if let Some(earlier) = existing {
+                    return Ok(Inserted::Duplicate { event_id: earlier.id, fingerprint: earlier.fingerprint });
                 }
             }
             tx.execute(
@@ -462,23 +493,44 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
-        let attempt = attempt.clone();
-        let update = update.clone();
-        self.write(move |tx| {
-            let Some(mut d) = read_delivery(tx, attempt.delivery_id.as_str())? else { return Ok(false) };
-            if !d.record(&attempt, &update) {
-                return Ok(false);
-            }
-            write_delivery(tx, &d)?;
-            tx.execute(
-                "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
-                params![attempt.delivery_id.as_str(), attempt.number, to_json(&attempt)?],
-            )
-            .map_err(unavailable)?;
-            Ok(true)
-        })
-        .await
+    async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
+        let (attempt, update) = (r.attempt.clone(), r.update.clone());
+        let follow_up = r.follow_up.cloned();
+        let ack = r.ack;
+        let now = millis(self.clock.now());
+        // The attempt, its follow-up and the acknowledgement of the message
+        // that made it commit together: a crash leaves all or none.
+        let recorded = self
+            .write(move |tx| {
+                let Some(mut d) = read_delivery(tx, attempt.delivery_id.as_str())? else {
+                    return Ok(Recorded::default());
+                };
+                if !d.record(&attempt, &update) {
+                    return Ok(Recorded::default());
+                }
+                write_delivery(tx, &d)?;
+                tx.execute(
+                    "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
+                    params![attempt.delivery_id.as_str(), attempt.number, to_json(&attempt)?],
+                )
+                .map_err(unavailable)?;
+                if let Some(next) = &follow_up {
+                    crate::queue::insert(tx, std::slice::from_ref(next), now)?;
+                }
+                if let Some(Ack(seq)) = ack {
+                    tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                }
+                Ok(Recorded {
+                    applied: true,
+                    follow_up_queued: follow_up.is_some(),
+                    acknowledged: ack.is_some(),
+                })
+            })
+            .await?;
+        if recorded.follow_up_queued {
+            self.wake.notify_waiters();
+        }
+        Ok(recorded)
     }
 
     async fn claim_due(

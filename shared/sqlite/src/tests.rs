@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use hookline::api::access::Caller;
+use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, Tenant};
 use hookline::ports::fakes::ManualClock;
-use hookline::ports::samples::{attempt, delivery, event, subscription, succeeded, t0, tenant};
+use hookline::ports::samples::{attempt, delivery, event, record, subscription, succeeded, t0, tenant};
 use hookline::ports::{
     Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, EventStore, Inserted, PageRequest, QueueMessage,
-    Queued, SubscriptionStore, TenantStore,
+    Queued, SubscriptionStore, TenantStore, Written,
 };
 use hookline::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
 
@@ -44,18 +45,19 @@ async fn everything_stored_survives_reopening_the_file() {
     let d = delivery(1, &ev, &sub.id, None);
     {
         let s = db.open();
-        s.insert_subscription(&sub).await.unwrap();
+        assert!(s.insert_subscription(&sub, 50).await.unwrap());
         assert_eq!(s.insert_event(&ev, std::slice::from_ref(&d)).await.unwrap(), Inserted::New);
-        s.init_tenant_secrets(&tenant(), &SecretSet::new(Secret::generate([7; GENERATED_SECRET_BYTES])))
-            .await
-            .unwrap();
+        let mut t = Tenant::new(tenant(), t0());
+        t.secrets = Some(SecretSet::new(Secret::generate([7; GENERATED_SECRET_BYTES])));
+        t.version = 1;
+        assert_eq!(s.put_tenant(&t).await.unwrap(), Written::Done);
     }
     let s = db.open();
     assert_eq!(s.get_subscription(&sub.id).await.unwrap(), Some(sub));
     let back = s.get_event(&ev.id).await.unwrap().unwrap();
     assert_eq!(back.payload.get(), ev.payload.get(), "payload bytes kept exactly");
     assert_eq!(s.get_delivery(&d.id).await.unwrap(), Some(d));
-    assert!(s.tenant_secrets(&tenant()).await.unwrap().is_some());
+    assert!(s.get_tenant(&tenant()).await.unwrap().and_then(|t| t.secrets).is_some());
 }
 
 #[tokio::test]
@@ -70,7 +72,7 @@ async fn a_purge_removes_finished_records_past_retention_and_keeps_live_ones() {
     let live = delivery(2, &live_event, &sub, Some(now));
     s.insert_event(&old, std::slice::from_ref(&done)).await.unwrap();
     s.insert_event(&live_event, std::slice::from_ref(&live)).await.unwrap();
-    s.record_attempt(&attempt(&done.id, 1), &succeeded()).await.unwrap();
+    record(&s, attempt(&done.id, 1), succeeded()).await.unwrap();
 
     assert_eq!(s.purge(now).await.unwrap(), Purged::default(), "nothing is older than the cutoff yet");
     let later = now + chrono::Duration::days(31);
@@ -101,6 +103,29 @@ async fn a_database_from_before_finished_at_is_migrated_in_place() {
     }
     let s = db.open();
     assert_eq!(s.purge(db.clock.now()).await.unwrap(), Purged::default());
+}
+
+#[tokio::test]
+async fn a_database_from_before_tenant_records_keeps_each_tenants_secret() {
+    let db = Db::new();
+    let secrets = SecretSet::new(Secret::generate([3; GENERATED_SECRET_BYTES]));
+    {
+        let conn = rusqlite::Connection::open(db.dir.path().join("test.db")).unwrap();
+        conn.execute_batch("CREATE TABLE tenants (tenant TEXT PRIMARY KEY, secrets TEXT NOT NULL);").unwrap();
+        conn.execute(
+            "INSERT INTO tenants (tenant, secrets) VALUES ('acme', ?1)",
+            [serde_json::to_string(&secrets).unwrap()],
+        )
+        .unwrap();
+    }
+    let s = db.open();
+    let t = s.get_tenant(&tenant()).await.unwrap().expect("the tenant survives");
+    assert_eq!((t.secrets.clone(), t.version), (Some(secrets), 1));
+    let mut next = t.clone();
+    next.version = 2;
+    assert_eq!(s.put_tenant(&next).await.unwrap(), Written::Done, "and is written as any other");
+    drop(s);
+    assert!(db.open().get_tenant(&tenant()).await.unwrap().is_some(), "reopening migrates nothing twice");
 }
 
 fn msg(n: u8) -> QueueMessage {
@@ -229,13 +254,13 @@ async fn the_workers_acknowledge_every_handled_message_before_they_return() {
     );
     let req: CreateSubscriptionRequest =
         serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h"}"#).unwrap();
-    ctx.create_subscription(req).await.unwrap();
+    ctx.create_subscription(&Caller::internal(), req).await.unwrap();
     for i in 0..40 {
         let req: PublishEventRequest = serde_json::from_str(&format!(
             r#"{{"tenant":"acme","type":"video.encoded","payload":{{"i":{i}}}}}"#
         ))
         .unwrap();
-        ctx.publish_event(req, None).await.unwrap();
+        ctx.publish_event(&Caller::internal(), req, None).await.unwrap();
     }
     assert_eq!(queue.depth().await.unwrap(), (40, 0));
 

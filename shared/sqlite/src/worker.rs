@@ -11,7 +11,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{error, warn};
 
 use hookline::Context;
-use hookline::ports::Sender;
+use hookline::deliver::Handled;
+use hookline::ports::{Ack, Received, Sender};
 
 use super::queue::SqliteQueue;
 
@@ -72,13 +73,23 @@ pub async fn run_deliver(
             tasks.spawn(async move {
                 let _permit = permit;
                 let done = match &lease.message {
-                    Ok(message) => match ctx.handle_message(sender.as_ref(), message).await {
-                        Ok(_) => true,
-                        Err(e) => {
-                            warn!(error = %e, seq = lease.seq, "infrastructure error; the message comes back after its lease");
-                            false
+                    Ok(message) => {
+                        let received = Received {
+                            message: message.clone(),
+                            receives: lease.receives,
+                            ack: Some(Ack(lease.seq)),
+                        };
+                        match ctx.handle_message(sender.as_ref(), &received).await {
+                            // Recorded with its attempt, in one transaction.
+                            Ok(Handled::Attempted { acknowledged: true, .. }) => false,
+                            Ok(_) => true,
+                            Err(e) => {
+                                warn!(error = %e, seq = lease.seq, retryable = e.is_retryable(),
+                                    "the store failed; the message comes back after its lease");
+                                false
+                            }
                         }
-                    },
+                    }
                     Err(text) => {
                         error!(seq = lease.seq, len = text.len(), "unreadable queue message dropped");
                         true
@@ -89,6 +100,8 @@ pub async fn run_deliver(
                     // comes back after its lease, which is a no-op.
                     let _ = acks.send(lease.seq);
                 }
+                // (A message whose attempt was recorded was acknowledged in
+                // the same transaction; `done` is false for it.)
             });
         }
     }

@@ -19,10 +19,12 @@ use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use hookline::api::access::Caller;
 use hookline::api::events::PublishEventRequest;
 use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
 use hookline::model::{DeliveryId, DeliveryStatus};
+use hookline::ports::Received;
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::{Clock, DeliveryQueue, DeliveryStore, OsEntropy, QueueError, QueueMessage, Queued};
 use hookline::{Context, Settings};
@@ -188,7 +190,7 @@ impl Rig {
         let sub: CreateSubscriptionRequest = serde_json::from_value(
             serde_json::json!({"tenant": tenant, "url": format!("{}/{script}", self.receiver)}),
         )?;
-        self.ctx.create_subscription(sub).await.map_err(api)?;
+        self.ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
         self.meter.take(); // the subscription is not part of the delivery's bill
 
         let (mut ingest, mut deliver, mut retry) = (Share::default(), Share::default(), Share::default());
@@ -197,7 +199,7 @@ impl Rig {
             "payload": {"video_id": "v_8f14e45f", "status": "encoded", "duration_s": 312, "renditions": ["1080p", "720p", "480p"]},
         }))?;
         let t = Instant::now();
-        let published = self.ctx.publish_event(event, None).await.map_err(api)?;
+        let published = self.ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
         ingest.add(self.meter.take(), 1, t.elapsed());
         let id: DeliveryId = serde_json::to_value(&published)?["deliveries"][0]["id"]
             .as_str()
@@ -238,7 +240,7 @@ impl Rig {
                     self.clock.set(at.max(self.clock.now()));
                 }
                 let t = Instant::now();
-                self.ctx.handle_message(&self.sender, &message).await?;
+                self.ctx.handle_message(&self.sender, &Received { message, receives: 1, ack: None }).await?;
                 busy += t.elapsed();
             }
             let handled = self.meter.take();

@@ -25,9 +25,11 @@ use anyhow::{Context as _, bail};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use hookline::api::access::Caller;
 use hookline::api::events::PublishEventRequest;
 use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
+use hookline::ports::Received;
 use hookline::ports::fakes::{MemoryQueue, MemoryStore};
 use hookline::ports::{OsEntropy, SystemClock};
 use hookline::{Context, Settings};
@@ -261,12 +263,12 @@ async fn deliver_only(args: &HashMap<String, String>) -> anyhow::Result<()> {
         Context::new(store, queue.clone(), Arc::new(SystemClock), Arc::new(OsEntropy), settings.clone());
     let req: CreateSubscriptionRequest =
         serde_json::from_value(serde_json::json!({"tenant":"load","url":url}))?;
-    ctx.create_subscription(req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ctx.create_subscription(&Caller::internal(), req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     for i in 0..n {
         let req: PublishEventRequest = serde_json::from_value(
             serde_json::json!({"tenant":"load","type":"video.encoded","payload":{"seq":i}}),
         )?;
-        ctx.publish_event(req, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        ctx.publish_event(&Caller::internal(), req, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let messages: Vec<_> = queue.drain().into_iter().map(|q| q.message).collect();
     let sender = Arc::new(HttpSender::new(settings.guard.clone())?);
@@ -278,7 +280,7 @@ async fn deliver_only(args: &HashMap<String, String>) -> anyhow::Result<()> {
         let (ctx, sender) = (ctx.clone(), sender.clone());
         set.spawn(async move {
             let _p = permit;
-            ctx.handle_message(sender.as_ref(), &m).await
+            ctx.handle_message(sender.as_ref(), &Received { message: m, receives: 1, ack: None }).await
         });
     }
     while let Some(r) = set.join_next().await {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::ApiError;
+use super::access::Caller;
 use super::page::{ListResponse, parse_time};
 use crate::context::Context;
 use crate::model::{
@@ -113,8 +114,12 @@ pub struct ReplayResponse {
 }
 
 impl Context {
-    async fn active_subscription(&self, id: &SubscriptionId) -> Result<Subscription, ApiError> {
-        let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
+    async fn active_subscription(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, ApiError> {
+        let sub = self.reachable_subscription(caller, id).await?;
         if !sub.active {
             return Err(ApiError::Conflict(format!(
                 "subscription {id} is disabled; enable it (PATCH active: true) first"
@@ -146,21 +151,26 @@ impl Context {
 
     /// `POST /v1/deliveries/{id}/redeliver`: a fresh attempt now, same
     /// delivery id, whatever the delivery's state.
-    pub async fn redeliver(&self, id: &DeliveryId) -> Result<DeliveryView, ApiError> {
-        let d = self.deliveries.get_delivery(id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    pub async fn redeliver(&self, caller: &Caller, id: &DeliveryId) -> Result<DeliveryView, ApiError> {
+        let d = self.reachable_delivery(caller, id).await?;
         if let Some(sub) = d.subscription_id() {
-            self.active_subscription(sub).await?;
+            self.active_subscription(caller, sub).await?;
         }
         let reopened =
             self.resend(&d, self.clock.now(), Duration::ZERO).await?.ok_or(ApiError::NotFound("delivery"))?;
-        info!(delivery_id = %id, "redelivery requested");
+        info!(delivery_id = %id, key = %caller.key_id, "redelivery requested");
         Ok(DeliveryView::new(&reopened, None))
     }
 
     /// `POST /v1/subscriptions/{id}/replay`: every delivery of the
     /// subscription in a status since a time, re-sent in order of creation
     /// at most [`REPLAY_PER_SECOND`] a second.
-    pub async fn replay(&self, id: &SubscriptionId, req: ReplayRequest) -> Result<ReplayResponse, ApiError> {
+    pub async fn replay(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+        req: ReplayRequest,
+    ) -> Result<ReplayResponse, ApiError> {
         let since = parse_time("since", &req.since)?;
         let status = match req.status.as_deref() {
             None => DeliveryStatus::Failed,
@@ -171,7 +181,7 @@ impl Context {
                 ValidationError::invalid("status", "pending deliveries are on their way already").into()
             );
         }
-        self.active_subscription(id).await?;
+        self.active_subscription(caller, id).await?;
         let filter = DeliveryFilter {
             subscription_id: Some(id.clone()),
             status: Some(status),
@@ -206,23 +216,39 @@ impl Context {
                 replayed += 1;
             }
         }
-        info!(subscription_id = %id, replayed, "replay requested");
+        info!(subscription_id = %id, replayed, key = %caller.key_id, "replay requested");
         Ok(ReplayResponse { subscription_id: id.clone(), replayed, last_attempt_at: last })
     }
 
-    /// `GET /v1/deliveries/{id}`, with every attempt.
-    pub async fn get_delivery(&self, id: &DeliveryId) -> Result<DeliveryView, ApiError> {
+    /// A delivery the caller may reach.
+    async fn reachable_delivery(&self, caller: &Caller, id: &DeliveryId) -> Result<Delivery, ApiError> {
         let d = self.deliveries.get_delivery(id).await?.ok_or(ApiError::NotFound("delivery"))?;
+        caller.check(&d.tenant, "delivery")?;
+        Ok(d)
+    }
+
+    /// `GET /v1/deliveries/{id}`, with every attempt.
+    pub async fn get_delivery(&self, caller: &Caller, id: &DeliveryId) -> Result<DeliveryView, ApiError> {
+        let d = self.reachable_delivery(caller, id).await?;
         let attempts = self.deliveries.attempts(id).await?;
         Ok(DeliveryView::new(&d, Some(attempts)))
     }
 
-    /// `GET /v1/deliveries?…`.
+    /// `GET /v1/deliveries?…`; a tenant key sees its own tenant's alone.
     pub async fn list_deliveries(
         &self,
+        caller: &Caller,
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<ListResponse<DeliveryView>, ApiError> {
+        let mut filter = filter.clone();
+        if let Some(own) = caller.tenant() {
+            match &filter.tenant {
+                Some(t) => caller.check(t, "tenant")?,
+                None => filter.tenant = Some(own.clone()),
+            }
+        }
+        let filter = &filter;
         if !filter.is_scoped() {
             return Err(ValidationError::invalid(
                 "filter",

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key was used before for a different request.
+    #[error("this Idempotency-Key was used for a different request; use a new key for a new event")]
+    IdempotencyKeyReused,
     /// The body or payload is too large.
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge {
@@ -61,7 +64,7 @@ impl ApiError {
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
-            Self::Invalid(_) => 422,
+            Self::Invalid(_) | Self::IdempotencyKeyReused => 422,
             Self::Store(e) if e.is_retryable() => 503,
             Self::Queue(e) if e.is_retryable() => 503,
             Self::Store(_) | Self::Queue(_) => 500,
@@ -73,6 +76,7 @@ impl ApiError {
         match self {
             Self::Malformed(_) => "malformed_request",
             Self::Invalid(_) => "invalid_field",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::NoRoute => "no_such_route",

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::{info, warn};
 
-use super::ApiError;
+use super::access::Caller;
 use super::deliveries::DeliveryView;
+use super::{ApiError, reserved};
 use crate::context::Context;
 use crate::model::{
     Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType, SubscriptionId, TenantId,
@@ -21,7 +22,7 @@ use crate::validation::ValidationError;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// `POST /v1/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEventRequest {
     /// Owner.
@@ -149,17 +150,38 @@ impl EventView {
     }
 }
 
+/// A digest of what a publish asks for — its tenant, type, payload bytes
+/// and one-off URL — so a reused idempotency key with a different request is
+/// told apart from a retry of the same one.
+pub fn fingerprint(ev: &ValidEvent) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        ev.tenant.as_str(),
+        ev.event_type.as_str(),
+        ev.payload.get(),
+        ev.webhook_url.as_ref().map_or("", TargetUrl::as_str),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 impl Context {
     /// `POST /v1/events`: stores the event and one delivery per wanting
     /// subscription (plus the one-off `webhook_url`), then queues them. A
     /// repeated idempotency key answers the first call's result and creates
-    /// nothing.
+    /// nothing; the same key with a different request is refused.
     pub async fn publish_event(
         &self,
+        caller: &Caller,
         req: PublishEventRequest,
         header_key: Option<&str>,
     ) -> Result<PublishEventResponse, ApiError> {
         let ev = req.validate(header_key)?;
+        reserved("tenant", &ev.tenant)?;
+        caller.check(&ev.tenant, "tenant")?;
         if let Some(url) = &ev.webhook_url {
             self.settings.guard.accept("webhook_url", url)?;
         }
@@ -167,7 +189,31 @@ impl Context {
         if ev.payload.get().len() > limit {
             return Err(ApiError::TooLarge { what: "payload", limit });
         }
+        let one_off = match &ev.webhook_url {
+            None => None,
+            Some(_) => {
+                let t = self.tenants.get_tenant(&ev.tenant).await?.filter(|t| t.secrets.is_some());
+                let t = t.ok_or_else(|| {
+                    ApiError::Conflict(format!(
+                        "tenant {0} has no secret to sign a webhook_url delivery: create one (POST /v1/tenants/{0}/secret) or import one (PUT /v1/tenants/{0}/one-off)",
+                        ev.tenant
+                    ))
+                })?;
+                Some(t.one_off.initial_delay())
+            }
+        };
+        self.accept_event(ev, one_off).await
+    }
+
+    /// Stores an event checked by the caller and queues its deliveries: the
+    /// one-off `webhook_url` (if any) is held back `one_off_wait`.
+    pub(crate) async fn accept_event(
+        &self,
+        ev: ValidEvent,
+        one_off_wait: Option<std::time::Duration>,
+    ) -> Result<PublishEventResponse, ApiError> {
         let now = self.clock.now();
+        let fingerprint = ev.idempotency_key.as_ref().map(|_| fingerprint(&ev));
         let event = Event {
             id: EventId::generate(now, self.entropy.id_bytes()),
             tenant: ev.tenant,
@@ -176,6 +222,7 @@ impl Context {
             idempotency_key: ev.idempotency_key,
             webhook_url: ev.webhook_url,
             created_at: now,
+            fingerprint,
         };
         // Every target, with the wait before its first attempt.
         let mut targets: Vec<(DeliveryTarget, std::time::Duration)> = self
@@ -185,14 +232,13 @@ impl Context {
             .into_iter()
             .filter(|s| s.wants(&event.event_type))
             .map(|s| {
-                let wait = s.initial_delay().min(self.queue.max_delay());
+                let wait = s.settings.initial_delay().min(self.queue.max_delay());
                 (DeliveryTarget::Subscription { subscription_id: s.id }, wait)
             })
             .collect();
         if let Some(url) = &event.webhook_url {
-            // Make sure the tenant has a secret before anything is queued.
-            self.tenant_secrets(&event.tenant).await?;
-            targets.push((DeliveryTarget::OneOff { url: url.clone() }, std::time::Duration::ZERO));
+            let wait = one_off_wait.unwrap_or_default().min(self.queue.max_delay());
+            targets.push((DeliveryTarget::OneOff { url: url.clone() }, wait));
         }
         let grace = span(self.settings.queue_grace);
         let deliveries: Vec<Delivery> = sorted(
@@ -220,7 +266,10 @@ impl Context {
         );
 
         match self.events.insert_event(&event, &deliveries).await? {
-            Inserted::Duplicate { event_id } => {
+            Inserted::Duplicate { event_id, fingerprint } => {
+                if fingerprint.is_some() && fingerprint != event.fingerprint {
+                    return Err(ApiError::IdempotencyKeyReused);
+                }
                 let existing = self.deliveries.event_deliveries(&event_id).await?;
                 info!(event_id = %event_id, "idempotent repeat of a published event");
                 return Ok(PublishEventResponse::new(event_id, &sorted(existing)));
@@ -244,8 +293,9 @@ impl Context {
     }
 
     /// `GET /v1/events/{id}`.
-    pub async fn get_event(&self, id: &EventId) -> Result<EventView, ApiError> {
+    pub async fn get_event(&self, caller: &Caller, id: &EventId) -> Result<EventView, ApiError> {
         let event = self.events.get_event(id).await?.ok_or(ApiError::NotFound("event"))?;
+        caller.check(&event.tenant, "event")?;
         let deliveries = sorted(self.deliveries.event_deliveries(id).await?);
         Ok(EventView::new(&event, &deliveries))
     }

@@ -9,6 +9,7 @@ pub mod deliveries;
 mod error;
 pub mod events;
 pub mod page;
+pub mod settings;
 pub mod subscriptions;
 pub mod tenants;
 
@@ -18,8 +19,22 @@ use serde::Deserialize;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
+use crate::context::OPS_TENANT;
+use crate::model::TenantId;
 use crate::policy::retry::parse_duration;
 use crate::validation::ValidationError;
+
+/// Refuses the tenant hookline's own events belong to: no API caller
+/// publishes to it, subscribes to it or touches its secret.
+pub fn reserved(field: &'static str, tenant: &TenantId) -> Result<(), ValidationError> {
+    if tenant.as_str() == OPS_TENANT {
+        return Err(ValidationError::invalid(
+            field,
+            format!("{OPS_TENANT} is reserved for hookline's own events"),
+        ));
+    }
+    Ok(())
+}
 
 /// Longest grace period a rotation may ask for.
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 86_400);

@@ -1,7 +1,9 @@
 //! Subscriptions: an endpoint, the event types it wants and how requests to
 //! it are made. The request bodies arrive with loose types (strings, raw
 //! JSON) so each field is checked here, by name, into the model types; the
-//! views never carry a secret unless they hand one out.
+//! views never carry a secret unless they hand one out, nor a custom
+//! header's value. Every change is written conditioned on the version it
+//! was made from, and made again from a fresh read when it lost a race.
 
 use std::collections::BTreeMap;
 
@@ -9,21 +11,24 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::ApiError;
+use super::access::Caller;
 use super::page::ListResponse;
+use super::settings::{SettingsInput, SettingsView, check_secret_fits};
+use super::{ApiError, reserved};
 use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT};
-use crate::model::{EventTypePattern, Subscription, SubscriptionId, TenantId};
-use crate::policy::{AttemptTimeout, RetrySchedule};
-use crate::ports::{PageRequest, span};
-use crate::signing::{Secret, SecretSet, SignatureFormat};
-use crate::target::{CustomHeaders, TargetUrl};
+use crate::model::{DeliverySettings, EventTypePattern, Subscription, SubscriptionId, TenantId};
+use crate::ports::{PageRequest, Written, span};
+use crate::signing::{Secret, SecretSet};
+use crate::target::TargetUrl;
 use crate::validation::ValidationError;
-use crate::wire::BodyFormat;
 
 /// Longest subscription description.
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// Most event type patterns on one subscription.
 pub const MAX_EVENT_TYPES: usize = 64;
+/// How many times a change is made again after losing a race.
+const TRIES: usize = 5;
+
 /// `POST /v1/subscriptions`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +58,7 @@ pub struct CreateSubscriptionRequest {
     /// Per-attempt timeout, 1000–30000 ms.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
-    /// Delays such as `["5s", "5m"]`; absent: the service's schedule.
+    /// Delays such as `["5s", "5m"]`; absent: the preset's or the service's.
     #[serde(default)]
     pub retry_schedule: Option<serde_json::Value>,
     /// A secret to keep (migrating receivers); absent: one is generated.
@@ -66,30 +71,6 @@ pub struct CreateSubscriptionRequest {
     /// A wait before the first attempt: `30s`, `2m` or seconds, at most 15 min.
     #[serde(default)]
     pub initial_delay: Option<serde_json::Value>,
-}
-
-/// Longest wait before a first attempt (what the queue can hold back).
-pub const MAX_INITIAL_DELAY_SECS: u32 = 900;
-
-/// Reads an `initial_delay` field.
-pub fn parse_initial_delay(raw: &serde_json::Value) -> Result<u32, ValidationError> {
-    let bad = || ValidationError::invalid("initial_delay", "must be a delay like 30s or 2m, at most 15m");
-    let secs = match raw {
-        serde_json::Value::Number(n) => n.as_u64().ok_or_else(bad)?,
-        serde_json::Value::String(s) => crate::policy::retry::parse_duration(s).map_err(|_| bad())?.as_secs(),
-        _ => return Err(bad()),
-    };
-    u32::try_from(secs).ok().filter(|s| *s <= MAX_INITIAL_DELAY_SECS).ok_or_else(bad)
-}
-
-/// Looks a preset up by name.
-pub fn parse_preset(name: &str) -> Result<&'static crate::presets::Preset, ValidationError> {
-    crate::presets::get(name).ok_or_else(|| {
-        ValidationError::invalid(
-            "preset",
-            format!("unknown preset {name:?}; known: {}", crate::presets::names()),
-        )
-    })
 }
 
 /// Checks event type patterns.
@@ -111,38 +92,9 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, Validati
     }
 }
 
-/// Reads a `signature` field: a preset name or a format object.
-pub fn parse_signature(raw: &serde_json::Value) -> Result<SignatureFormat, ValidationError> {
-    match raw {
-        serde_json::Value::String(name) => {
-            crate::presets::get(name).map(|p| p.signature.clone()).ok_or_else(|| {
-                ValidationError::invalid(
-                    "signature",
-                    format!("unknown preset {name:?}; known: {}", crate::presets::names()),
-                )
-            })
-        }
-        serde_json::Value::Object(_) => serde_json::from_value::<SignatureFormat>(raw.clone())
-            .map_err(|e| ValidationError::invalid("signature", e.to_string()))?
-            .validate(),
-        _ => Err(ValidationError::invalid("signature", "must be a preset name or a format object")),
-    }
-}
-
-/// Reads a `retry_schedule` field.
-pub fn parse_retry_schedule(raw: &serde_json::Value) -> Result<RetrySchedule, ValidationError> {
-    serde_json::from_value(raw.clone()).map_err(|e| ValidationError::invalid("retry_schedule", e.to_string()))
-}
-
-fn check_secret_fits(secret: &Secret, format: &SignatureFormat) -> Result<(), ValidationError> {
-    secret.key(format.key).map(|_| ()).map_err(|_| {
-        ValidationError::invalid("secret", "this signature format needs a whsec_<base64> secret")
-    })
-}
-
 impl CreateSubscriptionRequest {
-    /// Checks every field and builds the subscription. `generated` is used
-    /// unless the request brings its own secret.
+    /// Checks every field and builds the subscription (version 1).
+    /// `generated` is used unless the request brings its own secret.
     pub fn into_subscription(
         self,
         id: SubscriptionId,
@@ -153,32 +105,21 @@ impl CreateSubscriptionRequest {
         let url = TargetUrl::parse(&self.url)?;
         let event_types = parse_event_types(self.event_types.as_deref().unwrap_or_default())?;
         let description = parse_description(self.description)?;
-        let preset = parse_preset(self.preset.as_deref().unwrap_or("standard"))?;
-        let signature = match &self.signature {
-            Some(raw) => parse_signature(raw)?,
-            None => preset.signature.clone(),
-        };
-        let body = match &self.body {
-            Some(raw) => BodyFormat::from_json(raw)?,
-            None => preset.body.clone(),
-        };
-        let headers = CustomHeaders::new(self.headers.unwrap_or_default())?;
-        headers.check_not_in(&signature.header_names())?;
-        let timeout = match self.timeout_ms {
-            Some(ms) => AttemptTimeout::from_millis(ms)?,
-            None => preset.timeout(),
-        };
-        let retry_schedule = match &self.retry_schedule {
-            Some(raw) => Some(parse_retry_schedule(raw)?),
-            None => preset.retry_schedule.clone(),
-        };
-        let initial_delay_secs =
-            self.initial_delay.as_ref().map(parse_initial_delay).transpose()?.unwrap_or(0);
+        let settings = SettingsInput {
+            preset: self.preset,
+            signature: self.signature,
+            body: self.body,
+            headers: self.headers,
+            timeout_ms: self.timeout_ms,
+            retry_schedule: self.retry_schedule.map(Some),
+            initial_delay: self.initial_delay.map(Some),
+        }
+        .apply(&DeliverySettings::default())?;
         let secret = match self.secret {
             Some(s) => Secret::parse(&s)?,
             None => generated,
         };
-        check_secret_fits(&secret, &signature)?;
+        check_secret_fits(&secret, &settings.signature)?;
         Ok(Subscription {
             id,
             tenant,
@@ -187,23 +128,18 @@ impl CreateSubscriptionRequest {
             description,
             active: self.active.unwrap_or(true),
             disabled_reason: None,
-            signature,
-            body,
-            headers,
-            timeout,
-            retry_schedule,
-            initial_delay_secs,
-            preset: self.preset,
+            settings,
             secrets: SecretSet::new(secret),
             failing_since: None,
             created_at: now,
             updated_at: now,
+            version: 1,
         })
     }
 }
 
 /// `PATCH /v1/subscriptions/{id}`: absent fields stay as they are; a
-/// `null` description or retry schedule clears it.
+/// `null` description, retry schedule or initial delay clears it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSubscriptionRequest {
@@ -243,7 +179,8 @@ pub struct UpdateSubscriptionRequest {
     pub preset: Option<String>,
 }
 
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -252,21 +189,22 @@ where
 }
 
 impl UpdateSubscriptionRequest {
-    /// Applies the checked changes to `sub`. Nothing changes unless every
-    /// field is valid.
-    pub fn apply(self, sub: &Subscription, now: DateTime<Utc>) -> Result<Subscription, ValidationError> {
+    /// Applies the checked changes to `sub`, as its next version. Nothing
+    /// changes unless every field is valid.
+    pub fn apply(&self, sub: &Subscription, now: DateTime<Utc>) -> Result<Subscription, ValidationError> {
         let mut next = sub.clone();
-        if let Some(name) = &self.preset {
-            let p = parse_preset(name)?;
-            next.signature = p.signature.clone();
-            next.body = p.body.clone();
-            next.retry_schedule = p.retry_schedule.clone();
-            next.timeout = p.timeout();
-            next.preset = Some(name.clone());
-            check_secret_fits(&next.secrets.current, &next.signature)?;
+        next.settings = SettingsInput {
+            preset: self.preset.clone(),
+            signature: self.signature.clone(),
+            body: self.body.clone(),
+            headers: self.headers.clone(),
+            timeout_ms: self.timeout_ms,
+            retry_schedule: self.retry_schedule.clone(),
+            initial_delay: self.initial_delay.clone(),
         }
-        if let Some(delay) = &self.initial_delay {
-            next.initial_delay_secs = delay.as_ref().map(parse_initial_delay).transpose()?.unwrap_or(0);
+        .apply(&sub.settings)?;
+        if self.preset.is_some() || self.signature.is_some() {
+            check_secret_fits(&next.secrets.current, &next.settings.signature)?;
         }
         if let Some(url) = &self.url {
             next.url = TargetUrl::parse(url)?;
@@ -274,8 +212,8 @@ impl UpdateSubscriptionRequest {
         if let Some(types) = &self.event_types {
             next.event_types = parse_event_types(types)?;
         }
-        if let Some(description) = self.description {
-            next.description = parse_description(description)?;
+        if let Some(description) = &self.description {
+            next.description = parse_description(description.clone())?;
         }
         if let Some(active) = self.active {
             next.active = active;
@@ -284,29 +222,13 @@ impl UpdateSubscriptionRequest {
                 next.failing_since = None;
             }
         }
-        if let Some(raw) = &self.signature {
-            next.signature = parse_signature(raw)?;
-            check_secret_fits(&next.secrets.current, &next.signature)?;
-        }
-        if let Some(raw) = &self.body {
-            next.body = BodyFormat::from_json(raw)?;
-        }
-        if let Some(headers) = self.headers {
-            next.headers = CustomHeaders::new(headers)?;
-        }
-        next.headers.check_not_in(&next.signature.header_names())?;
-        if let Some(ms) = self.timeout_ms {
-            next.timeout = AttemptTimeout::from_millis(ms)?;
-        }
-        if let Some(schedule) = &self.retry_schedule {
-            next.retry_schedule = schedule.as_ref().map(parse_retry_schedule).transpose()?;
-        }
         next.updated_at = now;
+        next.version = sub.version + 1;
         Ok(next)
     }
 }
 
-/// A subscription as the API shows it: everything but its secrets.
+/// A subscription as the API shows it: no secret, no custom header value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubscriptionView {
     /// Id.
@@ -325,26 +247,13 @@ pub struct SubscriptionView {
     /// Why hookline disabled it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
-    /// Signature format.
-    pub signature: SignatureFormat,
-    /// Body format.
-    pub body: BodyFormat,
-    /// Extra headers.
-    pub headers: CustomHeaders,
-    /// Per-attempt timeout.
-    pub timeout_ms: u32,
-    /// Its own schedule, if any.
+    /// Since when every attempt to it has failed, while that lasts (an
+    /// endpoint failing for the disable period is disabled).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_schedule: Option<RetrySchedule>,
-    /// Wait before first attempts, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial_delay_secs: Option<u32>,
-    /// The preset it started from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
-    /// Warnings about weak settings (a secret sent in the body).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub failing_since: Option<DateTime<Utc>>,
+    /// How requests are made.
+    #[serde(flatten)]
+    pub settings: SettingsView,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -353,12 +262,6 @@ pub struct SubscriptionView {
 
 impl From<&Subscription> for SubscriptionView {
     fn from(s: &Subscription) -> Self {
-        let mut warnings = Vec::new();
-        if s.body.exposes_secret() {
-            warnings.push(
-                "this body format sends the secret inside every request: anyone who sees one request can forge others; prefer a signature".to_owned(),
-            );
-        }
         Self {
             id: s.id.clone(),
             tenant: s.tenant.clone(),
@@ -367,14 +270,8 @@ impl From<&Subscription> for SubscriptionView {
             description: s.description.clone(),
             active: s.active,
             disabled_reason: s.disabled_reason.clone(),
-            signature: s.signature.clone(),
-            body: s.body.clone(),
-            headers: s.headers.clone(),
-            timeout_ms: s.timeout.millis(),
-            retry_schedule: s.retry_schedule.clone(),
-            initial_delay_secs: (s.initial_delay_secs > 0).then_some(s.initial_delay_secs),
-            preset: s.preset.clone(),
-            warnings,
+            failing_since: s.failing_since,
+            settings: SettingsView::from(&s.settings),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -392,24 +289,64 @@ pub struct SubscriptionWithSecret {
 }
 
 impl Context {
-    /// `POST /v1/subscriptions`.
+    /// A subscription the caller may reach, as stored now.
+    pub(crate) async fn reachable_subscription(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+    ) -> Result<Subscription, ApiError> {
+        let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
+        caller.check(&sub.tenant, "subscription")?;
+        Ok(sub)
+    }
+
+    /// Reads a subscription, makes its next version with `change`, and
+    /// writes it conditioned on the version read; a write that lost a race
+    /// is made again from a fresh read, a bounded number of times.
+    async fn revise_subscription<F>(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+        mut change: F,
+    ) -> Result<(Subscription, Subscription), ApiError>
+    where
+        F: FnMut(&Subscription) -> Result<Subscription, ApiError>,
+    {
+        for _ in 0..TRIES {
+            let read = self.reachable_subscription(caller, id).await?;
+            let next = change(&read)?;
+            debug_assert_eq!(next.version, read.version + 1);
+            match self.subscriptions.update_subscription(&next).await? {
+                Written::Done => return Ok((read, next)),
+                Written::Missing => return Err(ApiError::NotFound("subscription")),
+                Written::Stale => continue,
+            }
+        }
+        Err(ApiError::Conflict(format!(
+            "subscription {id} kept changing while this change was made; try again"
+        )))
+    }
+
+    /// `POST /v1/subscriptions`. A tenant holds at most
+    /// [`MAX_SUBSCRIPTIONS_PER_TENANT`], however many are created at once.
     pub async fn create_subscription(
         &self,
+        caller: &Caller,
         req: CreateSubscriptionRequest,
     ) -> Result<SubscriptionWithSecret, ApiError> {
         let now = self.clock.now();
         let id = SubscriptionId::generate(now, self.entropy.id_bytes());
         let sub = req.into_subscription(id, now, self.new_secret())?;
+        reserved("tenant", &sub.tenant)?;
+        caller.check(&sub.tenant, "tenant")?;
         self.settings.guard.accept("url", &sub.url)?;
-        let existing = self.subscriptions.tenant_subscriptions(&sub.tenant).await?.len();
-        if existing >= MAX_SUBSCRIPTIONS_PER_TENANT {
+        if !self.subscriptions.insert_subscription(&sub, MAX_SUBSCRIPTIONS_PER_TENANT).await? {
             return Err(ApiError::Conflict(format!(
-                "tenant {} already has {existing} subscriptions, the most allowed ({}); delete one first",
-                sub.tenant, MAX_SUBSCRIPTIONS_PER_TENANT
+                "tenant {} already has {MAX_SUBSCRIPTIONS_PER_TENANT} subscriptions, the most allowed; delete one first",
+                sub.tenant
             )));
         }
-        self.subscriptions.insert_subscription(&sub).await?;
-        info!(subscription_id = %sub.id, tenant = %sub.tenant, "subscription created");
+        info!(subscription_id = %sub.id, tenant = %sub.tenant, key = %caller.key_id, "subscription created");
         Ok(SubscriptionWithSecret {
             subscription: SubscriptionView::from(&sub),
             secret: sub.secrets.current.expose().to_owned(),
@@ -417,18 +354,28 @@ impl Context {
     }
 
     /// `GET /v1/subscriptions/{id}`.
-    pub async fn get_subscription(&self, id: &SubscriptionId) -> Result<SubscriptionView, ApiError> {
-        let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
-        Ok(SubscriptionView::from(&sub))
+    pub async fn get_subscription(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+    ) -> Result<SubscriptionView, ApiError> {
+        Ok(SubscriptionView::from(&self.reachable_subscription(caller, id).await?))
     }
 
-    /// `GET /v1/subscriptions?tenant=`.
+    /// `GET /v1/subscriptions?tenant=` (a tenant key lists its own).
     pub async fn list_subscriptions(
         &self,
-        tenant: &TenantId,
+        caller: &Caller,
+        tenant: Option<TenantId>,
         page: &PageRequest,
     ) -> Result<ListResponse<SubscriptionView>, ApiError> {
-        let p = self.subscriptions.list_subscriptions(tenant, page).await?;
+        let tenant = match (tenant, caller.tenant()) {
+            (Some(t), _) => t,
+            (None, Some(own)) => own.clone(),
+            (None, None) => return Err(ValidationError::missing("tenant").into()),
+        };
+        caller.check(&tenant, "tenant")?;
+        let p = self.subscriptions.list_subscriptions(&tenant, page).await?;
         Ok(ListResponse {
             data: p.items.iter().map(SubscriptionView::from).collect(),
             next_cursor: p.next_cursor,
@@ -438,17 +385,20 @@ impl Context {
     /// `PATCH /v1/subscriptions/{id}`. Disabling cancels pending deliveries.
     pub async fn update_subscription(
         &self,
+        caller: &Caller,
         id: &SubscriptionId,
         req: UpdateSubscriptionRequest,
     ) -> Result<SubscriptionView, ApiError> {
-        let sub = self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
         let now = self.clock.now();
-        let next = req.apply(&sub, now)?;
-        self.settings.guard.accept("url", &next.url)?;
-        if !self.subscriptions.update_subscription(&next).await? {
-            return Err(ApiError::NotFound("subscription"));
-        }
-        if sub.active && !next.active {
+        let guard = &self.settings.guard;
+        let (read, next) = self
+            .revise_subscription(caller, id, |sub| {
+                let next = req.apply(sub, now)?;
+                guard.accept("url", &next.url)?;
+                Ok(next)
+            })
+            .await?;
+        if read.active && !next.active {
             let n = self.deliveries.cancel_subscription_deliveries(id, now).await?;
             info!(subscription_id = %id, canceled = n, "subscription disabled");
         }
@@ -456,12 +406,13 @@ impl Context {
     }
 
     /// `DELETE /v1/subscriptions/{id}`: pending deliveries are canceled.
-    pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<(), ApiError> {
+    pub async fn delete_subscription(&self, caller: &Caller, id: &SubscriptionId) -> Result<(), ApiError> {
+        self.reachable_subscription(caller, id).await?;
         if !self.subscriptions.delete_subscription(id).await? {
             return Err(ApiError::NotFound("subscription"));
         }
         let n = self.deliveries.cancel_subscription_deliveries(id, self.clock.now()).await?;
-        info!(subscription_id = %id, canceled = n, "subscription deleted");
+        info!(subscription_id = %id, canceled = n, key = %caller.key_id, "subscription deleted");
         Ok(())
     }
 
@@ -469,21 +420,26 @@ impl Context {
     /// signing beside the new one for `grace` (default: the service's).
     pub async fn rotate_subscription_secret(
         &self,
+        caller: &Caller,
         id: &SubscriptionId,
         grace: Option<std::time::Duration>,
     ) -> Result<SubscriptionWithSecret, ApiError> {
-        let mut sub =
-            self.subscriptions.get_subscription(id).await?.ok_or(ApiError::NotFound("subscription"))?;
         let now = self.clock.now();
-        let next = self.new_secret();
-        sub.secrets.rotate(next.clone(), now, now + span(grace.unwrap_or(self.settings.rotation_grace)));
-        sub.updated_at = now;
-        if !self.subscriptions.update_subscription(&sub).await? {
-            return Err(ApiError::NotFound("subscription"));
-        }
+        let fresh = self.new_secret();
+        let until = now + span(grace.unwrap_or(self.settings.rotation_grace));
+        let (_, next) = self
+            .revise_subscription(caller, id, |sub| {
+                let mut next = sub.clone();
+                next.secrets.rotate(fresh.clone(), now, until);
+                next.updated_at = now;
+                next.version = sub.version + 1;
+                Ok(next)
+            })
+            .await?;
+        info!(subscription_id = %id, key = %caller.key_id, "subscription secret rotated");
         Ok(SubscriptionWithSecret {
-            subscription: SubscriptionView::from(&sub),
-            secret: next.expose().to_owned(),
+            subscription: SubscriptionView::from(&next),
+            secret: fresh.expose().to_owned(),
         })
     }
 }
@@ -491,7 +447,9 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::GENERATED_SECRET_BYTES;
+    use crate::policy::AttemptTimeout;
+    use crate::signing::{GENERATED_SECRET_BYTES, SignatureFormat};
+    use crate::wire::BodyFormat;
 
     fn create(json: &str) -> Result<Subscription, ValidationError> {
         let req: CreateSubscriptionRequest = serde_json::from_str(json).unwrap();
@@ -508,10 +466,11 @@ mod tests {
         let s = create(r#"{"tenant":"acme","url":"https://example.com/h"}"#).unwrap();
         assert!(s.active);
         assert!(s.event_types.is_empty());
-        assert_eq!(s.signature, SignatureFormat::standard());
-        assert_eq!(s.body, BodyFormat::Standard);
-        assert_eq!(s.timeout, AttemptTimeout::default());
-        assert_eq!(s.retry_schedule, None);
+        assert_eq!(s.settings.signature, SignatureFormat::standard());
+        assert_eq!(s.settings.body, BodyFormat::Standard);
+        assert_eq!(s.settings.timeout, AttemptTimeout::default());
+        assert_eq!(s.settings.retry_schedule, None);
+        assert_eq!(s.version, 1);
     }
 
     #[test]
@@ -550,11 +509,12 @@ mod tests {
             serde_json::from_str(r#"{"description":null,"timeout_ms":2000}"#).unwrap();
         let next = patch.apply(&s, Utc::now()).unwrap();
         assert_eq!(next.description, None);
-        assert_eq!(next.timeout.millis(), 2000);
-        assert_eq!(next.retry_schedule, s.retry_schedule);
+        assert_eq!(next.settings.timeout.millis(), 2000);
+        assert_eq!(next.settings.retry_schedule, s.settings.retry_schedule);
         assert_eq!(next.url, s.url);
+        assert_eq!(next.version, s.version + 1, "a change is the next version");
         let patch: UpdateSubscriptionRequest = serde_json::from_str(r#"{"retry_schedule":null}"#).unwrap();
-        assert_eq!(patch.apply(&s, Utc::now()).unwrap().retry_schedule, None);
+        assert_eq!(patch.apply(&s, Utc::now()).unwrap().settings.retry_schedule, None);
         let bad: UpdateSubscriptionRequest =
             serde_json::from_str(r#"{"url":"nope","active":false}"#).unwrap();
         assert!(bad.apply(&s, Utc::now()).is_err());
@@ -562,9 +522,11 @@ mod tests {
 
     #[test]
     fn views_never_carry_secrets() {
-        let s = create(r#"{"tenant":"a","url":"https://e.com"}"#).unwrap();
+        let s = create(r#"{"tenant":"a","url":"https://e.com","headers":{"Authorization":"Bearer tok_9"}}"#)
+            .unwrap();
         let json = serde_json::to_string(&SubscriptionView::from(&s)).unwrap();
         let key_part = &s.secrets.current.expose()["whsec_".len()..];
         assert!(!json.contains(key_part), "{json}");
+        assert!(!json.contains("tok_9"), "custom header values are write-only: {json}");
     }
 }

@@ -29,4 +29,9 @@ pub struct Event {
     pub webhook_url: Option<TargetUrl>,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
+    /// A digest of what was published (type, payload, one-off URL), kept
+    /// with an idempotency key so a key reused for a different request is
+    /// told apart from a retry of the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }

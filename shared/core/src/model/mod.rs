@@ -6,12 +6,16 @@ mod delivery;
 mod event;
 mod ids;
 mod names;
+mod settings;
 mod status;
 mod subscription;
+mod tenant;
 
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
 pub use event::Event;
 pub use ids::{DeliveryId, EventId, SubscriptionId};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
+pub use settings::DeliverySettings;
 pub use status::{DeliveryStatus, IllegalTransition, Transition};
 pub use subscription::Subscription;
+pub use tenant::Tenant;

@@ -160,6 +160,10 @@ pub enum FailureKind {
     Blocked,
     /// Anything else on the way.
     Other,
+    /// Nothing was sent: the publisher's payload does not fit the target's
+    /// format (a body that merges fields, given a payload that is not an
+    /// object). The publisher's fault, never held against the endpoint.
+    Payload,
 }
 
 /// What one attempt came to.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::model::{AttemptUpdate, DeliveryStatus};
+use crate::model::DeliveryStatus;
 use crate::policy::AttemptOutcome;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -37,7 +37,7 @@ fn page<T: Clone>(mut items: Vec<(String, T)>, req: &PageRequest) -> Page<T> {
 #[derive(Default)]
 struct State {
     subscriptions: BTreeMap<SubscriptionId, Subscription>,
-    tenants: BTreeMap<TenantId, SecretSet>,
+    tenants: BTreeMap<TenantId, Tenant>,
     events: BTreeMap<EventId, Event>,
     idempotency: BTreeMap<(TenantId, String), EventId>,
     deliveries: BTreeMap<DeliveryId, Delivery>,
@@ -74,14 +74,21 @@ impl MemoryStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryStore {
-    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+    async fn insert_subscription(
+        &self,
+        sub: &Subscription,
+        max_per_tenant: usize,
+    ) -> Result<bool, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);
         if s.subscriptions.contains_key(&sub.id) {
             return Err(StoreError::Internal(format!("subscription {} already exists", sub.id)));
         }
+        if s.subscriptions.values().filter(|x| x.tenant == sub.tenant).count() >= max_per_tenant {
+            return Ok(false);
+        }
         s.subscriptions.insert(sub.id.clone(), sub.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
@@ -89,15 +96,16 @@ impl SubscriptionStore for MemoryStore {
         Ok(lock(&self.state).subscriptions.get(id).cloned())
     }
 
-    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError> {
+    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);
-        match s.subscriptions.get_mut(&sub.id) {
-            Some(slot) => {
-                *slot = sub.clone();
-                Ok(true)
+        match s.subscriptions.get_mut(&next.id) {
+            Some(slot) if slot.version.checked_add(1) == Some(next.version) => {
+                *slot = next.clone();
+                Ok(Written::Done)
             }
-            None => Ok(false),
+            Some(_) => Ok(Written::Stale),
+            None => Ok(Written::Missing),
         }
     }
 
@@ -143,24 +151,20 @@ impl SubscriptionStore for MemoryStore {
 
 #[async_trait]
 impl TenantStore for MemoryStore {
-    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError> {
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
         self.check()?;
         Ok(lock(&self.state).tenants.get(tenant).cloned())
     }
 
-    async fn init_tenant_secrets(
-        &self,
-        tenant: &TenantId,
-        secrets: &SecretSet,
-    ) -> Result<SecretSet, StoreError> {
+    async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError> {
         self.check()?;
-        Ok(lock(&self.state).tenants.entry(tenant.clone()).or_insert_with(|| secrets.clone()).clone())
-    }
-
-    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError> {
-        self.check()?;
-        lock(&self.state).tenants.insert(tenant.clone(), secrets.clone());
-        Ok(())
+        let mut s = lock(&self.state);
+        let stored = s.tenants.get(&next.id).map_or(0, |t| t.version);
+        if stored.checked_add(1) != Some(next.version) {
+            return Ok(Written::Stale);
+        }
+        s.tenants.insert(next.id.clone(), next.clone());
+        Ok(Written::Done)
     }
 }
 
@@ -172,7 +176,8 @@ impl EventStore for MemoryStore {
         if let Some(key) = &event.idempotency_key {
             let k = (event.tenant.clone(), key.clone());
             if let Some(existing) = s.idempotency.get(&k) {
-                return Ok(Inserted::Duplicate { event_id: existing.clone() });
+                let fingerprint = s.events.get(existing).and_then(|e| e.fingerprint.clone());
+                return Ok(Inserted::Duplicate { event_id: existing.clone(), fingerprint });
             }
             s.idempotency.insert(k, event.id.clone());
         }
@@ -222,17 +227,18 @@ impl DeliveryStore for MemoryStore {
         Ok(lock(&self.state).attempts.get(id).cloned().unwrap_or_default())
     }
 
-    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+    async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);
-        let Some(d) = s.deliveries.get_mut(&attempt.delivery_id) else {
-            return Ok(false);
+        let Some(d) = s.deliveries.get_mut(&r.attempt.delivery_id) else {
+            return Ok(Recorded::default());
         };
-        if !d.record(attempt, update) {
-            return Ok(false);
+        if !d.record(r.attempt, r.update) {
+            return Ok(Recorded::default());
         }
-        s.attempts.entry(attempt.delivery_id.clone()).or_default().push(attempt.clone());
-        Ok(true)
+        s.attempts.entry(r.attempt.delivery_id.clone()).or_default().push(r.attempt.clone());
+        // The queue is another object here: the follow-up is the caller's.
+        Ok(Recorded { applied: true, follow_up_queued: false, acknowledged: false })
     }
 
     async fn claim_due(
@@ -326,7 +332,7 @@ impl DeliveryQueue for MemoryQueue {
 
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(QueueError::Unavailable("memory queue switched off".into()));
+            return Err(QueueError::unavailable("memory queue switched off"));
         }
         lock(&self.sent).extend(messages.iter().cloned());
         Ok(())

@@ -16,10 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription,
-    SubscriptionId, TenantId,
+    SubscriptionId, Tenant, TenantId,
 };
 use crate::policy::AttemptOutcome;
-use crate::signing::SecretSet;
 use crate::wire::OutgoingRequest;
 
 /// The cause of an adapter's failure, kept for logs and error chains.
@@ -150,15 +149,33 @@ impl DeliveryFilter {
     }
 }
 
+/// What a write conditioned on the version it read did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Stored.
+    Done,
+    /// The record changed since it was read: nothing stored; read again.
+    Stale,
+    /// The record does not exist (any more): nothing stored.
+    Missing,
+}
+
 /// Subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
-    /// Stores a new subscription.
-    async fn insert_subscription(&self, sub: &Subscription) -> Result<(), StoreError>;
+    /// Stores a new subscription (version 1) unless its tenant already has
+    /// `max_per_tenant`; `false` when it has, whatever else is being created
+    /// at the same time.
+    async fn insert_subscription(
+        &self,
+        sub: &Subscription,
+        max_per_tenant: usize,
+    ) -> Result<bool, StoreError>;
     /// One subscription.
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
-    /// Replaces a subscription; `false` if it does not exist.
-    async fn update_subscription(&self, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Replaces a subscription with `next` if the stored one is still the
+    /// version `next` was made from (`next.version - 1`).
+    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError>;
     /// Removes a subscription; `false` if it did not exist.
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError>;
     /// A page of a tenant's subscriptions, newest first.
@@ -167,9 +184,9 @@ pub trait SubscriptionStore: Send + Sync {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError>;
-    /// Sets only the health fields: the start of the current failure run,
-    /// and — when `disabled_reason` is given — makes it inactive with that
-    /// reason. Leaves every other field as a concurrent PATCH left it.
+    /// Sets only the health fields ([`Subscription::set_health`]), on the
+    /// record as it is at that moment: a concurrent change is neither lost
+    /// nor overwritten. Nothing happens to a subscription that is gone.
     async fn update_health(
         &self,
         id: &SubscriptionId,
@@ -180,20 +197,14 @@ pub trait SubscriptionStore: Send + Sync {
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
 }
 
-/// Tenants' secrets, which sign one-off `webhook_url` deliveries.
+/// Tenants' own records: the secret and settings of one-off deliveries.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    /// The tenant's secrets, if it has any yet.
-    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<SecretSet>, StoreError>;
-    /// Stores `secrets` unless the tenant already has some; returns what is
-    /// stored afterwards (so concurrent first uses agree on one secret).
-    async fn init_tenant_secrets(
-        &self,
-        tenant: &TenantId,
-        secrets: &SecretSet,
-    ) -> Result<SecretSet, StoreError>;
-    /// Replaces the tenant's secrets (rotation).
-    async fn put_tenant_secrets(&self, tenant: &TenantId, secrets: &SecretSet) -> Result<(), StoreError>;
+    /// The tenant's record, if it has one.
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Stores `next` if the stored record is still the version `next` was
+    /// made from (`next.version - 1`; 0: none stored yet).
+    async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError>;
 }
 
 /// What storing an event did.
@@ -205,6 +216,8 @@ pub enum Inserted {
     Duplicate {
         /// The earlier event.
         event_id: EventId,
+        /// What the earlier event's request was ([`Event::fingerprint`]).
+        fingerprint: Option<String>,
     },
 }
 
@@ -233,10 +246,12 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Page<Delivery>, StoreError>;
     /// A delivery's attempts, first first.
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
-    /// Records `attempt` and the delivery's new state — only if the
+    /// Records an attempt and the delivery's new state — only if the
     /// delivery is still pending with exactly `attempt.number - 1` attempts
-    /// made. `false` means it changed nothing (a repeated or late message).
-    async fn record_attempt(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError>;
+    /// made ([`Delivery::record`]); otherwise nothing changes (a repeated or
+    /// late message). A store that also holds the queue queues the follow-up
+    /// and acknowledges the message in the same transaction, and says so.
+    async fn record_attempt(&self, recording: &Recording<'_>) -> Result<Recorded, StoreError>;
     /// Takes up to `limit` pending deliveries whose `due_at` has passed and
     /// moves their `due_at` to `now + lease`, so no other caller takes them
     /// until the lease ends. Returns the ones taken.
@@ -264,6 +279,31 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// An attempt to record, and what the store may do in the same write.
+#[derive(Debug, Clone, Copy)]
+pub struct Recording<'a> {
+    /// The attempt.
+    pub attempt: &'a Attempt,
+    /// The delivery's state after it.
+    pub update: &'a AttemptUpdate,
+    /// The next attempt's message, if one is due within the queue's delay.
+    pub follow_up: Option<&'a Queued>,
+    /// The message being handled, if the store can acknowledge it.
+    pub ack: Option<Ack>,
+}
+
+/// What recording an attempt did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The attempt was recorded (`false`: it was already, or the delivery
+    /// is finished; nothing changed).
+    pub applied: bool,
+    /// The follow-up was queued in the same transaction.
+    pub follow_up_queued: bool,
+    /// The message was acknowledged in the same transaction.
+    pub acknowledged: bool,
+}
+
 /// Every store port in one object, as each adapter provides them.
 pub trait Store: SubscriptionStore + TenantStore + EventStore + DeliveryStore {}
 
@@ -282,6 +322,23 @@ pub enum QueueMessage {
         /// The attempt this message is for (1-based).
         attempt: u32,
     },
+}
+
+/// How a queue that lives in the store names a message it handed out, so
+/// the store can acknowledge it in the transaction that records its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack(pub i64);
+
+/// A message as a consumer received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The message.
+    pub message: QueueMessage,
+    /// How many times it has been handed out, this time included: above 1,
+    /// an earlier handling died or failed before it was acknowledged.
+    pub receives: u32,
+    /// Its acknowledgement handle, when the store can acknowledge it.
+    pub ack: Option<Ack>,
 }
 
 /// A message and how long the queue should hold it back.

@@ -6,13 +6,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::value::RawValue;
 
 use crate::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
-    EventTypePattern, Subscription, SubscriptionId, TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliverySettings, DeliveryStatus, DeliveryTarget, Event,
+    EventId, EventType, EventTypePattern, Subscription, SubscriptionId, TenantId,
 };
-use crate::policy::AttemptTimeout;
-use crate::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet, SignatureFormat};
+use crate::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
 use crate::target::TargetUrl;
-use crate::wire::BodyFormat;
 
 /// The time samples are made at: 2026-11-23 09:00:00 UTC.
 pub fn t0() -> DateTime<Utc> {
@@ -36,17 +34,12 @@ pub fn subscription(n: u8) -> Subscription {
         description: None,
         active: true,
         disabled_reason: None,
-        signature: SignatureFormat::standard(),
-        body: BodyFormat::Standard,
-        headers: Default::default(),
-        timeout: AttemptTimeout::default(),
-        retry_schedule: None,
-        initial_delay_secs: 0,
-        preset: None,
+        settings: DeliverySettings::default(),
         secrets: SecretSet::new(Secret::generate([n; GENERATED_SECRET_BYTES])),
         failing_since: None,
         created_at: at,
         updated_at: at,
+        version: 1,
     }
 }
 
@@ -62,6 +55,7 @@ pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
         idempotency_key: idempotency_key.map(str::to_owned),
         webhook_url: None,
         created_at: at,
+        fingerprint: idempotency_key.map(|k| format!("request-{n}-{k}")),
     }
 }
 
@@ -118,4 +112,16 @@ pub fn succeeded() -> AttemptUpdate {
         due_at: None,
         give_up_reason: None,
     }
+}
+
+/// Records `attempt` with `update` as the deliver handler does when no
+/// queue shares the store's transaction; whether it applied.
+pub async fn record(
+    store: &dyn crate::ports::DeliveryStore,
+    attempt: Attempt,
+    update: AttemptUpdate,
+) -> Result<bool, crate::ports::StoreError> {
+    let recording =
+        crate::ports::Recording { attempt: &attempt, update: &update, follow_up: None, ack: None };
+    Ok(store.record_attempt(&recording).await?.applied)
 }
