@@ -52,7 +52,7 @@ async fn finished_deliveries_and_their_events_expire_one_retention_after() {
     let a = aws().await;
     let e = event(1, None);
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
-    a.store.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+    a.store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
     assert_eq!(ttl(&a, format!("DLV#{}", d.id), "DLV").await, None, "a pending delivery never expires");
     record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
     // Retention is a day here: TTL removes the finished delivery a day after
@@ -82,7 +82,7 @@ async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() 
     let sub = subscription(1);
     let e = event(1, None);
     let d = delivery(1, &e, &sub.id, Some(t0()));
-    a.store.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+    a.store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
 
     let first = Attempt { response_excerpt: Some("busy".into()), ..attempt(&d.id, 1) };
     assert!(record(&a.store, first.clone(), retry_at(t0())).await.unwrap());

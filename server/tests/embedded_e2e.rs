@@ -4,6 +4,7 @@
 //! `scenarios.rs`.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline_tests::process::{Hookline, eventually};
@@ -70,6 +71,89 @@ async fn deliveries_pending_or_in_flight_at_a_sigkill_complete_after_restart() {
     for id in &ids {
         assert!(delivered.contains(id), "{id} never reached the receiver");
     }
+}
+
+/// Publishes `keys` in order against whichever process `base` names now,
+/// each with its idempotency key: a publish the process died during is
+/// sent again, with the same key, to the next one. Returns the event ids.
+async fn publish_through_kills(base: Arc<Mutex<String>>, keys: Vec<String>) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut events = Vec::new();
+    for key in keys {
+        loop {
+            let url = format!("{}/v1/events", base.lock().expect("lock"));
+            let sent = client
+                .post(url)
+                .bearer_auth(hookline_tests::process::API_KEY)
+                .header("content-type", "application/json")
+                .header("idempotency-key", &key)
+                .body(json!({"tenant":"acme","type":"video.encoded","payload":{"key":key}}).to_string())
+                .send()
+                .await;
+            if let Ok(resp) = sent
+                && resp.status() == 202
+                && let Ok(v) = resp.json::<Value>().await
+            {
+                events.push(v["id"].as_str().expect("id").to_owned());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkills_during_publishing_and_retries_leave_no_delivery_waiting_past_its_schedule() {
+    // One request in three fails, retries are a second apart, and the process
+    // is killed three times while events are published and delivered. Every
+    // event is accepted once, and every delivery finishes within seconds of
+    // the last start — a follow-up lost to a kill would wait for the
+    // scheduler's safety net, 15 minutes.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("hookline.db");
+    let env = [("HOOKLINE_RETRY_SCHEDULE", "1s,1s,1s,1s,1s,1s,1s,1s"), ("HOOKLINE_CONCURRENCY", "16")];
+    let r = Receiver::start_failing_every(3).await;
+    let mut h = Hookline::start(Path::new(BIN), &db, &env).await;
+    subscribe(&h, json!({"tenant":"acme","url":r.url("/a")})).await;
+    subscribe(&h, json!({"tenant":"acme","url":r.url("/b")})).await;
+    let base = Arc::new(Mutex::new(h.base.clone()));
+    let keys: Vec<String> = (0..240).map(|i| format!("job-{i}")).collect();
+    let publisher = tokio::spawn(publish_through_kills(base.clone(), keys.clone()));
+    for pause in [700, 450, 900] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        h.kill_hard().await;
+        h = Hookline::start(Path::new(BIN), &db, &env).await;
+        *base.lock().expect("lock") = h.base.clone();
+    }
+    let events = publisher.await.expect("the publisher");
+    assert_eq!(events.len(), keys.len());
+    let restarted = std::time::Instant::now();
+
+    let mut deliveries = Vec::new();
+    for ev in &events {
+        let (_, e) = h.call("GET", &format!("/v1/events/{ev}"), None).await;
+        let ids: Vec<String> = e["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), 2, "one delivery per subscription: {e}");
+        deliveries.extend(ids);
+    }
+    for id in &deliveries {
+        delivery_when(&h, id, "succeeded").await;
+    }
+    assert!(
+        restarted.elapsed() < WAIT,
+        "every delivery finished {:?} after the last start, far inside the 15-minute safety net",
+        restarted.elapsed()
+    );
+    let mut seen: Vec<String> = events.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), keys.len(), "one event per idempotency key, kills or not");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,11 +140,11 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
     let sub = subscription(1);
     let first = event(1, Some("key-1"));
     let ds = vec![delivery(1, &first, &sub.id, Some(t0())), delivery(2, &first, &sub.id, Some(t0()))];
-    assert_eq!(s.insert_event(&first, &ds).await.unwrap(), Inserted::New);
+    assert_eq!(s.insert_event(&first, &ds, &[]).await.unwrap(), Inserted::New);
 
     let again = event(2, Some("key-1"));
     let other = vec![delivery(3, &again, &sub.id, Some(t0()))];
-    let repeat = s.insert_event(&again, &other).await.unwrap();
+    let repeat = s.insert_event(&again, &other, &[]).await.unwrap();
     let fingerprint = first.fingerprint.clone();
     assert_eq!(
         repeat,
@@ -166,9 +166,13 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
 
     let mut elsewhere = event(3, Some("key-1"));
     elsewhere.tenant = TenantId::parse("beta").unwrap();
-    assert_eq!(s.insert_event(&elsewhere, &[]).await.unwrap(), Inserted::New, "keys are per tenant");
-    assert_eq!(s.insert_event(&event(4, None), &[]).await.unwrap(), Inserted::New);
-    assert_eq!(s.insert_event(&event(5, None), &[]).await.unwrap(), Inserted::New, "no key, no conflict");
+    assert_eq!(s.insert_event(&elsewhere, &[], &[]).await.unwrap(), Inserted::New, "keys are per tenant");
+    assert_eq!(s.insert_event(&event(4, None), &[], &[]).await.unwrap(), Inserted::New);
+    assert_eq!(
+        s.insert_event(&event(5, None), &[], &[]).await.unwrap(),
+        Inserted::New,
+        "no key, no conflict"
+    );
 }
 
 /// Attempts are recorded in order, each once, and never after the delivery
@@ -176,7 +180,7 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
 pub async fn attempts_are_recorded_in_order_once_and_never_after_the_end(s: &dyn Store) {
     let e = event(1, None);
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
-    s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+    s.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
 
     assert!(!record(s, attempt(&d.id, 2), retry_at(t0())).await.unwrap(), "skipping ahead");
     assert!(record(s, attempt(&d.id, 1), retry_at(t0())).await.unwrap());
@@ -201,7 +205,7 @@ pub async fn due_deliveries_are_claimed_once_until_their_lease_ends(s: &dyn Stor
     let due: Vec<Delivery> = (1..=20).map(|n| delivery(n, &e, &sub, Some(t0()))).collect();
     let mut all = due.clone();
     all.push(delivery(30, &e, &sub, Some(t0() + Span::hours(2))));
-    s.insert_event(&e, &all).await.unwrap();
+    s.insert_event(&e, &all, &[]).await.unwrap();
 
     let lease = Duration::from_secs(60);
     let (x, y) = tokio::join!(s.claim_due(t0(), lease, 100), s.claim_due(t0(), lease, 100));
@@ -227,7 +231,7 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
         let e = event(n, None);
         let d = delivery(n, &e, if n % 2 == 0 { &s2 } else { &s1 }, Some(t0()));
         made.push((n, e.id.clone(), d.id.clone()));
-        s.insert_event(&e, &[d]).await.unwrap();
+        s.insert_event(&e, &[d], &[]).await.unwrap();
     }
     let by_sub = DeliveryFilter { subscription_id: Some(s1.clone()), ..Default::default() };
     let p1 = s.list_deliveries(&by_sub, &page(None, 2)).await.unwrap();
@@ -261,7 +265,7 @@ pub async fn canceling_a_subscriptions_deliveries_leaves_finished_ones_alone(s: 
     let pending = delivery(1, &e, &sub, Some(t0()));
     let finished = delivery(2, &e, &sub, Some(t0()));
     let elsewhere = delivery(3, &e, &other, Some(t0()));
-    s.insert_event(&e, &[pending.clone(), finished.clone(), elsewhere.clone()]).await.unwrap();
+    s.insert_event(&e, &[pending.clone(), finished.clone(), elsewhere.clone()], &[]).await.unwrap();
     record(s, attempt(&finished.id, 1), succeeded()).await.unwrap();
 
     assert_eq!(s.cancel_subscription_deliveries(&sub, t0()).await.unwrap(), 1);
@@ -283,7 +287,7 @@ pub async fn canceling_a_subscriptions_deliveries_leaves_finished_ones_alone(s: 
 pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn Store) {
     let e = event(1, None);
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
-    s.insert_event(&e, std::slice::from_ref(&d)).await.unwrap();
+    s.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
     record(s, attempt(&d.id, 1), retry_at(t0())).await.unwrap();
     assert!(s.cancel_delivery(&d.id, t0()).await.unwrap());
     assert!(!s.cancel_delivery(&d.id, t0()).await.unwrap(), "canceled once");

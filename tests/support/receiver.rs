@@ -64,6 +64,8 @@ struct Inner {
     script: Mutex<VecDeque<Reply>>,
     arrived: Notify,
     check: Option<Check>,
+    /// Past the script, every n-th request answers 500.
+    failing_every: Option<usize>,
 }
 
 /// A running receiver; stops when dropped.
@@ -82,12 +84,20 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
     let mut received = Received { path: uri.path().to_owned(), headers, body: body.to_vec(), verdict: None };
     received.verdict = inner.check.as_ref().map(|check| check(&received));
     let refused = matches!(received.verdict, Some(Err(_)));
-    inner.received.lock().expect("lock").push(received);
+    let count = {
+        let mut all = inner.received.lock().expect("lock");
+        all.push(received);
+        all.len()
+    };
     inner.arrived.notify_waiters();
     if refused {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(Reply::Status(200));
+    let fallback = match inner.failing_every {
+        Some(n) if count % n == 0 => Reply::Status(500),
+        _ => Reply::Status(200),
+    };
+    let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(fallback);
     let (status, header) = match reply {
         Reply::Status(s) => (s, None),
         Reply::Slow(wait, s) => {
@@ -113,6 +123,11 @@ impl Receiver {
     /// as a provider's customer's endpoint would.
     pub async fn start_checking(check: Check) -> Self {
         Self::serve(Inner { check: Some(check), ..Inner::default() }).await
+    }
+
+    /// Starts a receiver that answers 500 to every `n`-th request.
+    pub async fn start_failing_every(n: usize) -> Self {
+        Self::serve(Inner { failing_every: Some(n.max(1)), ..Inner::default() }).await
     }
 
     async fn serve(inner: Inner) -> Self {

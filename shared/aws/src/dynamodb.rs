@@ -45,8 +45,8 @@ use hookline::model::{
     SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Recorded, Recording, StoreError,
-    SubscriptionStore, TenantStore, Written,
+    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded, Recording,
+    StoreError, SubscriptionStore, TenantStore, Written,
 };
 use hookline::target::TargetUrl;
 
@@ -642,7 +642,12 @@ fn failed_conditions(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Opt
 
 #[async_trait]
 impl EventStore for DynamoStore {
-    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        _messages: &[Queued],
+    ) -> Result<Inserted, StoreError> {
         let Some(idem) = &event.idempotency_key else {
             // Without an idempotency key nothing can collide: plain batch
             // writes, billed once per item (a transaction bills twice). A

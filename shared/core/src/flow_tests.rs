@@ -15,7 +15,7 @@ use crate::deliver::Handled;
 use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
 use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, ScriptedSender, SeededEntropy};
-use crate::ports::{Clock, DeliveryStore, QueueMessage, Received, SubscriptionStore};
+use crate::ports::{Clock, DeliveryStore, QueueMessage, Queued, Received, SubscriptionStore};
 use crate::signing::{HeaderLookup, Secret, standard};
 
 struct World {
@@ -168,7 +168,14 @@ async fn the_same_idempotency_key_gives_the_same_answer_and_creates_nothing() {
     let first = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
     let again = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
     assert_eq!(first, again);
-    assert_eq!(w.queue.drain().len(), 1);
+    // The repeat may queue the unstarted delivery again (its first answer
+    // may have been lost with its messages): still one delivery, one attempt.
+    let queued = w.queue.drain();
+    assert!(queued.iter().all(|q| q.message == queued[0].message), "{queued:?}");
+    for q in &queued {
+        w.ctx.handle_message(&w.sender, &once(&q.message)).await.unwrap();
+    }
+    assert_eq!(w.sender.requests().len(), 1, "one attempt however many messages");
     // The same key for another tenant is another event.
     let other = r#"{"tenant":"beta","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
     let third = w.ctx.publish_event(&op(), serde_json::from_str(other).unwrap(), None).await.unwrap();
@@ -603,4 +610,147 @@ async fn the_ops_tenants_own_failures_publish_nothing() {
         vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted), acknowledged: false }]
     );
     assert!(w.queue.drain().is_empty(), "an ops delivery's failure is not itself an ops event");
+}
+
+/// The step before which a handling of a message dies, in their order.
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    /// After the request was sent, before the attempt was recorded.
+    Record,
+    /// After the attempt was recorded, before its follow-up was queued.
+    FollowUp,
+    /// After the follow-up was queued, before the message was acknowledged.
+    Ack,
+}
+
+#[tokio::test]
+async fn a_handling_that_dies_at_any_step_leaves_the_next_attempt_on_its_schedule() {
+    for crash in [Crash::Record, Crash::FollowUp, Crash::Ack] {
+        let w = world();
+        w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s","5s"]}"#).await;
+        let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+        let first = w.queue.drain().remove(0).message;
+        w.sender.then([status(500), status(500)]);
+
+        // The handling dies at `crash`: the message is not acknowledged.
+        match crash {
+            Crash::Record => w.store.fail_records(1),
+            Crash::FollowUp => w.queue.set_unavailable(true),
+            Crash::Ack => {}
+        }
+        let died = w.ctx.handle_message(&w.sender, &once(&first)).await;
+        assert_eq!(died.is_err(), !matches!(crash, Crash::Ack), "{crash:?}");
+        w.queue.set_unavailable(false);
+        let queued_before = w.queue.drain();
+
+        // The queue hands the message out again two seconds later.
+        w.clock.advance(Duration::from_secs(2));
+        let again = Received { message: first.clone(), receives: 2, ack: None };
+        let handled = w.ctx.handle_message(&w.sender, &again).await.unwrap();
+        let d = w.delivery(&ids[0]).await;
+        assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 1), "{crash:?}: one attempt counted");
+        let due = d.next_attempt_at.expect("a next attempt");
+        let follow_ups: Vec<Queued> = queued_before.into_iter().chain(w.queue.drain()).collect();
+        let next = QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 };
+        assert!(follow_ups.iter().all(|q| q.message == next), "{crash:?}: {follow_ups:?}");
+        match crash {
+            // The attempt was never recorded: it is made again now, and its
+            // follow-up is queued for the schedule's 5 s after it.
+            Crash::Record => {
+                assert!(matches!(handled, Handled::Attempted { .. }), "{crash:?}: {handled:?}");
+                assert_eq!(w.sender.requests().len(), 2, "sent again under the same id");
+                assert_eq!(due, w.clock.now() + chrono::Duration::seconds(5));
+                assert_eq!(follow_ups.iter().map(|q| q.delay).collect::<Vec<_>>(), [Duration::from_secs(5)]);
+            }
+            // The attempt is recorded: nothing is sent again; the follow-up
+            // is queued for what is left of its 5 s (once, or twice when the
+            // first one got through: a duplicate is skipped when handled).
+            Crash::FollowUp | Crash::Ack => {
+                assert_eq!(handled, Handled::Requeued, "{crash:?}");
+                assert_eq!(w.sender.requests().len(), 1, "{crash:?}: nothing sent twice");
+                let left = (due - w.clock.now()).to_std().unwrap();
+                assert_eq!(left, Duration::from_secs(3), "{crash:?}");
+                let expected = if matches!(crash, Crash::Ack) { 2 } else { 1 };
+                assert_eq!(follow_ups.len(), expected, "{crash:?}");
+                assert_eq!(follow_ups.last().map(|q| q.delay), Some(left), "{crash:?}: due on schedule");
+            }
+        }
+
+        // When due, attempt 2 is made once, however many of its messages.
+        w.clock.set(due);
+        let mut outcomes = Vec::new();
+        for q in &follow_ups {
+            outcomes.push(w.ctx.handle_message(&w.sender, &once(&q.message)).await.unwrap());
+        }
+        assert_eq!(w.delivery(&ids[0]).await.attempts, 2, "{crash:?}");
+        assert_eq!(
+            outcomes.iter().filter(|o| matches!(o, Handled::Attempted { .. })).count(),
+            1,
+            "{crash:?}"
+        );
+        assert!(outcomes.iter().skip(1).all(|o| matches!(o, Handled::Skipped(_))), "{crash:?}: {outcomes:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_first_handling_of_a_recorded_attempt_queues_nothing_again() {
+    // A duplicate that was never handed out before (a second message for the
+    // same attempt) is skipped without queueing: duplicates do not multiply.
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s"]}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let first = w.queue.drain().remove(0).message;
+    w.sender.then([status(500)]);
+    w.ctx.handle_message(&w.sender, &once(&first)).await.unwrap();
+    assert_eq!(w.queue.drain().len(), 1, "the follow-up");
+    let dup = w.ctx.handle_message(&w.sender, &once(&first)).await.unwrap();
+    assert!(matches!(dup, Handled::Skipped(_)), "{dup:?}");
+    assert!(w.queue.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_the_payload_cannot_fill_fails_without_counting_against_the_endpoint() {
+    let w = world();
+    let (sub, _) = w
+        .subscribe(
+            r#"{"tenant":"acme","url":"https://a.example/h","body":{"kind":"object","type_field":"event"}}"#,
+        )
+        .await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":[1,2]}"#).await;
+    let handled = w.run_queue().await;
+    assert_eq!(
+        handled,
+        vec![Handled::Attempted {
+            decision: Decision::GiveUp(GiveUpReason::Unsendable),
+            acknowledged: false
+        }]
+    );
+    assert!(w.sender.requests().is_empty(), "nothing was sent");
+    let attempts = w.store.attempts(&ids[0]).await.unwrap();
+    assert_eq!(attempts[0].error, Some(FailureKind::Payload));
+    let s = w.store.get_subscription(&sub).await.unwrap().unwrap();
+    assert_eq!((s.failing_since, s.active), (None, true), "the endpoint's health is untouched");
+}
+
+#[tokio::test]
+async fn a_repeated_publish_queues_what_the_first_one_stored_but_never_queued() {
+    // The first publish stores the event and dies (here: its queue fails)
+    // before its deliveries are queued; the publisher, unanswered, retries
+    // with the same key, and the deliveries start at once rather than at the
+    // scheduler's safety net.
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let body = r#"{"tenant":"acme","type":"t.x","payload":{},"idempotency_key":"k-1"}"#;
+    w.queue.set_unavailable(true);
+    let first = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
+    w.queue.set_unavailable(false);
+    assert!(w.queue.drain().is_empty(), "nothing was queued");
+    let again = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
+    assert_eq!(again, first);
+    let queued: Vec<QueueMessage> = w.queue.drain().into_iter().map(|q| q.message).collect();
+    assert_eq!(queued, [QueueMessage::Deliver { delivery_id: first.deliveries[0].id.clone(), attempt: 1 }]);
+    w.ctx.handle_message(&w.sender, &once(&queued[0])).await.unwrap();
+    let third = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
+    assert_eq!(third, first);
+    assert!(w.queue.drain().is_empty(), "a delivery that started is not queued again");
 }

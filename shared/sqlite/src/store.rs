@@ -16,8 +16,8 @@ use hookline::model::{
     Attempt, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    Ack, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Recorded, Recording,
-    StoreError, SubscriptionStore, TenantStore, Written,
+    Ack, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded,
+    Recording, StoreError, SubscriptionStore, TenantStore, Written,
 };
 use tokio::sync::Notify;
 
@@ -402,10 +402,19 @@ impl TenantStore for SqliteStore {
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        messages: &[Queued],
+    ) -> Result<Inserted, StoreError> {
         let event = event.clone();
         let deliveries = deliveries.to_vec();
-        self.write(move |tx| {
+        let messages = messages.to_vec();
+        let now = millis(self.clock.now());
+        // The event, its deliveries and the messages that start them, in one
+        // transaction: a crash cannot store an event nothing will deliver.
+        let inserted = self.write(move |tx| {
             if let Some(key) = &event.idempotency_key {
                 let existing: Option<Event> = one(
                     tx,
@@ -430,9 +439,16 @@ impl EventStore for SqliteStore {
             for d in &deliveries {
                 write_delivery(tx, d)?;
             }
+            crate::queue::insert(tx, &messages, now)?;
             Ok(Inserted::New)
         })
-        .await
+        .await?;
+        self.wake.notify_waiters();
+        Ok(inserted)
+    }
+
+    fn queues_messages(&self) -> bool {
+        true
     }
 
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {

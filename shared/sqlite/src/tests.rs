@@ -13,6 +13,7 @@ use hookline::api::access::Caller;
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, Tenant};
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::samples::{attempt, delivery, event, record, subscription, succeeded, t0, tenant};
+use hookline::ports::{Ack, Recorded, Recording};
 use hookline::ports::{
     Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, EventStore, Inserted, PageRequest, QueueMessage,
     Queued, SubscriptionStore, TenantStore, Written,
@@ -46,7 +47,7 @@ async fn everything_stored_survives_reopening_the_file() {
     {
         let s = db.open();
         assert!(s.insert_subscription(&sub, 50).await.unwrap());
-        assert_eq!(s.insert_event(&ev, std::slice::from_ref(&d)).await.unwrap(), Inserted::New);
+        assert_eq!(s.insert_event(&ev, std::slice::from_ref(&d), &[]).await.unwrap(), Inserted::New);
         let mut t = Tenant::new(tenant(), t0());
         t.secrets = Some(SecretSet::new(Secret::generate([7; GENERATED_SECRET_BYTES])));
         t.version = 1;
@@ -70,8 +71,8 @@ async fn a_purge_removes_finished_records_past_retention_and_keeps_live_ones() {
     let done = delivery(1, &old, &sub, Some(now));
     let live_event = event(2, None);
     let live = delivery(2, &live_event, &sub, Some(now));
-    s.insert_event(&old, std::slice::from_ref(&done)).await.unwrap();
-    s.insert_event(&live_event, std::slice::from_ref(&live)).await.unwrap();
+    s.insert_event(&old, std::slice::from_ref(&done), &[]).await.unwrap();
+    s.insert_event(&live_event, std::slice::from_ref(&live), &[]).await.unwrap();
     record(&s, attempt(&done.id, 1), succeeded()).await.unwrap();
 
     assert_eq!(s.purge(now).await.unwrap(), Purged::default(), "nothing is older than the cutoff yet");
@@ -81,7 +82,7 @@ async fn a_purge_removes_finished_records_past_retention_and_keeps_live_ones() {
     assert!(s.attempts(&done.id).await.unwrap().is_empty());
     assert!(s.get_event(&old.id).await.unwrap().is_none());
     assert_eq!(
-        s.insert_event(&event(3, Some("old-key")), &[]).await.unwrap(),
+        s.insert_event(&event(3, Some("old-key")), &[], &[]).await.unwrap(),
         Inserted::New,
         "the key expired with its event"
     );
@@ -207,6 +208,60 @@ async fn acknowledging_several_messages_deletes_exactly_those() {
     let left = q.take(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(left.len(), 1, "only the unacknowledged message comes back");
     assert_eq!(left[0].message.as_ref().unwrap(), taken[1].message.as_ref().unwrap());
+}
+
+#[tokio::test]
+async fn an_attempt_its_follow_up_and_its_acknowledgement_are_written_together_or_not_at_all() {
+    let db = Db::new();
+    let store = db.open();
+    let queue = SqliteQueue::new(store.clone());
+    let e = event(1, None);
+    let d = delivery(1, &e, &subscription(1).id, Some(t0()));
+    store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
+    queue.enqueue(&[Queued { message: msg(1), delay: Duration::ZERO }]).await.unwrap();
+    let lease = queue.take(1, Duration::from_secs(60)).await.unwrap().remove(0);
+    assert_eq!(lease.receives, 1);
+
+    let first = attempt(&d.id, 1);
+    let follow_up = Queued { message: msg(2), delay: Duration::from_secs(5) };
+    let recording = Recording {
+        attempt: &first,
+        update: &hookline::ports::samples::retry_at(t0()),
+        follow_up: Some(&follow_up),
+        ack: Some(Ack(lease.seq)),
+    };
+    let recorded = store.record_attempt(&recording).await.unwrap();
+    assert_eq!(recorded, Recorded { applied: true, follow_up_queued: true, acknowledged: true });
+    assert_eq!(queue.depth().await.unwrap(), (1, 0), "the message gone, its follow-up queued");
+    assert!(queue.take(10, Duration::from_secs(60)).await.unwrap().is_empty(), "held back its 5 s");
+    db.clock.advance(Duration::from_secs(5));
+    let next = queue.take(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(next.iter().map(|l| l.message.clone().unwrap()).collect::<Vec<_>>(), [msg(2)]);
+
+    // A repeat of the same attempt changes nothing: no second follow-up, no
+    // acknowledgement of the message that carried it.
+    let twice = store.record_attempt(&Recording { ack: Some(Ack(next[0].seq)), ..recording }).await.unwrap();
+    assert_eq!(twice, Recorded::default());
+    assert_eq!(queue.depth().await.unwrap(), (1, 0));
+    assert_eq!(store.attempts(&d.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_its_deliveries_and_their_messages_are_stored_together() {
+    let db = Db::new();
+    let store = db.open();
+    let queue = SqliteQueue::new(store.clone());
+    assert!(store.queues_messages());
+    let e = event(1, Some("k"));
+    let d = delivery(1, &e, &subscription(1).id, Some(t0()));
+    let start = Queued { message: msg(1), delay: Duration::ZERO };
+    store.insert_event(&e, std::slice::from_ref(&d), std::slice::from_ref(&start)).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), (1, 0), "queued with the event");
+    // A repeat stores nothing, and queues nothing either.
+    let repeat = event(2, Some("k"));
+    let dup = store.insert_event(&repeat, &[], std::slice::from_ref(&start)).await.unwrap();
+    assert!(matches!(dup, Inserted::Duplicate { .. }));
+    assert_eq!(queue.depth().await.unwrap(), (1, 0));
 }
 
 /// A receiver that answers 200 only when the test opens the gate.

@@ -265,27 +265,40 @@ impl Context {
                 .collect(),
         );
 
-        match self.events.insert_event(&event, &deliveries).await? {
+        let messages: Vec<Queued> = deliveries.iter().map(|d| first_message(d, now)).collect();
+        match self.events.insert_event(&event, &deliveries, &messages).await? {
             Inserted::Duplicate { event_id, fingerprint } => {
                 if fingerprint.is_some() && fingerprint != event.fingerprint {
                     return Err(ApiError::IdempotencyKeyReused);
                 }
-                let existing = self.deliveries.event_deliveries(&event_id).await?;
+                let existing = sorted(self.deliveries.event_deliveries(&event_id).await?);
+                // The first publish may have died between storing and
+                // queueing: its never-attempted deliveries are queued again
+                // (a duplicate message is skipped; a lost one would wait
+                // for the scheduler's safety net).
+                if !self.events.queues_messages() {
+                    let unstarted: Vec<Queued> = existing
+                        .iter()
+                        .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+                        .map(|d| first_message(d, now))
+                        .collect();
+                    if !unstarted.is_empty()
+                        && let Err(e) = self.queue.enqueue(&unstarted).await
+                    {
+                        warn!(event_id = %event_id, error = %e, "queue unavailable; the scheduler will pick these deliveries up");
+                    }
+                }
                 info!(event_id = %event_id, "idempotent repeat of a published event");
-                return Ok(PublishEventResponse::new(event_id, &sorted(existing)));
+                return Ok(PublishEventResponse::new(event_id, &existing));
             }
             Inserted::New => {}
         }
-        let messages: Vec<Queued> = deliveries
-            .iter()
-            .map(|d| Queued {
-                message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: 1 },
-                delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
-            })
-            .collect();
-        if let Err(e) = self.queue.enqueue(&messages).await {
+        if !self.events.queues_messages()
+            && let Err(e) = self.queue.enqueue(&messages).await
+        {
             // The event and its deliveries are stored with a due time: the
-            // retry scheduler enqueues them when the grace period ends.
+            // retry scheduler enqueues them when the grace period ends (or a
+            // repeat of this publish, with its idempotency key, at once).
             warn!(event_id = %event.id, error = %e, "queue unavailable; the scheduler will pick these deliveries up");
         }
         info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
@@ -298,6 +311,14 @@ impl Context {
         caller.check(&event.tenant, "event")?;
         let deliveries = sorted(self.deliveries.event_deliveries(id).await?);
         Ok(EventView::new(&event, &deliveries))
+    }
+}
+
+/// The message that starts `d`, held back until its first attempt is due.
+fn first_message(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> Queued {
+    Queued {
+        message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: d.attempts + 1 },
+        delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
     }
 }
 

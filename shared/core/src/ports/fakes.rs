@@ -50,6 +50,7 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     unavailable: std::sync::atomic::AtomicBool,
+    failing_records: std::sync::atomic::AtomicU32,
 }
 
 impl MemoryStore {
@@ -61,6 +62,12 @@ impl MemoryStore {
     /// Makes every following call fail (or work again).
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` attempt records fail before they change anything,
+    /// as a process dying just before that write would leave it.
+    pub fn fail_records(&self, n: u32) {
+        self.failing_records.store(n, Ordering::SeqCst);
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -170,7 +177,12 @@ impl TenantStore for MemoryStore {
 
 #[async_trait]
 impl EventStore for MemoryStore {
-    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError> {
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        _messages: &[Queued],
+    ) -> Result<Inserted, StoreError> {
         self.check()?;
         let mut s = lock(&self.state);
         if let Some(key) = &event.idempotency_key {
@@ -229,6 +241,10 @@ impl DeliveryStore for MemoryStore {
 
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
         self.check()?;
+        if self.failing_records.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        {
+            return Err(StoreError::unavailable("memory store failing this record"));
+        }
         let mut s = lock(&self.state);
         let Some(d) = s.deliveries.get_mut(&r.attempt.delivery_id) else {
             return Ok(Recorded::default());

@@ -225,8 +225,21 @@ pub enum Inserted {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Stores an event with its deliveries, unless its tenant already used
-    /// its idempotency key.
-    async fn insert_event(&self, event: &Event, deliveries: &[Delivery]) -> Result<Inserted, StoreError>;
+    /// its idempotency key. A store that holds the delivery queue
+    /// ([`EventStore::queues_messages`]) queues `messages` — the ones that
+    /// start the deliveries — in the same transaction; others ignore them.
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        messages: &[Queued],
+    ) -> Result<Inserted, StoreError>;
+    /// Whether this store holds the delivery queue and queues a
+    /// publication's messages with it (then a crash cannot store an event
+    /// whose deliveries were never queued).
+    fn queues_messages(&self) -> bool {
+        false
+    }
     /// One event.
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
 }
