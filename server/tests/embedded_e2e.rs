@@ -73,6 +73,10 @@ async fn deliveries_pending_or_in_flight_at_a_sigkill_complete_after_restart() {
     }
 }
 
+fn parse_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("RFC 3339").to_utc()
+}
+
 /// Publishes `keys` in order against whichever process `base` names now,
 /// each with its idempotency key: a publish the process died during is
 /// sent again, with the same key, to the next one. Returns the event ids.
@@ -142,9 +146,19 @@ async fn sigkills_during_publishing_and_retries_leave_no_delivery_waiting_past_i
         assert_eq!(ids.len(), 2, "one delivery per subscription: {e}");
         deliveries.extend(ids);
     }
+    // Each attempt followed the one before (or the publish) by its 1 s delay
+    // plus at most a few seconds of restarting — not the 15-minute net.
+    let mut longest = chrono::Duration::zero();
     for id in &deliveries {
-        delivery_when(&h, id, "succeeded").await;
+        let d = delivery_when(&h, id, "succeeded").await;
+        let mut times = vec![parse_time(&d["created_at"])];
+        times.extend(d["attempts"].as_array().into_iter().flatten().map(|a| parse_time(&a["started_at"])));
+        for pair in times.windows(2) {
+            longest = longest.max(pair[1] - pair[0]);
+        }
     }
+    assert!(longest < chrono::Duration::seconds(10), "an attempt waited {longest} after the one before it");
+    eprintln!("the longest wait between two attempts of a delivery: {longest}");
     assert!(
         restarted.elapsed() < WAIT,
         "every delivery finished {:?} after the last start, far inside the 15-minute safety net",
