@@ -146,6 +146,31 @@ async fn transcodely_against(rx: External) {
     .await;
     let other = publish(&h, "other", "job.failed", job()).await;
     assert_eq!(first_attempt_status(&h, &other[0]).await, json!(401));
+
+    // A per-job webhook_url, Transcodely's only mechanism: the tenant's
+    // one-off profile gives it Transcodely's format and imported secret.
+    let (status, _) = h
+        .call(
+            "PUT",
+            "/v1/tenants/jobs/one-off",
+            Some(json!({"preset":"transcodely","secret":TRANSCODELY_SECRET})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, ev) = h
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!({"tenant":"jobs","type":"job.completed","payload":job(),"webhook_url":rx.url()})),
+        )
+        .await;
+    assert_eq!(status, 202, "{ev}");
+    let per_job = hookline_tests::delivery_ids(&ev);
+    settled(&h, &per_job[0], "succeeded").await;
+    let last = rx.seen().pop().expect("the per-job request");
+    assert_eq!(last["ok"], true, "the published code accepted the per-job delivery");
+    let headers = header_pairs(&last["headers"]);
+    assert!(headers.iter().any(|(k, v)| k == "x-transcodely-delivery-id" && *v == per_job[0]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
