@@ -190,6 +190,49 @@ async fn a_redelivered_sqs_message_counts_no_attempt_and_resurrects_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_comes_back_after_its_attempt_queues_the_lost_follow_up_again() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    r.script([Reply::Status(500)]);
+    w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
+    let ev = w.publish(json!({"tenant":"acme","type":"video.created","payload":{}}), None).await;
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+
+    // The attempt is made and recorded, but the follow-up cannot be sent (a
+    // queue the function may not reach): the message is reported failed.
+    let broken = Context {
+        queue: Arc::new(SqsQueue::new(w.sqs.clone(), format!("{}-gone", w.queue_url))),
+        ..w.ctx.clone()
+    };
+    let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the message must come back");
+    w.pump.settle(&batch, &response).await.expect("settle");
+    let d = w.delivery(&id).await;
+    assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(1)));
+
+    // SQS hands it out again (here at once, not after the visibility
+    // timeout): its second receive queues the follow-up, which succeeds.
+    w.sqs
+        .change_message_visibility()
+        .queue_url(&w.queue_url)
+        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("make visible");
+    let (again, response) = w.lambda_batch().await;
+    assert_eq!(
+        again.event.records[0].attributes.get("ApproximateReceiveCount").map(String::as_str),
+        Some("2")
+    );
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(r.received().len(), 1, "the attempt is not made again");
+    let d = w.wait_status(&id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_delays_wait_in_dynamodb_until_the_scheduler_enqueues_them() {
     let w = world().await;
     let r = Receiver::start().await;
