@@ -1,19 +1,106 @@
-"""moto's server for the tests, with DynamoDB's requests taken one at a time.
+"""moto's server for the tests, closer to AWS in two ways.
 
-moto evaluates a write's condition and applies the write without holding a
-lock, so two concurrent conditional writes (or transactions) on one item can
-both succeed on moto, which DynamoDB never allows. Serialising moto's DynamoDB
-requests gives the tests the atomicity DynamoDB guarantees; SQS requests (long
-polls among them) stay concurrent.
+- DynamoDB's requests are taken one at a time. moto evaluates a write's
+  condition and applies the write without holding a lock, so two concurrent
+  conditional writes (or transactions) on one item can both succeed on moto,
+  which DynamoDB never allows. SQS requests (long polls among them) stay
+  concurrent.
+- With IAM enforced (POST /moto-api/reset-auth), moto authorises a DynamoDB
+  action against the resource "*" only, so a policy naming a table or an
+  index (as template.yaml's do) would never match. Here a DynamoDB request
+  names its table, or its table's index, as AWS does.
+- AWS authorises TransactWriteItems by its parts (each Put as
+  dynamodb:PutItem, Update as UpdateItem, Delete as DeleteItem,
+  ConditionCheck as ConditionCheckItem, on its table); moto asks for a
+  dynamodb:TransactWriteItems action no policy can grant. Here each part is
+  authorised as AWS does. Likewise AWS authorises SQS's batch calls as their
+  single forms (SendMessageBatch as sqs:SendMessage, DeleteMessageBatch as
+  sqs:DeleteMessage, ChangeMessageVisibilityBatch as
+  sqs:ChangeMessageVisibility); here too.
 
 Usage: python moto_server.py PORT
 """
 
+import json
 import sys
 import threading
 
+from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.responses import SQSResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+
+def _body(handler):
+    body = handler.body
+    if isinstance(body, dict):
+        return body
+    try:
+        return json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+def _table_arn(handler, table):
+    return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
+
+
+def _dynamodb_resource(self):
+    """The ARN a DynamoDB request acts on: its table, or the table's index."""
+    body = _body(self)
+    table = body.get("TableName")
+    if table is None and body.get("RequestItems"):
+        table = next(iter(body["RequestItems"]))
+    if table is None and body.get("TransactItems"):
+        table = next(iter(body["TransactItems"][0].values())).get("TableName")
+    if not table:
+        return "*"
+    arn = _table_arn(self, table)
+    if body.get("IndexName"):
+        arn += f"/index/{body['IndexName']}"
+    return arn
+
+
+_PART_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_authorize = DynamoHandler._authenticate_and_authorize_normal_action
+_action = DynamoHandler._get_action
+
+
+def _authorize_by_parts(self, resource="*"):
+    if _action(self) != "TransactWriteItems":
+        return _authorize(self, resource)
+    for part in _body(self).get("TransactItems", []):
+        for kind, spec in part.items():
+            self._part_action = _PART_ACTIONS.get(kind, kind)
+            try:
+                _authorize(self, _table_arn(self, spec.get("TableName", "*")))
+            finally:
+                del self._part_action
+
+
+_SQS_BATCHES = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+_sqs_authorize = SQSResponse._authenticate_and_authorize_normal_action
+_sqs_action = SQSResponse._get_action
+
+
+def _authorize_batch_as_single(self, resource="*"):
+    self._part_action = _SQS_BATCHES.get(_sqs_action(self))
+    try:
+        return _sqs_authorize(self, resource)
+    finally:
+        del self._part_action
+
+
+SQSResponse._authenticate_and_authorize_normal_action = _authorize_batch_as_single
+SQSResponse._get_action = lambda self: getattr(self, "_part_action", None) or _sqs_action(self)
+
+DynamoHandler._determine_resource = _dynamodb_resource
+DynamoHandler._authenticate_and_authorize_normal_action = _authorize_by_parts
+DynamoHandler._get_action = lambda self: getattr(self, "_part_action", None) or _action(self)
 
 _dynamodb = threading.Lock()
 _app = DomainDispatcherApplication(create_backend_app)

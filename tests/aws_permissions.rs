@@ -1,0 +1,246 @@
+//! Each Lambda function's work, done with exactly the permissions
+//! `template.yaml` grants it: on a moto server with IAM enforced, each
+//! function's handlers run with credentials whose policy is that function's
+//! `Policies` statements, read from the template (`support/function_roles.py`).
+//! The SQS event source mapping receives and deletes with the deliver
+//! function's credentials, as Lambda does with its role. A permission the
+//! code needs and the template lacks fails the work here (removing
+//! BatchWriteItem or UpdateItem from ingest's statements does); a
+//! permission the template does not grant is refused.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use chrono::Utc;
+use hookline::api::access::Caller;
+use hookline::api::events::PublishEventRequest;
+use hookline::api::tenants::OneOffRequest;
+use hookline::guard::TargetGuard;
+use hookline::model::TenantId;
+use hookline::ports::fakes::ManualClock;
+use hookline::ports::{DeliveryFilter, DeliveryStore, EventStore, OsEntropy, PageRequest, SubscriptionStore};
+use hookline::{Context, Settings};
+use hookline_aws::pump::Pump;
+use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
+use hookline_sender::HttpSender;
+use hookline_tests::moto::{Moto, sdk_at, unique};
+use hookline_tests::receiver::{Receiver, Reply};
+use hookline_tests::{repo_root, test_python};
+use serde_json::{Value, json};
+
+/// One function as AWS runs it: its context and clients, signed with its
+/// own credentials.
+struct Function {
+    ctx: Context,
+    store: DynamoStore,
+    queue: SqsQueue,
+    pump: Pump,
+}
+
+async fn function(
+    moto: &Moto,
+    creds: &Value,
+    table: &str,
+    queue_url: &str,
+    clock: Arc<ManualClock>,
+    settings: &Settings,
+) -> Function {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            creds["key"].as_str().expect("key"),
+            creds["secret"].as_str().expect("secret"),
+            None,
+            None,
+            "template",
+        ))
+        .load()
+        .await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, Duration::from_secs(86_400));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = SqsQueue::new(sqs.clone(), queue_url);
+    let ctx = Context::new(
+        Arc::new(store.clone()),
+        Arc::new(queue.clone()),
+        clock,
+        Arc::new(OsEntropy),
+        settings.clone(),
+    );
+    Function { ctx, store, queue, pump: Pump::new(sqs, queue_url) }
+}
+
+/// The table's and queues' ARNs, and each function's credentials.
+async fn provision_with_roles(moto: &Moto) -> (String, String, HashMap<String, Value>) {
+    let sdk = sdk_at(&moto.endpoint).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let table = unique("iam");
+    provision::create_table(&dynamo, &table).await.expect("table");
+    let queue_name = unique("iam");
+    let queue_url = provision::create_queues(&sqs, &queue_name, 5).await.expect("queues");
+    let arn_of = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("queue attributes");
+            attrs
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .cloned()
+                .expect("arn")
+        }
+    };
+    let queue_arn = arn_of(queue_url.clone()).await;
+    let dlq_arn = arn_of(queue_url.replace(&queue_name, &format!("{queue_name}-dlq"))).await;
+    let described = dynamo.describe_table().table_name(&table).send().await.expect("describe");
+    let table_arn = described.table().and_then(|t| t.table_arn()).expect("table arn").to_owned();
+    let out = Command::new(test_python().expect("test python"))
+        .arg(repo_root().join("tests/support/function_roles.py"))
+        .args([
+            &moto.endpoint,
+            &repo_root().join("template.yaml").display().to_string(),
+            &table_arn,
+            &queue_arn,
+            &dlq_arn,
+        ])
+        .output()
+        .expect("run function_roles.py");
+    assert!(out.status.success(), "function_roles.py: {}", String::from_utf8_lossy(&out.stderr));
+    let roles: HashMap<String, Value> = serde_json::from_slice(&out.stdout).expect("roles JSON");
+    (table, queue_url, roles)
+}
+
+fn request<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("a valid request")
+}
+
+/// Hands what is queued to the deliver function, with its credentials, as
+/// the event source mapping does, until nothing is left.
+async fn drain(deliver: &Function, sender: &HttpSender) {
+    for _ in 0..30 {
+        let batch = deliver.pump.receive(10, Duration::from_secs(1)).await.expect("deliver may receive");
+        if batch.is_empty() {
+            return;
+        }
+        let response: SqsBatchResponse =
+            lambda::deliver_batch(&deliver.ctx, sender, batch.event.clone(), 8).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "the deliver function failed a message (see its log)"
+        );
+        deliver.pump.settle(&batch, &response).await.expect("deliver may delete");
+    }
+    panic!("the queue never emptied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_works_with_exactly_the_permissions_the_template_grants() {
+    let moto = Moto::start().await;
+    let (table, queue_url, roles) = provision_with_roles(&moto).await;
+    for name in ["IngestFunction", "DeliverFunction", "RetryFunction"] {
+        assert!(roles.contains_key(name), "{name} has a role: {roles:?}");
+    }
+    let ok_receiver = Receiver::start().await;
+    let gone = Receiver::start().await;
+    gone.script([Reply::Status(410)]);
+    let ops = Receiver::start().await;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut settings = Settings::default();
+    settings.retry.jitter = 0.0;
+    settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
+    settings.ops_url = Some(hookline::target::TargetUrl::parse(&ops.url("/ops")).expect("url"));
+    settings.ops_secret =
+        Some(hookline::signing::Secret::parse(hookline_tests::scenarios::OPS_SECRET).expect("secret"));
+    let [ingest, deliver, retry] =
+        ["IngestFunction", "DeliverFunction", "RetryFunction"].map(|n| roles[n].clone());
+    let ingest = function(&moto, &ingest, &table, &queue_url, clock.clone(), &settings).await;
+    let deliver = function(&moto, &deliver, &table, &queue_url, clock.clone(), &settings).await;
+    let retry = function(&moto, &retry, &table, &queue_url, clock.clone(), &settings).await;
+    let sender = HttpSender::new(settings.guard.clone()).expect("sender");
+    let op = Caller::internal();
+
+    // Each function's warm-up at start.
+    for (name, f) in [("ingest", &ingest), ("deliver", &deliver), ("retry", &retry)] {
+        f.store.warm_up().await.unwrap_or_else(|e| panic!("{name} warms up its table: {e}"));
+        f.queue.warm_up().await.unwrap_or_else(|e| panic!("{name} warms up its queue: {e}"));
+    }
+
+    // The ingest function: the whole API.
+    let sub = |url: String, schedule: Value| json!({"tenant":"acme","url":url,"retry_schedule":schedule});
+    let a = ingest
+        .ctx
+        .create_subscription(&op, request(sub(ok_receiver.url("/a"), json!(["2h"]))))
+        .await
+        .unwrap();
+    let g = ingest.ctx.create_subscription(&op, request(sub(gone.url("/g"), json!([])))).await.unwrap();
+    let acme = TenantId::parse("acme").unwrap();
+    ingest.ctx.create_tenant_secret(&op, &acme).await.unwrap();
+    ingest
+        .ctx
+        .put_one_off(&op, &acme, request::<OneOffRequest>(json!({"preset":"transcodely"})))
+        .await
+        .unwrap();
+    let plain: PublishEventRequest =
+        request(json!({"tenant":"acme","type":"video.encoded","payload":{"n":1}}));
+    let first = ingest.ctx.publish_event(&op, plain, None).await.unwrap();
+    let keyed: PublishEventRequest = request(
+        json!({"tenant":"acme","type":"video.encoded","payload":{"n":2},"webhook_url":ok_receiver.url("/job")}),
+    );
+    let second = ingest.ctx.publish_event(&op, keyed, Some("key-1")).await.unwrap();
+    let again: PublishEventRequest = request(
+        json!({"tenant":"acme","type":"video.encoded","payload":{"n":2},"webhook_url":ok_receiver.url("/job")}),
+    );
+    assert_eq!(ingest.ctx.publish_event(&op, again, Some("key-1")).await.unwrap(), second);
+    ingest.ctx.get_event(&op, &first.id).await.unwrap();
+    let page = PageRequest { cursor: None, limit: 10 };
+    ingest.ctx.list_subscriptions(&op, Some(acme.clone()), &page).await.unwrap();
+    let by_tenant = DeliveryFilter { tenant: Some(acme.clone()), ..Default::default() };
+    ingest.ctx.list_deliveries(&op, &by_tenant, &page).await.unwrap();
+    let patch = request(json!({"description":"checked"}));
+    ingest.ctx.update_subscription(&op, &a.subscription.id, patch).await.unwrap();
+    ingest.ctx.rotate_subscription_secret(&op, &a.subscription.id, None).await.unwrap();
+
+    // The deliver function: attempts, follow-ups, health, a disable with its
+    // cancellations, operational events.
+    drain(&deliver, &sender).await;
+    let gone_sub = deliver.store.get_subscription(&g.subscription.id).await.unwrap().unwrap();
+    assert!(!gone_sub.active, "410 disabled it");
+    assert!(!ops.received().is_empty(), "an operational event was published");
+    let d = first.deliveries.iter().find(|d| d.subscription_id.as_ref() == Some(&a.subscription.id)).unwrap();
+    ingest.ctx.get_delivery(&op, &d.id).await.unwrap();
+    ingest.ctx.redeliver(&op, &d.id).await.unwrap();
+    let replay = request(json!({"since":"2020-01-01T00:00:00Z","status":"succeeded"}));
+    ingest.ctx.replay(&op, &a.subscription.id, replay).await.unwrap();
+    drain(&deliver, &sender).await;
+
+    // The retry function: a retry two hours out waits in the table until the
+    // scheduler queues it.
+    ok_receiver.script([Reply::Status(503)]);
+    let late: PublishEventRequest =
+        request(json!({"tenant":"acme","type":"video.encoded","payload":{"n":3}}));
+    let late = ingest.ctx.publish_event(&op, late, None).await.unwrap();
+    drain(&deliver, &sender).await;
+    clock.advance(Duration::from_secs(2 * 3600 + 1));
+    assert!(retry.ctx.enqueue_due(100).await.unwrap() >= 1, "the scheduler queued the late retry");
+    drain(&deliver, &sender).await;
+    let late_id = &late.deliveries.iter().find(|d| d.subscription_id.is_some()).unwrap().id;
+    assert_eq!(deliver.store.get_delivery(late_id).await.unwrap().unwrap().attempts, 2);
+
+    ingest.ctx.delete_subscription(&op, &g.subscription.id).await.unwrap();
+
+    // And what a function is not granted, it cannot do: enforcement is on.
+    let refused = deliver.store.delete_subscription(&a.subscription.id).await.unwrap_err();
+    assert!(!refused.is_retryable() && refused.to_string().contains("AccessDenied"), "{refused}");
+    let event = hookline::ports::samples::event(9, None);
+    let refused = retry.store.insert_event(&event, &[], &[]).await.unwrap_err();
+    assert!(refused.to_string().contains("AccessDenied"), "retry may not batch-write: {refused}");
+}
