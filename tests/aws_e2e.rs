@@ -37,7 +37,12 @@ struct World {
     api: String,
     http: reqwest::Client,
     sender: HttpSender,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
 }
+
+/// The store's retention in these tests: a day.
+const RETENTION: Duration = Duration::from_secs(86_400);
 
 async fn world() -> World {
     world_with(None).await
@@ -65,7 +70,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     settings.ops_secret = Some(hookline::signing::Secret::parse(scenarios::OPS_SECRET).expect("ops secret"));
     settings.disable.after = disable_after;
     let ctx = Context::new(
-        Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
+        Arc::new(DynamoStore::new(dynamo.clone(), table.clone(), RETENTION)),
         Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
         clock.clone(),
         Arc::new(OsEntropy),
@@ -81,7 +86,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     });
     let sender = HttpSender::new(settings.guard.clone()).expect("sender");
     let pump = Pump::new(sqs.clone(), &queue_url);
-    World { moto, ctx, clock, sqs, queue_url, pump, api, http: reqwest::Client::new(), sender }
+    World { moto, ctx, clock, sqs, queue_url, pump, api, http: reqwest::Client::new(), sender, dynamo, table }
 }
 
 impl World {
@@ -168,6 +173,68 @@ impl World {
     }
 }
 
+impl World {
+    /// The event's item as stored: its `expires_at` (epoch seconds, what
+    /// DynamoDB's TTL reads).
+    async fn event_expires_at(&self, event_id: &str) -> i64 {
+        let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+        let item = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", key(&format!("EVT#{event_id}")))
+            .key("sk", key("EVT"))
+            .send()
+            .await
+            .expect("get item");
+        let item = item.item().expect("the event is stored");
+        match item.get("expires_at") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().expect("a number"),
+            other => panic!("no expires_at: {other:?}"),
+        }
+    }
+
+    /// Deletes what DynamoDB's TTL may have deleted by the test clock's now
+    /// (every item whose `expires_at` has passed; moto never does).
+    async fn ttl_sweep(&self) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let now = now_of(self);
+        let mut swept = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items() {
+                let expired = match item.get("expires_at") {
+                    Some(AttributeValue::N(n)) => n.parse::<i64>().expect("a number") <= now,
+                    _ => false,
+                };
+                if expired {
+                    self.dynamo
+                        .delete_item()
+                        .table_name(&self.table)
+                        .key("pk", item["pk"].clone())
+                        .key("sk", item["sk"].clone())
+                        .send()
+                        .await
+                        .expect("delete");
+                    swept += 1;
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return swept,
+            }
+        }
+    }
+}
+
 fn now_of(w: &World) -> i64 {
     w.clock.now().timestamp()
 }
@@ -248,6 +315,59 @@ async fn long_delays_wait_in_dynamodb_until_the_scheduler_enqueues_them() {
     let d = w.wait_status(&id, "succeeded").await;
     assert_eq!(d["attempt_count"], 2);
     verify_standard(&secret, &r.received()[1], now_of(&w)).expect("the scheduled attempt verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_expires_while_its_delivery_can_still_be_attempted() {
+    let w = world().await;
+    let retention = i64::try_from(RETENTION.as_secs()).expect("seconds");
+    let r = Receiver::start().await;
+    r.script([Reply::Status(503), Reply::Status(503)]);
+    let (sub, secret) = w.subscribe(json!({"tenant":"acme","url":r.url("/"),"retry_schedule":["1h"]})).await;
+    let ev = w.publish(json!({"tenant":"acme","type":"video.updated","payload":{"n":1}}), None).await;
+    let (event_id, id) = (ev["id"].as_str().expect("id"), ev["deliveries"][0]["id"].as_str().expect("id"));
+    // Its schedule: the retry an hour on may come two hours on at the latest
+    // (jitter, Retry-After); the event outlives that by the retention.
+    let published = now_of(&w);
+    assert!(w.event_expires_at(event_id).await >= published + 2 * 3600 + retention);
+    w.pump_until("the first attempt", async || w.delivery(id).await["attempt_count"] == 1).await;
+
+    // The schedule grows after the publish: the second failure waits two
+    // days, longer than the publish foresaw and than the retention.
+    let (status, body) = w
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/subscriptions/{sub}"),
+            Some(json!({"retry_schedule":["1h","48h"]})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    w.clock.advance(Duration::from_secs(3600));
+    assert_eq!(w.ctx.enqueue_due(100).await.expect("scheduler"), 1);
+    w.pump_until("the second attempt", async || w.delivery(id).await["attempt_count"] == 2).await;
+    assert!(w.event_expires_at(event_id).await >= now_of(&w) + 48 * 3600 + retention);
+
+    // Two days on, TTL has removed all it may: the event is still there, and
+    // the third attempt delivers it.
+    w.clock.advance(Duration::from_secs(48 * 3600));
+    assert!(w.ttl_sweep().await == 0, "nothing of a pending delivery expires");
+    assert_eq!(w.ctx.enqueue_due(100).await.expect("scheduler"), 1);
+    let d = w.wait_status(id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 3);
+    verify_standard(&secret, &r.received()[2], now_of(&w)).expect("the last attempt verifies");
+
+    // A redelivery just before the finished delivery expires: the event is
+    // there for it and kept the retention past it, for a replay after.
+    w.clock.advance(RETENTION - Duration::from_secs(60));
+    w.ttl_sweep().await;
+    let (status, body) =
+        w.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/redeliver"), None, None).await;
+    assert_eq!(status, 202, "{body}");
+    let d = w.wait_status(id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 4, "{d}");
+    assert!(w.event_expires_at(event_id).await >= now_of(&w) + retention);
+    assert_eq!(r.received().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

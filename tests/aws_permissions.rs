@@ -21,7 +21,9 @@ use hookline::api::tenants::OneOffRequest;
 use hookline::guard::TargetGuard;
 use hookline::model::TenantId;
 use hookline::ports::fakes::ManualClock;
-use hookline::ports::{DeliveryFilter, DeliveryStore, EventStore, OsEntropy, PageRequest, SubscriptionStore};
+use hookline::ports::{
+    Clock, DeliveryFilter, DeliveryStore, EventStore, OsEntropy, PageRequest, SubscriptionStore,
+};
 use hookline::{Context, Settings};
 use hookline_aws::pump::Pump;
 use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
@@ -151,7 +153,9 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     }
     let ok_receiver = Receiver::start().await;
     let gone = Receiver::start().await;
-    gone.script([Reply::Status(410)]);
+    // Every answer 410: the keyed publish's repeat queues its deliveries
+    // again, and a duplicate may race the first to record its attempt.
+    gone.script([Reply::Status(410); 4]);
     let ops = Receiver::start().await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let mut settings = Settings::default();
@@ -223,17 +227,22 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     drain(&deliver, &sender).await;
 
     // The retry function: a retry two hours out waits in the table until the
-    // scheduler queues it.
-    ok_receiver.script([Reply::Status(503)]);
+    // scheduler queues it. The schedule grown since the publish makes the
+    // deliver function keep the event longer.
+    ok_receiver.script([Reply::Status(503), Reply::Status(503)]);
     let late: PublishEventRequest =
         request(json!({"tenant":"acme","type":"video.encoded","payload":{"n":3}}));
     let late = ingest.ctx.publish_event(&op, late, None).await.unwrap();
+    let longer = request(json!({"retry_schedule":["2h","48h"]}));
+    ingest.ctx.update_subscription(&op, &a.subscription.id, longer).await.unwrap();
     drain(&deliver, &sender).await;
     clock.advance(Duration::from_secs(2 * 3600 + 1));
     assert!(retry.ctx.enqueue_due(100).await.unwrap() >= 1, "the scheduler queued the late retry");
     drain(&deliver, &sender).await;
     let late_id = &late.deliveries.iter().find(|d| d.subscription_id.is_some()).unwrap().id;
     assert_eq!(deliver.store.get_delivery(late_id).await.unwrap().unwrap().attempts, 2);
+    let kept = deliver.store.get_event(&late.id).await.unwrap().unwrap().last_attempt_by.unwrap();
+    assert!(kept >= clock.now() + chrono::Duration::hours(48), "kept for the 48 h retry: {kept}");
 
     ingest.ctx.delete_subscription(&op, &g.subscription.id).await.unwrap();
 

@@ -67,4 +67,5 @@ contract!(
     deliveries_list_newest_first_by_subscription_tenant_and_event,
     canceling_a_subscriptions_deliveries_leaves_finished_ones_alone,
     a_reopened_delivery_is_pending_again_with_its_attempts_kept,
+    an_event_is_kept_only_ever_longer,
 );

@@ -304,3 +304,31 @@ pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn
     let unknown = DeliveryId::generate(t0(), [99; 10]);
     assert_eq!(s.reopen_delivery(&unknown, at, at).await.unwrap(), None);
 }
+
+/// An event's `last_attempt_by` reads back as stored and only ever moves
+/// later: keeping an event longer extends it, a shorter keep changes
+/// nothing, and keeping an event that does not exist creates none.
+pub async fn an_event_is_kept_only_ever_longer(s: &dyn Store) {
+    let mut ev = event(1, None);
+    let foreseen = t0() + Span::hours(2);
+    ev.last_attempt_by = Some(foreseen);
+    s.insert_event(&ev, &[], &[]).await.unwrap();
+    let by = |e: Option<hookline::model::Event>| e.unwrap().last_attempt_by;
+    assert_eq!(by(s.get_event(&ev.id).await.unwrap()), Some(foreseen));
+
+    s.keep_event(&ev.id, t0() + Span::hours(1)).await.unwrap();
+    assert_eq!(by(s.get_event(&ev.id).await.unwrap()), Some(foreseen), "never shorter");
+    let longer = t0() + Span::hours(50);
+    s.keep_event(&ev.id, longer).await.unwrap();
+    assert_eq!(by(s.get_event(&ev.id).await.unwrap()), Some(longer));
+
+    let unforeseen = event(2, None);
+    s.insert_event(&unforeseen, &[], &[]).await.unwrap();
+    assert_eq!(by(s.get_event(&unforeseen.id).await.unwrap()), None);
+    s.keep_event(&unforeseen.id, longer).await.unwrap();
+    assert_eq!(by(s.get_event(&unforeseen.id).await.unwrap()), Some(longer));
+
+    let missing = event(3, None);
+    s.keep_event(&missing.id, longer).await.unwrap();
+    assert!(s.get_event(&missing.id).await.unwrap().is_none(), "nothing created");
+}

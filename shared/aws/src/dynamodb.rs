@@ -23,6 +23,15 @@
 //! subscriptions and tenant records carry their version (`ver`) and every
 //! rewrite is conditioned on the one it read; a subscription is created in
 //! one transaction with its tenant's count, conditioned on the limit.
+//!
+//! TTL (`expires_at`) follows the work. An event carries `last_by`, the
+//! latest its deliveries can be attempted (set at publish from the longest
+//! its targets' schedules can run; moved later by an `UpdateItem` only when
+//! a retry, redelivery or replay goes past it) and expires the retention
+//! after that; an attempt item, the retention past the later of its start
+//! and its event's `last_by`; a delivery, the retention after it finishes
+//! (a pending one never); an idempotency key, the retention after its
+//! publish.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -168,8 +177,8 @@ fn delivery_group(d: &Delivery) -> String {
 }
 
 impl DynamoStore {
-    /// A store on `table`; finished records expire `retention` after they
-    /// finish (DynamoDB TTL on `expires_at`).
+    /// A store on `table`; records expire `retention` after their last use
+    /// (DynamoDB TTL on `expires_at`; see the module's notes).
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
         Self { client, table: table.into(), retention }
@@ -235,14 +244,26 @@ impl DynamoStore {
             item.insert("webhook_url".into(), s(u.as_str()));
         }
         item.insert("dlv".into(), AttributeValue::L(deliveries.iter().map(|d| s(d.id.as_str())).collect()));
-        item.insert("expires_at".into(), self.expiry(e.created_at));
+        // Kept the retention past the last moment a delivery can use it.
+        let last_use = e.last_attempt_by.unwrap_or(e.created_at).max(e.created_at);
+        if e.last_attempt_by.is_some() {
+            item.insert("last_by".into(), n(millis(last_use)));
+        }
+        item.insert("expires_at".into(), self.expiry(last_use));
         item
     }
 
-    async fn put_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+    /// Puts `attempt` in its own item, kept the retention past the later of
+    /// its start and `keep_until` (the latest its event can be used, so no
+    /// attempt of a pending delivery expires before the delivery).
+    async fn put_attempt(
+        &self,
+        attempt: &Attempt,
+        keep_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let mut item = key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
         item.insert("rec".into(), s(to_json(attempt)?));
-        item.insert("expires_at".into(), self.expiry(attempt.started_at));
+        item.insert("expires_at".into(), self.expiry(keep_until.unwrap_or_default().max(attempt.started_at)));
         self.put(item).await
     }
 
@@ -719,15 +740,51 @@ impl EventStore for DynamoStore {
                 .timestamp_millis_opt(created)
                 .single()
                 .ok_or_else(|| corrupt("bad created_at"))?,
+            last_attempt_by: match item.get("last_by") {
+                None => None,
+                Some(_) => Some(
+                    Utc.timestamp_millis_opt(get_n(&item, "last_by")?)
+                        .single()
+                        .ok_or_else(|| corrupt("bad last_by"))?,
+                ),
+            },
             fingerprint: get_s(&item, "fp").ok().map(str::to_owned),
         }))
+    }
+
+    async fn keep_event(&self, id: &EventId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        // Only ever later: a condition, not a read, so racing extensions
+        // keep the latest.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("EVT#{id}"), "EVT")))
+            .update_expression("SET last_by = :by, expires_at = :exp")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_by) OR last_by < :by)")
+            .expression_attribute_values(":by", n(millis(until)))
+            .expression_attribute_values(":exp", self.expiry(until))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
 impl DynamoStore {
     /// Records `attempt` on its delivery if the delivery is still pending
     /// with one attempt fewer; whether it did.
-    async fn record(&self, attempt: &Attempt, update: &AttemptUpdate) -> Result<bool, StoreError> {
+    async fn record(
+        &self,
+        attempt: &Attempt,
+        update: &AttemptUpdate,
+        keep_until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
         let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
             return Ok(false);
         };
@@ -749,7 +806,7 @@ impl DynamoStore {
         if let Some(older) = last_attempt(&old)?
             && older.number < attempt.number
         {
-            self.put_attempt(&older).await?;
+            self.put_attempt(&older, keep_until).await?;
         }
         let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
         let separately = item_size(&item) > WRITE_UNIT;
@@ -764,7 +821,7 @@ impl DynamoStore {
             )
             .await?;
         if applied && separately {
-            self.put_attempt(attempt).await?;
+            self.put_attempt(attempt, keep_until).await?;
         }
         Ok(applied)
     }
@@ -865,7 +922,7 @@ impl DeliveryStore for DynamoStore {
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
         // SQS is not in this store's transactions: the follow-up and the
         // acknowledgement are the caller's and the event source mapping's.
-        let applied = self.record(r.attempt, r.update).await?;
+        let applied = self.record(r.attempt, r.update, r.keep_until).await?;
         Ok(Recorded { applied, follow_up_queued: false, acknowledged: false })
     }
 

@@ -265,6 +265,7 @@ impl Context {
             };
         let now = self.clock.now();
         let mut follow_up = None;
+        let mut keep_until = event.last_attempt_by;
         let update = match decision {
             Decision::Succeeded => AttemptUpdate {
                 status: DeliveryStatus::Succeeded,
@@ -286,6 +287,15 @@ impl Context {
                 } else {
                     next
                 };
+                // A schedule made longer since the publish (a PATCH) must
+                // not outrun its event: kept first, so no crash can leave the
+                // attempt recorded and the event short.
+                let last_use =
+                    next + span(self.settings.queue_grace) + span(target.settings.timeout.duration());
+                if event.last_attempt_by.is_none_or(|by| by < last_use) {
+                    self.events.keep_event(&event.id, last_use).await?;
+                    keep_until = Some(last_use);
+                }
                 AttemptUpdate {
                     status: DeliveryStatus::Pending,
                     next_attempt_at: Some(next),
@@ -307,6 +317,7 @@ impl Context {
                 update: &update,
                 follow_up: follow_up.as_ref(),
                 ack: received.ack,
+                keep_until,
             })
             .await?;
         if !recorded.applied {

@@ -413,6 +413,38 @@ async fn a_preset_sets_format_schedule_and_timeout_and_fields_override_it() {
 }
 
 #[tokio::test]
+async fn an_event_is_kept_past_the_longest_its_slowest_schedule_can_run() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s"]}"#).await;
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://b.example/h","retry_schedule":["48h","48h"],
+            "timeout_ms":30000,"initial_delay":"30s"}"#,
+    )
+    .await;
+    let now = w.clock.now();
+    let req: PublishEventRequest =
+        serde_json::from_str(r#"{"tenant":"acme","type":"a.b","payload":{}}"#).unwrap();
+    let id = w.ctx.publish_event(&op(), req, None).await.unwrap().id;
+    let event = w.ctx.events.get_event(&id).await.unwrap().unwrap();
+    // The slow one: 30 s held back, each 48 h retry doubled at most (a
+    // Retry-After), three attempts of 30 s, and the scheduler's grace.
+    let expected = now
+        + chrono::Duration::seconds(30)
+        + chrono::Duration::hours(4 * 48)
+        + chrono::Duration::seconds(3 * 30)
+        + chrono::Duration::minutes(15);
+    assert_eq!(event.last_attempt_by, Some(expected));
+
+    // A redelivery long after keeps it past that attempt.
+    let ids: Vec<DeliveryId> =
+        w.store.event_deliveries(&id).await.unwrap().into_iter().map(|d| d.id).collect();
+    w.clock.advance(Duration::from_secs(10 * 86_400));
+    w.ctx.redeliver(&op(), &ids[0]).await.unwrap();
+    let kept = w.ctx.events.get_event(&id).await.unwrap().unwrap().last_attempt_by.unwrap();
+    assert!(kept > w.clock.now(), "{kept}");
+}
+
+#[tokio::test]
 async fn an_initial_delay_holds_the_first_attempt_back() {
     let w = world();
     w.subscribe(

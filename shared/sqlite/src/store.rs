@@ -455,6 +455,25 @@ impl EventStore for SqliteStore {
         let id = id.to_string();
         self.with(move |c| one(c, "SELECT record FROM events WHERE id = ?1", [id])).await
     }
+
+    async fn keep_event(&self, id: &EventId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        // The purge keeps every event a delivery refers to; the field is kept
+        // true all the same, for whoever reads it.
+        let id = id.to_string();
+        self.write(move |tx| {
+            let Some(mut event) = one::<Event>(tx, "SELECT record FROM events WHERE id = ?1", [&id])? else {
+                return Ok(());
+            };
+            if event.last_attempt_by.is_some_and(|by| by >= until) {
+                return Ok(());
+            }
+            event.last_attempt_by = Some(until);
+            tx.execute("UPDATE events SET record = ?2 WHERE id = ?1", params![id, to_json(&event)?])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[async_trait]

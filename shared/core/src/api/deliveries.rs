@@ -139,6 +139,10 @@ impl Context {
         let at = now + span(wait);
         let queued = wait <= self.queue.max_delay();
         let due = if queued { at + span(self.settings.queue_grace) } else { at };
+        // The event outlives the attempt (its retries keep it further).
+        let longest_attempt = Duration::from_millis(crate::policy::MAX_TIMEOUT_MS.into());
+        let last_use = at + span(self.settings.queue_grace) + span(longest_attempt);
+        self.events.keep_event(&d.event_id, last_use).await?;
         let Some(reopened) = self.deliveries.reopen_delivery(&d.id, at, due).await? else { return Ok(None) };
         if queued {
             let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: reopened.attempts + 1 };

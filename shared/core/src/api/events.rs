@@ -199,22 +199,38 @@ impl Context {
                         ev.tenant
                     ))
                 })?;
-                Some(t.one_off.initial_delay())
+                Some(t.one_off)
             }
         };
         self.accept_event(ev, one_off).await
     }
 
-    /// Stores an event checked by the caller and queues its deliveries: the
-    /// one-off `webhook_url` (if any) is held back `one_off_wait`.
+    /// The wait before a target's first attempt, and then the longest its
+    /// schedule can run.
+    fn lifetime(
+        &self,
+        settings: &crate::model::DeliverySettings,
+    ) -> (std::time::Duration, std::time::Duration) {
+        let wait = settings.initial_delay().min(self.queue.max_delay());
+        let policy = match &settings.retry_schedule {
+            Some(schedule) => {
+                crate::policy::RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() }
+            }
+            None => self.settings.retry.clone(),
+        };
+        (wait, policy.longest_span(settings.timeout.duration()))
+    }
+
+    /// Stores an event checked by the caller and queues its deliveries; its
+    /// one-off `webhook_url` (if any) is delivered as `one_off` says.
     pub(crate) async fn accept_event(
         &self,
         ev: ValidEvent,
-        one_off_wait: Option<std::time::Duration>,
+        one_off: Option<crate::model::DeliverySettings>,
     ) -> Result<PublishEventResponse, ApiError> {
         let now = self.clock.now();
         let fingerprint = ev.idempotency_key.as_ref().map(|_| fingerprint(&ev));
-        let event = Event {
+        let mut event = Event {
             id: EventId::generate(now, self.entropy.id_bytes()),
             tenant: ev.tenant,
             event_type: ev.event_type,
@@ -222,29 +238,35 @@ impl Context {
             idempotency_key: ev.idempotency_key,
             webhook_url: ev.webhook_url,
             created_at: now,
+            last_attempt_by: None,
             fingerprint,
         };
-        // Every target, with the wait before its first attempt.
-        let mut targets: Vec<(DeliveryTarget, std::time::Duration)> = self
+        // Every target, with the wait before its first attempt and the
+        // longest its schedule can then run.
+        let mut targets: Vec<(DeliveryTarget, std::time::Duration, std::time::Duration)> = self
             .subscriptions
             .tenant_subscriptions(&event.tenant)
             .await?
             .into_iter()
             .filter(|s| s.wants(&event.event_type))
             .map(|s| {
-                let wait = s.settings.initial_delay().min(self.queue.max_delay());
-                (DeliveryTarget::Subscription { subscription_id: s.id }, wait)
+                let (wait, longest) = self.lifetime(&s.settings);
+                (DeliveryTarget::Subscription { subscription_id: s.id }, wait, longest)
             })
             .collect();
         if let Some(url) = &event.webhook_url {
-            let wait = one_off_wait.unwrap_or_default().min(self.queue.max_delay());
-            targets.push((DeliveryTarget::OneOff { url: url.clone() }, wait));
+            let (wait, longest) = self.lifetime(&one_off.unwrap_or_default());
+            targets.push((DeliveryTarget::OneOff { url: url.clone() }, wait, longest));
         }
         let grace = span(self.settings.queue_grace);
+        // A message may be late by the scheduler's grace; past that, the
+        // event is kept for a redelivery or replay within the retention.
+        event.last_attempt_by =
+            targets.iter().map(|(_, wait, longest)| now + span(*wait) + span(*longest) + grace).max();
         let deliveries: Vec<Delivery> = sorted(
             targets
                 .into_iter()
-                .map(|(target, wait)| {
+                .map(|(target, wait, _)| {
                     let first = now + span(wait);
                     Delivery {
                         id: DeliveryId::generate(now, self.entropy.id_bytes()),

@@ -29,6 +29,12 @@ pub struct Event {
     pub webhook_url: Option<TargetUrl>,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
+    /// The latest its deliveries can be attempted on their schedules, as far
+    /// as is known (a redelivery or a longer schedule moves it): a store whose
+    /// retention counts from a record's creation keeps the event that long
+    /// plus the retention, so a replay within the retention still has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_by: Option<DateTime<Utc>>,
     /// A digest of what was published (type, payload, one-off URL), kept
     /// with an idempotency key so a key reused for a different request is
     /// told apart from a retry of the same one.

@@ -10,4 +10,4 @@ pub use retry::{
     AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, RetrySchedule, STOP_RETRIES_HEADER,
     decide,
 };
-pub use timeout::AttemptTimeout;
+pub use timeout::{AttemptTimeout, MAX_TIMEOUT_MS};

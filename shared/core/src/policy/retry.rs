@@ -234,6 +234,20 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The longest time from a delivery's first attempt to the end of its
+    /// last under this schedule, whatever its receiver answers: each delay at
+    /// its longest (twice the scheduled one, the most jitter or `Retry-After`
+    /// can make it, and never under [`BACKOFF_FLOOR`]), and every attempt
+    /// taking its whole `timeout`. What an event must outlive.
+    pub fn longest_span(&self, timeout: Duration) -> Duration {
+        let delays = self.schedule.delays();
+        let waits: Duration = delays.iter().map(|d| (*d * 2).max(BACKOFF_FLOOR)).sum();
+        let attempts = u32::try_from(delays.len() + 1).unwrap_or(u32::MAX);
+        waits.saturating_add(timeout.saturating_mul(attempts))
+    }
+}
+
 /// Decides what follows attempt number `attempt` (1-based) given its
 /// outcome. `jitter_sample` is uniform in `[0, 1)`, injected so the result
 /// is reproducible.
@@ -284,6 +298,34 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn the_longest_span_bounds_every_way_a_schedule_can_run() {
+        let policy = RetryPolicy { schedule: RetrySchedule::parse_list("5s,2h").unwrap(), jitter: 0.1 };
+        let timeout = secs(15);
+        // 5 s may become a minute (a 429 or a timeout), 2 h at most 4 h.
+        assert_eq!(policy.longest_span(timeout), secs(60) + secs(4 * 3600) + secs(3 * 15));
+        let none = RetryPolicy { schedule: RetrySchedule::parse_list("").unwrap(), jitter: 0.1 };
+        assert_eq!(none.longest_span(timeout), timeout, "one attempt");
+        // No decision waits longer than the span allows for its step.
+        for attempt in 1..=2 {
+            for outcome in [
+                status(500),
+                status(429),
+                AttemptOutcome::Failed(FailureKind::Timeout),
+                AttemptOutcome::Response {
+                    status: 503,
+                    retry_after: Some(secs(86_400)),
+                    stop_retries: false,
+                },
+            ] {
+                if let Decision::Retry { delay } = decide(&policy, attempt, &outcome, 0.999) {
+                    let scheduled = policy.schedule.delays()[attempt as usize - 1];
+                    assert!(delay <= (scheduled * 2).max(BACKOFF_FLOOR), "{attempt} {outcome:?} {delay:?}");
+                }
+            }
+        }
     }
 
     #[test]

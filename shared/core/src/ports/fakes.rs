@@ -204,6 +204,14 @@ impl EventStore for MemoryStore {
         self.check()?;
         Ok(lock(&self.state).events.get(id).cloned())
     }
+
+    async fn keep_event(&self, id: &EventId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(event) = lock(&self.state).events.get_mut(id) {
+            event.last_attempt_by = event.last_attempt_by.max(Some(until));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

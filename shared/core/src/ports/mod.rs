@@ -242,6 +242,11 @@ pub trait EventStore: Send + Sync {
     }
     /// One event.
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
+    /// Moves the event's `last_attempt_by` to `until` if that is later, so
+    /// it is kept at least the retention past it (a redelivery, a replay or
+    /// a longer schedule needs it longer than its publish foresaw). Nothing
+    /// for an event that does not exist.
+    async fn keep_event(&self, id: &EventId, until: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// Deliveries and their attempts.
@@ -303,6 +308,11 @@ pub struct Recording<'a> {
     pub follow_up: Option<&'a Queued>,
     /// The message being handled, if the store can acknowledge it.
     pub ack: Option<Ack>,
+    /// The latest the delivery's event can be used, as far as is known (its
+    /// `last_attempt_by`): a store that expires records keeps the attempt at
+    /// least its retention past it, so no attempt of a pending delivery
+    /// expires before the delivery does.
+    pub keep_until: Option<DateTime<Utc>>,
 }
 
 /// What recording an attempt did.

@@ -55,6 +55,7 @@ pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
         idempotency_key: idempotency_key.map(str::to_owned),
         webhook_url: None,
         created_at: at,
+        last_attempt_by: None,
         fingerprint: idempotency_key.map(|k| format!("request-{n}-{k}")),
     }
 }
@@ -121,7 +122,12 @@ pub async fn record(
     attempt: Attempt,
     update: AttemptUpdate,
 ) -> Result<bool, crate::ports::StoreError> {
-    let recording =
-        crate::ports::Recording { attempt: &attempt, update: &update, follow_up: None, ack: None };
+    let recording = crate::ports::Recording {
+        attempt: &attempt,
+        update: &update,
+        follow_up: None,
+        ack: None,
+        keep_until: None,
+    };
     Ok(store.record_attempt(&recording).await?.applied)
 }
