@@ -496,6 +496,11 @@ mod shared {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_publishes_each_event_alone() {
+        scenarios::a_batch_publishes_each_event_alone(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_key_reaches_its_own_tenant_alone() {
         scenarios::a_tenant_key_reaches_its_own_tenant_alone(&world().await).await;
     }

@@ -130,3 +130,8 @@ async fn per_job_urls_speak_the_tenants_format() {
     let transcodely = hookline_tests::external::External::start(&python, &["receiver.py", "0"], &dir).await;
     scenarios::per_job_urls_speak_the_tenants_format(&embedded(&[]).await, &transcodely).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_publishes_each_event_alone() {
+    scenarios::a_batch_publishes_each_event_alone(&embedded(&[]).await).await;
+}

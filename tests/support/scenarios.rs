@@ -741,3 +741,94 @@ pub async fn per_job_urls_speak_the_tenants_format(h: &dyn Hook, transcodely: &c
     assert_eq!(q.verdict, Some(Ok(())), "it verified Importly's signature");
     assert_eq!(q.json(), flat, "the body is the payload as published");
 }
+
+/// `POST /v1/events/batch`: each event published as alone, with its own
+/// result in order — one bad event (malformed, invalid, too large, another
+/// tenant's under a tenant key, a reused key) fails alone and stores
+/// nothing; the good ones are delivered, signed. Idempotency keys hold per
+/// event across batches. A batch that is itself wrong is refused whole.
+pub async fn a_batch_publishes_each_event_alone(h: &dyn Hook) {
+    let r = Receiver::start().await;
+    let (_, secret) = subscribe(h, json!({"tenant":"scopea","url":r.url("/batch")})).await;
+    let event = |n: u32| json!({"tenant":"scopea","type":"batch.item","payload":{"n":n}});
+    let mut keyed = event(2);
+    keyed["idempotency_key"] = json!("batch-key-2");
+    let too_large = json!({"tenant":"scopea","type":"batch.item","payload":{"blob":"x".repeat(300 * 1024)}});
+    // A key used before, by a single publish, for a different request.
+    let mut first = event(0);
+    first["idempotency_key"] = json!("batch-key-0");
+    ok(h, "POST", "/v1/events", Some(first), 202).await;
+    let mut reused = event(99);
+    reused["idempotency_key"] = json!("batch-key-0");
+    let items = json!([
+        event(1),
+        keyed,
+        {"tenant":"scopea","type":"not a type!","payload":{}},
+        "not an object",
+        too_large,
+        {"tenant":"scopeb","type":"batch.item","payload":{}},
+        reused,
+        event(3),
+    ]);
+    let key = bearer("key-for-scope-a");
+    let headers: Vec<(&str, &str)> = key.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, out) = h.send("POST", "/v1/events/batch", Some(json!({"events": items})), &headers).await;
+    assert_eq!(status, 200, "{out}");
+    let statuses: Vec<u64> = out["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(statuses, vec![202, 202, 422, 422, 413, 404, 422, 202], "{out}");
+    assert_eq!((out["accepted"].clone(), out["failed"].clone()), (json!(3), json!(5)));
+    assert_eq!(out["results"][6]["error"]["code"], "idempotency_key_reused", "{out}");
+    assert_eq!(out["results"][5]["error"]["code"], "not_found", "{out}");
+    let mut ids = Vec::new();
+    for i in [0, 1, 7] {
+        let deliveries = out["results"][i]["event"]["deliveries"].as_array().expect("deliveries");
+        assert_eq!(deliveries.len(), 1, "{out}");
+        ids.push(deliveries[0]["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        wait_status(h, id, "succeeded").await;
+    }
+    r.wait_for(4, Duration::from_secs(10)).await;
+    let got = r.received();
+    assert_eq!(got.len(), 4, "the single publish and the batch's accepted events, no more");
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|req| {
+            verify_standard(&secret, req, now()).expect("each is signed");
+            req.json()["data"]["n"].as_i64().expect("n")
+        })
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, vec![0, 1, 2, 3]);
+
+    // The same batch's keyed event again: the first answer, nothing new.
+    let mut again = event(2);
+    again["idempotency_key"] = json!("batch-key-2");
+    let out2 = ok(h, "POST", "/v1/events/batch", Some(json!({"events": [again]})), 200).await;
+    assert_eq!(out2["results"][0]["event"], out["results"][1]["event"], "{out2}");
+
+    // Wrong as a whole: nothing of it is stored.
+    let hundred_and_one: Vec<Value> = (0..101).map(event).collect();
+    for (body, status, code) in [
+        (json!({"events": []}), 422, "invalid_field"),
+        (json!({"events": hundred_and_one}), 422, "invalid_field"),
+        (json!({"events": [event(4)], "extra": true}), 422, "invalid_field"),
+        (json!([event(4)]), 422, "invalid_field"),
+    ] {
+        let (s, v) = h.call("POST", "/v1/events/batch", Some(body)).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
+    }
+    let (s, v) = h
+        .send("POST", "/v1/events/batch", Some(json!({"events": [event(4)]})), &[("idempotency-key", "k")])
+        .await;
+    assert_eq!(s, 422, "a batch has no key of its own: {v}");
+    for _ in 0..3 {
+        h.tick().await;
+    }
+    assert_eq!(r.received().len(), 4, "nothing of a repeat or of a refused batch was delivered");
+}

@@ -415,8 +415,10 @@ impl Context {
             idempotency_key: Some(format!("{ty}:{occurrence}")),
             webhook_url: Some(url.clone()),
         };
-        if let Err(e) = self.accept_event(ev, None).await {
-            warn!(error = %e, event_type = ty, "could not publish an operational event");
+        for result in self.accept_events(vec![Ok(ev)]).await {
+            if let Err(e) = result {
+                warn!(error = %e, event_type = ty, "could not publish an operational event");
+            }
         }
     }
 }

@@ -636,7 +636,9 @@ async fn the_ops_tenants_own_failures_publish_nothing() {
     .unwrap();
     let err = w.ctx.publish_event(&op(), ev.clone(), None).await.unwrap_err();
     assert_eq!(err.status(), 422, "no API caller publishes to the reserved tenant");
-    w.ctx.accept_event(ev.validate(None).unwrap(), None).await.unwrap();
+    for accepted in w.ctx.accept_events(vec![Ok(ev.validate(None).unwrap())]).await {
+        accepted.unwrap();
+    }
     assert_eq!(
         w.run_queue().await,
         vec![Handled::Attempted { decision: Decision::GiveUp(GiveUpReason::Exhausted), acknowledged: false }]

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use hookline::api::ApiError;
+use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::validation::ValidationError;
 
 /// The size limit of a route's body, and how a refusal states it.
@@ -28,6 +29,17 @@ pub async fn json_body<T: DeserializeOwned>(
     body: Body,
     limit: BodyLimit,
 ) -> Result<T, ApiError> {
+    json_body_nested(headers, body, limit, 0).await
+}
+
+/// Reads a JSON body within `limit` whose envelope nests `envelope` levels
+/// above what it carries (a batch's items may nest as deep as one alone).
+pub async fn json_body_nested<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: BodyLimit,
+    envelope: usize,
+) -> Result<T, ApiError> {
     let content_type =
         headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
@@ -37,45 +49,7 @@ pub async fn json_body<T: DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, limit.bytes)
         .await
         .map_err(|_| ApiError::TooLarge { what: limit.what, limit: limit.stated })?;
-    if json_depth(&bytes) > MAX_JSON_DEPTH {
-        return Err(ApiError::Malformed(format!("the JSON nests deeper than {MAX_JSON_DEPTH} levels")));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::Invalid(ValidationError::invalid("body", e.to_string()))
-        }
-        _ => ApiError::Malformed(format!("the body is not valid JSON: {e}")),
-    })
-}
-
-/// Deepest nesting of arrays and objects accepted in a request body.
-pub const MAX_JSON_DEPTH: usize = 64;
-
-/// How deeply `json` nests arrays and objects (brackets inside strings do
-/// not count). Checked before parsing, so hostile input costs one scan.
-pub fn json_depth(json: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in json {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
+    parse_json(&bytes, MAX_JSON_DEPTH + envelope)
 }
 
 /// A path segment, refused with a JSON error (not axum's plain text) when
@@ -127,18 +101,4 @@ where
     F: FnOnce(&str) -> Result<T, ValidationError>,
 {
     parse(raw).map_err(ApiError::Invalid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn depth_counts_brackets_outside_strings_only() {
-        assert_eq!(json_depth(b"{}"), 1);
-        assert_eq!(json_depth(br#"{"a":[1,{"b":[]}]}"#), 4);
-        assert_eq!(json_depth(br#"{"a":"[[[[{{{{\"]]]"}"#), 1);
-        assert_eq!(json_depth(b"1"), 0);
-        assert_eq!(json_depth(&[b'['; 1000]), 1000);
-    }
 }

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 
-use extract::{BodyLimit, PathParam, json_body, param, path, query};
+use extract::{BodyLimit, PathParam, json_body, json_body_nested, param, path, query};
 use hookline::Context;
 use hookline::api::access::{ApiKeys, Caller};
 use hookline::api::page::{page_request, parse_time};
@@ -51,15 +51,7 @@ impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            // The chain says why (throttled, access denied, …); the client
-            // gets only the code and a message without internals.
-            let cause = std::iter::successors(std::error::Error::source(&e), |c| c.source())
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ");
-            tracing::error!(error = %e, cause, "request failed");
-        }
+        e.log_if_ours();
         let mut response = (status, Json(e.body())).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -83,6 +75,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/subscriptions/{id}/rotate-secret", &["POST"]),
     ("/v1/subscriptions/{id}/replay", &["POST"]),
     ("/v1/events", &["POST"]),
+    ("/v1/events/batch", &["POST"]),
     ("/v1/events/{id}", &["GET"]),
     ("/v1/deliveries", &["GET"]),
     ("/v1/deliveries/{id}", &["GET"]),
@@ -104,6 +97,7 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
         .route("/v1/subscriptions/{id}/replay", post(replay))
         .route("/v1/events", post(publish_event))
+        .route("/v1/events/batch", post(publish_batch))
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/deliveries", get(list_deliveries))
         .route("/v1/deliveries/{id}", get(get_delivery))
@@ -253,6 +247,29 @@ async fn publish_event(
         None => None,
     };
     Ok(ok(StatusCode::ACCEPTED, s.ctx.publish_event(&caller, req, key).await?))
+}
+
+/// Body limit of a batch: a hundred small events, or a few large ones,
+/// within a Lambda function URL's 6 MB request limit.
+const BATCH_BODY: BodyLimit =
+    BodyLimit { bytes: 5 * 1024 * 1024, what: "the batch", stated: 5 * 1024 * 1024 };
+
+async fn publish_batch(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    if headers.contains_key("idempotency-key") {
+        return Err(ApiError::Invalid(ValidationError::invalid(
+            "Idempotency-Key",
+            "a batch has none of its own: give each event its idempotency_key",
+        ))
+        .into());
+    }
+    // The envelope ({"events": [...]}) nests two levels above each event.
+    let req = json_body_nested(&headers, body, BATCH_BODY, 2).await?;
+    Ok(ok(StatusCode::OK, s.ctx.publish_batch(&caller, req).await?))
 }
 
 async fn get_event(

@@ -90,6 +90,19 @@ impl ApiError {
         }
     }
 
+    /// Logs a failure of hookline's own (status 5xx) with the chain that
+    /// says why (throttled, access denied, …); the client is told only the
+    /// code and a message without internals.
+    pub fn log_if_ours(&self) {
+        if self.status() >= 500 {
+            let cause = std::iter::successors(std::error::Error::source(self), |c| c.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            tracing::error!(error = %self, cause, "request failed");
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message: self.to_string() } }

@@ -2,19 +2,26 @@
 //! wants it (and its one-off `webhook_url`), then queued; an idempotency key
 //! makes a repeated publish answer the first one's result.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::{info, warn};
 
 use super::access::Caller;
 use super::deliveries::DeliveryView;
-use super::{ApiError, reserved};
-use crate::context::Context;
+use super::json::{MAX_JSON_DEPTH, parse_json};
+use super::{ApiError, ErrorDetail, reserved};
+use crate::context::{Context, OPS_TENANT};
 use crate::model::{
-    Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType, SubscriptionId, TenantId,
+    Delivery, DeliveryId, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
+    Subscription, SubscriptionId, TenantId,
 };
-use crate::ports::{Inserted, QueueMessage, Queued, span};
+use crate::policy::RetryPolicy;
+use crate::ports::{Inserted, QueueMessage, Queued, StoreError, span};
 use crate::target::TargetUrl;
 use crate::validation::ValidationError;
 
@@ -83,6 +90,68 @@ impl PublishEventRequest {
             self.webhook_url.as_deref().map(|u| TargetUrl::parse_field("webhook_url", u)).transpose()?;
         Ok(ValidEvent { tenant, event_type, payload: self.payload, idempotency_key: key, webhook_url })
     }
+}
+
+/// Most events in one `POST /v1/events/batch`.
+pub const MAX_BATCH_EVENTS: usize = 100;
+/// How many of a batch's events are stored at once.
+const STORE_CONCURRENCY: usize = 16;
+
+/// `POST /v1/events/batch`: each item a request as `POST /v1/events` takes
+/// it (its idempotency key in its body).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBatchRequest {
+    /// 1 to [`MAX_BATCH_EVENTS`] publish requests, each read on its own so
+    /// one malformed item fails alone.
+    pub events: Vec<Box<RawValue>>,
+}
+
+/// One event's result in a batch: the status and the body `POST /v1/events`
+/// would have answered for it alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchResult {
+    /// 202 when accepted (or an idempotent repeat); else the error's status.
+    pub status: u16,
+    /// The event and its deliveries, when accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<PublishEventResponse>,
+    /// What went wrong, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// The answer to `POST /v1/events/batch`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishBatchResponse {
+    /// Events accepted (or repeated idempotently).
+    pub accepted: usize,
+    /// Events refused or failed: retry those whose status is 503.
+    pub failed: usize,
+    /// A result per event, in the order sent.
+    pub results: Vec<BatchResult>,
+}
+
+impl PublishBatchResponse {
+    /// The answer for each event's result.
+    pub fn new(results: Vec<Result<PublishEventResponse, ApiError>>) -> Self {
+        let results: Vec<BatchResult> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(event) => BatchResult { status: 202, event: Some(event), error: None },
+                Err(e) => BatchResult { status: e.status(), event: None, error: Some(e.body().error) },
+            })
+            .collect();
+        let accepted = results.iter().filter(|r| r.event.is_some()).count();
+        Self { accepted, failed: results.len() - accepted, results }
+    }
+}
+
+/// Where a tenant's events go.
+struct TenantTargets {
+    subscriptions: Vec<Subscription>,
+    /// How a one-off `webhook_url` is delivered, if asked for and possible.
+    one_off: Option<DeliverySettings>,
 }
 
 /// One delivery an event created.
@@ -179,6 +248,52 @@ impl Context {
         req: PublishEventRequest,
         header_key: Option<&str>,
     ) -> Result<PublishEventResponse, ApiError> {
+        let checked = self.check_publish(caller, req, header_key);
+        let mut results = self.accept_events(vec![checked]).await;
+        results.pop().unwrap_or_else(|| Err(StoreError::Internal("a publish without a result".into()).into()))
+    }
+
+    /// `POST /v1/events/batch`: each event published as `POST /v1/events`
+    /// would, each with its own result; one bad event fails alone.
+    pub async fn publish_batch(
+        &self,
+        caller: &Caller,
+        req: PublishBatchRequest,
+    ) -> Result<PublishBatchResponse, ApiError> {
+        if req.events.is_empty() || req.events.len() > MAX_BATCH_EVENTS {
+            return Err(ValidationError::invalid(
+                "events",
+                format!("must hold 1 to {MAX_BATCH_EVENTS} events (it holds {})", req.events.len()),
+            )
+            .into());
+        }
+        let requests = req
+            .events
+            .iter()
+            .map(|raw| parse_json::<PublishEventRequest>(raw.get().as_bytes(), MAX_JSON_DEPTH))
+            .collect();
+        Ok(PublishBatchResponse::new(self.publish_events(caller, requests).await))
+    }
+
+    /// Publishes requests read elsewhere (a batch's items, the messages of
+    /// the SQS ingest queue), each checked as `POST /v1/events` checks it;
+    /// a result per request, in order.
+    pub async fn publish_events(
+        &self,
+        caller: &Caller,
+        requests: Vec<Result<PublishEventRequest, ApiError>>,
+    ) -> Vec<Result<PublishEventResponse, ApiError>> {
+        let checked = requests.into_iter().map(|r| r.and_then(|req| self.check_publish(caller, req, None)));
+        self.accept_events(checked.collect()).await
+    }
+
+    /// Everything about one publish request that needs no store.
+    fn check_publish(
+        &self,
+        caller: &Caller,
+        req: PublishEventRequest,
+        header_key: Option<&str>,
+    ) -> Result<ValidEvent, ApiError> {
         let ev = req.validate(header_key)?;
         reserved("tenant", &ev.tenant)?;
         caller.check(&ev.tenant, "tenant")?;
@@ -189,46 +304,115 @@ impl Context {
         if ev.payload.get().len() > limit {
             return Err(ApiError::TooLarge { what: "payload", limit });
         }
-        let one_off = match &ev.webhook_url {
-            None => None,
-            Some(_) => {
-                let t = self.tenants.get_tenant(&ev.tenant).await?.filter(|t| t.secrets.is_some());
-                let t = t.ok_or_else(|| {
-                    ApiError::Conflict(format!(
-                        "tenant {0} has no secret to sign a webhook_url delivery: create one (POST /v1/tenants/{0}/secret) or import one (PUT /v1/tenants/{0}/one-off)",
-                        ev.tenant
-                    ))
-                })?;
-                Some(t.one_off)
-            }
+        Ok(ev)
+    }
+
+    /// Where a tenant's events go: its subscriptions and, if `one_off`, how
+    /// a one-off `webhook_url` is delivered (`None`: it cannot be, for want
+    /// of a secret).
+    async fn tenant_targets(&self, tenant: &TenantId, one_off: bool) -> Result<TenantTargets, StoreError> {
+        let subscriptions = self.subscriptions.tenant_subscriptions(tenant).await?;
+        let one_off = if !one_off {
+            None
+        } else if tenant.as_str() == OPS_TENANT {
+            // hookline's own events: signed with the operator's secret.
+            Some(DeliverySettings::default())
+        } else {
+            self.tenants.get_tenant(tenant).await?.filter(|t| t.secrets.is_some()).map(|t| t.one_off)
         };
-        self.accept_event(ev, one_off).await
+        Ok(TenantTargets { subscriptions, one_off })
     }
 
     /// The wait before a target's first attempt, and then the longest its
     /// schedule can run.
-    fn lifetime(
-        &self,
-        settings: &crate::model::DeliverySettings,
-    ) -> (std::time::Duration, std::time::Duration) {
+    fn lifetime(&self, settings: &DeliverySettings) -> (Duration, Duration) {
         let wait = settings.initial_delay().min(self.queue.max_delay());
         let policy = match &settings.retry_schedule {
-            Some(schedule) => {
-                crate::policy::RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() }
-            }
+            Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
             None => self.settings.retry.clone(),
         };
         (wait, policy.longest_span(settings.timeout.duration()))
     }
 
-    /// Stores an event checked by the caller and queues its deliveries; its
-    /// one-off `webhook_url` (if any) is delivered as `one_off` says.
-    pub(crate) async fn accept_event(
+    /// Stores checked events with their deliveries and queues them: each
+    /// tenant's targets read once, the events stored a few at a time, every
+    /// message sent in as few queue requests as they fit. A result per
+    /// event, in order.
+    pub(crate) async fn accept_events(
+        &self,
+        events: Vec<Result<ValidEvent, ApiError>>,
+    ) -> Vec<Result<PublishEventResponse, ApiError>> {
+        let now = self.clock.now();
+        let mut wanted: HashMap<&TenantId, bool> = HashMap::new();
+        for ev in events.iter().flatten() {
+            *wanted.entry(&ev.tenant).or_default() |= ev.webhook_url.is_some();
+        }
+        let mut targets: HashMap<TenantId, Result<TenantTargets, StoreError>> = HashMap::new();
+        for (tenant, one_off) in wanted {
+            targets.insert(tenant.clone(), self.tenant_targets(tenant, one_off).await);
+        }
+        let prepared: Vec<Result<(Event, Vec<Delivery>), ApiError>> = events
+            .into_iter()
+            .map(|ev| {
+                let ev = ev?;
+                match targets.get(&ev.tenant) {
+                    Some(Ok(t)) => self.prepare(ev, t, now),
+                    Some(Err(e)) => Err(e.again().into()),
+                    None => Err(StoreError::Internal("a tenant's targets were not read".into()).into()),
+                }
+            })
+            .collect();
+        let stored: Vec<Result<(PublishEventResponse, Vec<Queued>), ApiError>> =
+            futures_util::stream::iter(prepared)
+                .map(|p| async move {
+                    let (event, deliveries) = p?;
+                    self.store_event(event, deliveries, now).await
+                })
+                .buffered(STORE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut messages = Vec::new();
+        let results: Vec<_> = stored
+            .into_iter()
+            .map(|r| {
+                r.map(|(response, queued)| {
+                    messages.extend(queued);
+                    response
+                })
+            })
+            .collect();
+        if !messages.is_empty()
+            && let Err(e) = self.queue.enqueue(&messages).await
+        {
+            // The events and their deliveries are stored with a due time:
+            // the retry scheduler enqueues them when the grace period ends
+            // (or a repeat of the publish, with its idempotency key, at once).
+            warn!(error = %e, messages = messages.len(), "queue unavailable; the scheduler will pick these deliveries up");
+        }
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            e.log_if_ours();
+        }
+        results
+    }
+
+    /// An event and its deliveries, one per target: every subscription of
+    /// the tenant that wants the type, and the one-off `webhook_url`.
+    fn prepare(
         &self,
         ev: ValidEvent,
-        one_off: Option<crate::model::DeliverySettings>,
-    ) -> Result<PublishEventResponse, ApiError> {
-        let now = self.clock.now();
+        targets: &TenantTargets,
+        now: DateTime<Utc>,
+    ) -> Result<(Event, Vec<Delivery>), ApiError> {
+        let one_off = match (&ev.webhook_url, &targets.one_off) {
+            (None, _) => None,
+            (Some(url), Some(settings)) => Some((url.clone(), settings)),
+            (Some(_), None) => {
+                return Err(ApiError::Conflict(format!(
+                    "tenant {0} has no secret to sign a webhook_url delivery: create one (POST /v1/tenants/{0}/secret) or import one (PUT /v1/tenants/{0}/one-off)",
+                    ev.tenant
+                )));
+            }
+        };
         let fingerprint = ev.idempotency_key.as_ref().map(|_| fingerprint(&ev));
         let mut event = Event {
             id: EventId::generate(now, self.entropy.id_bytes()),
@@ -243,50 +427,57 @@ impl Context {
         };
         // Every target, with the wait before its first attempt and the
         // longest its schedule can then run.
-        let mut targets: Vec<(DeliveryTarget, std::time::Duration, std::time::Duration)> = self
+        let mut to: Vec<(DeliveryTarget, Duration, Duration)> = targets
             .subscriptions
-            .tenant_subscriptions(&event.tenant)
-            .await?
-            .into_iter()
+            .iter()
             .filter(|s| s.wants(&event.event_type))
             .map(|s| {
                 let (wait, longest) = self.lifetime(&s.settings);
-                (DeliveryTarget::Subscription { subscription_id: s.id }, wait, longest)
+                (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest)
             })
             .collect();
-        if let Some(url) = &event.webhook_url {
-            let (wait, longest) = self.lifetime(&one_off.unwrap_or_default());
-            targets.push((DeliveryTarget::OneOff { url: url.clone() }, wait, longest));
+        if let Some((url, settings)) = one_off {
+            let (wait, longest) = self.lifetime(settings);
+            to.push((DeliveryTarget::OneOff { url }, wait, longest));
         }
         let grace = span(self.settings.queue_grace);
         // A message may be late by the scheduler's grace; past that, the
         // event is kept for a redelivery or replay within the retention.
         event.last_attempt_by =
-            targets.iter().map(|(_, wait, longest)| now + span(*wait) + span(*longest) + grace).max();
-        let deliveries: Vec<Delivery> = sorted(
-            targets
-                .into_iter()
-                .map(|(target, wait, _)| {
-                    let first = now + span(wait);
-                    Delivery {
-                        id: DeliveryId::generate(now, self.entropy.id_bytes()),
-                        event_id: event.id.clone(),
-                        tenant: event.tenant.clone(),
-                        event_type: event.event_type.clone(),
-                        target,
-                        status: DeliveryStatus::Pending,
-                        attempts: 0,
-                        next_attempt_at: Some(first),
-                        due_at: Some(first + grace),
-                        give_up_reason: None,
-                        last_status_code: None,
-                        created_at: now,
-                        updated_at: now,
-                    }
-                })
-                .collect(),
-        );
+            to.iter().map(|(_, wait, longest)| now + span(*wait) + span(*longest) + grace).max();
+        let deliveries = to
+            .into_iter()
+            .map(|(target, wait, _)| {
+                let first = now + span(wait);
+                Delivery {
+                    id: DeliveryId::generate(now, self.entropy.id_bytes()),
+                    event_id: event.id.clone(),
+                    tenant: event.tenant.clone(),
+                    event_type: event.event_type.clone(),
+                    target,
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    next_attempt_at: Some(first),
+                    due_at: Some(first + grace),
+                    give_up_reason: None,
+                    last_status_code: None,
+                    created_at: now,
+                    updated_at: now,
+                }
+            })
+            .collect();
+        Ok((event, sorted(deliveries)))
+    }
 
+    /// Stores one event with its deliveries (with their messages, where the
+    /// store holds the queue); the answer, and the messages still to send.
+    /// A repeated idempotency key answers the first publish.
+    async fn store_event(
+        &self,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        now: DateTime<Utc>,
+    ) -> Result<(PublishEventResponse, Vec<Queued>), ApiError> {
         let messages: Vec<Queued> = deliveries.iter().map(|d| first_message(d, now)).collect();
         match self.events.insert_event(&event, &deliveries, &messages).await? {
             Inserted::Duplicate { event_id, fingerprint } => {
@@ -298,33 +489,24 @@ impl Context {
                 // queueing: its never-attempted deliveries are queued again
                 // (a duplicate message is skipped; a lost one would wait
                 // for the scheduler's safety net).
-                if !self.events.queues_messages() {
-                    let unstarted: Vec<Queued> = existing
+                let unstarted = if self.events.queues_messages() {
+                    Vec::new()
+                } else {
+                    existing
                         .iter()
                         .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
                         .map(|d| first_message(d, now))
-                        .collect();
-                    if !unstarted.is_empty()
-                        && let Err(e) = self.queue.enqueue(&unstarted).await
-                    {
-                        warn!(event_id = %event_id, error = %e, "queue unavailable; the scheduler will pick these deliveries up");
-                    }
-                }
+                        .collect()
+                };
                 info!(event_id = %event_id, "idempotent repeat of a published event");
-                return Ok(PublishEventResponse::new(event_id, &existing));
+                Ok((PublishEventResponse::new(event_id, &existing), unstarted))
             }
-            Inserted::New => {}
+            Inserted::New => {
+                info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
+                let to_send = if self.events.queues_messages() { Vec::new() } else { messages };
+                Ok((PublishEventResponse::new(event.id, &deliveries), to_send))
+            }
         }
-        if !self.events.queues_messages()
-            && let Err(e) = self.queue.enqueue(&messages).await
-        {
-            // The event and its deliveries are stored with a due time: the
-            // retry scheduler enqueues them when the grace period ends (or a
-            // repeat of this publish, with its idempotency key, at once).
-            warn!(event_id = %event.id, error = %e, "queue unavailable; the scheduler will pick these deliveries up");
-        }
-        info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
-        Ok(PublishEventResponse::new(event.id, &deliveries))
     }
 
     /// `GET /v1/events/{id}`.

@@ -8,6 +8,7 @@ pub mod access;
 pub mod deliveries;
 mod error;
 pub mod events;
+pub mod json;
 pub mod page;
 pub mod settings;
 pub mod subscriptions;

@@ -64,6 +64,18 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Contended(_))
     }
+
+    /// The same failure again, for each of several requests that shared
+    /// the one call that failed (the cause kept as its text).
+    pub fn again(&self) -> Self {
+        match self {
+            Self::Unavailable(c) => Self::Unavailable(c.to_string().into()),
+            Self::Contended(s) => Self::Contended(s.clone()),
+            Self::Refused(c) => Self::Refused(c.to_string().into()),
+            Self::Corrupt(s) => Self::Corrupt(s.clone()),
+            Self::Internal(s) => Self::Internal(s.clone()),
+        }
+    }
 }
 
 /// A failure of the delivery queue.
