@@ -26,6 +26,9 @@ build-DeliverFunction:
 build-RetryFunction:
 	$(LAMBDA_BUILD) -p hookline-retry --bin retry --lambda-dir "$(ARTIFACTS_DIR)" --flatten retry
 
+build-IngestQueueFunction:
+	$(LAMBDA_BUILD) -p hookline-ingest-queue --bin ingest-queue --lambda-dir "$(ARTIFACTS_DIR)" --flatten ingest-queue
+
 # What the build would target, for a look before `sam build`.
 print-arch:
 	@echo "$(ARCH) ($(LAMBDA_TARGET))"

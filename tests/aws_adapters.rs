@@ -28,7 +28,7 @@ async fn aws() -> Aws {
     let table = unique("table");
     provision::create_table(&dynamo, &table).await.expect("create table");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = provision::create_queues(&sqs, &unique("queue"), 5).await.expect("create queues");
+    let queue_url = provision::create_queues(&sqs, &unique("queue"), 5).await.expect("create queues").url;
     let store = DynamoStore::new(dynamo.clone(), table.clone(), Duration::from_secs(86_400));
     Aws { moto, dynamo, table, store, sqs, queue_url }
 }

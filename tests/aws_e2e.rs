@@ -59,7 +59,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     let table = unique("e2e");
     provision::create_table(&dynamo, &table).await.expect("table");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = provision::create_queues(&sqs, &unique("e2e"), 5).await.expect("queues");
+    let queue_url = provision::create_queues(&sqs, &unique("e2e"), 5).await.expect("queues").url;
     // Near real time, so receivers' 5-minute freshness check holds.
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let mut settings = Settings::default();
@@ -174,6 +174,13 @@ impl World {
 }
 
 impl World {
+    /// The tenant's deliveries, newest first (one page of up to 100).
+    async fn listed(&self, tenant: &str) -> Vec<Value> {
+        let path = format!("/v1/deliveries?tenant={tenant}&limit=100");
+        let (_, page) = self.call(reqwest::Method::GET, &path, None, None).await;
+        page["data"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The event's item as stored: its `expires_at` (epoch seconds, what
     /// DynamoDB's TTL reads).
     async fn event_expires_at(&self, event_id: &str) -> i64 {
@@ -368,6 +375,171 @@ async fn no_event_expires_while_its_delivery_can_still_be_attempted() {
     assert_eq!(d["attempt_count"], 4, "{d}");
     assert!(w.event_expires_at(event_id).await >= now_of(&w) + retention);
     assert_eq!(r.received().len(), 4);
+}
+
+/// The ingest queue and its dead-letter queue, beside the world's queues.
+async fn ingest_queue(w: &World) -> (provision::Queues, Pump, hookline_aws::RejectQueue) {
+    let queues = provision::create_queues(&w.sqs, &unique("ingest"), 5).await.expect("ingest queues");
+    let pump = Pump::new(w.sqs.clone(), &queues.url);
+    let rejects = hookline_aws::RejectQueue::new(w.sqs.clone(), &queues.dlq_url);
+    (queues, pump, rejects)
+}
+
+/// Sends each body to `queue` as a producer does (one SendMessageBatch).
+async fn produce(w: &World, queue: &str, bodies: &[String]) {
+    let entries = bodies.iter().enumerate().map(|(i, b)| {
+        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .message_body(b)
+            .build()
+            .expect("entry")
+    });
+    let sent = w
+        .sqs
+        .send_message_batch()
+        .queue_url(queue)
+        .set_entries(Some(entries.collect()))
+        .send()
+        .await
+        .expect("send");
+    assert!(sent.failed().is_empty(), "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_requests_on_the_ingest_queue_are_delivered_and_the_never_valid_set_aside_with_why() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    let (_, secret) = w.subscribe(json!({"tenant":"acme","url":r.url("/q")})).await;
+    let (queues, pump, rejects) = ingest_queue(&w).await;
+    let bodies = [
+        json!({"tenant":"acme","type":"order.paid","payload":{"n":1}}).to_string(),
+        json!({"tenant":"acme","type":"order.paid","payload":{"n":2},"idempotency_key":"order-2"})
+            .to_string(),
+        json!({"tenant":"acme","type":"order.paid","payload":{"n":2},"idempotency_key":"order-2"})
+            .to_string(),
+        json!({"tenant":"acme","type":"order paid!","payload":{}}).to_string(),
+        "{not json".to_owned(),
+        json!({"tenant":"acme","type":"order.paid","payload":{},"webhook_url":"https://example.com/job"})
+            .to_string(),
+    ];
+    produce(&w, &queues.url, &bodies).await;
+    let batch = pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    assert_eq!(batch.len(), bodies.len(), "one batch");
+    let response = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    assert_eq!(pump.settle(&batch, &response).await.expect("settle"), bodies.len());
+
+    // The same batch handed out again (a function that died before SQS
+    // deleted it): no event is published twice, keyed or not.
+    let again = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
+    assert!(again.batch_item_failures.is_empty());
+
+    // Two events delivered, signed, each once.
+    w.pump_until("both deliveries", async || {
+        let all = w.listed("acme").await;
+        all.len() >= 2 && all.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    assert_eq!(
+        w.listed("acme").await.len(),
+        2,
+        "the repeated key and the handed-out-again batch made nothing new"
+    );
+    let got = r.received();
+    assert_eq!(got.len(), 2);
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|req| {
+            verify_standard(&secret, req, now_of(&w)).expect("signed");
+            req.json()["data"]["n"].as_i64().expect("n")
+        })
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, vec![1, 2]);
+
+    // What can never be published waits in the dead-letter queue, its body
+    // unchanged, with why.
+    let dead = w
+        .sqs
+        .receive_message()
+        .queue_url(&queues.dlq_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive the dead letters");
+    let mut set_aside: Vec<(String, String, String)> = dead
+        .messages()
+        .iter()
+        .map(|m| {
+            let attr = |name: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (
+                m.body().unwrap_or_default().to_owned(),
+                attr(hookline_aws::REJECT_CODE_ATTRIBUTE),
+                attr(hookline_aws::REJECT_REASON_ATTRIBUTE),
+            )
+        })
+        .collect();
+    // Each twice: the batch was handed out twice, and setting aside is
+    // at-least-once like everything on SQS.
+    assert_eq!(set_aside.len(), 6, "{set_aside:?}");
+    set_aside.sort();
+    set_aside.dedup();
+    let codes: Vec<(&str, &str)> = set_aside.iter().map(|(b, c, _)| (b.as_str(), c.as_str())).collect();
+    let mut expected = vec![
+        (bodies[3].as_str(), "invalid_field"),
+        (bodies[4].as_str(), "malformed_request"),
+        (bodies[5].as_str(), "conflict"),
+    ];
+    expected.sort();
+    assert_eq!(codes, expected, "{set_aside:?}");
+    assert!(set_aside.iter().all(|(_, _, why)| !why.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    w.subscribe(json!({"tenant":"acme","url":r.url("/q")})).await;
+    let (queues, pump, rejects) = ingest_queue(&w).await;
+    produce(&w, &queues.url, &[json!({"tenant":"acme","type":"order.paid","payload":{}}).to_string()]).await;
+    let broken = Context {
+        subscriptions: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&w.moto.sdk().await),
+            "no-such-table",
+            Duration::from_secs(60),
+        )),
+        ..w.ctx.clone()
+    };
+    let batch = pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let response = lambda::ingest_batch(&broken, &rejects, batch.event.clone()).await;
+    assert_eq!(
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect::<Vec<_>>(),
+        vec![batch.event.records[0].message_id.as_deref().unwrap_or_default()]
+    );
+    assert_eq!(pump.settle(&batch, &response).await.expect("settle"), 0, "it stays on the ingest queue");
+    let dead = w.sqs.receive_message().queue_url(&queues.dlq_url).send().await.expect("receive");
+    assert!(dead.messages().is_empty(), "not set aside: it can succeed later");
+    // Once the store is back, it is published.
+    w.sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("make visible");
+    let batch = pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let response = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.listed("acme").await.len(), 1, "published once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

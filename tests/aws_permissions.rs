@@ -40,17 +40,12 @@ struct Function {
     store: DynamoStore,
     queue: SqsQueue,
     pump: Pump,
+    sqs: aws_sdk_sqs::Client,
 }
 
-async fn function(
-    moto: &Moto,
-    creds: &Value,
-    table: &str,
-    queue_url: &str,
-    clock: Arc<ManualClock>,
-    settings: &Settings,
-) -> Function {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The SDK configuration of a caller with `creds`.
+async fn sdk_as(moto: &Moto, creds: &Value) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -61,7 +56,18 @@ async fn function(
             "template",
         ))
         .load()
-        .await;
+        .await
+}
+
+async fn function(
+    moto: &Moto,
+    creds: &Value,
+    table: &str,
+    queue_url: &str,
+    clock: Arc<ManualClock>,
+    settings: &Settings,
+) -> Function {
+    let sdk = sdk_as(moto, creds).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, Duration::from_secs(86_400));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue = SqsQueue::new(sqs.clone(), queue_url);
@@ -72,18 +78,26 @@ async fn function(
         Arc::new(OsEntropy),
         settings.clone(),
     );
-    Function { ctx, store, queue, pump: Pump::new(sqs, queue_url) }
+    Function { ctx, store, queue, pump: Pump::new(sqs.clone(), queue_url), sqs }
 }
 
-/// The table's and queues' ARNs, and each function's credentials.
-async fn provision_with_roles(moto: &Moto) -> (String, String, HashMap<String, Value>) {
+/// What the template's resources are on the emulator, and each function's
+/// (and the producer policy's) credentials.
+struct Provisioned {
+    table: String,
+    deliveries: provision::Queues,
+    ingest: provision::Queues,
+    roles: HashMap<String, Value>,
+}
+
+async fn provision_with_roles(moto: &Moto) -> Provisioned {
     let sdk = sdk_at(&moto.endpoint).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let table = unique("iam");
     provision::create_table(&dynamo, &table).await.expect("table");
-    let queue_name = unique("iam");
-    let queue_url = provision::create_queues(&sqs, &queue_name, 5).await.expect("queues");
+    let deliveries = provision::create_queues(&sqs, &unique("iam"), 5).await.expect("queues");
+    let ingest = provision::create_queues(&sqs, &unique("iam-ingest"), 5).await.expect("queues");
     let arn_of = |url: String| {
         let sqs = sqs.clone();
         async move {
@@ -101,24 +115,24 @@ async fn provision_with_roles(moto: &Moto) -> (String, String, HashMap<String, V
                 .expect("arn")
         }
     };
-    let queue_arn = arn_of(queue_url.clone()).await;
-    let dlq_arn = arn_of(queue_url.replace(&queue_name, &format!("{queue_name}-dlq"))).await;
     let described = dynamo.describe_table().table_name(&table).send().await.expect("describe");
     let table_arn = described.table().and_then(|t| t.table_arn()).expect("table arn").to_owned();
+    let arns = [
+        ("Table.Arn", table_arn),
+        ("DeliveryQueue.Arn", arn_of(deliveries.url.clone()).await),
+        ("DeliveryDLQ.Arn", arn_of(deliveries.dlq_url.clone()).await),
+        ("IngestQueue.Arn", arn_of(ingest.url.clone()).await),
+        ("IngestDLQ.Arn", arn_of(ingest.dlq_url.clone()).await),
+    ];
     let out = Command::new(test_python().expect("test python"))
         .arg(repo_root().join("tests/support/function_roles.py"))
-        .args([
-            &moto.endpoint,
-            &repo_root().join("template.yaml").display().to_string(),
-            &table_arn,
-            &queue_arn,
-            &dlq_arn,
-        ])
+        .args([moto.endpoint.clone(), repo_root().join("template.yaml").display().to_string()])
+        .args(arns.iter().map(|(name, arn)| format!("{name}={arn}")))
         .output()
         .expect("run function_roles.py");
     assert!(out.status.success(), "function_roles.py: {}", String::from_utf8_lossy(&out.stderr));
     let roles: HashMap<String, Value> = serde_json::from_slice(&out.stdout).expect("roles JSON");
-    (table, queue_url, roles)
+    Provisioned { table, deliveries, ingest, roles }
 }
 
 fn request<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -147,14 +161,16 @@ async fn drain(deliver: &Function, sender: &HttpSender) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_works_with_exactly_the_permissions_the_template_grants() {
     let moto = Moto::start().await;
-    let (table, queue_url, roles) = provision_with_roles(&moto).await;
-    for name in ["IngestFunction", "DeliverFunction", "RetryFunction"] {
+    let Provisioned { table, deliveries, ingest: ingest_queue, roles } = provision_with_roles(&moto).await;
+    let queue_url = deliveries.url;
+    for name in
+        ["IngestFunction", "DeliverFunction", "RetryFunction", "IngestQueueFunction", "IngestProducerPolicy"]
+    {
         assert!(roles.contains_key(name), "{name} has a role: {roles:?}");
     }
     let ok_receiver = Receiver::start().await;
     let gone = Receiver::start().await;
-    // Every answer 410: the keyed publish's repeat queues its deliveries
-    // again, and a duplicate may race the first to record its attempt.
+    // Every answer 410, however many requests reach it.
     gone.script([Reply::Status(410); 4]);
     let ops = Receiver::start().await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -169,11 +185,15 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     let ingest = function(&moto, &ingest, &table, &queue_url, clock.clone(), &settings).await;
     let deliver = function(&moto, &deliver, &table, &queue_url, clock.clone(), &settings).await;
     let retry = function(&moto, &retry, &table, &queue_url, clock.clone(), &settings).await;
+    let from_queue =
+        function(&moto, &roles["IngestQueueFunction"], &table, &queue_url, clock.clone(), &settings).await;
     let sender = HttpSender::new(settings.guard.clone()).expect("sender");
     let op = Caller::internal();
 
     // Each function's warm-up at start.
-    for (name, f) in [("ingest", &ingest), ("deliver", &deliver), ("retry", &retry)] {
+    for (name, f) in
+        [("ingest", &ingest), ("deliver", &deliver), ("retry", &retry), ("ingest-queue", &from_queue)]
+    {
         f.store.warm_up().await.unwrap_or_else(|e| panic!("{name} warms up its table: {e}"));
         f.queue.warm_up().await.unwrap_or_else(|e| panic!("{name} warms up its queue: {e}"));
     }
@@ -247,6 +267,51 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     ingest.ctx.delete_subscription(&op, &g.subscription.id).await.unwrap();
 
     // And what a function is not granted, it cannot do: enforcement is on.
+    // The ingest-queue function: a producer holding the template's producer
+    // policy sends publish requests (one new, one keyed and repeated, one
+    // never valid); the function receives them from the ingest queue,
+    // publishes, sets the invalid one aside in the dead-letter queue, and
+    // the event source mapping deletes the batch — each with its own
+    // credentials.
+    let producer = aws_sdk_sqs::Client::new(&sdk_as(&moto, &roles["IngestProducerPolicy"]).await);
+    let bodies = [
+        json!({"tenant":"acme","type":"video.encoded","payload":{"n":4}}),
+        json!({"tenant":"acme","type":"video.encoded","payload":{"n":5},"idempotency_key":"q-5"}),
+        json!({"tenant":"acme","type":"video.encoded","payload":{"n":5},"idempotency_key":"q-5"}),
+        json!({"tenant":"acme","type":"not a type","payload":{}}),
+    ];
+    let entries = bodies.iter().enumerate().map(|(i, b)| {
+        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .message_body(b.to_string())
+            .build()
+            .expect("entry")
+    });
+    let sent = producer
+        .send_message_batch()
+        .queue_url(&ingest_queue.url)
+        .set_entries(Some(entries.collect()))
+        .send()
+        .await
+        .expect("the producer may send to the ingest queue");
+    assert!(sent.failed().is_empty(), "{sent:?}");
+    let rejects = hookline_aws::RejectQueue::new(from_queue.sqs.clone(), &ingest_queue.dlq_url);
+    let ingest_pump = Pump::new(from_queue.sqs.clone(), &ingest_queue.url);
+    let mut published = 0;
+    while published < bodies.len() {
+        let batch = ingest_pump.receive(10, Duration::from_secs(1)).await.expect("ingest-queue may receive");
+        assert!(!batch.is_empty(), "the ingest queue ran dry after {published} messages");
+        let response = lambda::ingest_batch(&from_queue.ctx, &rejects, batch.event.clone()).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "the ingest-queue function failed a message (see its log)"
+        );
+        published += ingest_pump.settle(&batch, &response).await.expect("ingest-queue may delete");
+    }
+    drain(&deliver, &sender).await;
+    let refused = producer.receive_message().queue_url(&ingest_queue.url).send().await;
+    assert!(refused.is_err(), "a producer may only send");
+
     let refused = deliver.store.delete_subscription(&a.subscription.id).await.unwrap_err();
     assert!(!refused.is_retryable() && refused.to_string().contains("AccessDenied"), "{refused}");
     let event = hookline::ports::samples::event(9, None);

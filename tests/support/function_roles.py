@@ -1,9 +1,12 @@
 """Gives each Lambda function of template.yaml an IAM user on a moto server
 whose policy is exactly that function's `Policies` statements in the
-template, with the table's and queues' ARNs filled in, then turns moto's IAM
-enforcement on. Prints {"IngestFunction": {"key": ..., "secret": ...}, ...}.
+template, and each managed policy of the template (a producer's) a user of
+its own with exactly its statements, the table's and queues' ARNs filled
+in; then turns moto's IAM enforcement on. Prints
+{"IngestFunction": {"key": ..., "secret": ...}, ...}.
 
-Usage: python function_roles.py ENDPOINT TEMPLATE TABLE_ARN QUEUE_ARN DLQ_ARN
+Usage: python function_roles.py ENDPOINT TEMPLATE NAME=ARN...
+  (NAME as the template's !GetAtt says it: Table.Arn, DeliveryQueue.Arn, ...)
 """
 
 import json
@@ -54,8 +57,8 @@ def resolve(value, arns):
 
 
 def main():
-    endpoint, template, table_arn, queue_arn, dlq_arn = sys.argv[1:6]
-    arns = {"Table.Arn": table_arn, "DeliveryQueue.Arn": queue_arn, "DeliveryDLQ.Arn": dlq_arn}
+    endpoint, template = sys.argv[1:3]
+    arns = dict(arg.split("=", 1) for arg in sys.argv[3:])
     with open(template) as f:
         resources = yaml.load(f, Loader=_Loader)["Resources"]
     iam = boto3.client(
@@ -63,10 +66,14 @@ def main():
     )
     out = {}
     for name, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
+        if resource.get("Type") == "AWS::Serverless::Function":
+            policies = resource["Properties"].get("Policies", [])
+        elif resource.get("Type") == "AWS::IAM::ManagedPolicy":
+            policies = [resource["Properties"]["PolicyDocument"]]
+        else:
             continue
         statements = []
-        for policy in resource["Properties"].get("Policies", []):
+        for policy in policies:
             for statement in policy["Statement"]:
                 statement = dict(statement)
                 statement["Resource"] = resolve(statement["Resource"], arns)

@@ -1,20 +1,24 @@
-//! What the three Lambda functions share: their configuration, validated
-//! once ([`AwsConfig`]), building the clients once per process, JSON logs,
-//! and the deliver function's batch handling with partial batch responses.
+//! What the Lambda functions share: their configuration, validated once
+//! ([`AwsConfig`]), building the clients once per process, JSON logs, and
+//! the batch handling of the two SQS-fed functions with partial batch
+//! responses: deliver (the delivery queue) and ingest-queue (publish
+//! requests from the ingest queue).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use hookline::Context;
-use hookline::api::access::ApiKeys;
+use hookline::api::access::{ApiKeys, Caller};
+use hookline::api::events::PublishEventRequest;
+use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::config::{Config, ConfigError, required};
 use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
 
-use super::{DynamoStore, SqsQueue};
+use super::{DynamoStore, RejectQueue, SqsQueue};
 
 /// A function's configuration: the service's, plus the table and the queue
 /// no function can run without.
@@ -26,6 +30,9 @@ pub struct AwsConfig {
     pub table: String,
     /// The SQS delivery queue's URL (`HOOKLINE_QUEUE_URL`).
     pub queue_url: String,
+    /// The ingest queue's dead-letter queue (`HOOKLINE_INGEST_DLQ_URL`),
+    /// which only the ingest-queue function needs.
+    pub ingest_dlq_url: Option<String>,
 }
 
 impl AwsConfig {
@@ -41,6 +48,16 @@ impl AwsConfig {
             common: Config::from_env(&var)?,
             table: required(&var, "HOOKLINE_TABLE")?,
             queue_url: required(&var, "HOOKLINE_QUEUE_URL")?,
+            ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
+        })
+    }
+
+    /// Where the ingest-queue function sets aside what can never be
+    /// published; it does not start without one.
+    pub fn ingest_dlq_url(&self) -> Result<&str, ConfigError> {
+        self.ingest_dlq_url.as_deref().ok_or(ConfigError {
+            name: "HOOKLINE_INGEST_DLQ_URL",
+            problem: "is not set: a request that can never be published would have nowhere to go".into(),
         })
     }
 
@@ -78,13 +95,25 @@ const WARM_UP_LIMIT: Duration = Duration::from_secs(2);
 /// takes its first event, so credentials, DNS and the TLS connections are
 /// ready and the first event does not pay for them.
 pub async fn context(config: &AwsConfig) -> Context {
+    context_on(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, config).await
+}
+
+/// The ingest-queue function's context, and the dead-letter queue it sets
+/// rejected requests aside in, over one SDK configuration.
+pub async fn ingest_queue_context(config: &AwsConfig) -> Result<(Context, RejectQueue), ConfigError> {
+    let dlq = config.ingest_dlq_url()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let rejects = RejectQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq);
+    Ok((context_on(&sdk, config).await, rejects))
+}
+
+async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context {
     let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::new(sdk),
         &config.table,
         config.common.retention,
     ));
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url));
     warm_up(&store, &queue).await;
     Context::new(store, queue, Arc::new(SystemClock), Arc::new(OsEntropy), config.common.settings.clone())
 }
@@ -163,6 +192,64 @@ pub async fn deliver_batch(
             // Without an id SQS cannot be told which one failed; it is
             // redelivered after its visibility timeout all the same.
             (false, None) => error!("a failed message has no message id"),
+        }
+    }
+    response
+}
+
+/// Handles one batch of the ingest queue: each message a publish request,
+/// the body `POST /v1/events` takes, published with the operator's scope
+/// (IAM on the queue is the authorisation; no API key). A message without
+/// an `idempotency_key` gets its SQS message id as one, so a message handed
+/// out twice publishes one event. What fails for hookline's own reasons
+/// (store or queue unavailable or refusing) is reported as a batch item
+/// failure: it comes back, and after the queue's receive limit moves to the
+/// dead-letter queue. What can never be published as sent (malformed,
+/// invalid, too large, a key reused for a different request, a one-off
+/// URL for a tenant without a secret) goes to the dead-letter queue at
+/// once, with its error logged and attached.
+pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent) -> SqsBatchResponse {
+    let mut requests = Vec::with_capacity(event.records.len());
+    let mut messages = Vec::with_capacity(event.records.len());
+    for record in event.records {
+        let body = record.body.unwrap_or_default();
+        let request = parse_json::<PublishEventRequest>(body.as_bytes(), MAX_JSON_DEPTH).map(|mut req| {
+            if req.idempotency_key.is_none() {
+                req.idempotency_key = record.message_id.as_ref().map(|id| format!("sqs-{id}"));
+            }
+            req
+        });
+        requests.push(request);
+        messages.push((record.message_id, body));
+    }
+    let results = ctx.publish_events(&Caller::internal(), requests).await;
+    let mut response = SqsBatchResponse::default();
+    for ((id, body), result) in messages.into_iter().zip(results) {
+        let comes_back = match result {
+            Ok(published) => {
+                info!(message_id = ?id, event_id = %published.id, "published from the ingest queue");
+                false
+            }
+            // Logged with its cause by the publish; the message comes back.
+            Err(e) if e.status() >= 500 => true,
+            Err(e) => {
+                let error = e.body().error;
+                error!(message_id = ?id, code = error.code, reason = error.message,
+                    "a request on the ingest queue can never be published; set aside in its dead-letter queue");
+                match rejects.reject(&body, &error.code, &error.message).await {
+                    Ok(()) => false,
+                    Err(qe) => {
+                        warn!(message_id = ?id, error = %qe, "the dead-letter queue failed; the message will come back");
+                        true
+                    }
+                }
+            }
+        };
+        if comes_back {
+            match id {
+                Some(id) => response.add_failure(id),
+                None => error!("a failed message has no message id"),
+            }
         }
     }
     response

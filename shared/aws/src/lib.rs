@@ -1,5 +1,5 @@
 //! hookline on AWS: the store on one DynamoDB table, the delivery queue on
-//! SQS, and what the three Lambda functions share ([`lambda`]). With the
+//! SQS, and what the Lambda functions share ([`lambda`]). With the
 //! `local` feature, what runs them on an emulator: provisioning the table
 //! and queues ([`provision`]) and the event source mapping ([`pump`]).
 
@@ -16,4 +16,4 @@ mod sqs;
 pub use dynamodb::{DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2};
 pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};
-pub use sqs::{SQS_MAX_DELAY, SqsQueue};
+pub use sqs::{REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue, SQS_MAX_DELAY, SqsQueue};

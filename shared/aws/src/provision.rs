@@ -75,13 +75,22 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
     Ok(())
 }
 
-/// Creates the delivery queue and its dead-letter queue; returns the
-/// delivery queue's URL.
+/// A queue and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    /// The queue's URL.
+    pub url: String,
+    /// Its dead-letter queue's URL (named `<queue>-dlq`).
+    pub dlq_url: String,
+}
+
+/// Creates a queue (the delivery queue, the ingest queue) and its
+/// dead-letter queue, which takes a message received `max_receives` times.
 pub async fn create_queues(
     client: &aws_sdk_sqs::Client,
     queue: &str,
     max_receives: u32,
-) -> Result<String, ProvisionError> {
+) -> Result<Queues, ProvisionError> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let sqs_err = |e: aws_sdk_sqs::error::SdkError<_, _>| err(aws_sdk_sqs::error::DisplayErrorContext(&e));
     let dlq = client.create_queue().queue_name(format!("{queue}-dlq")).send().await.map_err(sqs_err)?;
@@ -104,5 +113,6 @@ pub async fn create_queues(
         .send()
         .await
         .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
-    q.queue_url().map(str::to_owned).ok_or_else(|| err("no queue url"))
+    let url = q.queue_url().map(str::to_owned).ok_or_else(|| err("no queue url"))?;
+    Ok(Queues { url, dlq_url: dlq_url.to_owned() })
 }

@@ -1,11 +1,13 @@
 //! The delivery queue on Amazon SQS: messages sent in batches of ten, each
-//! with its own delay (SQS holds a message back at most 15 minutes).
+//! with its own delay (SQS holds a message back at most 15 minutes). And
+//! the ingest queue's dead-letter queue, where a publish request that can
+//! never succeed is set aside with why ([`RejectQueue`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use hookline::ports::{DeliveryQueue, QueueError, Queued};
 
 use super::error::queue_error;
@@ -37,6 +39,51 @@ impl SqsQueue {
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+}
+
+/// The message attribute of a rejected publish request naming its error
+/// code (`invalid_field`, `malformed_request`, …).
+pub const REJECT_CODE_ATTRIBUTE: &str = "hookline-error-code";
+/// The message attribute of a rejected publish request saying why.
+pub const REJECT_REASON_ATTRIBUTE: &str = "hookline-error";
+
+/// The ingest queue's dead-letter queue: a message that can never be
+/// published as sent goes there at once, its body unchanged, with the error
+/// in two message attributes, rather than being received again and again.
+#[derive(Clone)]
+pub struct RejectQueue {
+    client: Client,
+    url: String,
+}
+
+impl RejectQueue {
+    /// The dead-letter queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    /// Sets `body` aside with its error `code` and `reason`.
+    pub async fn reject(&self, body: &str, code: &str, reason: &str) -> Result<(), QueueError> {
+        let attribute = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(QueueError::refused)
+        };
+        // SQS takes no empty body; the reason says there was none.
+        let body = if body.is_empty() { "(no body)" } else { body };
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(REJECT_CODE_ATTRIBUTE, attribute(code)?)
+            .message_attributes(REJECT_REASON_ATTRIBUTE, attribute(reason)?)
             .send()
             .await
             .map_err(queue_error)?;

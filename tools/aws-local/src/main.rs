@@ -1,5 +1,5 @@
 //! `hookline-aws-local`: the pieces of AWS that `cargo lambda watch` does
-//! not emulate, for running hookline's three functions on one machine.
+//! not emulate, for running hookline's functions on one machine.
 //!
 //! - `up`: all of it in one terminal — a moto server, `setup`, `cargo lambda
 //!   watch` and `pump` — with the emulator's and the functions' output in log
@@ -7,10 +7,10 @@
 //! - `setup`: creates the table and the queues on the emulator at
 //!   `AWS_ENDPOINT_URL` and writes the functions' environment to a file for
 //!   `cargo lambda watch --env-file`.
-//! - `pump`: plays the SQS event source mapping and the schedule — receives
-//!   batches from the queue, invokes the deliver function with them, deletes
-//!   what it did not report failed, and invokes the retry function every
-//!   minute.
+//! - `pump`: plays the SQS event source mappings and the schedule — receives
+//!   batches from the delivery queue and the ingest queue, invokes the
+//!   deliver and ingest-queue functions with them, deletes what they did not
+//!   report failed, and invokes the retry function every minute.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -29,7 +29,8 @@ const USAGE: &str = "usage: hookline-aws-local up | setup [ENV_FILE] | pump [WAT
            on 127.0.0.1:9000 and pumps; logs in target/aws-local/; Ctrl-C stops it all
   setup    creates the table and queues on the emulator, writes the functions' environment
            (default .env.local)
-  pump     hands queued messages to the deliver function, runs the retry function each minute
+  pump     hands the delivery queue's messages to the deliver function and the ingest queue's to
+           the ingest-queue function, runs the retry function each minute
   AWS_ENDPOINT_URL   the emulator (default http://127.0.0.1:5000)
   HOOKLINE_API_KEY   the key the ingest function will accept (default dev-key)";
 
@@ -37,6 +38,8 @@ const USAGE: &str = "usage: hookline-aws-local up | setup [ENV_FILE] | pump [WAT
 const WATCH: &str = "http://127.0.0.1:9000";
 const TABLE: &str = "hookline";
 const QUEUE: &str = "hookline-deliveries";
+/// Where producers send publish requests (the body of `POST /v1/events`).
+const INGEST_QUEUE: &str = "hookline-ingest";
 /// The functions' retry schedule here: seconds, not hours, so a retry is
 /// seen while trying things out.
 const LOCAL_SCHEDULE: &str = "5s,30s,2m";
@@ -60,20 +63,35 @@ async fn setup(endpoint: &str, env_file: &str) -> anyhow::Result<()> {
     if !tables.table_names().iter().any(|t| t == TABLE) {
         provision::create_table(&dynamo, TABLE).await?;
     }
-    let queue_url = match sqs.get_queue_url().queue_name(QUEUE).send().await {
-        Ok(q) => q.queue_url().unwrap_or_default().to_owned(),
-        Err(_) => provision::create_queues(&sqs, QUEUE, 5).await?,
+    let [queue_url, ingest_url, ingest_dlq_url] =
+        [QUEUE, INGEST_QUEUE, &format!("{INGEST_QUEUE}-dlq")].map(|name| {
+            let sqs = sqs.clone();
+            let name = name.to_owned();
+            async move { sqs.get_queue_url().queue_name(name).send().await.ok().and_then(|q| q.queue_url) }
+        });
+    let queue_url = match queue_url.await {
+        Some(url) => url,
+        None => provision::create_queues(&sqs, QUEUE, 5).await?.url,
+    };
+    let (ingest_url, ingest_dlq_url) = match (ingest_url.await, ingest_dlq_url.await) {
+        (Some(url), Some(dlq)) => (url, dlq),
+        _ => {
+            let q = provision::create_queues(&sqs, INGEST_QUEUE, 5).await?;
+            (q.url, q.dlq_url)
+        }
     };
     let key = std::env::var("HOOKLINE_API_KEY").unwrap_or_else(|_| "dev-key".into());
     let digest = hex::encode(Sha256::digest(key.as_bytes()));
     let env = format!(
         "AWS_ENDPOINT_URL={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\n\
          HOOKLINE_TABLE={TABLE}\nHOOKLINE_QUEUE_URL={queue_url}\nHOOKLINE_API_KEY_SHA256={digest}\n\
+         HOOKLINE_INGEST_DLQ_URL={ingest_dlq_url}\n\
          HOOKLINE_ALLOW_PRIVATE_TARGETS=1\nHOOKLINE_RETRY_SCHEDULE={LOCAL_SCHEDULE}\n"
     );
     std::fs::write(env_file, env).with_context(|| format!("writing {env_file}"))?;
     println!(
-        "table {TABLE} and queue {queue_url} are ready on {endpoint}; environment written to {env_file}"
+        "table {TABLE}, delivery queue {queue_url} and ingest queue {ingest_url} are ready on {endpoint}; \
+         environment written to {env_file}"
     );
     println!(
         "API key for the ingest function: {key}; retry schedule {LOCAL_SCHEDULE} (HOOKLINE_RETRY_SCHEDULE)"
@@ -100,11 +118,14 @@ async fn invoke(
 
 async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&sdk(endpoint).await);
-    let queue_url = sqs.get_queue_url().queue_name(QUEUE).send().await.context("run `setup` first")?;
-    let pump = Pump::new(sqs, queue_url.queue_url().unwrap_or_default());
+    let mut pumps = Vec::new();
+    for (queue, function) in [(QUEUE, "deliver"), (INGEST_QUEUE, "ingest-queue")] {
+        let url = sqs.get_queue_url().queue_name(queue).send().await.context("run `setup` first")?;
+        pumps.push((Pump::new(sqs.clone(), url.queue_url().unwrap_or_default()), function));
+    }
     let http = reqwest::Client::new();
     let mut last_schedule = Instant::now() - Duration::from_secs(60);
-    println!("pumping the delivery queue into {watch} (Ctrl-C to stop)");
+    println!("pumping the delivery queue and the ingest queue into {watch} (Ctrl-C to stop)");
     loop {
         if last_schedule.elapsed() >= Duration::from_secs(60) {
             match invoke(&http, watch, "retry", &serde_json::json!({"source": "aws.scheduler"})).await {
@@ -113,20 +134,26 @@ async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
             }
             last_schedule = Instant::now();
         }
-        let batch = pump.receive(10, Duration::from_secs(2)).await?;
-        if batch.is_empty() {
-            continue;
-        }
-        let answer = match invoke(&http, watch, "deliver", &serde_json::to_value(&batch.event)?).await {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("deliver: {e:#} (the messages come back after their visibility timeout)");
+        for (pump, function) in &pumps {
+            let batch = pump.receive(10, Duration::from_secs(1)).await?;
+            if batch.is_empty() {
                 continue;
             }
-        };
-        let response: SqsBatchResponse = serde_json::from_value(answer).unwrap_or_default();
-        pump.settle(&batch, &response).await?;
-        println!("deliver: {} messages, {} reported failed", batch.len(), response.batch_item_failures.len());
+            let answer = match invoke(&http, watch, function, &serde_json::to_value(&batch.event)?).await {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("{function}: {e:#} (the messages come back after their visibility timeout)");
+                    continue;
+                }
+            };
+            let response: SqsBatchResponse = serde_json::from_value(answer).unwrap_or_default();
+            pump.settle(&batch, &response).await?;
+            println!(
+                "{function}: {} messages, {} reported failed",
+                batch.len(),
+                response.batch_item_failures.len()
+            );
+        }
     }
 }
 
@@ -181,7 +208,7 @@ async fn up(endpoint: &str) -> anyhow::Result<()> {
     )?;
     wait_for_port(9000, "cargo lambda watch", Duration::from_secs(120)).await?;
     println!(
-        "the three functions are served by cargo lambda watch on {WATCH} (ingest: {WATCH}/lambda-url/ingest/)\n\
+        "the functions are served by cargo lambda watch on {WATCH} (ingest: {WATCH}/lambda-url/ingest/)\n\
          logs: target/aws-local/functions.log (the functions), target/aws-local/moto.log (the emulator)\n\
          moto keeps everything in memory: stopping `up` forgets every table, queue and message"
     );

@@ -130,7 +130,7 @@ impl Rig {
         let table = format!("hookline-cost-{}", std::process::id());
         provision::create_table(&plain, &table).await.context("is the emulator running at --endpoint?")?;
         let queue_url =
-            provision::create_queues(&aws_sdk_sqs::Client::new(&sdk), &format!("{table}-q"), 5).await?;
+            provision::create_queues(&aws_sdk_sqs::Client::new(&sdk), &format!("{table}-q"), 5).await?.url;
         let described = plain.describe_table().table_name(&table).send().await?;
         let indexes = described
             .table()

@@ -94,6 +94,9 @@ impl PublishEventRequest {
 
 /// Most events in one `POST /v1/events/batch`.
 pub const MAX_BATCH_EVENTS: usize = 100;
+/// How late past its first attempt's time an unattempted delivery must be
+/// for a repeated publish to take its message as lost and queue it again.
+pub const OVERDUE: Duration = Duration::from_secs(10);
 /// How many of a batch's events are stored at once.
 const STORE_CONCURRENCY: usize = 16;
 
@@ -486,20 +489,23 @@ impl Context {
                 }
                 let existing = sorted(self.deliveries.event_deliveries(&event_id).await?);
                 // The first publish may have died between storing and
-                // queueing: its never-attempted deliveries are queued again
-                // (a duplicate message is skipped; a lost one would wait
-                // for the scheduler's safety net).
-                let unstarted = if self.events.queues_messages() {
+                // queueing: its deliveries still unattempted well past their
+                // first attempt's time have lost their messages and are
+                // queued again (rather than waiting for the scheduler's
+                // safety net). One not yet overdue still has its message on
+                // the way: a second would only race it to the receiver.
+                let overdue = |d: &Delivery| d.next_attempt_at.is_some_and(|t| t + span(OVERDUE) <= now);
+                let lost = if self.events.queues_messages() {
                     Vec::new()
                 } else {
                     existing
                         .iter()
-                        .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+                        .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0 && overdue(d))
                         .map(|d| first_message(d, now))
                         .collect()
                 };
                 info!(event_id = %event_id, "idempotent repeat of a published event");
-                Ok((PublishEventResponse::new(event_id, &existing), unstarted))
+                Ok((PublishEventResponse::new(event_id, &existing), lost))
             }
             Inserted::New => {
                 info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
