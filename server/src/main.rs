@@ -21,7 +21,8 @@ demo     a guided tour: starts hookline and local receivers, publishes
          events, shows signed deliveries, a retry, and the delivery log
 
 Configuration comes from HOOKLINE_* environment variables (see README.md):
-HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1, HOOKLINE_RETRY_SCHEDULE, ...";
+HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1, HOOKLINE_RETRY_SCHEDULE,
+HOOKLINE_LOG_FORMAT=json (one JSON object per log line), ...";
 
 struct ServeArgs {
     listen: SocketAddr,
@@ -52,15 +53,34 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
     Ok(out)
 }
 
-fn init_logging(default: &str) {
+/// How log lines are written (`HOOKLINE_LOG_FORMAT`).
+#[derive(Clone, Copy)]
+enum LogFormat {
+    /// For a person at a terminal (the default).
+    Text,
+    /// One JSON object per line, every field typed, for a log pipeline.
+    Json,
+}
+
+fn log_format() -> Result<LogFormat, String> {
+    match std::env::var("HOOKLINE_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("" | "text") => Ok(LogFormat::Text),
+        Ok("json") => Ok(LogFormat::Json),
+        Ok(other) => Err(format!("HOOKLINE_LOG_FORMAT={other:?} is not a log format: use text or json")),
+    }
+}
+
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -113,10 +133,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = match log_format() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match command {
         "serve" => match parse_serve(rest) {
             Ok(a) => {
-                init_logging("info,hookline=info");
+                init_logging("info,hookline=info", format);
                 runtime.block_on(serve(a))
             }
             Err(e) => {
@@ -125,7 +152,7 @@ fn main() -> ExitCode {
             }
         },
         "demo" if rest.is_empty() => {
-            init_logging("warn");
+            init_logging("warn", format);
             runtime.block_on(hookline_server::demo::run())
         }
         "-h" | "--help" | "help" => {

@@ -303,4 +303,85 @@ fn bad_command_lines_exit_non_zero_with_a_message() {
         .expect("run hookline");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_RETRY_SCHEDULE"));
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HOOKLINE_LOG_FORMAT", "xml")
+        .output()
+        .expect("run hookline");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_LOG_FORMAT"));
+}
+
+/// The log lines that are JSON objects.
+fn json_lines(h: &Hookline) -> Vec<Value> {
+    h.log().iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(Value::is_object).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_typed_fields_and_every_request_its_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_RETRY_SCHEDULE", "1s"), ("HOOKLINE_LOG_FORMAT", "json")],
+    )
+    .await;
+    let r = Receiver::start().await;
+    r.script([Reply::Status(503)]);
+    subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
+
+    // The caller's request id is kept; without one, hookline makes one.
+    let post = |id: Option<&'static str>| {
+        let mut req = h
+            .client()
+            .post(format!("{}/v1/events", h.base))
+            .bearer_auth(hookline_tests::process::API_KEY)
+            .header("content-type", "application/json")
+            .body(json!({"tenant":"acme","type":"order.paid","payload":{}}).to_string());
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        req.send()
+    };
+    let mine = post(Some("trace-42")).await.expect("publish");
+    assert_eq!(mine.headers()["x-request-id"], "trace-42");
+    let ev: Value = mine.json().await.expect("json");
+    let made = post(None).await.expect("publish");
+    let made_id = made.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    assert!(made_id.starts_with("req_"), "{made_id}");
+    let refused = h.client().get(format!("{}/v1/deliveries/nope", h.base)).send().await.expect("get");
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("x-request-id"), "errors carry an id too");
+
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    delivery_when(&h, &id, "succeeded").await;
+    let lines = eventually(WAIT, "both attempts' log lines", || async {
+        let attempts: Vec<Value> = json_lines(&h)
+            .into_iter()
+            .filter(|l| l["message"] == "attempt recorded" && l["span"]["delivery_id"] == id.as_str())
+            .collect();
+        (attempts.len() == 2).then_some(attempts)
+    })
+    .await;
+    let (first, second) = (&lines[0], &lines[1]);
+    assert_eq!(first["status_code"], 503, "{first}");
+    assert_eq!(first["outcome"], "retry");
+    assert!(first["retry_in_ms"].is_u64(), "{first}");
+    assert!(first["duration_ms"].is_u64(), "{first}");
+    assert_eq!((second["status_code"].clone(), second["outcome"].clone()), (json!(200), json!("succeeded")));
+    assert_eq!(second["span"]["attempt"], 2, "{second}");
+    assert_eq!(
+        (second["span"]["tenant"].clone(), second["span"]["event_id"].clone()),
+        (json!("acme"), ev["id"].clone())
+    );
+    assert!(lines.iter().all(|l| l.get("error").is_none()), "no error field when there was none");
+
+    let requests = json_lines(&h);
+    let mine = requests
+        .iter()
+        .find(|l| l["message"] == "request" && l["span"]["request_id"] == "trace-42")
+        .expect("the request's line");
+    assert_eq!((mine["status"].clone(), mine["span"]["path"].clone()), (json!(202), json!("/v1/events")));
+    assert!(mine["duration_ms"].is_u64());
+    assert!(requests.iter().any(|l| l["span"]["request_id"] == made_id.as_str()));
 }

@@ -80,8 +80,10 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
+        .flatten_event(true)
         .with_env_filter(filter)
         .with_current_span(true)
+        .with_span_list(false)
         .without_time() // CloudWatch stamps every line
         .init();
 }

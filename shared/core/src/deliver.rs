@@ -92,7 +92,8 @@ impl Context {
         match &received.message {
             QueueMessage::Deliver { delivery_id, attempt } => {
                 let span = info_span!("delivery", delivery_id = %delivery_id, attempt = attempt,
-                    event_id = tracing::field::Empty, subscription_id = tracing::field::Empty);
+                    event_id = tracing::field::Empty, subscription_id = tracing::field::Empty,
+                    tenant = tracing::field::Empty);
                 self.deliver(sender, received, delivery_id, *attempt).instrument(span).await
             }
         }
@@ -119,6 +120,7 @@ impl Context {
         }
         let span = tracing::Span::current();
         span.record("event_id", tracing::field::display(&delivery.event_id));
+        span.record("tenant", tracing::field::display(&delivery.tenant));
         if let Some(sub) = delivery.subscription_id() {
             span.record("subscription_id", tracing::field::display(sub));
         }
@@ -323,11 +325,20 @@ impl Context {
         if !recorded.applied {
             return Ok(Handled::Skipped("another worker recorded this attempt first"));
         }
+        // One line per attempt, every field typed (ids and the attempt
+        // number come from the span).
+        let (retry_in_ms, give_up_reason) = match decision {
+            Decision::Retry { delay } => (Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)), None),
+            Decision::GiveUp(reason) => (None, Some(reason.as_str())),
+            Decision::Succeeded => (None, None),
+        };
         info!(
             status_code = record.status_code,
-            error = record.error.map(|e| format!("{e:?}")),
+            error = record.error.map(FailureKind::as_str),
             duration_ms = record.duration_ms,
             outcome = outcome_name(decision),
+            retry_in_ms,
+            give_up_reason,
             "attempt recorded"
         );
         if let Some(next) = follow_up

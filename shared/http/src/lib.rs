@@ -2,7 +2,9 @@
 //! Lambda (through lambda_http) and the embedded binary. Routes map onto the
 //! operations of `hookline::api`; this crate reads requests strictly and
 //! turns answers and errors into JSON. Every `/v1` route needs a bearer API
-//! key.
+//! key. Every request gets an id ([`REQUEST_ID`]): the caller's, if it sends
+//! a reasonable one, or a new one; it is on every log line of the request
+//! and in the response's header, and one line logs each request's outcome.
 
 mod extract;
 
@@ -16,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
+use tracing::Instrument;
 
 use extract::{BodyLimit, PathParam, json_body, json_body_nested, param, path, query};
 use hookline::Context;
@@ -111,7 +114,38 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .merge(v1)
         .fallback(|| async { ErrorResponse(ApiError::NoRoute) })
         .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
+        .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .with_state(state)
+}
+
+/// The header that carries a request's id, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's request id, if it is one worth keeping: 1 to 128 of
+/// letters, digits and `-_.:`.
+fn callers_id(headers: &HeaderMap) -> Option<String> {
+    let id = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let fine = (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    fine.then(|| id.to_owned())
+}
+
+/// Gives the request its id, runs it inside a span that carries the id,
+/// logs its outcome and returns the id in the response.
+async fn request_id(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let id = callers_id(request.headers()).unwrap_or_else(|| {
+        format!("req_{}", hookline::model::ulid(state.ctx.clock.now(), state.ctx.entropy.id_bytes()))
+    });
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), duration_ms, "request"));
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }
 
 /// Lets in a request with a known key, and hands its [`Caller`] to the

@@ -13,7 +13,7 @@ mod tenant;
 
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
 pub use event::Event;
-pub use ids::{DeliveryId, EventId, SubscriptionId};
+pub use ids::{DeliveryId, EventId, SubscriptionId, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
 pub use settings::DeliverySettings;
 pub use status::{DeliveryStatus, IllegalTransition, Transition};

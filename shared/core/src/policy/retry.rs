@@ -166,6 +166,22 @@ pub enum FailureKind {
     Payload,
 }
 
+impl FailureKind {
+    /// Its name, as the API and the logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::ConnectionRefused => "connection_refused",
+            Self::ConnectionReset => "connection_reset",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::Blocked => "blocked",
+            Self::Other => "other",
+            Self::Payload => "payload",
+        }
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
@@ -203,6 +219,18 @@ pub enum GiveUpReason {
     /// No request could be built (the payload does not fit the target's
     /// body format, or the secret its signature format).
     Unsendable,
+}
+
+impl GiveUpReason {
+    /// Its name, as the API and the logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exhausted => "exhausted",
+            Self::ReceiverStopped => "receiver_stopped",
+            Self::Gone => "gone",
+            Self::Unsendable => "unsendable",
+        }
+    }
 }
 
 /// What to do after an attempt.
@@ -438,5 +466,22 @@ mod tests {
         }
         let too_many = vec!["1s"; MAX_SCHEDULE_LEN + 1].join(",");
         assert!(RetrySchedule::parse_list(&too_many).is_err());
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn names_are_what_serde_writes() {
+        use FailureKind::*;
+        for kind in [Timeout, ConnectionRefused, ConnectionReset, Dns, Tls, Blocked, Other, Payload] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "{kind:?}");
+        }
+        use GiveUpReason::*;
+        for reason in [Exhausted, ReceiverStopped, Gone, Unsendable] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str(), "{reason:?}");
+        }
     }
 }
