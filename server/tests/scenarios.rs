@@ -92,6 +92,7 @@ async fn operational_events() {
     let h = embedded(&[
         ("HOOKLINE_OPS_WEBHOOK_URL", &url),
         ("HOOKLINE_OPS_WEBHOOK_SECRET", scenarios::OPS_SECRET),
+        ("HOOKLINE_FAILING_AFTER", "2"),
     ])
     .await;
     scenarios::operational_events(&h, &ops, scenarios::OPS_SECRET).await;

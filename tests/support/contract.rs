@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use hookline::model::{Delivery, DeliveryId, DeliveryStatus, Subscription, SubscriptionId, Tenant, TenantId};
+use hookline::model::{
+    Delivery, DeliveryId, DeliveryStatus, Health, Subscription, SubscriptionId, Tenant, TenantId,
+};
 use hookline::ports::samples::{
     attempt, delivery, event, record, retry_at, subscription, succeeded, t0, tenant,
 };
@@ -99,18 +101,20 @@ pub async fn writes_are_conditioned_on_the_version_they_were_made_from(s: &dyn S
     patch.active = true;
     patch.description = Some("made before the disable".into());
     patch.version = 3;
-    s.update_health(&sub.id, Some(t0()), Some("gone")).await.unwrap();
+    let failing =
+        Health { failing_since: Some(t0()), failing_announced: true, disabled_reason: Some("gone") };
+    s.update_health(&sub.id, &failing).await.unwrap();
     assert_eq!(s.update_subscription(&patch).await.unwrap(), Written::Stale);
     let disabled = s.get_subscription(&sub.id).await.unwrap().unwrap();
     assert_eq!((disabled.active, disabled.disabled_reason.as_deref()), (false, Some("gone")));
-    assert_eq!((disabled.failing_since, disabled.version), (Some(t0()), 3));
+    assert_eq!((disabled.failing_since, disabled.failing_announced, disabled.version), (Some(t0()), true, 3));
     assert_eq!(disabled.description.as_deref(), Some("edited"), "the rest as it was");
 
     assert!(s.delete_subscription(&sub.id).await.unwrap());
     let mut late = disabled.clone();
     late.version = 4;
     assert_eq!(s.update_subscription(&late).await.unwrap(), Written::Missing);
-    s.update_health(&sub.id, None, None).await.unwrap();
+    s.update_health(&sub.id, &Health::default()).await.unwrap();
     assert_eq!(s.get_subscription(&sub.id).await.unwrap(), None, "health resurrects nothing");
 }
 

@@ -410,35 +410,80 @@ pub async fn endpoint_health(h: &dyn Hook) {
     wait_status(h, &gone, "succeeded").await;
 }
 
-/// hookline's own events reach the operator's URL, signed with the
-/// operator's secret (`HOOKLINE_OPS_WEBHOOK_SECRET`); each occurrence is an
-/// event of its own, even about the same delivery.
+/// hookline's own events reach the operator's URL through the signed
+/// delivery path, one per occurrence: a subscription created; a delivery
+/// exhausted, then redelivered and exhausted again (a second occurrence),
+/// its second failure in a row announcing the subscription as failing (the
+/// services under test announce after 2); a success ending the run
+/// (recovered); an update naming what changed; the deletion. The ops tenant
+/// is reserved to hookline.
 pub async fn operational_events(h: &dyn Hook, ops: &Receiver, ops_secret: &str) {
     let r = Receiver::start().await;
     r.script([Reply::Status(500), Reply::Status(500)]);
-    ok(
-        h,
-        "POST",
-        "/v1/subscriptions",
-        Some(json!({"tenant":"ops5","url":r.url("/"),"retry_schedule":[]})),
-        201,
-    )
-    .await;
+    let (sub, secret) = subscribe(h, json!({"tenant":"ops5","url":r.url("/"),"retry_schedule":[]})).await;
+    let created = wait_for_ops(h, ops, &["subscription.created"]).await;
+    assert_eq!(created[0].json()["data"]["subscription"]["id"], json!(sub));
+    let key = secret.trim_start_matches("whsec_");
+    assert!(!String::from_utf8_lossy(&created[0].body).contains(key), "no secret in an operational event");
+
     let d = publish(h, "ops5", "video.encoded").await.remove(0);
     wait_status(h, &d, "failed").await;
-    let first = wait_for_ops(h, ops, 1).await;
-    let body = first[0].json();
-    assert_eq!(body["type"], "delivery.exhausted");
+    let got = wait_for_ops(h, ops, &["subscription.created", "delivery.exhausted"]).await;
+    let body = got[1].json();
     assert_eq!(body["data"]["delivery_id"], json!(d));
-    verify_standard(ops_secret, &first[0], now()).expect("signed with the operator's secret");
+    for event in &got {
+        verify_standard(ops_secret, event, now()).expect("signed with the operator's secret");
+    }
 
-    // Redelivered, it fails again: a second occurrence, a second event.
+    // Redelivered, it fails again: a second occurrence, a second event; and
+    // its second failure in a row announces the subscription as failing.
     ok(h, "POST", &format!("/v1/deliveries/{d}/redeliver"), None, 202).await;
     wait_for(h, &d, "failed a second time", |v| v["status"] == "failed" && v["attempt_count"] == 2).await;
-    let both = wait_for_ops(h, ops, 2).await;
-    let attempts: Vec<Value> = both.iter().map(|q| q.json()["data"]["attempts"].clone()).collect();
-    assert_eq!(attempts, vec![json!(1), json!(2)], "one event per occurrence");
-    assert_ne!(both[0].header("webhook-id"), both[1].header("webhook-id"));
+    let got = wait_for_ops(
+        h,
+        ops,
+        &["subscription.created", "delivery.exhausted", "delivery.exhausted", "subscription.failing"],
+    )
+    .await;
+    let exhausted: Vec<Value> = got
+        .iter()
+        .filter(|e| e.json()["type"] == "delivery.exhausted")
+        .map(|e| e.json()["data"]["attempts"].clone())
+        .collect();
+    assert_eq!(exhausted, vec![json!(1), json!(2)], "one event per occurrence");
+    let failing = got.iter().find(|e| e.json()["type"] == "subscription.failing").expect("failing").json();
+    assert_eq!(failing["data"]["subscription_id"], json!(sub));
+    assert_eq!(
+        (failing["data"]["failed_attempts"].clone(), failing["data"]["last_status_code"].clone()),
+        (json!(2), json!(500))
+    );
+    assert!(failing["data"]["disabled_at_the_latest"].is_string(), "{failing}");
+    let ids: std::collections::HashSet<_> = got.iter().filter_map(|e| e.header("webhook-id")).collect();
+    assert_eq!(ids.len(), got.len(), "every occurrence its own id");
+
+    // The endpoint answers again: the run of failures is over.
+    ok(h, "POST", &format!("/v1/deliveries/{d}/redeliver"), None, 202).await;
+    wait_for(h, &d, "succeeded", |v| v["status"] == "succeeded").await;
+    let got = wait_for_ops(h, ops, &["subscription.recovered"]).await;
+    let recovered =
+        got.iter().find(|e| e.json()["type"] == "subscription.recovered").expect("recovered").json();
+    assert_eq!(recovered["data"]["failing_since"], failing["data"]["failing_since"], "{recovered}");
+
+    ok(h, "PATCH", &format!("/v1/subscriptions/{sub}"), Some(json!({"description":"renamed"})), 200).await;
+    let got = wait_for_ops(h, ops, &["subscription.updated"]).await;
+    let updated = got.iter().find(|e| e.json()["type"] == "subscription.updated").expect("updated").json();
+    assert_eq!(updated["data"]["changed"], json!(["description"]), "{updated}");
+    assert_eq!(updated["data"]["subscription"]["description"], "renamed");
+    ok(h, "DELETE", &format!("/v1/subscriptions/{sub}"), None, 204).await;
+    let got = wait_for_ops(h, ops, &["subscription.deleted"]).await;
+    assert_eq!(
+        got.iter().filter(|e| e.json()["type"] == "subscription.failing").count(),
+        1,
+        "announced once"
+    );
+    for event in &got {
+        verify_standard(ops_secret, event, now()).expect("signed with the operator's secret");
+    }
 
     for (method, path, body) in [
         (
@@ -455,16 +500,23 @@ pub async fn operational_events(h: &dyn Hook, ops: &Receiver, ops_secret: &str) 
     }
 }
 
-/// Ticks until the operator's receiver has `n` events; returns them.
-async fn wait_for_ops(h: &dyn Hook, ops: &Receiver, n: usize) -> Vec<crate::receiver::Received> {
+/// Ticks until the operator's receiver holds at least the events of these
+/// types (each as many times as listed); returns every event received.
+async fn wait_for_ops(h: &dyn Hook, ops: &Receiver, types: &[&str]) -> Vec<crate::receiver::Received> {
     for _ in 0..150 {
         let got = ops.received();
-        if got.len() >= n {
+        let seen: Vec<String> =
+            got.iter().map(|e| e.json()["type"].as_str().unwrap_or_default().to_owned()).collect();
+        if types
+            .iter()
+            .all(|t| seen.iter().filter(|s| s == t).count() >= types.iter().filter(|x| x == &t).count())
+        {
             return got;
         }
         h.tick().await;
     }
-    panic!("{n} operational events never arrived: {}", ops.received().len());
+    let seen: Vec<Value> = ops.received().iter().map(|e| e.json()["type"].clone()).collect();
+    panic!("operational events {types:?} never arrived: {seen:?}");
 }
 
 /// The tenant-scoped keys every service under test accepts beside its

@@ -50,8 +50,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use hookline::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Subscription,
-    SubscriptionId, Tenant, TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Health,
+    Subscription, SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
     DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded, Recording,
@@ -548,18 +548,13 @@ impl SubscriptionStore for DynamoStore {
         })
     }
 
-    async fn update_health(
-        &self,
-        id: &SubscriptionId,
-        failing_since: Option<DateTime<Utc>>,
-        disabled_reason: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
         // Read-modify-write conditioned on the version read, again on a race,
         // so a concurrent PATCH is neither lost nor overwritten.
         for _ in 0..5 {
             let Some(mut sub) = self.get_subscription(id).await? else { return Ok(()) };
             let (condition, values) = at_version(sub.version);
-            sub.set_health(failing_since, disabled_reason);
+            sub.set_health(health);
             if self.put_if(subscription_item(&sub)?, condition, &values).await? {
                 return Ok(());
             }

@@ -19,6 +19,7 @@
 //! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
 //! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
 //! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
+//! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -140,6 +141,10 @@ impl Config {
                 .map_err(|e| ConfigError { name: SECRET, problem: e.to_string() })?;
             settings.ops_url = Some(url);
             settings.ops_secret = Some(secret);
+        }
+        if let Some(v) = var("HOOKLINE_FAILING_AFTER") {
+            let n = number("HOOKLINE_FAILING_AFTER", &v, 1, 100)?;
+            settings.failing_after = u32::try_from(n).unwrap_or(100);
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,

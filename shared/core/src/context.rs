@@ -46,6 +46,9 @@ pub struct Settings {
     pub ops_url: Option<crate::target::TargetUrl>,
     /// What signs them (`HOOKLINE_OPS_WEBHOOK_SECRET`).
     pub ops_secret: Option<crate::signing::Secret>,
+    /// A delivery failing this many attempts in a row announces its
+    /// subscription as failing (`subscription.failing`).
+    pub failing_after: u32,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -64,6 +67,7 @@ impl Default for Settings {
             guard: TargetGuard::default(),
             ops_url: None,
             ops_secret: None,
+            failing_after: 4,
         }
     }
 }

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::api::events::ValidEvent;
 use crate::context::{Context, OPS_TENANT};
 use crate::model::{
-    Attempt, AttemptUpdate, Delivery, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventType,
-    Subscription, TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, Health,
+    Subscription,
 };
+use crate::ops::merged;
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
 use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
 use crate::signing::SecretSet;
@@ -365,72 +365,74 @@ impl Context {
         if let Some(sub) = &target.subscription
             && decision != Decision::GiveUp(GiveUpReason::Unsendable)
         {
-            self.update_health(sub, decision, now).await?;
+            self.update_health(sub, decision, &record, now).await?;
         }
         Ok(Handled::Attempted { decision, acknowledged: recorded.acknowledged })
     }
 
+    /// The endpoint's health after an attempt: the start of its run of
+    /// failures, the run announced once a delivery has failed
+    /// `failing_after` attempts in a row (`subscription.failing`), its end
+    /// announced when it was (`subscription.recovered`), and the subscription
+    /// disabled on a 410 or after failing for the disable period. Written
+    /// only when something changed.
     async fn update_health(
         &self,
         sub: &Subscription,
         decision: Decision,
+        attempt: &Attempt,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         let succeeded = decision == Decision::Succeeded;
-        let health = self.settings.disable.after_attempt(sub.failing_since, succeeded, now);
+        let policy = self.settings.disable.after_attempt(sub.failing_since, succeeded, now);
         let reason = match decision {
             Decision::GiveUp(GiveUpReason::Gone) => Some("the endpoint answered 410 Gone"),
-            _ if health.disable => Some("every delivery failed for the whole disable period"),
+            _ if policy.disable => Some("every delivery failed for the whole disable period"),
             _ => None,
         };
-        if health.failing_since == sub.failing_since && reason.is_none() {
+        let announce = !succeeded && !sub.failing_announced && attempt.number >= self.settings.failing_after;
+        let health = Health {
+            failing_since: policy.failing_since,
+            failing_announced: !succeeded && (sub.failing_announced || announce),
+            disabled_reason: reason,
+        };
+        if health == sub.health() {
             return Ok(()); // nothing changed: no write
         }
-        self.subscriptions.update_health(&sub.id, health.failing_since, reason).await?;
+        self.subscriptions.update_health(&sub.id, &health).await?;
+        let about = serde_json::json!({"subscription_id": sub.id, "tenant": sub.tenant, "url": sub.url});
+        // Each run of failures is one occurrence, named by when it started.
+        let run = |since: Option<chrono::DateTime<chrono::Utc>>| {
+            format!("{}:{}", sub.id, since.map_or(0, |t| t.timestamp_millis()))
+        };
+        if announce {
+            let payload = merged(
+                about.clone(),
+                serde_json::json!({
+                    "failing_since": health.failing_since, "delivery_id": attempt.delivery_id,
+                    "failed_attempts": attempt.number, "last_status_code": attempt.status_code,
+                    "error": attempt.error.map(FailureKind::as_str),
+                    "disabled_at_the_latest": health.failing_since.map(|t| t + self.settings.disable.after),
+                }),
+            );
+            self.emit(&sub.tenant, "subscription.failing", &run(health.failing_since), payload).await;
+        }
+        if succeeded && sub.failing_announced {
+            let payload = merged(
+                about.clone(),
+                serde_json::json!({"failing_since": sub.failing_since, "recovered_at": now}),
+            );
+            self.emit(&sub.tenant, "subscription.recovered", &run(sub.failing_since), payload).await;
+        }
         if let Some(reason) = reason {
             let n = self.deliveries.cancel_subscription_deliveries(&sub.id, now).await?;
             warn!(subscription_id = %sub.id, reason, canceled = n, "subscription disabled");
-            let payload = serde_json::json!({
-                "subscription_id": sub.id, "tenant": sub.tenant, "url": sub.url, "reason": reason,
-                "canceled_deliveries": n,
-            });
+            let payload = merged(about, serde_json::json!({"reason": reason, "canceled_deliveries": n}));
             // One occurrence per disabling: the version it was disabled from.
             self.emit(&sub.tenant, "subscription.disabled", &format!("{}:{}", sub.id, sub.version), payload)
                 .await;
         }
         Ok(())
-    }
-
-    /// Publishes one of hookline's own events to the operator's URL, through
-    /// the ordinary signed delivery path (a one-off delivery of the
-    /// [`OPS_TENANT`] tenant, signed with `HOOKLINE_OPS_WEBHOOK_SECRET`).
-    /// `occurrence` names this occurrence: the same one is published once,
-    /// however often its message is handled; another is a new event. Best
-    /// effort: a failure to publish is logged, never a reason to handle the
-    /// message again. Events about the ops tenant's own deliveries are not
-    /// published (no loops).
-    async fn emit(&self, about: &TenantId, ty: &str, occurrence: &str, payload: serde_json::Value) {
-        let Some(url) = &self.settings.ops_url else { return };
-        if about.as_str() == OPS_TENANT {
-            return;
-        }
-        let (Ok(payload), Ok(tenant), Ok(event_type)) =
-            (serde_json::value::to_raw_value(&payload), TenantId::parse(OPS_TENANT), EventType::parse(ty))
-        else {
-            return;
-        };
-        let ev = ValidEvent {
-            tenant,
-            event_type,
-            payload,
-            idempotency_key: Some(format!("{ty}:{occurrence}")),
-            webhook_url: Some(url.clone()),
-        };
-        for result in self.accept_events(vec![Ok(ev)]).await {
-            if let Err(e) = result {
-                warn!(error = %e, event_type = ty, "could not publish an operational event");
-            }
-        }
     }
 }
 

@@ -580,6 +580,7 @@ async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_even
     let w = World { ctx, store, queue, clock, sender: ScriptedSender::new() };
     w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":[]}"#).await;
     w.subscribe(r#"{"tenant":"acme","url":"https://gone.example/h","event_types":["gone.*"]}"#).await;
+    w.run_queue().await; // the two subscription.created events are delivered
 
     w.sender.then([status(500)]);
     w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
@@ -601,7 +602,16 @@ async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_even
         ops.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
     let mut types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
     types.sort();
-    assert_eq!(types, vec!["delivery.exhausted", "delivery.failed", "subscription.disabled"]);
+    assert_eq!(
+        types,
+        vec![
+            "delivery.exhausted",
+            "delivery.failed",
+            "subscription.created",
+            "subscription.created",
+            "subscription.disabled"
+        ]
+    );
     let exhausted = bodies.iter().find(|b| b["type"] == "delivery.exhausted").unwrap();
     assert_eq!(
         (exhausted["data"]["tenant"].as_str(), exhausted["data"]["reason"].as_str()),

@@ -20,6 +20,7 @@ pub mod context;
 pub mod deliver;
 pub mod guard;
 pub mod model;
+mod ops;
 pub mod policy;
 pub mod ports;
 pub mod presets;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline::model::{
-    Attempt, Delivery, DeliveryId, Event, EventId, Subscription, SubscriptionId, Tenant, TenantId,
+    Attempt, Delivery, DeliveryId, Event, EventId, Health, Subscription, SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
     Ack, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded,
@@ -323,21 +323,17 @@ impl SubscriptionStore for SqliteStore {
         .await
     }
 
-    async fn update_health(
-        &self,
-        id: &SubscriptionId,
-        failing_since: Option<DateTime<Utc>>,
-        disabled_reason: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
         let id = id.to_string();
-        let reason = disabled_reason.map(str::to_owned);
+        let (failing_since, failing_announced) = (health.failing_since, health.failing_announced);
+        let reason = health.disabled_reason.map(str::to_owned);
         self.write(move |tx| {
             let Some(mut sub) =
                 one::<Subscription>(tx, "SELECT record FROM subscriptions WHERE id = ?1", [&id])?
             else {
                 return Ok(());
             };
-            sub.set_health(failing_since, reason.as_deref());
+            sub.set_health(&Health { failing_since, failing_announced, disabled_reason: reason.as_deref() });
             tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
                 .map_err(unavailable)?;
             Ok(())

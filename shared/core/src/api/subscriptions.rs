@@ -131,6 +131,7 @@ impl CreateSubscriptionRequest {
             settings,
             secrets: SecretSet::new(secret),
             failing_since: None,
+            failing_announced: false,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -347,6 +348,7 @@ impl Context {
             )));
         }
         info!(subscription_id = %sub.id, tenant = %sub.tenant, key = %caller.key_id, "subscription created");
+        self.emit_subscription("created", sub.id.as_str(), &sub, serde_json::json!({})).await;
         Ok(SubscriptionWithSecret {
             subscription: SubscriptionView::from(&sub),
             secret: sub.secrets.current.expose().to_owned(),
@@ -402,17 +404,25 @@ impl Context {
             let n = self.deliveries.cancel_subscription_deliveries(id, now).await?;
             info!(subscription_id = %id, canceled = n, "subscription disabled");
         }
+        let changed = changed_fields(&read, &next);
+        if !changed.is_empty() {
+            let occurrence = format!("{id}:{}", next.version);
+            self.emit_subscription("updated", &occurrence, &next, serde_json::json!({"changed": changed}))
+                .await;
+        }
         Ok(SubscriptionView::from(&next))
     }
 
     /// `DELETE /v1/subscriptions/{id}`: pending deliveries are canceled.
     pub async fn delete_subscription(&self, caller: &Caller, id: &SubscriptionId) -> Result<(), ApiError> {
-        self.reachable_subscription(caller, id).await?;
+        let sub = self.reachable_subscription(caller, id).await?;
         if !self.subscriptions.delete_subscription(id).await? {
             return Err(ApiError::NotFound("subscription"));
         }
         let n = self.deliveries.cancel_subscription_deliveries(id, self.clock.now()).await?;
         info!(subscription_id = %id, canceled = n, key = %caller.key_id, "subscription deleted");
+        let extra = serde_json::json!({"canceled_deliveries": n});
+        self.emit_subscription("deleted", id.as_str(), &sub, extra).await;
         Ok(())
     }
 
@@ -437,11 +447,33 @@ impl Context {
             })
             .await?;
         info!(subscription_id = %id, key = %caller.key_id, "subscription secret rotated");
+        let occurrence = format!("{id}:{}", next.version);
+        self.emit_subscription("updated", &occurrence, &next, serde_json::json!({"changed": ["secret"]}))
+            .await;
         Ok(SubscriptionWithSecret {
             subscription: SubscriptionView::from(&next),
             secret: fresh.expose().to_owned(),
         })
     }
+}
+
+/// The names of the fields that differ between two versions of a
+/// subscription (its bookkeeping aside), compared on the stored record, so
+/// a header value that the API masks still counts; `secret` for a rotation.
+fn changed_fields(before: &Subscription, after: &Subscription) -> Vec<String> {
+    let record = |s: &Subscription| match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (before, after) = (record(before), record(after));
+    let mut names: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    names.retain(|k| {
+        !matches!(k.as_str(), "updated_at" | "version" | "failing_since" | "failing_announced")
+            && before.get(k) != after.get(k)
+    });
+    names.into_iter().map(|k| if k == "secrets" { "secret".to_owned() } else { k }).collect()
 }
 
 #[cfg(test)]

@@ -17,5 +17,5 @@ pub use ids::{DeliveryId, EventId, SubscriptionId, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
 pub use settings::DeliverySettings;
 pub use status::{DeliveryStatus, IllegalTransition, Transition};
-pub use subscription::Subscription;
+pub use subscription::{Health, Subscription};
 pub use tenant::Tenant;

@@ -38,6 +38,10 @@ pub struct Subscription {
     /// Start of the current unbroken run of failed attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    /// The current run of failures was announced to the operator
+    /// (`subscription.failing`), so its end is too (`.recovered`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failing_announced: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -55,15 +59,37 @@ impl Subscription {
     }
 
     /// Sets the endpoint-health fields after an attempt: the start of the
-    /// current run of failures, and — when `disabled_reason` is given — makes
-    /// it inactive with that reason. Every store applies health through this
-    /// one rule, leaving every other field as a concurrent change left it.
-    pub fn set_health(&mut self, failing_since: Option<DateTime<Utc>>, disabled_reason: Option<&str>) {
+    /// current run of failures, whether it was announced, and — when a
+    /// reason to disable is given — makes it inactive with that reason.
+    /// Every store applies health through this one rule, leaving every other
+    /// field as a concurrent change left it.
+    pub fn set_health(&mut self, health: &Health<'_>) {
         self.version += 1;
-        self.failing_since = failing_since;
-        if let Some(reason) = disabled_reason {
+        self.failing_since = health.failing_since;
+        self.failing_announced = health.failing_announced;
+        if let Some(reason) = health.disabled_reason {
             self.active = false;
             self.disabled_reason = Some(reason.to_owned());
         }
     }
+
+    /// Its health as it stands.
+    pub fn health(&self) -> Health<'_> {
+        Health {
+            failing_since: self.failing_since,
+            failing_announced: self.failing_announced,
+            disabled_reason: None,
+        }
+    }
+}
+
+/// An endpoint's health after an attempt (see [`Subscription::set_health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Health<'a> {
+    /// Start of the current run of failures; `None` once one succeeds.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The run was announced to the operator.
+    pub failing_announced: bool,
+    /// Disable the subscription, for this reason.
+    pub disabled_reason: Option<&'a str>,
 }

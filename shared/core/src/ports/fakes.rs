@@ -137,15 +137,10 @@ impl SubscriptionStore for MemoryStore {
         Ok(page(items, req))
     }
 
-    async fn update_health(
-        &self,
-        id: &SubscriptionId,
-        failing_since: Option<DateTime<Utc>>,
-        disabled_reason: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
         self.check()?;
         if let Some(sub) = lock(&self.state).subscriptions.get_mut(id) {
-            sub.set_health(failing_since, disabled_reason);
+            sub.set_health(health);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Subscription,
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Health, Subscription,
     SubscriptionId, Tenant, TenantId,
 };
 use crate::policy::AttemptOutcome;
@@ -199,12 +199,7 @@ pub trait SubscriptionStore: Send + Sync {
     /// Sets only the health fields ([`Subscription::set_health`]), on the
     /// record as it is at that moment: a concurrent change is neither lost
     /// nor overwritten. Nothing happens to a subscription that is gone.
-    async fn update_health(
-        &self,
-        id: &SubscriptionId,
-        failing_since: Option<DateTime<Utc>>,
-        disabled_reason: Option<&str>,
-    ) -> Result<(), StoreError>;
+    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError>;
     /// Every subscription of a tenant (the candidates of a fan-out).
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
 }

@@ -37,6 +37,7 @@ pub fn subscription(n: u8) -> Subscription {
         settings: DeliverySettings::default(),
         secrets: SecretSet::new(Secret::generate([n; GENERATED_SECRET_BYTES])),
         failing_since: None,
+        failing_announced: false,
         created_at: at,
         updated_at: at,
         version: 1,
