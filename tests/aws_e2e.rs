@@ -18,7 +18,7 @@ use hookline::ports::fakes::ManualClock;
 use hookline::ports::{Clock, OsEntropy};
 use hookline::{Context, Settings};
 use hookline_aws::pump::{Batch, Pump};
-use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
+use hookline_aws::{DynamoStore, SqsDeadLetters, SqsQueue, lambda, provision};
 use hookline_sender::HttpSender;
 use hookline_tests::moto::{Moto, unique};
 use hookline_tests::receiver::{Receiver, Reply, verify_standard};
@@ -59,7 +59,8 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     let table = unique("e2e");
     provision::create_table(&dynamo, &table).await.expect("table");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = provision::create_queues(&sqs, &unique("e2e"), 5).await.expect("queues").url;
+    let queues = provision::create_queues(&sqs, &unique("e2e"), 5).await.expect("queues");
+    let queue_url = queues.url.clone();
     // Near real time, so receivers' 5-minute freshness check holds.
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let mut settings = Settings::default();
@@ -76,7 +77,8 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
         clock.clone(),
         Arc::new(OsEntropy),
         settings.clone(),
-    );
+    )
+    .with_dead_letters(Arc::new(SqsDeadLetters::new(sqs.clone(), &queues.dlq_url, &queue_url)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     let mut keys = ApiKeys::from_keys([KEY]);
@@ -541,6 +543,79 @@ async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
     let response = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(w.listed("acme").await.len(), 1, "published once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_once_fixed() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    let (_, secret) = w.subscribe(json!({"tenant":"acme","url":r.url("/dl")})).await;
+    let ev = w.publish(json!({"tenant":"acme","type":"order.paid","payload":{"n":7}}), None).await;
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+
+    // Its handling fails every time (a deliver function whose table is
+    // gone), and the queue hands it out again at once, until the redrive
+    // policy's fifth receive is used up.
+    let broken = Context {
+        deliveries: Arc::new(DynamoStore::new(w.dynamo.clone(), "no-such-table", Duration::from_secs(60))),
+        ..w.ctx.clone()
+    };
+    let mut receives = 0;
+    loop {
+        let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+        if batch.is_empty() {
+            break;
+        }
+        receives += 1;
+        assert!(receives <= 5, "the queue kept handing it out");
+        let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        w.sqs
+            .change_message_visibility()
+            .queue_url(&w.queue_url)
+            .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("make visible");
+    }
+    assert_eq!(receives, 5);
+
+    let (status, dead) = w.call(reqwest::Method::GET, "/v1/dead-letters", None, None).await;
+    assert_eq!(status, 200, "{dead}");
+    let letters = dead["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(letters.len(), 1, "{dead}");
+    let letter = &letters[0];
+    assert_eq!((letter["delivery_id"].as_str(), letter["attempt"].as_u64()), (Some(id.as_str()), Some(1)));
+    assert!(letter["receives"].as_u64().unwrap_or(0) >= 5, "{letter}");
+    assert_eq!(
+        (letter["delivery"]["status"].as_str(), letter["delivery"]["attempt_count"].as_u64()),
+        (Some("pending"), Some(0))
+    );
+    let dead_id = letter["id"].as_str().expect("id").to_owned();
+
+    // A tenant's key sees none of it.
+    let (status, _) = w
+        .request(
+            reqwest::Method::GET,
+            "/v1/dead-letters",
+            None,
+            &[("authorization", "Bearer key-for-scope-a")],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // The cause fixed (the healthy function), the redrive delivers it.
+    let path = format!("/v1/dead-letters/{dead_id}/redrive");
+    let (status, body) = w.call(reqwest::Method::POST, &path, None, None).await;
+    assert_eq!(status, 202, "{body}");
+    let d = w.wait_status(&id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 1);
+    verify_standard(&secret, &r.received()[0], now_of(&w)).expect("the redriven delivery verifies");
+    let (status, _) = w.call(reqwest::Method::POST, &path, None, None).await;
+    assert_eq!(status, 404, "redriven once");
+    let (_, dead) = w.call(reqwest::Method::GET, "/v1/dead-letters", None, None).await;
+    assert_eq!(dead["data"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

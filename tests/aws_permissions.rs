@@ -312,6 +312,46 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     let refused = producer.receive_message().queue_url(&ingest_queue.url).send().await;
     assert!(refused.is_err(), "a producer may only send");
 
+    // The API's dead letters (the ingest function): a message dead in the
+    // delivery queue's DLQ (put there by the test as SQS would) is listed
+    // and redriven, then delivered.
+    let admin = aws_sdk_sqs::Client::new(&sdk_as(&moto, &roles["TestAdministrator"]).await);
+    let stuck: PublishEventRequest =
+        request(json!({"tenant":"acme","type":"video.encoded","payload":{"n":6}}));
+    let stuck = ingest.ctx.publish_event(&op, stuck, None).await.unwrap();
+    let stuck_id = stuck.deliveries[0].id.clone();
+    let body = serde_json::to_string(&hookline::ports::QueueMessage::Deliver {
+        delivery_id: stuck_id.clone(),
+        attempt: 1,
+    })
+    .unwrap();
+    let moved = deliver.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    assert_eq!(moved.len(), 1);
+    admin
+        .delete_message()
+        .queue_url(&queue_url)
+        .receipt_handle(moved.event.records[0].receipt_handle.clone().unwrap_or_default())
+        .send()
+        .await
+        .expect("take it off the queue");
+    admin
+        .send_message()
+        .queue_url(&deliveries.dlq_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("into the DLQ");
+    let api = ingest.ctx.clone().with_dead_letters(Arc::new(hookline_aws::SqsDeadLetters::new(
+        ingest.sqs.clone(),
+        &deliveries.dlq_url,
+        &queue_url,
+    )));
+    let dead = api.list_dead_letters(&op, None).await.unwrap();
+    assert_eq!(dead.data.len(), 1);
+    api.redrive_dead_letter(&op, &dead.data[0].id).await.unwrap();
+    drain(&deliver, &sender).await;
+    assert_eq!(deliver.store.get_delivery(&stuck_id).await.unwrap().unwrap().attempts, 1);
+
     let refused = deliver.store.delete_subscription(&a.subscription.id).await.unwrap_err();
     assert!(!refused.is_retryable() && refused.to_string().contains("AccessDenied"), "{refused}");
     let event = hookline::ports::samples::event(9, None);

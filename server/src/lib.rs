@@ -49,7 +49,8 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
     }
     let sender = Arc::new(HttpSender::new(config.settings.guard.clone())?);
     let ctx =
-        Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone());
+        Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone())
+            .with_dead_letters(Arc::new(queue.clone()));
 
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;

@@ -385,3 +385,53 @@ async fn json_logs_carry_typed_fields_and_every_request_its_id() {
     assert!(mine["duration_ms"].is_u64());
     assert!(requests.iter().any(|l| l["span"]["request_id"] == made_id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_once_fixed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hookline.db");
+    let h = Hookline::start(Path::new(BIN), &db, &[("HOOKLINE_TENANT_API_KEYS", "acme:key-for-acme")]).await;
+    let r = Receiver::start().await;
+    let (_, secret) = subscribe(&h, json!({"tenant":"acme","url":r.url("/dl"),"initial_delay":"2s"})).await;
+    let ev = publish(&h, json!({"tenant":"acme","type":"order.paid","payload":{"n":7}})).await;
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+
+    // Before its first attempt, its stored record is damaged: every handling
+    // of its message fails, and the queue gives up on it.
+    let file = rusqlite::Connection::open(&db).expect("open the database");
+    file.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let record: String = file
+        .query_row("SELECT record FROM deliveries WHERE id = ?1", [&id], |r| r.get(0))
+        .expect("the delivery's record");
+    file.execute("UPDATE deliveries SET record = 'damaged' WHERE id = ?1", [&id]).expect("damage it");
+    let letter = eventually(Duration::from_secs(60), "the message to die", || async {
+        let (status, dead) = h.call("GET", "/v1/dead-letters", None).await;
+        assert_eq!(status, 200, "{dead}");
+        dead["data"].as_array().and_then(|d| d.first().cloned())
+    })
+    .await;
+    assert_eq!((letter["delivery_id"].as_str(), letter["attempt"].as_u64()), (Some(id.as_str()), Some(1)));
+    assert_eq!(letter["receives"], 5);
+    let reason = letter["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("unreadable"), "why it died: {letter}");
+    assert!(letter["died_at"].is_string());
+    assert!(r.received().is_empty());
+
+    // A tenant's key, even this one's, sees none of it.
+    let (status, body) =
+        h.send("GET", "/v1/dead-letters", None, &[("authorization", "Bearer key-for-acme")]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+
+    // The cause fixed, the redrive delivers it.
+    file.execute("UPDATE deliveries SET record = ?2 WHERE id = ?1", [&id, &record]).expect("repair it");
+    let path = format!("/v1/dead-letters/{}/redrive", letter["id"].as_str().expect("id"));
+    let (status, body) = h.call("POST", &path, None).await;
+    assert_eq!(status, 202, "{body}");
+    let d = delivery_when(&h, &id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 1);
+    let got = r.received();
+    hookline_tests::receiver::verify_standard(&secret, &got[0], chrono::Utc::now().timestamp())
+        .expect("the redriven delivery verifies");
+    assert_eq!(h.call("POST", &path, None).await.0, 404, "redriven once");
+    assert_eq!(h.call("GET", "/v1/dead-letters", None).await.1["data"], json!([]));
+}

@@ -2,7 +2,8 @@
 whose policy is exactly that function's `Policies` statements in the
 template, and each managed policy of the template (a producer's) a user of
 its own with exactly its statements, the table's and queues' ARNs filled
-in; then turns moto's IAM enforcement on. Prints
+in, and the test an administrator (TestAdministrator) for its plumbing;
+then turns moto's IAM enforcement on. Prints
 {"IngestFunction": {"key": ..., "secret": ...}, ...}.
 
 Usage: python function_roles.py ENDPOINT TEMPLATE NAME=ARN...
@@ -83,6 +84,14 @@ def main():
         iam.put_user_policy(UserName=name, PolicyName="template", PolicyDocument=document)
         key = iam.create_access_key(UserName=name)["AccessKey"]
         out[name] = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "statements": statements}
+    # The test's own plumbing (putting a message where only AWS puts one)
+    # runs as an administrator, named so that no function is mistaken for it.
+    iam.create_user(UserName="TestAdministrator")
+    admin = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [admin]})
+    iam.put_user_policy(UserName="TestAdministrator", PolicyName="all", PolicyDocument=document)
+    key = iam.create_access_key(UserName="TestAdministrator")["AccessKey"]
+    out["TestAdministrator"] = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "statements": [admin]}
     # From here on, moto authorises every request against its caller's policy.
     request = urllib.request.Request(
         f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}

@@ -18,7 +18,7 @@ use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::config::{Config, ConfigError, required};
 use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
 
-use super::{DynamoStore, RejectQueue, SqsQueue};
+use super::{DynamoStore, RejectQueue, SqsDeadLetters, SqsQueue};
 
 /// A function's configuration: the service's, plus the table and the queue
 /// no function can run without.
@@ -33,6 +33,9 @@ pub struct AwsConfig {
     /// The ingest queue's dead-letter queue (`HOOKLINE_INGEST_DLQ_URL`),
     /// which only the ingest-queue function needs.
     pub ingest_dlq_url: Option<String>,
+    /// The delivery queue's dead-letter queue (`HOOKLINE_DLQ_URL`), which
+    /// the API (the ingest function) lists and redrives.
+    pub dlq_url: Option<String>,
 }
 
 impl AwsConfig {
@@ -49,6 +52,7 @@ impl AwsConfig {
             table: required(&var, "HOOKLINE_TABLE")?,
             queue_url: required(&var, "HOOKLINE_QUEUE_URL")?,
             ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
+            dlq_url: var("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
         })
     }
 
@@ -115,9 +119,20 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context 
         &config.table,
         config.common.retention,
     ));
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url));
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue = Arc::new(SqsQueue::new(sqs.clone(), &config.queue_url));
     warm_up(&store, &queue).await;
-    Context::new(store, queue, Arc::new(SystemClock), Arc::new(OsEntropy), config.common.settings.clone())
+    let ctx = Context::new(
+        store,
+        queue,
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+        config.common.settings.clone(),
+    );
+    match &config.dlq_url {
+        Some(dlq) => ctx.with_dead_letters(Arc::new(SqsDeadLetters::new(sqs, dlq, &config.queue_url))),
+        None => ctx,
+    }
 }
 
 /// One call through each client, bounded by [`WARM_UP_LIMIT`]. A failure

@@ -16,4 +16,6 @@ mod sqs;
 pub use dynamodb::{DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2};
 pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};
-pub use sqs::{REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue, SQS_MAX_DELAY, SqsQueue};
+pub use sqs::{
+    REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue, SQS_MAX_DELAY, SqsDeadLetters, SqsQueue,
+};

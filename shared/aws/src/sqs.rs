@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
-use hookline::ports::{DeliveryQueue, QueueError, Queued};
+use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, Queued};
 
 use super::error::queue_error;
 
@@ -88,6 +88,108 @@ impl RejectQueue {
             .await
             .map_err(queue_error)?;
         Ok(())
+    }
+}
+
+/// The delivery queue's dead-letter queue, read and redriven through the API.
+/// SQS lists nothing: a listing receives messages with a visibility timeout
+/// of zero (they stay visible, and each look counts as a receive), up to
+/// [`LOOKS`] calls; a redrive looks the same way for the message, sends its
+/// body to the delivery queue and deletes it.
+#[derive(Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    dlq_url: String,
+    queue_url: String,
+}
+
+/// Receive calls one listing or redrive makes at most (ten messages each).
+const LOOKS: usize = 10;
+
+impl SqsDeadLetters {
+    /// The dead-letter queue at `dlq_url` of the queue at `queue_url`.
+    pub fn new(client: Client, dlq_url: impl Into<String>, queue_url: impl Into<String>) -> Self {
+        Self { client, dlq_url: dlq_url.into(), queue_url: queue_url.into() }
+    }
+
+    /// One look: up to ten messages, left visible; with receipt handles.
+    async fn look(&self) -> Result<Vec<(DeadLetter, String)>, QueueError> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(A::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                let receives = m
+                    .attributes()
+                    .and_then(|a| a.get(&A::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let dead = DeadLetter {
+                    id: m.message_id()?.to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    receives,
+                    reason: None,
+                    died_at: None,
+                };
+                Some((dead, m.receipt_handle()?.to_owned()))
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for SqsDeadLetters {
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut found: Vec<DeadLetter> = Vec::new();
+        for _ in 0..LOOKS {
+            let seen = found.len();
+            for (dead, _) in self.look().await? {
+                if found.len() < limit && !found.iter().any(|f| f.id == dead.id) {
+                    found.push(dead);
+                }
+            }
+            if found.len() >= limit || found.len() == seen {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn redrive(&self, id: &str) -> Result<bool, QueueError> {
+        for _ in 0..LOOKS {
+            let looked = self.look().await?;
+            if looked.is_empty() {
+                return Ok(false);
+            }
+            if let Some((dead, receipt)) = looked.into_iter().find(|(d, _)| d.id == id) {
+                self.client
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(dead.body)
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
+                self.client
+                    .delete_message()
+                    .queue_url(&self.dlq_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::guard::TargetGuard;
 use crate::policy::{DisablePolicy, RetryPolicy};
 use crate::ports::{
-    Clock, DeliveryQueue, DeliveryStore, Entropy, EventStore, Store, SubscriptionStore, TenantStore,
+    Clock, DeadLetters, DeliveryQueue, DeliveryStore, Entropy, EventStore, NoDeadLetters, Store,
+    SubscriptionStore, TenantStore,
 };
 
 /// Most subscriptions one tenant may have. It bounds a fan-out, which the
@@ -85,6 +86,8 @@ pub struct Context {
     pub deliveries: Arc<dyn DeliveryStore>,
     /// The delivery queue.
     pub queue: Arc<dyn DeliveryQueue>,
+    /// Its dead letters (none until [`Context::with_dead_letters`]).
+    pub dead_letters: Arc<dyn DeadLetters>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Randomness.
@@ -108,10 +111,17 @@ impl Context {
             events: store.clone(),
             deliveries: store,
             queue,
+            dead_letters: Arc::new(NoDeadLetters),
             clock,
             entropy,
             settings: Arc::new(settings),
         }
+    }
+
+    /// The context with access to the delivery queue's dead letters.
+    pub fn with_dead_letters(mut self, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        self.dead_letters = dead_letters;
+        self
     }
 
     /// A fresh secret from the context's entropy.

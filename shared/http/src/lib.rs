@@ -86,6 +86,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tenants/{tenant}/secret", &["GET", "POST"]),
     ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
     ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
+    ("/v1/dead-letters", &["GET"]),
+    ("/v1/dead-letters/{id}/redrive", &["POST"]),
 ];
 
 /// The API router over `ctx`, accepting `keys`.
@@ -108,6 +110,8 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/tenants/{tenant}/secret", get(read_tenant_secret).post(create_tenant_secret))
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
         .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
+        .route("/v1/dead-letters", get(list_dead_letters))
+        .route("/v1/dead-letters/{id}/redrive", post(redrive_dead_letter))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
@@ -412,3 +416,20 @@ async fn put_one_off(
 
 #[cfg(test)]
 mod openapi_tests;
+
+async fn list_dead_letters(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let params = query(q.as_deref(), &["limit"])?;
+    Ok(ok(StatusCode::OK, s.ctx.list_dead_letters(&caller, limit(&params)?).await?))
+}
+
+async fn redrive_dead_letter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
+    Ok(ok(StatusCode::ACCEPTED, s.ctx.redrive_dead_letter(&caller, &id).await?))
+}

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
-use hookline::ports::{DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
+use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
 
 use super::store::{SqliteStore, millis, unavailable};
 
@@ -78,26 +78,21 @@ impl SqliteQueue {
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         self.store
             .write(move |tx| {
-                let rows: Vec<(i64, String, u32)> = {
+                let rows: Vec<(i64, String, u32, Option<String>)> = {
                     let mut stmt = tx
                         .prepare_cached(
-                            "SELECT seq, message, receives FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, seq LIMIT ?2",
+                            "SELECT seq, message, receives, last_error FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, seq LIMIT ?2",
                         )
                         .map_err(unavailable)?;
-                    stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                         .map_err(unavailable)?
                         .collect::<Result<_, _>>()
                         .map_err(unavailable)?
                 };
                 let mut out = Vec::with_capacity(rows.len());
-                for (seq, text, receives) in rows {
+                for (seq, text, receives, last_error) in rows {
                     if receives >= MAX_RECEIVES {
-                        tx.execute(
-                            "INSERT INTO dead_letters (seq, message, receives, died_at) VALUES (?1, ?2, ?3, ?4)",
-                            params![seq, text, receives, now],
-                        )
-                        .map_err(unavailable)?;
-                        tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                        bury(tx, seq, &text, receives, now, last_error.as_deref())?;
                         tracing::error!(seq, "message moved to dead_letters after {receives} receives");
                         continue;
                     }
@@ -107,6 +102,45 @@ impl SqliteQueue {
                     out.push(Lease { seq, receives: receives + 1, message });
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    /// Notes why handling a message failed and lets it come back after a
+    /// short wait (its receive count in seconds) rather than its whole lease.
+    pub async fn fail(&self, seq: i64, receives: u32, error: String) -> Result<(), StoreError> {
+        let now = millis(self.store.clock.now());
+        let back = now.saturating_add(1000 * i64::from(receives.max(1)));
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE queue SET last_error = ?2, visible_at = ?3 WHERE seq = ?1",
+                    params![seq, error, back],
+                )
+                .map_err(unavailable)?;
+                Ok(())
+            })
+            .await?;
+        self.store.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Moves a message that can never be handled (it cannot be read) to the
+    /// dead letters at once, with why.
+    pub async fn give_up(&self, seq: i64, reason: String) -> Result<(), StoreError> {
+        let now = millis(self.store.clock.now());
+        self.store
+            .write(move |tx| {
+                let found: Option<(String, u32)> = tx
+                    .query_row("SELECT message, receives FROM queue WHERE seq = ?1", [seq], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some((text, receives)) = found {
+                    bury(tx, seq, &text, receives, now, Some(&reason))?;
+                }
+                Ok(())
             })
             .await
     }
@@ -150,6 +184,81 @@ impl SqliteQueue {
                 Ok((q("SELECT COUNT(*) FROM queue")? as u64, q("SELECT COUNT(*) FROM dead_letters")? as u64))
             })
             .await
+    }
+}
+
+/// Moves queue message `seq` to the dead letters.
+fn bury(
+    tx: &rusqlite::Connection,
+    seq: i64,
+    text: &str,
+    receives: u32,
+    now: i64,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO dead_letters (seq, message, receives, died_at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, text, receives, now, reason],
+    )
+    .map_err(unavailable)?;
+    tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait]
+impl DeadLetters for SqliteQueue {
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.store
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, message, receives, died_at, reason FROM dead_letters ORDER BY died_at DESC, seq DESC LIMIT ?1",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([limit], |r| {
+                        let died_at: i64 = r.get(3)?;
+                        Ok(DeadLetter {
+                            id: r.get::<_, i64>(0)?.to_string(),
+                            body: r.get(1)?,
+                            receives: r.get(2)?,
+                            died_at: chrono::DateTime::from_timestamp_millis(died_at),
+                            reason: r.get(4)?,
+                        })
+                    })
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(unavailable)?;
+                Ok(rows)
+            })
+            .await
+            .map_err(QueueError::unavailable)
+    }
+
+    async fn redrive(&self, id: &str) -> Result<bool, QueueError> {
+        // Only ids this queue gave out: a number.
+        let Ok(seq) = id.parse::<i64>() else { return Ok(false) };
+        let now = millis(self.store.clock.now());
+        let found = self
+            .store
+            .write(move |tx| {
+                let text: Option<String> = tx
+                    .query_row("SELECT message FROM dead_letters WHERE seq = ?1", [seq], |r| r.get(0))
+                    .optional()
+                    .map_err(unavailable)?;
+                let Some(text) = text else { return Ok(false) };
+                tx.execute("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)", params![text, now])
+                    .map_err(unavailable)?;
+                tx.execute("DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                Ok(true)
+            })
+            .await
+            .map_err(QueueError::unavailable)?;
+        if found {
+            self.store.wake.notify_waiters();
+        }
+        Ok(found)
     }
 }
 

@@ -48,11 +48,13 @@ CREATE TABLE IF NOT EXISTS attempts (
 
 -- The durable delivery queue: a message is visible from visible_at; taking
 -- it moves visible_at to the end of a lease, acknowledging deletes it.
+-- last_error is why its last handling failed, kept for the dead letters.
 CREATE TABLE IF NOT EXISTS queue (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     message    TEXT NOT NULL,
     visible_at INTEGER NOT NULL,
-    receives   INTEGER NOT NULL DEFAULT 0
+    receives   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
 
@@ -61,5 +63,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     seq      INTEGER PRIMARY KEY,
     message  TEXT NOT NULL,
     receives INTEGER NOT NULL,
-    died_at  INTEGER NOT NULL
+    died_at  INTEGER NOT NULL,
+    reason   TEXT
 );

@@ -134,15 +134,22 @@ fn all<T: DeserializeOwned>(
 
 /// Brings a database made by an earlier version up to the schema.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has_finished_at: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'finished_at'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if !has_finished_at {
-        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN finished_at INTEGER").map_err(unavailable)?;
+    for (table, column, kind) in [
+        ("deliveries", "finished_at", "INTEGER"),
+        ("queue", "last_error", "TEXT"),
+        ("dead_letters", "reason", "TEXT"),
+    ] {
+        let has: bool = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                .map_err(unavailable)?;
+        }
     }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",

@@ -13,7 +13,7 @@ use hookline::api::access::Caller;
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, Tenant};
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::samples::{attempt, delivery, event, record, subscription, succeeded, t0, tenant};
-use hookline::ports::{Ack, Recorded, Recording};
+use hookline::ports::{Ack, DeadLetters, Recorded, Recording};
 use hookline::ports::{
     Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, EventStore, Inserted, PageRequest, QueueMessage,
     Queued, SubscriptionStore, TenantStore, Written,
@@ -192,6 +192,57 @@ async fn a_message_received_too_often_goes_to_dead_letters() {
         db.clock.advance(Duration::from_secs(2));
     }
     assert!(q.take(1, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert_eq!(q.depth().await.unwrap(), (0, 1));
+}
+
+#[tokio::test]
+async fn a_failed_message_comes_back_soon_dies_with_its_last_error_and_is_redriven_once() {
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    q.enqueue(&[Queued { message: msg(1), delay: Duration::ZERO }]).await.unwrap();
+    for n in 1..=MAX_RECEIVES {
+        let taken = q.take(1, Duration::from_secs(90)).await.unwrap();
+        assert_eq!(taken.len(), 1, "receive {n}");
+        q.fail(taken[0].seq, taken[0].receives, format!("store unavailable ({n})")).await.unwrap();
+        // Back after its receive count in seconds, not the 90 s lease.
+        db.clock.advance(Duration::from_secs(u64::from(n)));
+    }
+    assert!(q.take(1, Duration::from_secs(90)).await.unwrap().is_empty(), "dead now");
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason.as_deref(), Some("store unavailable (5)"), "the last error");
+    assert_eq!(
+        (dead[0].receives, dead[0].body.clone()),
+        (MAX_RECEIVES, serde_json::to_string(&msg(1)).unwrap())
+    );
+    assert_eq!(dead[0].died_at, Some(db.clock.now()));
+
+    assert!(q.redrive(&dead[0].id).await.unwrap());
+    assert!(!q.redrive(&dead[0].id).await.unwrap(), "once");
+    assert!(!q.redrive("not-a-number").await.unwrap());
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    let back = q.take(1, Duration::from_secs(90)).await.unwrap();
+    assert_eq!((back[0].message.as_ref().unwrap(), back[0].receives), (&msg(1), 1), "as if new");
+}
+
+#[tokio::test]
+async fn a_message_that_cannot_be_read_is_set_aside_at_once_with_why() {
+    let db = Db::new();
+    let store = db.open();
+    let q = SqliteQueue::new(store.clone());
+    store
+        .write(|tx| {
+            tx.execute("INSERT INTO queue (message, visible_at) VALUES ('{not json', 0)", [])
+                .map_err(store::unavailable)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let taken = q.take(1, Duration::from_secs(90)).await.unwrap();
+    assert!(taken[0].message.is_err());
+    q.give_up(taken[0].seq, "unreadable".into()).await.unwrap();
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!((dead[0].body.as_str(), dead[0].reason.as_deref()), ("{not json", Some("unreadable")));
     assert_eq!(q.depth().await.unwrap(), (0, 1));
 }
 

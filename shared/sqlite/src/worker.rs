@@ -69,7 +69,7 @@ pub async fn run_deliver(
         }
         for lease in leases {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let (ctx, acks, sender) = (ctx.clone(), acks.clone(), sender.clone());
+            let (ctx, acks, sender, queue) = (ctx.clone(), acks.clone(), sender.clone(), queue.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 let done = match &lease.message {
@@ -85,14 +85,22 @@ pub async fn run_deliver(
                             Ok(_) => true,
                             Err(e) => {
                                 warn!(error = %e, seq = lease.seq, retryable = e.is_retryable(),
-                                    "the store failed; the message comes back after its lease");
+                                    "the store failed; the message comes back in a few seconds");
+                                // If noting it fails too, the lease brings it back.
+                                let _ = queue.fail(lease.seq, lease.receives, e.to_string()).await;
                                 false
                             }
                         }
                     }
                     Err(text) => {
-                        error!(seq = lease.seq, len = text.len(), "unreadable queue message dropped");
-                        true
+                        error!(
+                            seq = lease.seq,
+                            len = text.len(),
+                            "unreadable queue message set aside in dead_letters"
+                        );
+                        let reason = format!("unreadable: {} bytes that are not a queue message", text.len());
+                        let _ = queue.give_up(lease.seq, reason).await;
+                        false
                     }
                 };
                 if done {

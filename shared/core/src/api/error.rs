@@ -18,6 +18,9 @@ pub enum ApiError {
     /// Missing or wrong API key (never says which).
     #[error("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
+    /// A tenant's key on a route for the operator's keys alone.
+    #[error("this route needs an operator's API key")]
+    Forbidden,
     /// No such resource.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -59,6 +62,7 @@ impl ApiError {
         match self {
             Self::Malformed(_) => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden => 403,
             Self::NotFound(_) | Self::NoRoute => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict(_) => 409,
@@ -78,6 +82,7 @@ impl ApiError {
             Self::Invalid(_) => "invalid_field",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::NoRoute => "no_such_route",
             Self::MethodNotAllowed => "method_not_allowed",

@@ -107,6 +107,50 @@ impl QueueError {
     }
 }
 
+/// A message the delivery queue gave up on: received too often without
+/// being handled (the store or queue kept failing for it, or it could not
+/// be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The queue's id for it (what redriving names).
+    pub id: String,
+    /// The message as it was queued.
+    pub body: String,
+    /// How many times it was received.
+    pub receives: u32,
+    /// Why its handling failed, where the queue kept it (the embedded queue
+    /// keeps the last error; SQS keeps none: the deliver function's log has
+    /// it, under the delivery's id).
+    pub reason: Option<String>,
+    /// When it was given up on, where the queue knows.
+    pub died_at: Option<DateTime<Utc>>,
+}
+
+/// The delivery queue's dead letters: the embedded `dead_letters` table or
+/// the SQS dead-letter queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Up to `limit` of them, newest first where the queue can tell.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Puts the dead letter `id` back on the queue, to be handled now as if
+    /// new; whether there was one.
+    async fn redrive(&self, id: &str) -> Result<bool, QueueError>;
+}
+
+/// No dead letters to show (a context without access to them).
+pub struct NoDeadLetters;
+
+#[async_trait]
+impl DeadLetters for NoDeadLetters {
+    async fn dead_letters(&self, _limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(Vec::new())
+    }
+
+    async fn redrive(&self, _id: &str) -> Result<bool, QueueError> {
+        Ok(false)
+    }
+}
+
 /// A page of a list, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

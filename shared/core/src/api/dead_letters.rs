@@ -1,0 +1,135 @@
+//! The delivery queue's dead letters, for the operator: what the queue gave
+//! up on and why, beside the state of the delivery each one was for, and a
+//! way to put one back once its cause is fixed. Operator keys only.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::ApiError;
+use super::access::Caller;
+use super::page::ListResponse;
+use crate::context::Context;
+use crate::model::{DeliveryId, DeliveryStatus};
+use crate::ports::{DeadLetter, QueueMessage};
+
+/// Most dead letters one listing returns.
+pub const MAX_DEAD_LETTERS: usize = 100;
+
+/// A dead letter as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterView {
+    /// The queue's id for it.
+    pub id: String,
+    /// The delivery it was for, when the message can be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<DeliveryId>,
+    /// The attempt it asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The message as queued, when it cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable_body: Option<String>,
+    /// How many times it was received.
+    pub receives: u32,
+    /// Why its handling failed, where the queue kept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was given up on, where the queue knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub died_at: Option<DateTime<Utc>>,
+    /// Its delivery as it stands now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
+}
+
+/// Where the dead letter's delivery stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryState {
+    /// Its status.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempt_count: u32,
+    /// The last attempt's status code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+}
+
+/// The answer to a redrive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redriven {
+    /// The dead letter put back on the queue.
+    pub id: String,
+}
+
+impl Context {
+    /// `GET /v1/dead-letters`: up to `limit` (default and most
+    /// [`MAX_DEAD_LETTERS`]), with their deliveries' state.
+    pub async fn list_dead_letters(
+        &self,
+        caller: &Caller,
+        limit: Option<usize>,
+    ) -> Result<ListResponse<DeadLetterView>, ApiError> {
+        operator(caller)?;
+        let limit = limit.unwrap_or(MAX_DEAD_LETTERS).clamp(1, MAX_DEAD_LETTERS);
+        let mut data = Vec::new();
+        for dead in self.dead_letters.dead_letters(limit).await? {
+            data.push(self.view(dead).await);
+        }
+        Ok(ListResponse { data, next_cursor: None })
+    }
+
+    /// `POST /v1/dead-letters/{id}/redrive`: back on the queue, handled now.
+    pub async fn redrive_dead_letter(&self, caller: &Caller, id: &str) -> Result<Redriven, ApiError> {
+        operator(caller)?;
+        if !self.dead_letters.redrive(id).await? {
+            return Err(ApiError::NotFound("dead letter"));
+        }
+        info!(dead_letter = id, key = %caller.key_id, "dead letter redriven");
+        Ok(Redriven { id: id.to_owned() })
+    }
+
+    async fn view(&self, dead: DeadLetter) -> DeadLetterView {
+        let message = serde_json::from_str::<QueueMessage>(&dead.body).ok();
+        let (delivery_id, attempt) = match &message {
+            Some(QueueMessage::Deliver { delivery_id, attempt }) => {
+                (Some(delivery_id.clone()), Some(*attempt))
+            }
+            None => (None, None),
+        };
+        // Dead letters are read when something is broken: a delivery that
+        // cannot be read is shown without its state, not a failed listing.
+        let delivery = match &delivery_id {
+            Some(id) => match self.deliveries.get_delivery(id).await {
+                Ok(d) => d.map(|d| DeliveryState {
+                    status: d.status,
+                    attempt_count: d.attempts,
+                    last_status_code: d.last_status_code,
+                }),
+                Err(e) => {
+                    warn!(delivery_id = %id, error = %e, "a dead letter's delivery cannot be read");
+                    None
+                }
+            },
+            None => None,
+        };
+        DeadLetterView {
+            id: dead.id,
+            unreadable_body: message.is_none().then_some(dead.body),
+            delivery_id,
+            attempt,
+            receives: dead.receives,
+            reason: dead.reason,
+            died_at: dead.died_at,
+            delivery,
+        }
+    }
+}
+
+/// Lets an operator's key through, not a tenant's.
+fn operator(caller: &Caller) -> Result<(), ApiError> {
+    match caller.tenant() {
+        None => Ok(()),
+        Some(_) => Err(ApiError::Forbidden),
+    }
+}
