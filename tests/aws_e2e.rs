@@ -177,6 +177,19 @@ impl World {
 }
 
 impl World {
+    /// Makes a received message visible again at once, as its visibility
+    /// timeout ending would.
+    async fn make_visible(&self, queue: &str, receipt: &str) {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(queue)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("make visible");
+    }
+
     /// The tenant's deliveries, newest first (one page of up to 100).
     async fn listed(&self, tenant: &str) -> Vec<Value> {
         let path = format!("/v1/deliveries?tenant={tenant}&limit=100");
@@ -290,14 +303,7 @@ async fn a_message_that_comes_back_after_its_attempt_queues_the_lost_follow_up_a
 
     // SQS hands it out again (here at once, not after the visibility
     // timeout): its second receive queues the follow-up, which succeeds.
-    w.sqs
-        .change_message_visibility()
-        .queue_url(&w.queue_url)
-        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("make visible");
+    w.make_visible(&w.queue_url, batch.event.records[0].receipt_handle.as_deref().unwrap_or_default()).await;
     let (again, response) = w.lambda_batch().await;
     assert_eq!(
         again.event.records[0].attributes.get("ApproximateReceiveCount").map(String::as_str),
@@ -531,14 +537,7 @@ async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
     let dead = w.sqs.receive_message().queue_url(&queues.dlq_url).send().await.expect("receive");
     assert!(dead.messages().is_empty(), "not set aside: it can succeed later");
     // Once the store is back, it is published.
-    w.sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("make visible");
+    w.make_visible(&queues.url, batch.event.records[0].receipt_handle.as_deref().unwrap_or_default()).await;
     let batch = pump.receive(10, Duration::from_secs(1)).await.expect("receive");
     let response = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
@@ -570,14 +569,8 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
         assert!(receives <= 5, "the queue kept handing it out");
         let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
         assert_eq!(response.batch_item_failures.len(), 1);
-        w.sqs
-            .change_message_visibility()
-            .queue_url(&w.queue_url)
-            .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
-            .visibility_timeout(0)
-            .send()
-            .await
-            .expect("make visible");
+        w.make_visible(&w.queue_url, batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
+            .await;
     }
     assert_eq!(receives, 5);
 
@@ -644,14 +637,7 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
     );
     assert_eq!(w.pump.settle(&batch, &response).await.expect("settle"), 0, "the failed message is kept");
     // After its visibility timeout the healthy function delivers it.
-    w.sqs
-        .change_message_visibility()
-        .queue_url(&w.queue_url)
-        .receipt_handle(batch.event.records[0].receipt_handle.as_deref().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("make visible");
+    w.make_visible(&w.queue_url, batch.event.records[0].receipt_handle.as_deref().unwrap_or_default()).await;
     w.wait_status(&id, "succeeded").await;
 
     // An unreadable message is reported too (so it ends in the DLQ).
