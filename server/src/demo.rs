@@ -196,8 +196,13 @@ pub async fn run() -> anyhow::Result<()> {
     let vars: HashMap<&str, &str> =
         HashMap::from([("HOOKLINE_ALLOW_PRIVATE_TARGETS", "1"), ("HOOKLINE_RETRY_SCHEDULE", "1s,2s,4s")]);
     let config = Config::from_env(|k| vars.get(k).map(|v| v.to_string()))?;
-    let running =
-        crate::start(config, ApiKeys::from_keys([KEY]), "127.0.0.1:0".parse()?, &dir.join("demo.db")).await?;
+    let running = crate::start(
+        config,
+        ApiKeys::from_keys([KEY]),
+        crate::Listen { api: "127.0.0.1:0".parse()?, metrics: None },
+        &dir.join("demo.db"),
+    )
+    .await?;
     let api = Api { base: format!("http://{}", running.addr), http: reqwest::Client::new() };
 
     let (tx, mut rx) = mpsc::unbounded_channel();

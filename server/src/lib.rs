@@ -3,6 +3,7 @@
 //! the Lambda functions.
 
 pub mod demo;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,18 +27,30 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long a shutdown waits for attempts in flight (longest timeout + margin).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
+/// Where the service listens.
+pub struct Listen {
+    /// The API.
+    pub api: SocketAddr,
+    /// `/metrics`, with the recorder's handle ([`metrics::install`]); none
+    /// serves no metrics.
+    pub metrics: Option<(SocketAddr, metrics_exporter_prometheus::PrometheusHandle)>,
+}
+
 /// A running service.
 pub struct Running {
     /// Where the API listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
 /// Starts the service: opens the store at `db`, hands out again what an
-/// earlier process left in flight, and serves the API on `listen`.
-pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path) -> anyhow::Result<Running> {
+/// earlier process left in flight, and serves the API (and the metrics) on
+/// `listen`.
+pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> anyhow::Result<Running> {
     let clock = Arc::new(SystemClock);
     let store =
         Arc::new(SqliteStore::open(db, clock.clone()).with_context(|| format!("opening {}", db.display()))?);
@@ -52,10 +65,17 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
         Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone())
             .with_dead_letters(Arc::new(queue.clone()));
 
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let api = listen.api;
+    let listener = tokio::net::TcpListener::bind(api).await.with_context(|| format!("listening on {api}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
+    let mut metrics_addr = None;
+    let mut workers = Vec::new();
+    if let Some((at, handle)) = listen.metrics {
+        let listener = metrics::bind(at).await?;
+        metrics_addr = Some(listener.local_addr()?);
+        workers.push(tokio::spawn(metrics::serve(listener, handle, queue.clone(), stopped.clone())));
+    }
     let app = hookline_http::router(ctx.clone(), keys);
     let mut on_stop = stopped.clone();
     let server = tokio::spawn(async move {
@@ -66,12 +86,12 @@ pub async fn start(config: Config, keys: ApiKeys, listen: SocketAddr, db: &Path)
             tracing::error!(error = %e, "the API server stopped");
         }
     });
-    let workers = vec![
+    workers.extend([
         tokio::spawn(worker::run_deliver(ctx.clone(), queue, sender, config.concurrency, stopped.clone())),
         tokio::spawn(worker::run_purge(purge_store, config.retention, PURGE_EVERY, stopped.clone())),
         tokio::spawn(worker::run_scheduler(ctx, SCHEDULER_TICK, stopped)),
-    ];
-    Ok(Running { addr, stop, server, workers })
+    ]);
+    Ok(Running { addr, metrics_addr, stop, server, workers })
 }
 
 impl Running {

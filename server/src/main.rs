@@ -10,13 +10,15 @@ const USAGE: &str = "\
 hookline — webhook delivery service (embedded mode: one process, SQLite)
 
 USAGE:
-    hookline serve [--listen ADDR] [--db PATH]
+    hookline serve [--listen ADDR] [--db PATH] [--metrics ADDR]
     hookline demo
     hookline --help | --version
 
 serve    the HTTP API, delivery workers and retry scheduler
          --listen ADDR   where the API listens (default 127.0.0.1:8080)
          --db PATH       the SQLite database (default ./hookline.db)
+         --metrics ADDR  serve /metrics (Prometheus) on this address, apart
+                         from the API (e.g. 127.0.0.1:9464); default: none
 demo     a guided tour: starts hookline and local receivers, publishes
          events, shows signed deliveries, a retry, and the delivery log
 
@@ -27,11 +29,15 @@ HOOKLINE_LOG_FORMAT=json (one JSON object per log line), ...";
 struct ServeArgs {
     listen: SocketAddr,
     db: PathBuf,
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
-    let mut out =
-        ServeArgs { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), db: PathBuf::from("hookline.db") };
+    let mut out = ServeArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        db: PathBuf::from("hookline.db"),
+        metrics: None,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -47,6 +53,13 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
                     v.parse().map_err(|_| format!("--listen {v:?} is not an address like 127.0.0.1:8080"))?;
             }
             "--db" => out.db = PathBuf::from(value()?),
+            "--metrics" => {
+                let v = value()?;
+                out.metrics = Some(
+                    v.parse()
+                        .map_err(|_| format!("--metrics {v:?} is not an address like 127.0.0.1:9464"))?,
+                );
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -106,8 +119,16 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_process_env()?;
     let (keys, generated) = hookline_server::api_keys(&config);
-    let running = hookline_server::start(config, keys, args.listen, &args.db).await?;
+    let metrics = match args.metrics {
+        Some(at) => Some((at, hookline_server::metrics::install()?)),
+        None => None,
+    };
+    let listen = hookline_server::Listen { api: args.listen, metrics };
+    let running = hookline_server::start(config, keys, listen, &args.db).await?;
     eprintln!("hookline listening on http://{} (database {})", running.addr, args.db.display());
+    if let Some(at) = running.metrics_addr {
+        eprintln!("metrics on http://{at}/metrics");
+    }
     if let Some(key) = generated {
         eprintln!("no HOOKLINE_API_KEY set; this run's API key is: {key}");
     }

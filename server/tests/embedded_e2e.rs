@@ -435,3 +435,95 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
     assert_eq!(h.call("POST", &path, None).await.0, 404, "redriven once");
     assert_eq!(h.call("GET", "/v1/dead-letters", None).await.1["data"], json!([]));
 }
+
+/// The value of the sample `name{labels}` in a Prometheus text page: the
+/// labels must be exactly these, in any order.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    page.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        if metric != name {
+            return None;
+        }
+        let mut found: Vec<(String, String)> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect();
+        let mut want: Vec<(String, String)> =
+            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        found.sort();
+        want.sort();
+        (found == want).then(|| value.parse().ok()).flatten()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_real_deliveries_on_their_own_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start_with(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_RETRY_SCHEDULE", "1s")],
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await;
+    let metrics = eventually(WAIT, "the metrics address in the log", || async {
+        h.log().iter().find_map(|l| l.split("metrics on ").nth(1).map(str::to_owned))
+    })
+    .await;
+    let (ok, flaky, gone) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    flaky.script([Reply::Status(503)]);
+    gone.script([Reply::Status(410)]);
+    subscribe(&h, json!({"tenant":"acme","url":ok.url("/")})).await;
+    subscribe(&h, json!({"tenant":"acme","url":flaky.url("/")})).await;
+    subscribe(&h, json!({"tenant":"globex","url":gone.url("/")})).await;
+    let mut ids = Vec::new();
+    for tenant in ["acme", "acme", "globex"] {
+        let ev = publish(&h, json!({"tenant":tenant,"type":"order.paid","payload":{}})).await;
+        ids.extend(ev["deliveries"].as_array().expect("deliveries").iter().map(|d| d["id"].to_string()));
+    }
+    assert_eq!(ids.len(), 5);
+    for id in &ids {
+        let id = id.trim_matches('"');
+        eventually(WAIT, &format!("delivery {id} finished"), || async {
+            let (_, d) = h.call("GET", &format!("/v1/deliveries/{id}"), None).await;
+            (d["status"] != "pending").then_some(())
+        })
+        .await;
+    }
+
+    let page = h.client().get(&metrics).send().await.expect("scrape");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("text");
+    let n = |name: &str, labels: &[(&str, &str)]| sample(&page, name, labels);
+    assert_eq!(n("hookline_events_accepted_total", &[("tenant", "acme")]), Some(2.0), "{page}");
+    assert_eq!(n("hookline_events_accepted_total", &[("tenant", "globex")]), Some(1.0));
+    assert_eq!(n("hookline_deliveries_created_total", &[]), Some(5.0));
+    // ok: 2 first tries; flaky: one 503 then two 200s; gone: a 410.
+    assert_eq!(
+        n("hookline_attempts_total", &[("outcome", "succeeded"), ("class", "2xx")]),
+        Some(4.0),
+        "{page}"
+    );
+    assert_eq!(n("hookline_attempts_total", &[("outcome", "retry"), ("class", "5xx")]), Some(1.0));
+    assert_eq!(n("hookline_attempts_total", &[("outcome", "failed"), ("class", "4xx")]), Some(1.0));
+    assert_eq!(n("hookline_attempt_duration_seconds_count", &[("outcome", "succeeded")]), Some(4.0));
+    assert_eq!(n("hookline_retries_scheduled_total", &[("via", "queue")]), Some(1.0));
+    assert_eq!(n("hookline_subscriptions_disabled_total", &[("reason", "gone")]), Some(1.0));
+    let requests = |route, method, status| {
+        n("hookline_http_requests_total", &[("route", route), ("method", method), ("status", status)])
+    };
+    assert_eq!(requests("/v1/events", "POST", "202"), Some(3.0), "{page}");
+    assert_eq!(requests("/v1/subscriptions", "POST", "201"), Some(3.0));
+    assert!(requests("/v1/deliveries/{id}", "GET", "200").is_some_and(|c| c >= 5.0));
+    // The queue is sampled at the scrape: everything was handled.
+    assert_eq!(n("hookline_queue_messages", &[("state", "ready")]), Some(0.0));
+    assert_eq!(n("hookline_dead_letters", &[]), Some(0.0));
+
+    // Not on the API's address.
+    let (status, _) = h.call("GET", "/metrics", None).await;
+    assert_eq!(status, 404);
+}

@@ -26,9 +26,16 @@ pub struct Hookline {
 impl Hookline {
     /// Starts `binary serve` on `db` with the given extra environment.
     pub async fn start(binary: &Path, db: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(binary, db, env, &[]).await
+    }
+
+    /// Starts `binary serve` on `db` with the given extra environment and
+    /// extra options.
+    pub async fn start_with(binary: &Path, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let mut cmd = Command::new(binary);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOOKLINE_API_KEY", API_KEY)

@@ -20,6 +20,7 @@
 //! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
 //! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
 //! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
+//! | `HOOKLINE_METRICS_BY_TENANT` | `1` | `0` drops the `tenant` label of `hookline_events_accepted_total` (on CloudWatch each tenant is a metric, billed monthly) |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -145,6 +146,9 @@ impl Config {
         if let Some(v) = var("HOOKLINE_FAILING_AFTER") {
             let n = number("HOOKLINE_FAILING_AFTER", &v, 1, 100)?;
             settings.failing_after = u32::try_from(n).unwrap_or(100);
+        }
+        if let Some(v) = var("HOOKLINE_METRICS_BY_TENANT") {
+            settings.metrics_by_tenant = flag("HOOKLINE_METRICS_BY_TENANT", Some(v))?;
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,

@@ -50,6 +50,9 @@ pub struct Settings {
     /// A delivery failing this many attempts in a row announces its
     /// subscription as failing (`subscription.failing`).
     pub failing_after: u32,
+    /// Whether events accepted are counted by tenant
+    /// (`HOOKLINE_METRICS_BY_TENANT`).
+    pub metrics_by_tenant: bool,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -69,6 +72,7 @@ impl Default for Settings {
             ops_url: None,
             ops_secret: None,
             failing_after: 4,
+            metrics_by_tenant: true,
         }
     }
 }

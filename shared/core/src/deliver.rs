@@ -28,6 +28,7 @@ use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPo
 use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
 use crate::signing::SecretSet;
 use crate::target::TargetUrl;
+use crate::telemetry;
 use crate::wire::{Content, TargetSettings, build_request};
 
 /// What handling a message came to (all of them are successes for the
@@ -230,6 +231,7 @@ impl Context {
                 Ok(request) => {
                     let result = sender.send(&request).await;
                     let decision = decide(&target.retry, number, &result.outcome, self.entropy.unit());
+                    telemetry::attempt(&result.outcome, decision, result.duration);
                     let (status_code, error) = match result.outcome {
                         AttemptOutcome::Response { status, .. } => (Some(status), None),
                         AttemptOutcome::Failed(kind) => (None, Some(kind)),
@@ -250,20 +252,23 @@ impl Context {
                 // The payload does not fit this target's body format (or the
                 // secret its signature): no later attempt can do better, and it
                 // is not the endpoint's doing.
-                Err(e) => (
-                    Decision::GiveUp(GiveUpReason::Unsendable),
-                    Attempt {
-                        delivery_id: delivery.id.clone(),
-                        number,
-                        started_at: started,
-                        duration_ms: 0,
-                        url: target.url.to_string(),
-                        status_code: None,
-                        error: Some(FailureKind::Payload),
-                        error_message: Some(format!("nothing was sent: {e}")),
-                        response_excerpt: None,
-                    },
-                ),
+                Err(e) => {
+                    telemetry::unsendable();
+                    (
+                        Decision::GiveUp(GiveUpReason::Unsendable),
+                        Attempt {
+                            delivery_id: delivery.id.clone(),
+                            number,
+                            started_at: started,
+                            duration_ms: 0,
+                            url: target.url.to_string(),
+                            status_code: None,
+                            error: Some(FailureKind::Payload),
+                            error_message: Some(format!("nothing was sent: {e}")),
+                            response_excerpt: None,
+                        },
+                    )
+                }
             };
         let now = self.clock.now();
         let mut follow_up = None;
@@ -277,7 +282,9 @@ impl Context {
             },
             Decision::Retry { delay } => {
                 let next = now + span(delay);
-                let due_at = if delay <= self.queue.max_delay() {
+                let in_queue = delay <= self.queue.max_delay();
+                telemetry::retry_scheduled(in_queue);
+                let due_at = if in_queue {
                     follow_up = Some(Queued {
                         message: QueueMessage::Deliver {
                             delivery_id: delivery.id.clone(),
@@ -336,7 +343,7 @@ impl Context {
             status_code = record.status_code,
             error = record.error.map(FailureKind::as_str),
             duration_ms = record.duration_ms,
-            outcome = outcome_name(decision),
+            outcome = telemetry::outcome_name(decision),
             retry_in_ms,
             give_up_reason,
             "attempt recorded"
@@ -425,6 +432,7 @@ impl Context {
             self.emit(&sub.tenant, "subscription.recovered", &run(sub.failing_since), payload).await;
         }
         if let Some(reason) = reason {
+            telemetry::subscription_disabled(decision == Decision::GiveUp(GiveUpReason::Gone));
             let n = self.deliveries.cancel_subscription_deliveries(&sub.id, now).await?;
             warn!(subscription_id = %sub.id, reason, canceled = n, "subscription disabled");
             let payload = merged(about, serde_json::json!({"reason": reason, "canceled_deliveries": n}));
@@ -433,15 +441,5 @@ impl Context {
                 .await;
         }
         Ok(())
-    }
-}
-
-/// The policy's decision as a log field.
-fn outcome_name(d: Decision) -> &'static str {
-    match d {
-        Decision::Succeeded => "succeeded",
-        Decision::Retry { .. } => "retry",
-        Decision::GiveUp(GiveUpReason::Exhausted) => "exhausted",
-        Decision::GiveUp(_) => "failed",
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! Layers, bottom up: [`validation`] → [`target`], [`signing`], [`policy`]
 //! → [`wire`] → [`presets`], [`model`] → [`guard`], [`ports`] →
-//! [`context`], [`config`] → [`api`] → [`deliver`], [`scheduler`].
+//! [`context`], [`config`] → [`api`] → [`deliver`], [`scheduler`]; [`telemetry`] names what
+//! they count.
 
 pub mod api;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod presets;
 pub mod scheduler;
 pub mod signing;
 pub mod target;
+pub mod telemetry;
 pub mod validation;
 pub mod wire;
 

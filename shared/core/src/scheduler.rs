@@ -62,6 +62,7 @@ impl Context {
         }
         if total > 0 {
             info!(enqueued = total, "due deliveries enqueued");
+            crate::telemetry::scheduler_enqueued(total);
         }
         Ok(total)
     }

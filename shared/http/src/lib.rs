@@ -11,7 +11,7 @@ mod extract;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -141,11 +141,16 @@ async fn request_id(State(state): State<ApiState>, request: Request, next: Next)
         format!("req_{}", hookline::model::ulid(state.ctx.clock.now(), state.ctx.entropy.id_bytes()))
     });
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // The route's pattern, not the path: ids would make a metric per request.
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), duration_ms, "request"));
+    let took = started.elapsed();
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    let status = response.status().as_u16();
+    span.in_scope(|| tracing::info!(status, duration_ms, "request"));
+    hookline::telemetry::http_request(&route, method.as_str(), status, took);
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

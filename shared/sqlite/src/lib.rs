@@ -5,7 +5,7 @@ mod queue;
 mod store;
 pub mod worker;
 
-pub use queue::{Lease, MAX_RECEIVES, SqliteQueue};
+pub use queue::{Lease, MAX_RECEIVES, QueueStats, SqliteQueue};
 pub use store::{Purged, SqliteStore};
 
 #[cfg(test)]

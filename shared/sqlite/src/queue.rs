@@ -25,6 +25,22 @@ pub struct Lease {
     pub message: Result<QueueMessage, String>,
 }
 
+/// How full the queue is, for an operator's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages visible now, waiting for a worker.
+    pub ready: u64,
+    /// Messages taken by a worker and not yet acknowledged.
+    pub in_flight: u64,
+    /// Messages waiting for their delay (a retry's wait) to end.
+    pub delayed: u64,
+    /// How long the oldest ready message has been visible: how far behind
+    /// the workers are.
+    pub oldest_ready_age: Duration,
+    /// Messages set aside in `dead_letters`.
+    pub dead_letters: u64,
+}
+
 /// The queue over the store's database.
 #[derive(Clone)]
 pub struct SqliteQueue {
@@ -54,6 +70,38 @@ impl SqliteQueue {
     /// Resolves when a message may have become available.
     pub async fn wait_for_messages(&self, at_most: Duration) {
         let _ = tokio::time::timeout(at_most, self.store.wake.notified()).await;
+    }
+
+    /// Counts the queue's messages by state, in one read.
+    pub async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let now = millis(self.store.clock.now());
+        self.store
+            .with(move |c| {
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                c.query_row(
+                    "SELECT
+                       (SELECT COUNT(*) FROM queue WHERE visible_at <= ?1),
+                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND receives > 0),
+                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND receives = 0),
+                       (SELECT MIN(visible_at) FROM queue WHERE visible_at <= ?1),
+                       (SELECT COUNT(*) FROM dead_letters)",
+                    [now],
+                    |r| {
+                        let oldest: Option<i64> = r.get(3)?;
+                        Ok(QueueStats {
+                            ready: count(r.get(0)?),
+                            in_flight: count(r.get(1)?),
+                            delayed: count(r.get(2)?),
+                            oldest_ready_age: Duration::from_millis(
+                                oldest.map_or(0, |t| u64::try_from(now - t).unwrap_or(0)),
+                            ),
+                            dead_letters: count(r.get(4)?),
+                        })
+                    },
+                )
+                .map_err(unavailable)
+            })
+            .await
     }
 
     /// Makes every message taken by an earlier process visible again. Call
@@ -178,12 +226,8 @@ impl SqliteQueue {
 
     /// Messages in the queue and in `dead_letters`.
     pub async fn depth(&self) -> Result<(u64, u64), StoreError> {
-        self.store
-            .with(|c| {
-                let q = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(unavailable);
-                Ok((q("SELECT COUNT(*) FROM queue")? as u64, q("SELECT COUNT(*) FROM dead_letters")? as u64))
-            })
-            .await
+        let s = self.stats().await?;
+        Ok((s.ready + s.in_flight + s.delayed, s.dead_letters))
     }
 }
 

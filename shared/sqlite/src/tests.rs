@@ -146,13 +146,20 @@ async fn the_queue_hides_taken_messages_until_acknowledged_or_their_lease_ends()
     ])
     .await
     .unwrap();
+    db.clock.advance(Duration::from_secs(2));
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.in_flight, stats.delayed), (1, 0, 1));
+    assert_eq!(stats.oldest_ready_age, Duration::from_secs(2), "visible for 2 s, not taken");
     let taken = q.take(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(taken.len(), 1, "the delayed one is not visible yet");
     assert_eq!(taken[0].message.as_ref().unwrap(), &msg(1));
     assert!(q.take(10, Duration::from_secs(60)).await.unwrap().is_empty(), "leased");
-    db.clock.advance(Duration::from_secs(30));
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.in_flight, stats.delayed), (0, 1, 1));
+    assert_eq!(stats.oldest_ready_age, Duration::ZERO, "nothing ready");
+    db.clock.advance(Duration::from_secs(28));
     assert_eq!(q.take(10, Duration::from_secs(60)).await.unwrap().len(), 1, "the delayed one is due");
-    db.clock.advance(Duration::from_secs(31));
+    db.clock.advance(Duration::from_secs(33));
     let again = q.take(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again.len(), 1, "an unacknowledged message comes back when its lease ends");
     q.ack(again[0].seq).await.unwrap();

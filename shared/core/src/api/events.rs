@@ -509,6 +509,11 @@ impl Context {
             }
             Inserted::New => {
                 info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
+                crate::telemetry::event_accepted(
+                    &event.tenant,
+                    deliveries.len(),
+                    self.settings.metrics_by_tenant,
+                );
                 let to_send = if self.events.queues_messages() { Vec::new() } else { messages };
                 Ok((PublishEventResponse::new(event.id, &deliveries), to_send))
             }
