@@ -13,6 +13,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda::init_logging();
     let config = AwsConfig::from_process_env()?;
+    let metrics = lambda::init_metrics(&config);
     let ctx = Arc::new(lambda::context(&config).await);
     // One client, one connection pool, for every invocation of this process.
     let sender = Arc::new(HttpSender::new(config.common.settings.guard.clone())?);
@@ -22,9 +23,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, sender) = (ctx.clone(), sender.clone());
         async move {
-            Ok::<SqsBatchResponse, Error>(
-                lambda::deliver_batch(&ctx, sender.as_ref(), event.payload, concurrency).await,
-            )
+            let response = lambda::deliver_batch(&ctx, sender.as_ref(), event.payload, concurrency).await;
+            lambda::flush_metrics(metrics);
+            Ok::<SqsBatchResponse, Error>(response)
         }
     }))
     .await

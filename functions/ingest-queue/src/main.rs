@@ -14,11 +14,16 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda::init_logging();
     let config = AwsConfig::from_process_env()?;
+    let metrics = lambda::init_metrics(&config);
     let (ctx, rejects) = lambda::ingest_queue_context(&config).await?;
     let (ctx, rejects) = (Arc::new(ctx), Arc::new(rejects));
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, rejects) = (ctx.clone(), rejects.clone());
-        async move { Ok::<SqsBatchResponse, Error>(lambda::ingest_batch(&ctx, &rejects, event.payload).await) }
+        async move {
+            let response = lambda::ingest_batch(&ctx, &rejects, event.payload).await;
+            lambda::flush_metrics(metrics);
+            Ok::<SqsBatchResponse, Error>(response)
+        }
     }))
     .await
 }

@@ -36,6 +36,9 @@ pub struct AwsConfig {
     /// The delivery queue's dead-letter queue (`HOOKLINE_DLQ_URL`), which
     /// the API (the ingest function) lists and redrives.
     pub dlq_url: Option<String>,
+    /// The CloudWatch namespace of the functions' metrics
+    /// (`HOOKLINE_METRICS_NAMESPACE`, default `hookline`).
+    pub metrics_namespace: String,
 }
 
 impl AwsConfig {
@@ -53,6 +56,9 @@ impl AwsConfig {
             queue_url: required(&var, "HOOKLINE_QUEUE_URL")?,
             ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
             dlq_url: var("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
+            metrics_namespace: var("HOOKLINE_METRICS_NAMESPACE")
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "hookline".to_owned()),
         })
     }
 
@@ -90,6 +96,39 @@ pub fn init_logging() {
         .with_span_list(false)
         .without_time() // CloudWatch stamps every line
         .init();
+}
+
+/// The function's metrics as CloudWatch Embedded Metric Format: what the
+/// core counts ([`hookline::telemetry`]) is gathered in the process and
+/// printed by [`flush_metrics`] as JSON log lines, which CloudWatch Logs
+/// turns into metrics in `namespace` — no API call, nothing billed per
+/// request but the log bytes. Each label is a dimension. `None` (logged)
+/// if a recorder is already installed: the function runs without metrics
+/// rather than not at all.
+pub fn init_metrics(config: &AwsConfig) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(config.metrics_namespace.clone())
+        .init()
+    {
+        Ok(collector) => {
+            hookline::telemetry::describe();
+            Some(collector)
+        }
+        Err(e) => {
+            error!(error = %e, "metrics are off: the recorder could not be installed");
+            None
+        }
+    }
+}
+
+/// Prints what was counted since the last flush (call after each
+/// invocation). One line per label set; nothing when nothing was counted.
+pub fn flush_metrics(collector: Option<&metrics_cloudwatch_embedded::Collector>) {
+    if let Some(c) = collector
+        && let Err(e) = c.flush(std::io::stdout().lock())
+    {
+        warn!(error = %e, "metrics could not be written");
+    }
 }
 
 /// How long initialisation waits for the clients' first calls.

@@ -1,0 +1,128 @@
+//! The Lambda functions' metrics: CloudWatch Embedded Metric Format lines
+//! in their logs, from real work on a local emulator (moto). A test binary
+//! of its own, because the recorder is global to the process: no other
+//! test's deliveries may count here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline::api::access::ApiKeys;
+use hookline::guard::TargetGuard;
+use hookline::ports::{OsEntropy, SystemClock};
+use hookline::{Context, Settings};
+use hookline_aws::pump::Pump;
+use hookline_aws::{AwsConfig, DynamoStore, SqsQueue, lambda, provision};
+use hookline_sender::HttpSender;
+use hookline_tests::moto::{Moto, unique};
+use hookline_tests::receiver::{Receiver, Reply};
+use serde_json::{Value, json};
+
+const KEY: &str = "aws-metrics-key";
+
+/// The EMF documents of `out`, one per line.
+fn documents(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// The value of `name` in the document whose dimensions are exactly
+/// `dims`, checking the document declares it as a metric with `unit`.
+fn metric(docs: &[Value], name: &str, dims: &[(&str, &str)], unit: &str) -> Option<Value> {
+    docs.iter().find_map(|d| {
+        let decl = &d["_aws"]["CloudWatchMetrics"][0];
+        let declared: Vec<&str> =
+            decl["Dimensions"][0].as_array()?.iter().filter_map(Value::as_str).collect();
+        let mut want: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+        let mut have = declared.clone();
+        want.sort();
+        have.sort();
+        let matches = have == want && dims.iter().all(|(k, v)| d[*k] == *v);
+        let m = decl["Metrics"].as_array()?.iter().find(|m| m["Name"] == name)?;
+        (matches && m["Unit"] == unit && decl["Namespace"] == "hookline/test").then(|| d[name].clone())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_write_what_they_counted_as_embedded_metrics() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("emf");
+    provision::create_table(&dynamo, &table).await.expect("table");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queues = provision::create_queues(&sqs, &unique("emf"), 5).await.expect("queues");
+    let config = AwsConfig::from_env(|k| match k {
+        "HOOKLINE_TABLE" => Some(table.clone()),
+        "HOOKLINE_QUEUE_URL" => Some(queues.url.clone()),
+        "HOOKLINE_METRICS_NAMESPACE" => Some("hookline/test".into()),
+        _ => None,
+    })
+    .expect("config");
+    let collector = lambda::init_metrics(&config).expect("the recorder");
+
+    let mut settings = Settings::default();
+    settings.retry.jitter = 0.0;
+    settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
+    let ctx = Context::new(
+        Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
+        Arc::new(SqsQueue::new(sqs.clone(), &queues.url)),
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+        settings.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = hookline_http::router(ctx.clone(), ApiKeys::from_keys([KEY]));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+
+    // The ingest function's share: two requests.
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::Status(503)]);
+    let sub =
+        post("/v1/subscriptions", json!({"tenant":"acme","url":receiver.url("/")})).await.expect("subscribe");
+    assert_eq!(sub.status(), 201);
+    let ev =
+        post("/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{}})).await.expect("publish");
+    assert_eq!(ev.status(), 202);
+    let mut ingest = Vec::new();
+    collector.flush(&mut ingest).expect("flush");
+    let docs = documents(&ingest);
+    let requests = [("route", "/v1/events"), ("method", "POST"), ("status", "202")];
+    assert_eq!(metric(&docs, "hookline_http_requests_total", &requests, "Count"), Some(json!(1)), "{docs:?}");
+    let accepted = metric(&docs, "hookline_events_accepted_total", &[("tenant", "acme")], "Count");
+    assert_eq!(accepted, Some(json!(1)), "{docs:?}");
+
+    // The deliver function's share: one batch, one attempt, answered 503.
+    let pump = Pump::new(sqs, &queues.url);
+    let sender = HttpSender::new(settings.guard.clone()).expect("sender");
+    let batch = pump.receive(10, Duration::from_secs(2)).await.expect("receive");
+    assert_eq!(batch.len(), 1);
+    let response = lambda::deliver_batch(&ctx, &sender, batch.event.clone(), 8).await;
+    assert!(response.batch_item_failures.is_empty());
+    let mut deliver = Vec::new();
+    collector.flush(&mut deliver).expect("flush");
+    let docs = documents(&deliver);
+    let attempts = [("outcome", "retry"), ("class", "5xx")];
+    assert_eq!(metric(&docs, "hookline_attempts_total", &attempts, "Count"), Some(json!(1)), "{docs:?}");
+    let took = metric(&docs, "hookline_attempt_duration_seconds", &[("outcome", "retry")], "Seconds");
+    assert!(took.as_ref().and_then(Value::as_array).is_some_and(|v| v.len() == 1), "{docs:?}");
+    assert_eq!(
+        metric(&docs, "hookline_retries_scheduled_total", &[("via", "queue")], "Count"),
+        Some(json!(1))
+    );
+    assert!(metric(&docs, "hookline_http_requests_total", &requests, "Count").is_none(), "counted once");
+
+    // A flush with nothing new writes nothing.
+    let mut idle = Vec::new();
+    collector.flush(&mut idle).expect("flush");
+    assert!(idle.is_empty(), "{}", String::from_utf8_lossy(&idle));
+}
