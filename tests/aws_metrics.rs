@@ -126,3 +126,61 @@ async fn the_functions_write_what_they_counted_as_embedded_metrics() {
     collector.flush(&mut idle).expect("flush");
     assert!(idle.is_empty(), "{}", String::from_utf8_lossy(&idle));
 }
+
+/// The names the template's dashboard reads from hookline's namespace.
+fn dashboard_metric_names(template: &str) -> Vec<String> {
+    let mut names: Vec<String> = template
+        .split("hookline_")
+        .skip(1)
+        .map(|rest| {
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            format!("hookline_{name}")
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_dashboard_reads_every_metric_the_functions_write_and_no_other() {
+    use hookline::telemetry as t;
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml");
+    // Written by the functions (the queue gauges are the embedded mode's:
+    // on AWS, SQS's own metrics stand for them).
+    let mut written = vec![
+        t::EVENTS_ACCEPTED,
+        t::DELIVERIES_CREATED,
+        t::ATTEMPTS,
+        t::ATTEMPT_DURATION,
+        t::RETRIES_SCHEDULED,
+        t::SUBSCRIPTIONS_DISABLED,
+        t::SCHEDULER_ENQUEUED,
+        t::HTTP_REQUESTS,
+        t::HTTP_DURATION,
+    ];
+    written.sort();
+    assert_eq!(dashboard_metric_names(&template), written);
+
+    // The body is JSON once CloudFormation has substituted it.
+    let start = template.find("DashboardBody: !Sub |").expect("a dashboard") + "DashboardBody: !Sub |".len();
+    let body: String = template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("        "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut substituted = String::new();
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("${") {
+        substituted.push_str(&rest[..at]);
+        let end = rest[at..].find('}').expect("a closed ${...}") + at;
+        let name = &rest[at + 2..end];
+        substituted.push_str(if name == "OldestMessageAlarmSeconds" { "1200" } else { "x" });
+        rest = &rest[end + 1..];
+    }
+    substituted.push_str(rest);
+    let parsed: Value = serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+    assert!(parsed["widgets"].as_array().is_some_and(|w| w.len() >= 10));
+}

@@ -37,8 +37,9 @@ pub struct AwsConfig {
     /// the API (the ingest function) lists and redrives.
     pub dlq_url: Option<String>,
     /// The CloudWatch namespace of the functions' metrics
-    /// (`HOOKLINE_METRICS_NAMESPACE`, default `hookline`).
-    pub metrics_namespace: String,
+    /// (`HOOKLINE_METRICS_NAMESPACE`, default `hookline`); `None` writes no
+    /// metrics (`HOOKLINE_METRICS=0`).
+    pub metrics_namespace: Option<String>,
 }
 
 impl AwsConfig {
@@ -56,9 +57,20 @@ impl AwsConfig {
             queue_url: required(&var, "HOOKLINE_QUEUE_URL")?,
             ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
             dlq_url: var("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
-            metrics_namespace: var("HOOKLINE_METRICS_NAMESPACE")
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| "hookline".to_owned()),
+            metrics_namespace: match var("HOOKLINE_METRICS").as_deref().map(str::trim) {
+                None | Some("" | "1") => Some(
+                    var("HOOKLINE_METRICS_NAMESPACE")
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| "hookline".to_owned()),
+                ),
+                Some("0") => None,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "HOOKLINE_METRICS",
+                        problem: format!("{other:?} is not 0 or 1"),
+                    });
+                }
+            },
         })
     }
 
@@ -102,14 +114,12 @@ pub fn init_logging() {
 /// core counts ([`hookline::telemetry`]) is gathered in the process and
 /// printed by [`flush_metrics`] as JSON log lines, which CloudWatch Logs
 /// turns into metrics in `namespace` — no API call, nothing billed per
-/// request but the log bytes. Each label is a dimension. `None` (logged)
-/// if a recorder is already installed: the function runs without metrics
-/// rather than not at all.
+/// request but the log bytes. Each label is a dimension. `None` when
+/// metrics are off, or (logged) if a recorder is already installed: the
+/// function then runs without metrics rather than not at all.
 pub fn init_metrics(config: &AwsConfig) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
-    match metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(config.metrics_namespace.clone())
-        .init()
-    {
+    let namespace = config.metrics_namespace.clone()?;
+    match metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(namespace).init() {
         Ok(collector) => {
             hookline::telemetry::describe();
             Some(collector)
@@ -309,4 +319,25 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
+        let mut env = vec![("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "https://q")];
+        env.extend_from_slice(extra);
+        AwsConfig::from_env(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn metrics_are_on_in_their_namespace_unless_switched_off() {
+        assert_eq!(config(&[]).unwrap().metrics_namespace.as_deref(), Some("hookline"));
+        let named = config(&[("HOOKLINE_METRICS_NAMESPACE", "hookline/prod")]).unwrap();
+        assert_eq!(named.metrics_namespace.as_deref(), Some("hookline/prod"));
+        assert_eq!(config(&[("HOOKLINE_METRICS", "0")]).unwrap().metrics_namespace, None);
+        let bad = config(&[("HOOKLINE_METRICS", "yes")]).unwrap_err();
+        assert_eq!(bad.name, "HOOKLINE_METRICS");
+    }
 }
