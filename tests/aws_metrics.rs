@@ -155,6 +155,7 @@ fn the_dashboard_reads_every_metric_the_functions_write_and_no_other() {
         t::ATTEMPTS,
         t::ATTEMPT_DURATION,
         t::RETRIES_SCHEDULED,
+        t::DELIVERIES_HELD,
         t::SUBSCRIPTIONS_DISABLED,
         t::SCHEDULER_ENQUEUED,
         t::HTTP_REQUESTS,

@@ -527,3 +527,55 @@ async fn metrics_count_real_deliveries_on_their_own_address() {
     let (status, _) = h.call("GET", "/metrics", None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_at_the_receiver_and_excess_deliveries_wait_without_spending_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = start(&dir, "1s").await;
+    let r = Receiver::start().await;
+    subscribe(&h, json!({"tenant":"acme","url":r.url("/"),"rate_limit":20})).await;
+    let mut ids = Vec::new();
+    for _ in 0..120 {
+        let ev = publish(&h, json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+        ids.push(ev["deliveries"][0]["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        let d = delivery_when(&h, id, "succeeded").await;
+        assert_eq!(d["attempt_count"], 1, "held back, never failed: {d}");
+    }
+    let received = r.received();
+    assert_eq!(received.len(), 120, "each delivered once");
+    let busiest = hookline_tests::receiver::Received::busiest_second(&received);
+    // 20 a second, within 5 %.
+    assert!(busiest <= 21, "{busiest} requests within one second");
+    assert!(busiest >= 15, "the limit is used, not starved: {busiest}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_holds_every_delivery_to_the_endpoint_until_then() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = start(&dir, "1s").await;
+    let r = Receiver::start().await;
+    r.script([Reply::WithHeader(429, "retry-after", "3")]);
+    subscribe(&h, json!({"tenant":"acme","url":r.url("/")})).await;
+    let first = publish(&h, json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+    let first = first["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    eventually(WAIT, "the 429", || async { (!r.received().is_empty()).then_some(()) }).await;
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let ev = publish(&h, json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+        others.push(ev["deliveries"][0]["id"].as_str().expect("id").to_owned());
+    }
+    for id in &others {
+        let d = delivery_when(&h, id, "succeeded").await;
+        assert_eq!(d["attempt_count"], 1, "held, not failed: {d}");
+    }
+    let received = r.received();
+    assert_eq!(received.len(), 4, "the 429, then each other delivery once");
+    let paused_for = received[1].at - received[0].at;
+    assert!(paused_for >= Duration::from_secs(3), "something was sent {paused_for:?} after Retry-After: 3");
+    // The delivery that was answered 429 itself waits its backoff (a minute
+    // at least, as for any 429).
+    let (_, d) = h.call("GET", &format!("/v1/deliveries/{first}"), None).await;
+    assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(1)), "{d}");
+}

@@ -101,13 +101,18 @@ pub async fn writes_are_conditioned_on_the_version_they_were_made_from(s: &dyn S
     patch.active = true;
     patch.description = Some("made before the disable".into());
     patch.version = 3;
-    let failing =
-        Health { failing_since: Some(t0()), failing_announced: true, disabled_reason: Some("gone") };
+    let failing = Health {
+        failing_since: Some(t0()),
+        failing_announced: true,
+        disabled_reason: Some("gone"),
+        paused_until: Some(t0()),
+    };
     s.update_health(&sub.id, &failing).await.unwrap();
     assert_eq!(s.update_subscription(&patch).await.unwrap(), Written::Stale);
     let disabled = s.get_subscription(&sub.id).await.unwrap().unwrap();
     assert_eq!((disabled.active, disabled.disabled_reason.as_deref()), (false, Some("gone")));
     assert_eq!((disabled.failing_since, disabled.failing_announced, disabled.version), (Some(t0()), true, 3));
+    assert_eq!(disabled.paused_until, Some(t0()), "a pause is health too");
     assert_eq!(disabled.description.as_deref(), Some("edited"), "the rest as it was");
 
     assert!(s.delete_subscription(&sub.id).await.unwrap());

@@ -33,12 +33,25 @@ pub struct Received {
     pub body: Vec<u8>,
     /// What the receiver's check said, if it has one.
     pub verdict: Option<Result<(), String>>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// The most requests of `received` that arrived within any one
+    /// second.
+    pub fn busiest_second(received: &[Received]) -> usize {
+        let mut times: Vec<std::time::Instant> = received.iter().map(|r| r.at).collect();
+        times.sort();
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t - times[i] < Duration::from_secs(1)).count())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The body as JSON.
@@ -81,7 +94,13 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let mut received = Received { path: uri.path().to_owned(), headers, body: body.to_vec(), verdict: None };
+    let mut received = Received {
+        path: uri.path().to_owned(),
+        headers,
+        body: body.to_vec(),
+        verdict: None,
+        at: std::time::Instant::now(),
+    };
     received.verdict = inner.check.as_ref().map(|check| check(&received));
     let refused = matches!(received.verdict, Some(Err(_)));
     let count = {

@@ -9,6 +9,7 @@
 //! | idempotency key | `IDEM#<t>#<key>` | `IDEM` | |
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
+//! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
 //!
 //! A delivery's latest attempt rides in the delivery item itself (attribute
 //! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
@@ -32,6 +33,13 @@
 //! and its event's `last_by`; a delivery, the retention after it finishes
 //! (a pending one never); an idempotency key, the retention after its
 //! publish.
+//!
+//! A rate-limited subscription's schedule is one item holding its TAT
+//! (`tat`, unix microseconds; see `hookline::policy::rate`): a lease moves
+//! it with one `UpdateItem` conditioned on the value it was computed from
+//! — no read when the schedule is idle (condition `tat <= now`), and when
+//! it is busy the failed condition returns the item, so the second try is
+//! the last. One lease serves up to ten deliveries.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,9 +61,10 @@ use hookline::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Health,
     Subscription, SubscriptionId, Tenant, TenantId,
 };
+use hookline::policy::rate::{self, Grant, RateLimit};
 use hookline::ports::{
-    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded, Recording,
-    StoreError, SubscriptionStore, TenantStore, Written,
+    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, RateSlots, Recorded,
+    Recording, StoreError, SubscriptionStore, TenantStore, Written,
 };
 use hookline::target::TargetUrl;
 
@@ -1038,5 +1047,60 @@ impl DeliveryStore for DynamoStore {
                 None => return Ok(n),
             }
         }
+    }
+}
+
+#[async_trait]
+impl RateSlots for DynamoStore {
+    async fn lease(
+        &self,
+        subscription: &SubscriptionId,
+        rate: RateLimit,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, StoreError> {
+        let micros = |t: DateTime<Utc>| t.timestamp_micros();
+        // The TAT as last seen; unknown at first, taken as idle.
+        let mut seen: Option<i64> = None;
+        for _ in 0..5 {
+            let tat = seen.and_then(|us| Utc.timestamp_micros(us).single());
+            let grant = rate::lease(tat, now, rate, want);
+            let Grant::Slots { next, .. } = grant else { return Ok(grant) };
+            // Rounded up: the next lease never starts inside this one.
+            let next_us = micros(next) + i64::from(next.timestamp_subsec_nanos() % 1000 != 0);
+            let req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("RATE#{subscription}"), "RATE")))
+                .update_expression("SET tat = :next, expires_at = :exp")
+                .expression_attribute_values(":next", n(next_us))
+                .expression_attribute_values(":exp", self.expiry(next))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let req = match seen {
+                None => req
+                    .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+                    .expression_attribute_values(":now", n(micros(now))),
+                Some(old) => {
+                    req.condition_expression("tat = :old").expression_attribute_values(":old", n(old))
+                }
+            };
+            match req.send().await {
+                Ok(_) => return Ok(grant),
+                Err(e) => {
+                    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                    let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = e.as_service_error()
+                    else {
+                        return Err(unavailable(e));
+                    };
+                    // Another sender moved it (or TTL removed it): try again
+                    // from what is there now.
+                    seen = failed.item().map(|item| get_n(item, "tat")).transpose()?;
+                }
+            }
+        }
+        Err(StoreError::Contended("the rate schedule kept changing; the delivery waits".into()))
     }
 }

@@ -171,13 +171,16 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context 
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &config.queue_url));
     warm_up(&store, &queue).await;
+    // Every deliver invocation takes rate-limited endpoints' slots from the
+    // table, so together they keep each limit.
     let ctx = Context::new(
-        store,
+        store.clone(),
         queue,
         Arc::new(SystemClock),
         Arc::new(OsEntropy),
         config.common.settings.clone(),
-    );
+    )
+    .with_rate_slots(store);
     match &config.dlq_url {
         Some(dlq) => ctx.with_dead_letters(Arc::new(SqsDeadLetters::new(sqs, dlq, &config.queue_url))),
         None => ctx,

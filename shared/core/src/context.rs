@@ -98,6 +98,9 @@ pub struct Context {
     pub entropy: Arc<dyn Entropy>,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// This process's slots of rate-limited subscriptions (schedules kept
+    /// in this process until [`Context::with_rate_slots`]).
+    pub pacer: Arc<crate::pacing::Pacer>,
 }
 
 impl Context {
@@ -119,7 +122,15 @@ impl Context {
             clock,
             entropy,
             settings: Arc::new(settings),
+            pacer: Arc::new(crate::pacing::Pacer::new(Arc::new(crate::ports::LocalRateSlots::default()))),
         }
+    }
+
+    /// The context with rate-limited subscriptions' schedules shared in
+    /// `slots` (several processes sending to the same endpoints).
+    pub fn with_rate_slots(mut self, slots: Arc<dyn crate::ports::RateSlots>) -> Self {
+        self.pacer = Arc::new(crate::pacing::Pacer::new(slots));
+        self
     }
 
     /// The context with access to the delivery queue's dead letters.

@@ -24,11 +24,15 @@ use crate::model::{
     Subscription,
 };
 use crate::ops::merged;
+use crate::pacing::Turn;
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
 use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
 use crate::signing::SecretSet;
 use crate::target::TargetUrl;
 use crate::telemetry;
+
+/// The longest a `Retry-After` on a 429 pauses an endpoint.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 use crate::wire::{Content, TargetSettings, build_request};
 
 /// What handling a message came to (all of them are successes for the
@@ -50,6 +54,10 @@ pub enum Handled {
     Skipped(&'static str),
     /// The delivery was canceled: its subscription is gone or inactive.
     Canceled,
+    /// The delivery was held back, no attempt spent: its subscription's
+    /// rate limit is reached, or it asked for time (429 with `Retry-After`).
+    /// Its message was queued again for when its turn comes.
+    Held,
 }
 
 /// Why a message must come back: the store or the queue failed.
@@ -136,7 +144,45 @@ impl Context {
             info!("canceled: its subscription is deleted or inactive, or its tenant has no secret");
             return Ok(Handled::Canceled);
         };
+        if let Some(sub) = &target.subscription {
+            let now = self.clock.now();
+            if let Some(until) = sub.paused_until.filter(|t| *t > now) {
+                return self.hold(&delivery, attempt, until, "paused").await;
+            }
+            if let Some(rate) = sub.rate_limit {
+                match self.pacer.turn(&sub.id, rate, now).await? {
+                    Turn::At(at) => {
+                        if let Ok(wait) = (at - now).to_std() {
+                            sender.wait(wait).await;
+                        }
+                    }
+                    Turn::NotBefore(until) => {
+                        return self.hold(&delivery, attempt, until, "rate_limit").await;
+                    }
+                }
+            }
+        }
         self.attempt(sender, received, &delivery, &event, &target, attempt).await
+    }
+
+    /// Queues the message again for `until` (spread over a second, so the
+    /// held-back deliveries of one endpoint do not all come back at once):
+    /// no attempt is made or spent.
+    async fn hold(
+        &self,
+        d: &Delivery,
+        attempt: u32,
+        until: chrono::DateTime<chrono::Utc>,
+        reason: &'static str,
+    ) -> Result<Handled, DeliverError> {
+        let now = self.clock.now();
+        let spread = Duration::from_secs_f64(self.entropy.unit());
+        let wait = ((until - now).to_std().unwrap_or(Duration::ZERO) + spread).min(self.queue.max_delay());
+        let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt };
+        self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
+        telemetry::held(reason);
+        info!(reason, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "held back");
+        Ok(Handled::Held)
     }
 
     /// The message came back though its attempt is recorded: whatever
@@ -226,10 +272,16 @@ impl Context {
             created_at: event.created_at,
             payload: &event.payload,
         };
+        let mut pause = None;
         let (decision, record) =
             match build_request(&settings, &secrets, delivery.id.as_str(), &content, started) {
                 Ok(request) => {
                     let result = sender.send(&request).await;
+                    // "Slow down": nothing more goes to this endpoint until then.
+                    if let AttemptOutcome::Response { status: 429, retry_after: Some(d), .. } = result.outcome
+                    {
+                        pause = Some(d.min(MAX_PAUSE));
+                    }
                     let decision = decide(&target.retry, number, &result.outcome, self.entropy.unit());
                     telemetry::attempt(&result.outcome, decision, result.duration);
                     let (status_code, error) = match result.outcome {
@@ -372,7 +424,7 @@ impl Context {
         if let Some(sub) = &target.subscription
             && decision != Decision::GiveUp(GiveUpReason::Unsendable)
         {
-            self.update_health(sub, decision, &record, now).await?;
+            self.update_health(sub, decision, &record, now, pause).await?;
         }
         Ok(Handled::Attempted { decision, acknowledged: recorded.acknowledged })
     }
@@ -389,6 +441,7 @@ impl Context {
         decision: Decision,
         attempt: &Attempt,
         now: chrono::DateTime<chrono::Utc>,
+        pause: Option<Duration>,
     ) -> Result<(), StoreError> {
         let succeeded = decision == Decision::Succeeded;
         let policy = self.settings.disable.after_attempt(sub.failing_since, succeeded, now);
@@ -402,6 +455,8 @@ impl Context {
             failing_since: policy.failing_since,
             failing_announced: !succeeded && (sub.failing_announced || announce),
             disabled_reason: reason,
+            // A new pause, or the one still running; one that ran out goes.
+            paused_until: pause.map(|d| now + span(d)).or(sub.paused_until.filter(|t| *t > now)),
         };
         if health == sub.health() {
             return Ok(()); // nothing changed: no write

@@ -15,7 +15,7 @@ use crate::deliver::Handled;
 use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
 use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, ScriptedSender, SeededEntropy};
-use crate::ports::{Clock, DeliveryStore, QueueMessage, Queued, Received, SubscriptionStore};
+use crate::ports::{Clock, DeliveryQueue, DeliveryStore, QueueMessage, Queued, Received, SubscriptionStore};
 use crate::signing::{HeaderLookup, Secret, standard};
 
 struct World {
@@ -800,4 +800,75 @@ async fn a_repeated_publish_queues_what_the_first_one_stored_but_never_queued() 
     let third = w.ctx.publish_event(&op(), serde_json::from_str(body).unwrap(), None).await.unwrap();
     assert_eq!(third, first);
     assert!(w.queue.drain().is_empty(), "a delivery that started is not queued again");
+}
+
+#[tokio::test]
+async fn a_rate_limited_endpoint_gets_its_slots_and_the_rest_wait_without_spending_an_attempt() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","rate_limit":2}"#).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.extend(w.publish(r#"{"tenant":"acme","type":"order.paid","payload":{}}"#).await);
+    }
+    let handled = w.run_queue().await;
+    // At 2 a second, the slots at 0, 500 and 1000 ms fit the horizon.
+    assert_eq!(handled.iter().filter(|h| matches!(h, Handled::Attempted { .. })).count(), 3, "{handled:?}");
+    assert_eq!(handled.iter().filter(|h| **h == Handled::Held).count(), 2);
+    assert_eq!(w.sender.waits(), vec![Duration::ZERO, Duration::from_millis(500), Duration::from_secs(1)]);
+    let mut untouched = 0;
+    for id in &ids {
+        let d = w.delivery(id).await;
+        if d.attempts == 0 {
+            untouched += 1;
+            assert_eq!(d.status, DeliveryStatus::Pending);
+        }
+    }
+    assert_eq!(untouched, 2, "held back, no attempt spent");
+    let requeued = w.queue.drain();
+    assert_eq!(requeued.len(), 2, "held messages are queued again");
+    assert!(
+        requeued.iter().all(|q| q.delay >= Duration::from_millis(500) && q.delay <= Duration::from_secs(2))
+    );
+    w.clock.advance(Duration::from_secs(2));
+    for q in requeued {
+        w.ctx.handle_message(&w.sender, &once(&q.message)).await.unwrap();
+    }
+    for id in &ids {
+        assert_eq!(w.delivery(id).await.status, DeliveryStatus::Succeeded);
+    }
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_pauses_the_whole_endpoint_until_then() {
+    let w = world();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.sender.then([AttemptOutcome::Response {
+        status: 429,
+        retry_after: Some(Duration::from_secs(30)),
+        stop_retries: false,
+    }]);
+    let first = w.publish(r#"{"tenant":"acme","type":"order.paid","payload":{}}"#).await;
+    w.run_queue().await;
+    let paused = w.store.get_subscription(&sub).await.unwrap().unwrap().paused_until;
+    assert_eq!(paused, Some(w.clock.now() + chrono::Duration::seconds(30)));
+
+    // Another delivery to it is held back, nothing sent, no attempt spent.
+    let second = w.publish(r#"{"tenant":"acme","type":"order.paid","payload":{}}"#).await;
+    let sent = w.sender.requests().len();
+    let (mine, others): (Vec<Queued>, Vec<Queued>) = w.queue.drain().into_iter().partition(
+        |q| matches!(&q.message, QueueMessage::Deliver { delivery_id, .. } if *delivery_id == second[0]),
+    );
+    w.queue.enqueue(&others).await.unwrap(); // the first one's retry, for later
+    assert_eq!(mine.len(), 1);
+    let handled = w.ctx.handle_message(&w.sender, &once(&mine[0].message)).await.unwrap();
+    assert_eq!(handled, Handled::Held);
+    assert_eq!(w.sender.requests().len(), sent);
+    assert_eq!(w.delivery(&second[0]).await.attempts, 0);
+
+    // After the pause both go; the pause is cleared by the next attempt.
+    w.clock.advance(Duration::from_secs(31));
+    w.run_queue().await;
+    assert_eq!(w.delivery(&first[0]).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(w.delivery(&second[0]).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(w.store.get_subscription(&sub).await.unwrap().unwrap().paused_until, None);
 }

@@ -22,6 +22,7 @@ pub mod deliver;
 pub mod guard;
 pub mod model;
 mod ops;
+pub mod pacing;
 pub mod policy;
 pub mod ports;
 pub mod presets;

@@ -32,6 +32,9 @@ pub const ATTEMPT_DURATION: &str = "hookline_attempt_duration_seconds";
 /// Retries scheduled, by where the next attempt waits (`queue`, or `store`
 /// for a wait longer than the queue can delay a message).
 pub const RETRIES_SCHEDULED: &str = "hookline_retries_scheduled_total";
+/// Deliveries held back without an attempt, by `reason` (rate_limit, or
+/// paused: the endpoint answered 429 with `Retry-After`).
+pub const DELIVERIES_HELD: &str = "hookline_deliveries_held_total";
 /// Subscriptions disabled, by `reason` (gone, failing).
 pub const SUBSCRIPTIONS_DISABLED: &str = "hookline_subscriptions_disabled_total";
 /// Deliveries the scheduler queued (due retries and lost messages).
@@ -60,6 +63,7 @@ pub fn describe() {
     describe_counter!(ATTEMPTS, Unit::Count, "Delivery attempts, by outcome and class");
     describe_histogram!(ATTEMPT_DURATION, Unit::Seconds, "Duration of delivery attempts");
     describe_counter!(RETRIES_SCHEDULED, Unit::Count, "Retries scheduled, by where they wait");
+    describe_counter!(DELIVERIES_HELD, Unit::Count, "Deliveries held back without an attempt, by reason");
     describe_counter!(SUBSCRIPTIONS_DISABLED, Unit::Count, "Subscriptions disabled, by reason");
     describe_counter!(SCHEDULER_ENQUEUED, Unit::Count, "Due deliveries queued by the scheduler");
     describe_counter!(HTTP_REQUESTS, Unit::Count, "API requests, by route, method and status");
@@ -95,6 +99,11 @@ pub(crate) fn unsendable() {
 /// the store.
 pub(crate) fn retry_scheduled(in_queue: bool) {
     counter!(RETRIES_SCHEDULED, "via" => if in_queue { "queue" } else { "store" }).increment(1);
+}
+
+/// A delivery held back.
+pub(crate) fn held(reason: &'static str) {
+    counter!(DELIVERIES_HELD, "reason" => reason).increment(1);
 }
 
 /// A subscription disabled.

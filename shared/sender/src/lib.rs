@@ -117,6 +117,10 @@ fn stop_requested(headers: &reqwest::header::HeaderMap) -> bool {
 
 #[async_trait]
 impl Sender for HttpSender {
+    async fn wait(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
     async fn send(&self, request: &OutgoingRequest) -> SendResult {
         let started = Instant::now();
         if let Err(blocked) = self.guard.check_url(&request.url) {

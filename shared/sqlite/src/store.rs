@@ -332,7 +332,8 @@ impl SubscriptionStore for SqliteStore {
 
     async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
         let id = id.to_string();
-        let (failing_since, failing_announced) = (health.failing_since, health.failing_announced);
+        let (failing_since, failing_announced, paused_until) =
+            (health.failing_since, health.failing_announced, health.paused_until);
         let reason = health.disabled_reason.map(str::to_owned);
         self.write(move |tx| {
             let Some(mut sub) =
@@ -340,7 +341,12 @@ impl SubscriptionStore for SqliteStore {
             else {
                 return Ok(());
             };
-            sub.set_health(&Health { failing_since, failing_announced, disabled_reason: reason.as_deref() });
+            sub.set_health(&Health {
+                failing_since,
+                failing_announced,
+                disabled_reason: reason.as_deref(),
+                paused_until,
+            });
             tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
                 .map_err(unavailable)?;
             Ok(())

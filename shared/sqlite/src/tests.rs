@@ -331,6 +331,10 @@ struct GatedSender {
 
 #[async_trait::async_trait]
 impl hookline::ports::Sender for GatedSender {
+    async fn wait(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
     async fn send(&self, _: &hookline::wire::OutgoingRequest) -> hookline::ports::SendResult {
         self.sent.fetch_add(1, Ordering::SeqCst);
         if let Ok(permit) = self.gate.acquire().await {

@@ -17,6 +17,7 @@ use super::settings::{SettingsInput, SettingsView, check_secret_fits};
 use super::{ApiError, reserved};
 use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT};
 use crate::model::{DeliverySettings, EventTypePattern, Subscription, SubscriptionId, TenantId};
+use crate::policy::RateLimit;
 use crate::ports::{PageRequest, Written, span};
 use crate::signing::{Secret, SecretSet};
 use crate::target::TargetUrl;
@@ -71,6 +72,9 @@ pub struct CreateSubscriptionRequest {
     /// A wait before the first attempt: `30s`, `2m` or seconds, at most 15 min.
     #[serde(default)]
     pub initial_delay: Option<serde_json::Value>,
+    /// The most deliveries a second, 1–1000; absent: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<u64>,
 }
 
 /// Checks event type patterns.
@@ -105,6 +109,7 @@ impl CreateSubscriptionRequest {
         let url = TargetUrl::parse(&self.url)?;
         let event_types = parse_event_types(self.event_types.as_deref().unwrap_or_default())?;
         let description = parse_description(self.description)?;
+        let rate_limit = self.rate_limit.map(RateLimit::new).transpose()?;
         let settings = SettingsInput {
             preset: self.preset,
             signature: self.signature,
@@ -130,6 +135,8 @@ impl CreateSubscriptionRequest {
             disabled_reason: None,
             settings,
             secrets: SecretSet::new(secret),
+            rate_limit,
+            paused_until: None,
             failing_since: None,
             failing_announced: false,
             created_at: now,
@@ -174,6 +181,9 @@ pub struct UpdateSubscriptionRequest {
     /// New wait before first attempts (`null`: none).
     #[serde(default, deserialize_with = "nullable")]
     pub initial_delay: Option<Option<serde_json::Value>>,
+    /// New rate limit (`null`: none).
+    #[serde(default, deserialize_with = "nullable")]
+    pub rate_limit: Option<Option<u64>>,
     /// Switch to a preset: its signature, body, schedule and timeout, each
     /// overridable by the fields above.
     #[serde(default)]
@@ -216,6 +226,9 @@ impl UpdateSubscriptionRequest {
         if let Some(description) = &self.description {
             next.description = parse_description(description.clone())?;
         }
+        if let Some(rate) = self.rate_limit {
+            next.rate_limit = rate.map(RateLimit::new).transpose()?;
+        }
         if let Some(active) = self.active {
             next.active = active;
             if active {
@@ -255,6 +268,13 @@ pub struct SubscriptionView {
     /// How requests are made.
     #[serde(flatten)]
     pub settings: SettingsView,
+    /// The most deliveries a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Nothing is sent before this time: the endpoint answered 429 with
+    /// `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -273,6 +293,8 @@ impl From<&Subscription> for SubscriptionView {
             disabled_reason: s.disabled_reason.clone(),
             failing_since: s.failing_since,
             settings: SettingsView::from(&s.settings),
+            rate_limit: s.rate_limit,
+            paused_until: s.paused_until,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::SubscriptionId;
 use super::names::{EventType, EventTypePattern, TenantId};
 use super::settings::DeliverySettings;
+use crate::policy::RateLimit;
 use crate::signing::SecretSet;
 use crate::target::TargetUrl;
 
@@ -35,6 +36,13 @@ pub struct Subscription {
     pub settings: DeliverySettings,
     /// Signing secrets (current and retiring).
     pub secrets: SecretSet,
+    /// The most deliveries a second it is sent; none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Nothing is sent to it before this time: it answered 429 with
+    /// `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
     /// Start of the current unbroken run of failed attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
@@ -67,6 +75,7 @@ impl Subscription {
         self.version += 1;
         self.failing_since = health.failing_since;
         self.failing_announced = health.failing_announced;
+        self.paused_until = health.paused_until;
         if let Some(reason) = health.disabled_reason {
             self.active = false;
             self.disabled_reason = Some(reason.to_owned());
@@ -79,6 +88,7 @@ impl Subscription {
             failing_since: self.failing_since,
             failing_announced: self.failing_announced,
             disabled_reason: None,
+            paused_until: self.paused_until,
         }
     }
 }
@@ -92,4 +102,6 @@ pub struct Health<'a> {
     pub failing_announced: bool,
     /// Disable the subscription, for this reason.
     pub disabled_reason: Option<&'a str>,
+    /// Send nothing to it before this time (it asked to be given time).
+    pub paused_until: Option<DateTime<Utc>>,
 }

@@ -415,6 +415,7 @@ impl Entropy for SeededEntropy {
 pub struct ScriptedSender {
     script: Mutex<VecDeque<AttemptOutcome>>,
     requests: Mutex<Vec<OutgoingRequest>>,
+    waits: Mutex<Vec<Duration>>,
 }
 
 impl ScriptedSender {
@@ -433,6 +434,12 @@ impl ScriptedSender {
     pub fn requests(&self) -> Vec<OutgoingRequest> {
         lock(&self.requests).clone()
     }
+
+    /// Every wait before a send so far (a rate-limited endpoint's slots);
+    /// the fake does not sleep.
+    pub fn waits(&self) -> Vec<Duration> {
+        lock(&self.waits).clone()
+    }
 }
 
 #[async_trait]
@@ -449,6 +456,10 @@ impl Sender for ScriptedSender {
             AttemptOutcome::Response { .. } => None,
         };
         SendResult { outcome, duration: Duration::from_millis(1), response_excerpt: None, error_message }
+    }
+
+    async fn wait(&self, d: Duration) {
+        lock(&self.waits).push(d);
     }
 }
 

@@ -18,7 +18,7 @@ use crate::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Health, Subscription,
     SubscriptionId, Tenant, TenantId,
 };
-use crate::policy::AttemptOutcome;
+use crate::policy::{AttemptOutcome, Grant, RateLimit};
 use crate::wire::OutgoingRequest;
 
 /// The cause of an adapter's failure, kept for logs and error chains.
@@ -433,6 +433,46 @@ pub trait DeliveryQueue: Send + Sync {
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
 }
 
+/// The shared schedules of rate-limited subscriptions (see
+/// [`crate::policy::rate`]): every process sending to a subscription takes
+/// its slots here, so together they keep its limit.
+#[async_trait]
+pub trait RateSlots: Send + Sync {
+    /// Leases up to `want` slots of `subscription`'s schedule at `rate`, or
+    /// says when to come back ([`crate::policy::rate::lease`], applied
+    /// atomically to the shared TAT).
+    async fn lease(
+        &self,
+        subscription: &SubscriptionId,
+        rate: RateLimit,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, StoreError>;
+}
+
+/// Schedules kept in this process: right where one process does all the
+/// sending (the embedded mode) and in tests.
+#[derive(Debug, Default)]
+pub struct LocalRateSlots(std::sync::Mutex<std::collections::HashMap<SubscriptionId, DateTime<Utc>>>);
+
+#[async_trait]
+impl RateSlots for LocalRateSlots {
+    async fn lease(
+        &self,
+        subscription: &SubscriptionId,
+        rate: RateLimit,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, StoreError> {
+        let mut tats = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let grant = crate::policy::rate::lease(tats.get(subscription).copied(), now, rate, want);
+        if let Grant::Slots { next, .. } = grant {
+            tats.insert(subscription.clone(), next);
+        }
+        Ok(grant)
+    }
+}
+
 /// What came of sending one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
@@ -453,6 +493,8 @@ pub trait Sender: Send + Sync {
     /// Sends the request and reports what happened (never an `Err`: every
     /// failure is an outcome to record).
     async fn send(&self, request: &OutgoingRequest) -> SendResult;
+    /// Waits `d` before a request is sent (a rate-limited endpoint's slot).
+    async fn wait(&self, d: Duration);
 }
 
 /// A std duration as a chrono one, saturating (the largest chrono duration

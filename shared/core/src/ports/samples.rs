@@ -36,6 +36,8 @@ pub fn subscription(n: u8) -> Subscription {
         disabled_reason: None,
         settings: DeliverySettings::default(),
         secrets: SecretSet::new(Secret::generate([n; GENERATED_SECRET_BYTES])),
+        rate_limit: None,
+        paused_until: None,
         failing_since: None,
         failing_announced: false,
         created_at: at,
