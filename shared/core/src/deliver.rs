@@ -25,6 +25,7 @@ use crate::model::{
 };
 use crate::ops::merged;
 use crate::pacing::Turn;
+use crate::policy::rate::LATE;
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
 use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
 use crate::signing::SecretSet;
@@ -149,20 +150,40 @@ impl Context {
             if let Some(until) = sub.paused_until.filter(|t| *t > now) {
                 return self.hold(&delivery, attempt, until, "paused").await;
             }
-            if let Some(rate) = sub.rate_limit {
-                match self.pacer.turn(&sub.id, rate, now).await? {
-                    Turn::At(at) => {
-                        if let Ok(wait) = (at - now).to_std() {
-                            sender.wait(wait).await;
-                        }
-                    }
-                    Turn::NotBefore(until) => {
-                        return self.hold(&delivery, attempt, until, "rate_limit").await;
-                    }
-                }
+            if let Some(rate) = sub.rate_limit
+                && let Some(until) = self.take_turn(sender, sub, rate).await?
+            {
+                return self.hold(&delivery, attempt, until, "rate_limit").await;
             }
         }
         self.attempt(sender, received, &delivery, &event, &target, attempt).await
+    }
+
+    /// Waits for this delivery's slot of `sub`'s schedule; `Some(until)`
+    /// when there is none before then. A slot woken up to too late (a
+    /// busy process) is given up and another taken: a late request could
+    /// crowd the next second.
+    async fn take_turn(
+        &self,
+        sender: &dyn Sender,
+        sub: &Subscription,
+        rate: crate::policy::RateLimit,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DeliverError> {
+        for _ in 0..5 {
+            let now = self.clock.now();
+            match self.pacer.turn(&sub.id, rate, now).await? {
+                Turn::At(at) => {
+                    if let Ok(wait) = (at - now).to_std() {
+                        sender.wait(wait).await;
+                    }
+                    if self.clock.now() <= at + span(LATE) {
+                        return Ok(None);
+                    }
+                }
+                Turn::NotBefore(until) => return Ok(Some(until)),
+            }
+        }
+        Ok(Some(self.clock.now() + span(rate.spacing())))
     }
 
     /// Queues the message again for `until` (spread over a second, so the

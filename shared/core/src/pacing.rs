@@ -80,16 +80,16 @@ mod tests {
         let pacer = Pacer::new(Arc::new(LocalRateSlots::default()));
         let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
         let sub = SubscriptionId::generate(t0, [1; 10]);
-        let rate = RateLimit::new(2).unwrap(); // leases of 2: 0 ms and 500 ms
+        let rate = RateLimit::new(2).unwrap(); // slots 510 ms apart
         let ms = chrono::Duration::milliseconds;
+        // One lease of the two slots within the horizon: 0 and 510 ms.
         assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::At(t0));
-        assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::At(t0 + ms(500)));
-        // The next lease: 1000 ms is within the horizon, 1500 ms is not.
-        assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::At(t0 + ms(1000)));
-        assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::NotBefore(t0 + ms(500)));
-        // Back then: 1500 ms and 2000 ms are leased, the first used.
-        assert_eq!(pacer.turn(&sub, rate, t0 + ms(1000)).await.unwrap(), Turn::At(t0 + ms(1500)));
-        // The one at 2000 ms is missed: thrown away, not used late.
+        assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::At(t0 + ms(510)));
+        // The next free slot, 1020 ms, is past the horizon.
+        assert_eq!(pacer.turn(&sub, rate, t0).await.unwrap(), Turn::NotBefore(t0 + ms(20)));
+        // Back then: 1020 ms and 1530 ms are leased, the first used.
+        assert_eq!(pacer.turn(&sub, rate, t0 + ms(1000)).await.unwrap(), Turn::At(t0 + ms(1020)));
+        // The one at 1530 ms is missed: thrown away, not used late.
         let late = t0 + ms(3000);
         assert_eq!(pacer.turn(&sub, rate, late).await.unwrap(), Turn::At(late));
     }

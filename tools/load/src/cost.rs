@@ -93,10 +93,11 @@ impl Share {
     }
 }
 
-/// The receiver: `/ok` answers 200, `/flaky` 500 twice then 200, `/down` 500.
+/// The receiver: `/ok` and `/limited` answer 200, `/flaky` 500 twice then
+/// 200, `/down` 500.
 async fn receive(State(flaky): State<Arc<AtomicU32>>, Path(script): Path<String>) -> StatusCode {
     match script.as_str() {
-        "ok" => StatusCode::OK,
+        "ok" | "limited" => StatusCode::OK,
         "flaky" if flaky.fetch_add(1, Ordering::SeqCst) >= 2 => StatusCode::OK,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -163,7 +164,9 @@ impl Rig {
             ..Settings::default()
         };
         let guard = settings.guard.clone();
-        let ctx = Context::new(store, queue, clock.clone(), Arc::new(OsEntropy), settings);
+        // Rate-limited endpoints take their slots from the table, as on AWS.
+        let ctx = Context::new(store.clone(), queue, clock.clone(), Arc::new(OsEntropy), settings)
+            .with_rate_slots(store);
 
         let app = axum::Router::new()
             .route("/{script}", axum::routing::post(receive))
@@ -187,9 +190,11 @@ impl Rig {
     /// Runs one scenario: (ingest, deliver, retry) shares and the attempts.
     async fn scenario(&self, script: &str) -> anyhow::Result<([Share; 3], u32, DeliveryStatus)> {
         let tenant = format!("cost-{script}");
-        let sub: CreateSubscriptionRequest = serde_json::from_value(
-            serde_json::json!({"tenant": tenant, "url": format!("{}/{script}", self.receiver)}),
-        )?;
+        let mut sub = serde_json::json!({"tenant": tenant, "url": format!("{}/{script}", self.receiver)});
+        if script == "limited" {
+            sub["rate_limit"] = serde_json::json!(100);
+        }
+        let sub: CreateSubscriptionRequest = serde_json::from_value(sub)?;
         self.ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
         self.meter.take(); // the subscription is not part of the delivery's bill
 
@@ -267,9 +272,15 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
     let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
     let rig = Rig::new(endpoint).await?;
     println!("one event, one subscription; units and dollars per delivery, $ per million deliveries\n");
-    for (script, label) in
-        [("ok", "first-try success"), ("flaky", "success after two retries"), ("down", "exhausted")]
-    {
+    for (script, label) in [
+        ("ok", "first-try success"),
+        ("flaky", "success after two retries"),
+        ("down", "exhausted"),
+        (
+            "limited",
+            "first-try success to a rate-limited endpoint (100/s; a lone delivery buys a lease of 10 slots)",
+        ),
+    ] {
         let (shares, attempts, status) = rig.scenario(script).await?;
         let [ingest, deliver, retry] = &shares;
         println!("{label}: {attempts} attempts, {}", status.as_str());

@@ -32,6 +32,7 @@ use aws_sdk_dynamodb::operation::{
     put_item::PutItemInput,
     query::{QueryInput, QueryOutput},
     transact_write_items::TransactWriteItemsInput,
+    update_item::UpdateItemInput,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::interceptors::context::Input;
@@ -94,8 +95,28 @@ impl std::fmt::Debug for Meter {
 enum Pending {
     /// Items to put (or, with `None`, keys to delete) if the call succeeds.
     Writes { transactional: bool, writes: Vec<(Key, Option<Item>)> },
+    /// Attributes an UpdateItem sets (`SET a = :x, b = :y`) on an item.
+    Update { key: Key, sets: Vec<(String, AttributeValue)> },
     /// A read's consistency.
     Read { consistent: bool },
+}
+
+/// The assignments of an update expression made only of `SET name = :value`
+/// clauses, with their values; `None` for anything else.
+fn simple_sets(
+    expression: &str,
+    values: Option<&HashMap<String, AttributeValue>>,
+) -> Option<Vec<(String, AttributeValue)>> {
+    let body = expression.trim().strip_prefix("SET ")?;
+    body.split(',')
+        .map(|clause| {
+            let (name, value) = clause.split_once('=')?;
+            let (name, value) = (name.trim(), value.trim());
+            let simple =
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && value.starts_with(':');
+            simple.then(|| Some((name.to_owned(), values?.get(value)?.clone()))).flatten()
+        })
+        .collect()
 }
 
 impl Storable for Pending {
@@ -192,6 +213,14 @@ impl Meter {
                 }
             }
             cfg.interceptor_state().store_put(Pending::Writes { transactional: false, writes });
+        } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+            let key = i.key().map(key_of).unwrap_or_default();
+            match simple_sets(i.update_expression().unwrap_or_default(), i.expression_attribute_values()) {
+                Some(sets) => {
+                    cfg.interceptor_state().store_put(Pending::Update { key, sets });
+                }
+                None => self.with(|s| s.bill.unmetered.push("dynamodb:UpdateItem".into())),
+            }
         } else if let Some(i) = input.downcast_ref::<GetItemInput>() {
             cfg.interceptor_state()
                 .store_put(Pending::Read { consistent: i.consistent_read() == Some(true) });
@@ -272,7 +301,7 @@ impl Intercept for Meter {
             cfg.interceptor_state().store_put(SqsCall { op: name, chunks: sqs_input_chunks(input) });
             return Ok(());
         }
-        if matches!(name, "dynamodb:UpdateItem" | "dynamodb:Scan") {
+        if name == "dynamodb:Scan" {
             self.with(|s| s.bill.unmetered.push(name.to_owned()));
         }
         self.with(|s| Self::count(s, name));
@@ -317,6 +346,25 @@ impl Intercept for Meter {
                     }
                 });
             }
+            Some(Pending::Update { key, sets }) => {
+                // Billed on the larger of the item before and after, even
+                // when the condition fails.
+                let applied = ok.is_some();
+                self.with(|s| {
+                    let old = s.shadow.get(&key).cloned();
+                    let mut new = old.clone().unwrap_or_else(|| {
+                        HashMap::from([
+                            ("pk".to_owned(), AttributeValue::S(key.0.clone())),
+                            ("sk".to_owned(), AttributeValue::S(key.1.clone())),
+                        ])
+                    });
+                    new.extend(sets);
+                    s.bill.wru += self.write_units(old.as_ref(), Some(&new), 1.0, applied);
+                    if applied {
+                        s.shadow.insert(key, new);
+                    }
+                });
+            }
             Some(Pending::Read { consistent }) => {
                 let f = if consistent { 1.0 } else { 0.5 };
                 let rru = if let Some(o) = ok.and_then(|o| o.downcast_ref::<GetItemOutput>()) {
@@ -352,6 +400,18 @@ mod tests {
 
     fn meter() -> Meter {
         Meter::new(vec![("g1pk".into(), "g1sk".into()), ("due_shard".into(), "due_at".into())])
+    }
+
+    #[test]
+    fn only_plain_set_updates_are_metered_with_their_values() {
+        let values = HashMap::from([(":a".to_owned(), s("1")), (":b".to_owned(), s("2"))]);
+        assert_eq!(
+            simple_sets("SET tat = :a, expires_at = :b", Some(&values)),
+            Some(vec![("tat".into(), s("1")), ("expires_at".into(), s("2"))])
+        );
+        assert_eq!(simple_sets("SET n = if_not_exists(n, :a) + :b", Some(&values)), None);
+        assert_eq!(simple_sets("SET tat = :missing", Some(&values)), None);
+        assert_eq!(simple_sets("REMOVE tat", Some(&values)), None);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub const HORIZON: Duration = Duration::from_secs(1);
 /// deliveries at most (fewer for limits under 10 a second: a lease never
 /// reaches past the horizon).
 pub const MAX_LEASE: u32 = 10;
+/// How much longer than a second `r` slots take: 2 % under the limit, so
+/// that requests delayed on the way (a busy sender, the network) do not
+/// put more than `r` into a second at the receiver.
+pub const MARGIN: Duration = Duration::from_millis(20);
 /// How late a leased slot may still be used. Later, it is thrown away: a
 /// request sent late could crowd the next second.
 pub const LATE: Duration = Duration::from_millis(20);
@@ -51,10 +55,12 @@ impl RateLimit {
         self.0
     }
 
-    /// The time between two slots, rounded up to the nanosecond: `r`
-    /// slots never fit in less than a second.
+    /// The time between two slots: a second over `r`, plus [`MARGIN`],
+    /// rounded up. `r` slots never fit in a second, with 20 ms to spare
+    /// for the network's jitter between the sender and the receiver.
     pub fn spacing(self) -> Duration {
-        Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(self.0)))
+        let second = 1_000_000_000u64 + MARGIN.as_nanos() as u64;
+        Duration::from_nanos(second.div_ceil(u64::from(self.0)))
     }
 
     /// How many slots a lease takes: as many as fit in the horizon, at most
@@ -139,7 +145,7 @@ mod tests {
     fn a_limit_is_one_to_a_thousand_a_second() {
         assert!(RateLimit::new(0).is_err());
         assert!(RateLimit::new(1001).is_err());
-        assert_eq!(RateLimit::new(20).unwrap().spacing(), Duration::from_millis(50));
+        assert_eq!(RateLimit::new(20).unwrap().spacing(), Duration::from_millis(51), "2 % spare");
         assert_eq!(serde_json::from_str::<RateLimit>("5").unwrap().per_second(), 5);
         assert!(serde_json::from_str::<RateLimit>("0").is_err());
     }
@@ -154,14 +160,15 @@ mod tests {
     #[test]
     fn an_idle_schedule_starts_now_and_a_busy_one_where_it_stands() {
         let rate = RateLimit::new(10).unwrap();
-        assert_eq!(lease(None, t0(), rate, 3), Grant::Slots { first: t0(), count: 3, next: t0() + ms(300) });
+        // Slots 102 ms apart: 10 a second, 2 % spare.
+        assert_eq!(lease(None, t0(), rate, 3), Grant::Slots { first: t0(), count: 3, next: t0() + ms(306) });
         let past = Some(t0() - ms(5000));
-        assert_eq!(lease(past, t0(), rate, 1), Grant::Slots { first: t0(), count: 1, next: t0() + ms(100) });
+        assert_eq!(lease(past, t0(), rate, 1), Grant::Slots { first: t0(), count: 1, next: t0() + ms(102) });
         let busy = Some(t0() + ms(950));
-        // Only the slot at 950 ms fits in the horizon (the next is at 1050).
+        // Only the slot at 950 ms fits in the horizon (the next is at 1052).
         assert_eq!(
             lease(busy, t0(), rate, 10),
-            Grant::Slots { first: t0() + ms(950), count: 1, next: t0() + ms(1050) }
+            Grant::Slots { first: t0() + ms(950), count: 1, next: t0() + ms(1052) }
         );
     }
 
