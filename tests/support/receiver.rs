@@ -86,7 +86,15 @@ pub struct Receiver {
     /// Its address.
     pub addr: SocketAddr,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
+    task: Serving,
+}
+
+/// Where a receiver's server runs, stopped when the receiver is dropped.
+enum Serving {
+    /// A task on the test's runtime.
+    Task(tokio::task::JoinHandle<()>),
+    /// A thread of its own; the sender stops it.
+    Thread(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -157,7 +165,32 @@ impl Receiver {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { addr, inner, task }
+        Self { addr, inner, task: Serving::Task(task) }
+    }
+
+    /// Starts a receiver on a thread and runtime of its own, so the times
+    /// it records are not those of a busy test runtime getting round to it
+    /// (rate measurements).
+    pub fn start_isolated() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new().fallback(any(handle)).with_state(inner.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Self { addr, inner, task: Serving::Thread(Some(stop)) }
     }
 
     /// The URL of `path` on this receiver.
@@ -196,7 +229,14 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.task.abort();
+        match &mut self.task {
+            Serving::Task(task) => task.abort(),
+            Serving::Thread(stop) => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+        }
     }
 }
 
