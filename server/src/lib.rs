@@ -60,6 +60,15 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
     if released > 0 {
         tracing::info!(released, "deliveries in flight at the last stop are queued again");
     }
+    let mut config = config;
+    if config.settings.portal_key.is_none() {
+        // No key configured: one for this process; portal links and
+        // sessions then last until it stops.
+        use hookline::ports::Entropy;
+        let mut key = vec![0u8; 32];
+        OsEntropy.fill(&mut key);
+        config.settings.portal_key = hookline::api::portal::PortalKey::from_bytes(key).ok();
+    }
     let sender = Arc::new(HttpSender::new(config.settings.guard.clone())?);
     let ctx =
         Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone())

@@ -2,6 +2,7 @@
 //! verifies signatures, the test Python (with the packages of
 //! `tests/requirements.txt`), and paths in the repository.
 
+pub mod browser;
 pub mod contract;
 pub mod external;
 pub mod moto;

@@ -21,6 +21,7 @@
 //! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
 //! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
 //! | `HOOKLINE_METRICS_BY_TENANT` | `1` | `0` drops the `tenant` label of `hookline_events_accepted_total` (on CloudWatch each tenant is a metric, billed monthly) |
+//! | `HOOKLINE_PORTAL_KEY` | — (embedded: generated per start) | hex or base64, ≥ 32 bytes: signs portal links and sessions |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -149,6 +150,12 @@ impl Config {
         }
         if let Some(v) = var("HOOKLINE_METRICS_BY_TENANT") {
             settings.metrics_by_tenant = flag("HOOKLINE_METRICS_BY_TENANT", Some(v))?;
+        }
+        if let Some(v) = var("HOOKLINE_PORTAL_KEY").filter(|v| !v.trim().is_empty()) {
+            settings.portal_key = Some(
+                crate::api::portal::PortalKey::parse(&v)
+                    .map_err(|e| ConfigError { name: "HOOKLINE_PORTAL_KEY", problem: e.to_string() })?,
+            );
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,

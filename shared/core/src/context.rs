@@ -53,6 +53,9 @@ pub struct Settings {
     /// Whether events accepted are counted by tenant
     /// (`HOOKLINE_METRICS_BY_TENANT`).
     pub metrics_by_tenant: bool,
+    /// What signs portal links and sessions (`HOOKLINE_PORTAL_KEY`); none:
+    /// no portal.
+    pub portal_key: Option<crate::api::portal::PortalKey>,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -73,6 +76,7 @@ impl Default for Settings {
             ops_secret: None,
             failing_after: 4,
             metrics_by_tenant: true,
+            portal_key: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and in the response's header, and one line logs each request's outcome.
 
 mod extract;
+pub mod portal;
 
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tenants/{tenant}/secret", &["GET", "POST"]),
     ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
     ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
+    ("/v1/tenants/{tenant}/portal-sessions", &["POST"]),
     ("/v1/dead-letters", &["GET"]),
     ("/v1/dead-letters/{id}/redrive", &["POST"]),
 ];
@@ -110,12 +112,14 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/tenants/{tenant}/secret", get(read_tenant_secret).post(create_tenant_secret))
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
         .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
+        .route("/v1/tenants/{tenant}/portal-sessions", post(create_portal_session))
         .route("/v1/dead-letters", get(list_dead_letters))
         .route("/v1/dead-letters/{id}/redrive", post(redrive_dead_letter))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
         .merge(v1)
+        .merge(portal::routes())
         .fallback(|| async { ErrorResponse(ApiError::NoRoute) })
         .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
         .layer(middleware::from_fn_with_state(state.clone(), request_id))
@@ -366,6 +370,14 @@ async fn get_delivery(
 ) -> Answer {
     let id: DeliveryId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.get_delivery(&caller, &id).await?))
+}
+
+async fn create_portal_session(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(tenant): PathParam,
+) -> Answer {
+    Ok(ok(StatusCode::CREATED, s.ctx.portal_link(&caller, &tenant)?))
 }
 
 async fn read_tenant_secret(

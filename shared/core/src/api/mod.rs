@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod json;
 pub mod page;
+pub mod portal;
 pub mod settings;
 pub mod subscriptions;
 pub mod tenants;

@@ -1,0 +1,345 @@
+//! The portal: HTML pages for one tenant, served by the same router as the
+//! API, rendered on the server (maud: escaped by construction, checked at
+//! compile time) with no script and no request to another site.
+//!
+//! `GET /portal/login?token=` opens a link from
+//! `POST /v1/tenants/{tenant}/portal-sessions` and sets the session cookie
+//! (HttpOnly, scoped to `/portal`; `SameSite=None; Secure` over HTTPS so it
+//! works inside the platform's iframe, `Lax` over plain HTTP). Every page
+//! then acts as that tenant's caller through the same operations as the
+//! API, so a session reaches nothing of another tenant: anything else
+//! answers as not found.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hookline::api::access::Caller;
+use hookline::api::portal::SESSION_TTL;
+use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use hookline::ports::{DeliveryFilter, PageRequest};
+use maud::{DOCTYPE, Markup, html};
+
+use super::ApiState;
+use super::extract::{param, query};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "hookline_portal";
+
+/// The portal's routes.
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/portal/login", get(login))
+        .route("/portal", get(endpoints))
+        .route("/portal/", get(endpoints))
+        .route("/portal/deliveries", get(deliveries))
+        .route("/portal/deliveries/{id}", get(delivery))
+}
+
+/// The stylesheet, inline: one request per page, nothing from elsewhere.
+const STYLE: &str = "
+body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
+header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
+header a{color:#fff}header strong{margin-right:auto}
+main{padding:1rem;max-width:72rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
+th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem}td code{word-break:break-all}
+.succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
+form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
+select,input,button{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
+a{color:#0550ae}a:focus,button:focus,select:focus{outline:3px solid #0969da}
+@media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
+";
+
+fn page(title: &str, tenant: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — hookline" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    strong { "Webhooks" @if let Some(t) = tenant { " · " (t) } }
+                    @if tenant.is_some() {
+                        nav aria-label="Portal" {
+                            a href="/portal/" { "Endpoints" } " "
+                            a href="/portal/deliveries" { "Delivery log" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// Headers every portal page carries: no caching, no referrer (a link's
+/// token must not leak), nothing loaded from elsewhere.
+fn secured(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// A page that explains itself instead of a stack trace.
+fn problem(status: StatusCode, title: &str, text: &str) -> Response {
+    secured(status, page(title, None, html! { p { (text) } }))
+}
+
+fn signed_out() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "Your session has ended",
+        "Open the webhooks page again from the application that sent you here.",
+    )
+}
+
+/// The tenant's caller, from the session cookie.
+fn caller(s: &ApiState, headers: &HeaderMap) -> Option<Caller> {
+    let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
+    let token = cookies
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find_map(|(name, value)| (name == COOKIE).then_some(value))?;
+    s.ctx.portal_session(token).ok().map(|session| session.caller())
+}
+
+fn https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
+}
+
+async fn login(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let token = query(q.as_deref(), &["token"]).ok().and_then(|p| param(&p, "token").map(str::to_owned));
+    let Some(token) = token else {
+        return problem(StatusCode::BAD_REQUEST, "This link is incomplete", "The link has no token.");
+    };
+    match s.ctx.open_portal(&token) {
+        Ok((session, _)) => {
+            let attributes = if https(&headers) { "Secure; SameSite=None" } else { "SameSite=Lax" };
+            let cookie = format!(
+                "{COOKIE}={session}; Path=/portal; HttpOnly; Max-Age={}; {attributes}",
+                SESSION_TTL.as_secs()
+            );
+            let mut response = secured(StatusCode::SEE_OTHER, html! {});
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/portal/"));
+            response
+        }
+        Err(e) => problem(
+            StatusCode::UNAUTHORIZED,
+            "This link cannot be used",
+            &format!(
+                "{}. Open the webhooks page again from the application that sent you here.",
+                capitalised(&e.to_string())
+            ),
+        ),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+fn status_class(status: DeliveryStatus) -> &'static str {
+    status.as_str()
+}
+
+async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let page_request = PageRequest { cursor: None, limit: 100 };
+    let list = match s.ctx.list_subscriptions(&caller, None, &page_request).await {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+    let body = html! {
+        @if list.data.is_empty() {
+            p { "No endpoints yet." }
+        } @else {
+            table {
+                caption.count { (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" } }
+                thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } } }
+                tbody {
+                    @for sub in &list.data {
+                        tr {
+                            td { a href={ "/portal/deliveries?subscription=" (sub.id) } { code { (sub.url) } } }
+                            td {
+                                @if sub.event_types.is_empty() { "all" }
+                                @for (i, t) in sub.event_types.iter().enumerate() { @if i > 0 { ", " } code { (t.as_string()) } }
+                            }
+                            td {
+                                @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
+                                @if let Some(r) = &sub.disabled_reason { br; small { (r) } }
+                                @if let Some(since) = sub.failing_since { br; small { "failing since " (since.format("%Y-%m-%d %H:%M UTC")) } }
+                            }
+                            td { @if let Some(r) = sub.rate_limit { (r.per_second()) "/s" } @else { "—" } }
+                            td { (sub.description.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    secured(StatusCode::OK, page("Endpoints", tenant.as_deref(), body))
+}
+
+async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+    let params = match query(q.as_deref(), &["subscription", "status", "cursor"]) {
+        Ok(p) => p,
+        Err(e) => return failed(&e),
+    };
+    let subscription: Option<SubscriptionId> = match param(&params, "subscription").filter(|v| !v.is_empty())
+    {
+        Some(v) => match v.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return problem(StatusCode::BAD_REQUEST, "Delivery log", "That endpoint id is not valid.");
+            }
+        },
+        None => None,
+    };
+    let status = match param(&params, "status").filter(|v| !v.is_empty()) {
+        Some(v) => match DeliveryStatus::parse(v) {
+            Ok(st) => Some(st),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That status is not valid."),
+        },
+        None => None,
+    };
+    let filter =
+        DeliveryFilter { subscription_id: subscription.clone(), status, ..DeliveryFilter::default() };
+    let page_request = PageRequest { cursor: param(&params, "cursor").map(str::to_owned), limit: 50 };
+    let (list, subs) = match (
+        s.ctx.list_deliveries(&caller, &filter, &page_request).await,
+        s.ctx.list_subscriptions(&caller, None, &PageRequest { cursor: None, limit: 100 }).await,
+    ) {
+        (Ok(l), Ok(subs)) => (l, subs),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    };
+    let chosen = |v: &str| status.is_some_and(|s| s.as_str() == v);
+    let body = html! {
+        form method="get" action="/portal/deliveries" {
+            label { "Endpoint"
+                select name="subscription" {
+                    option value="" { "All endpoints" }
+                    @for sub in &subs.data {
+                        option value=(sub.id) selected[subscription.as_ref() == Some(&sub.id)] { (sub.url) }
+                    }
+                }
+            }
+            label { "Status"
+                select name="status" {
+                    option value="" { "Any" }
+                    @for st in ["pending", "succeeded", "failed", "canceled"] {
+                        option value=(st) selected[chosen(st)] { (st) }
+                    }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+        @if list.data.is_empty() {
+            p { "No deliveries match." }
+        } @else {
+            table {
+                thead { tr { th { "Delivery" } th { "Event type" } th { "Status" } th { "Attempts" } th { "Last response" } th { "Created" } } }
+                tbody {
+                    @for d in &list.data {
+                        tr {
+                            td { a href={ "/portal/deliveries/" (d.id) } { code { (d.id) } } }
+                            td { code { (d.event_type) } }
+                            td { span class=(status_class(d.status)) { (d.status.as_str()) } }
+                            td { (d.attempt_count) }
+                            td { @if let Some(c) = d.last_status_code { (c) } @else { "—" } }
+                            td { (d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &list.next_cursor {
+                p { a href={ "/portal/deliveries?cursor=" (next)
+                    @if let Some(sub) = &subscription { "&subscription=" (sub) }
+                    @if let Some(st) = status { "&status=" (st.as_str()) } } { "Older deliveries" } }
+            }
+        }
+    };
+    secured(StatusCode::OK, page("Delivery log", tenant.as_deref(), body))
+}
+
+async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
+    };
+    let d = match s.ctx.get_delivery(&caller, &id).await {
+        Ok(d) => d,
+        Err(e) => return failed(&e),
+    };
+    let body = html! {
+        dl {
+            dt { "Event type" } dd { code { (d.event_type) } }
+            dt { "Status" } dd { span class=(status_class(d.status)) { (d.status.as_str()) }
+                @if let Some(r) = d.give_up_reason { " (" (r.as_str()) ")" } }
+            @if let Some(url) = &d.url { dt { "Endpoint" } dd { code { (url) } } }
+            @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next.format("%Y-%m-%d %H:%M:%S UTC")) } }
+            dt { "Event" } dd { code { (d.event_id) } }
+        }
+        h2 { "Attempts" }
+        @let attempts = d.attempts.clone().unwrap_or_default();
+        @if attempts.is_empty() {
+            p { "No attempt yet." }
+        } @else {
+            table {
+                thead { tr { th { "#" } th { "Time" } th { "Result" } th { "Duration" } th { "Response" } } }
+                tbody {
+                    @for a in &attempts {
+                        tr {
+                            td { (a.number) }
+                            td { (a.started_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td {
+                                @if let Some(code) = a.status_code { (code) }
+                                @if let Some(e) = a.error { (e.as_str()) }
+                                @if let Some(m) = &a.error_message { br; small { (m) } }
+                            }
+                            td { (a.duration_ms) " ms" }
+                            td { @if let Some(x) = &a.response_excerpt { pre { (x) } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_deref(), body))
+}
+
+/// An API error as a page: another tenant's data is simply not found.
+fn failed(e: &hookline::api::ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        e.log_if_ours();
+        return problem(
+            status,
+            "Something went wrong",
+            "The page could not be loaded. Try again in a moment.",
+        );
+    }
+    problem(status, "Not found", &capitalised(&e.to_string()))
+}
