@@ -185,8 +185,9 @@ fn short(id: &str) -> String {
     format!("{}…{tail}", id.get(..4).unwrap_or(""))
 }
 
-/// Runs the tour.
-pub async fn run() -> anyhow::Result<()> {
+/// Runs the tour; with `keep`, keeps hookline and the receivers running
+/// (the portal link open) until `stop` resolves.
+pub async fn run(keep: bool, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let started = Instant::now();
     println!("hookline demo — webhook delivery, end to end, on this machine only (127.0.0.1)\n");
 
@@ -334,6 +335,17 @@ pub async fn run() -> anyhow::Result<()> {
         log["attempt_count"]
     );
 
+    let link = api.call(reqwest::Method::POST, "/v1/tenants/acme-video/portal-sessions", None).await?;
+    let portal = format!("{}{}", api.base, link["url"].as_str().unwrap_or_default());
+    println!(
+        "The portal of tenant acme-video (its endpoints and delivery log), for 10 minutes:\n      {portal}\n"
+    );
+    if keep {
+        println!("Serving until Ctrl-C.");
+        stop.await;
+    } else {
+        println!("      (it closes with the demo: `hookline demo --keep` keeps serving until Ctrl-C)\n");
+    }
     running.shutdown().await;
     drop(tmp);
     println!(

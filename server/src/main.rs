@@ -11,7 +11,7 @@ hookline — webhook delivery service (embedded mode: one process, SQLite)
 
 USAGE:
     hookline serve [--listen ADDR] [--db PATH] [--metrics ADDR]
-    hookline demo
+    hookline demo [--keep]
     hookline --help | --version
 
 serve    the HTTP API, delivery workers and retry scheduler
@@ -20,7 +20,8 @@ serve    the HTTP API, delivery workers and retry scheduler
          --metrics ADDR  serve /metrics (Prometheus) on this address, apart
                          from the API (e.g. 127.0.0.1:9464); default: none
 demo     a guided tour: starts hookline and local receivers, publishes
-         events, shows signed deliveries, a retry, and the delivery log
+         events, shows signed deliveries, a retry, the delivery log and a
+         link to the portal; --keep serves on until Ctrl-C
 
 Configuration comes from HOOKLINE_* environment variables (see README.md):
 HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1, HOOKLINE_RETRY_SCHEDULE,
@@ -172,9 +173,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        "demo" if rest.is_empty() => {
+        "demo" if rest.is_empty() || rest == ["--keep"] => {
             init_logging("warn", format);
-            runtime.block_on(hookline_server::demo::run())
+            runtime.block_on(hookline_server::demo::run(!rest.is_empty(), shutdown_signal()))
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

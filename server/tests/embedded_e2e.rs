@@ -579,3 +579,44 @@ async fn a_429_with_retry_after_holds_every_delivery_to_the_endpoint_until_then(
     let (_, d) = h.call("GET", &format!("/v1/deliveries/{first}"), None).await;
     assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(1)), "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["demo", "--keep"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run hookline demo --keep");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let link = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("http://")
+                && line.contains("/portal/login?token=")
+            {
+                return line[at..].trim().to_owned();
+            }
+        }
+        panic!("the demo ended without a portal link")
+    })
+    .await
+    .expect("a portal link within a minute");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let opened = http.get(&link).send().await.expect("open the link");
+    assert_eq!(opened.status(), 303);
+    let cookie =
+        opened.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    let base = link.split("/portal/").next().expect("base");
+    let page = http.get(format!("{base}/portal/")).header("cookie", cookie).send().await.expect("portal");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("acme-video") && html.contains("3 endpoints"), "{html}");
+    let _ =
+        std::process::Command::new("kill").args(["-TERM", &child.id().expect("pid").to_string()]).status();
+    let status =
+        tokio::time::timeout(Duration::from_secs(40), child.wait()).await.expect("stops").expect("status");
+    assert!(status.success(), "{status:?}");
+}
