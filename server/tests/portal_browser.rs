@@ -34,6 +34,28 @@ async fn text_of(b: &Browser, css: &str) -> String {
     b.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
 }
 
+async fn click(b: &Browser, what: Locator<'_>) {
+    b.client.find(what).await.expect("the element to click").click().await.expect("click");
+}
+
+/// The text of `css` once it contains `expected`: a click that follows a
+/// link or submits a form may return before the next page is there.
+async fn wait_text(b: &Browser, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = b.client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(expected) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {expected:?}; last: {last:?}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,8 +103,8 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
 
     // The delivery log, filtered by status, then the failed-then-retried
     // delivery with both its attempts.
-    b.client.find(Locator::LinkText("Delivery log")).await.expect("nav").click().await.expect("click");
-    let form = b.client.form(Locator::Css("form")).await.expect("the filter");
+    click(&b, Locator::LinkText("Delivery log")).await;
+    wait_text(&b, "h1", "Delivery log").await;
     b.client
         .find(Locator::Css("select[name=status]"))
         .await
@@ -90,30 +112,110 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
         .select_by_value("succeeded")
         .await
         .expect("choose");
-    form.submit_with(Locator::Css("button[type=submit]")).await.expect("filter");
+    click(&b, Locator::Css("form button[type=submit]")).await;
+    let log = wait_text(&b, "table", "succeeded").await;
     assert!(
         b.client.current_url().await.expect("url").query().unwrap_or_default().contains("status=succeeded")
     );
-    let rows = b.client.find_all(Locator::Css("tbody tr")).await.expect("rows");
-    assert_eq!(rows.len(), 1, "acme's one delivery");
+    assert_eq!(log.matches("dlv_").count(), 1, "acme's one delivery: {log}");
     b.screenshot("delivery-log").await.expect("screenshot");
-    b.client.find(Locator::LinkText(&acme_delivery)).await.expect("its link").click().await.expect("click");
-    let attempts = text_of(&b, "table").await;
-    assert!(attempts.contains("500") && attempts.contains("200"), "{attempts}");
+    click(&b, Locator::LinkText(&acme_delivery)).await;
+    let attempts = wait_text(&b, "table", "200").await;
+    assert!(attempts.contains("500"), "{attempts}");
     assert_eq!(b.client.find_all(Locator::Css("tbody tr")).await.expect("attempts").len(), 2);
     b.screenshot("delivery").await.expect("screenshot");
 
+    // Redeliver it from its page: a third attempt, same delivery.
+    click(&b, Locator::Css("form[action$='/redeliver'] button")).await;
+    let mut rows = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.client.refresh().await.expect("reload");
+        rows = b.client.find_all(Locator::Css("tbody tr")).await.map(|r| r.len()).unwrap_or(0);
+        if rows == 3 {
+            break;
+        }
+    }
+    assert_eq!(rows, 3, "the redelivery's attempt is listed");
+    assert_eq!(flaky.received().len(), 3);
+
+    // Disable the endpoint from the endpoints page, then enable it again.
+    click(&b, Locator::LinkText("Endpoints")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    click(&b, Locator::Css("form[action$='/active'] button")).await;
+    wait_text(&b, "table", "Enable").await;
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
+    assert_eq!(subs["data"][0]["active"], false, "{subs}");
+    click(&b, Locator::Css("form[action$='/active'] button")).await;
+    wait_text(&b, "table", "Disable").await;
+
     // Another tenant's delivery is not there for this session.
     b.client.goto(&format!("{}/portal/deliveries/{globex_delivery}", h.base)).await.expect("goto");
-    assert_eq!(text_of(&b, "h1").await, "Not found");
+    wait_text(&b, "h1", "Not found").await;
     assert!(!b.client.source().await.expect("source").contains("secret-globex"));
 
     // A tampered link, and no session at all, get a clear page.
     let tampered = url.replace("token=v1.", "token=v1.x");
     b.client.goto(&tampered).await.expect("goto");
-    assert_eq!(text_of(&b, "h1").await, "This link cannot be used");
+    wait_text(&b, "h1", "This link cannot be used").await;
     b.client.delete_all_cookies().await.expect("sign out");
     b.client.goto(&format!("{}/portal/", h.base)).await.expect("goto");
-    assert_eq!(text_of(&b, "h1").await, "Your session has ended");
+    wait_text(&b, "h1", "Your session has ended").await;
     b.client.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    let r = Receiver::start().await;
+    let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/")})).await;
+    let id = sub["id"].as_str().expect("id");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let session = |link: Value| {
+        let http = http.clone();
+        let url = format!("{}{}", h.base, link["url"].as_str().expect("url"));
+        async move {
+            let opened = http.get(url).send().await.expect("open");
+            assert_eq!(opened.status(), 303);
+            opened.headers()["set-cookie"]
+                .to_str()
+                .expect("cookie")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_owned()
+        }
+    };
+    let mine = session(created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await).await;
+    let other = session(created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await).await;
+    // The other session's page token, read from its page.
+    let page = http.get(format!("{}/portal/", h.base)).header("cookie", &other).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    let token =
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("a token");
+    let post = |body: String| {
+        http.post(format!("{}/portal/endpoints/{id}/active", h.base))
+            .header("cookie", &mine)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    for body in
+        ["active=false".to_owned(), format!("active=false&csrf={token}"), "active=false&csrf=".to_owned()]
+    {
+        let refused = post(body.clone()).await.expect("post");
+        assert_eq!(refused.status(), 403, "{body}");
+    }
+    let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
+    assert_eq!(now["active"], true, "nothing changed");
+    // With its own page's token, the same post goes through.
+    let page = http.get(format!("{}/portal/", h.base)).header("cookie", &mine).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    let own = html.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("a token");
+    let done = post(format!("active=false&csrf={own}")).await.expect("post");
+    assert_eq!(done.status(), 303);
+    let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
+    assert_eq!(now["active"], false);
 }

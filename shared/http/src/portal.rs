@@ -11,12 +11,14 @@
 //! answers as not found.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hookline::api::access::Caller;
-use hookline::api::portal::SESSION_TTL;
+use hookline::api::portal::{SESSION_TTL, Session};
+use hookline::api::subscriptions::UpdateSubscriptionRequest;
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use hookline::ports::{DeliveryFilter, PageRequest};
 use maud::{DOCTYPE, Markup, html};
@@ -35,6 +37,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/", get(endpoints))
         .route("/portal/deliveries", get(deliveries))
         .route("/portal/deliveries/{id}", get(delivery))
+        .route("/portal/deliveries/{id}/redeliver", post(redeliver))
+        .route("/portal/endpoints/{id}/active", post(set_active))
 }
 
 /// The stylesheet, inline: one request per page, nothing from elsewhere.
@@ -49,6 +53,7 @@ th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}
 form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
 select,input,button{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
 a{color:#0550ae}a:focus,button:focus,select:focus{outline:3px solid #0969da}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 @media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
 ";
 
@@ -108,14 +113,111 @@ fn signed_out() -> Response {
     )
 }
 
-/// The tenant's caller, from the session cookie.
-fn caller(s: &ApiState, headers: &HeaderMap) -> Option<Caller> {
+/// The session the cookie holds.
+fn session(s: &ApiState, headers: &HeaderMap) -> Option<Session> {
     let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
     let token = cookies
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find_map(|(name, value)| (name == COOKIE).then_some(value))?;
-    s.ctx.portal_session(token).ok().map(|session| session.caller())
+    s.ctx.portal_session(token).ok()
+}
+
+/// The tenant's caller, from the session cookie.
+fn caller(s: &ApiState, headers: &HeaderMap) -> Option<Caller> {
+    session(s, headers).map(|session| session.caller())
+}
+
+/// A posted form's fields.
+type Form = Vec<(String, String)>;
+
+/// The largest form a portal action takes.
+const MAX_FORM: usize = 4096;
+
+/// The caller of a form post: a session, and the session's anti-forgery
+/// token in the form (a page of another site cannot know it).
+fn form_caller(s: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<(Caller, Form), Box<Response>> {
+    let Some(session) = session(s, headers) else { return Err(Box::new(signed_out())) };
+    if body.len() > MAX_FORM {
+        return Err(Box::new(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too much",
+            "That form is larger than any of ours.",
+        )));
+    }
+    let fields: Form = url::form_urlencoded::parse(body).into_owned().collect();
+    let token = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if !s.ctx.portal_csrf_ok(&session, token) {
+        return Err(Box::new(problem(
+            StatusCode::FORBIDDEN,
+            "This action was refused",
+            "The form did not come from this page. Reload the page and try again.",
+        )));
+    }
+    Ok((session.caller(), fields))
+}
+
+/// A form that posts `action` with the session's token.
+fn action_form(csrf: &str, to: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
+    html! {
+        form method="post" action=(to) {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            button type="submit" { (label) }
+        }
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    let mut response = secured(StatusCode::SEE_OTHER, html! {});
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+async fn redeliver(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, _) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
+    };
+    match s.ctx.redeliver(&caller, &id).await {
+        Ok(_) => see_other(&format!("/portal/deliveries/{id}")),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn set_active(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, fields) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    let active = match fields.iter().find(|(k, _)| k == "active").map(|(_, v)| v.as_str()) {
+        Some("true") => true,
+        Some("false") => false,
+        _ => return problem(StatusCode::BAD_REQUEST, "Endpoints", "Say whether to enable or disable it."),
+    };
+    let change = UpdateSubscriptionRequest { active: Some(active), ..UpdateSubscriptionRequest::default() };
+    match s.ctx.update_subscription(&caller, &id, change).await {
+        Ok(_) => see_other("/portal/"),
+        Err(e) => failed(&e),
+    }
 }
 
 fn https(headers: &HeaderMap) -> bool {
@@ -162,7 +264,8 @@ fn status_class(status: DeliveryStatus) -> &'static str {
 }
 
 async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(&session));
     let page_request = PageRequest { cursor: None, limit: 100 };
     let list = match s.ctx.list_subscriptions(&caller, None, &page_request).await {
         Ok(l) => l,
@@ -175,7 +278,7 @@ async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
         } @else {
             table {
                 caption.count { (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" } }
-                thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } } }
+                thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for sub in &list.data {
                         tr {
@@ -191,6 +294,11 @@ async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
                             }
                             td { @if let Some(r) = sub.rate_limit { (r.per_second()) "/s" } @else { "—" } }
                             td { (sub.description.as_deref().unwrap_or("")) }
+                            td {
+                                @let to = format!("/portal/endpoints/{}/active", sub.id);
+                                @if sub.active { (action_form(&csrf, &to, "Disable", &[("active", "false")])) }
+                                @else { (action_form(&csrf, &to, "Enable", &[("active", "true")])) }
+                            }
                         }
                     }
                 }
@@ -284,7 +392,8 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
 }
 
 async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(&session));
     let tenant = caller.tenant().map(|t| t.as_str().to_owned());
     let Ok(id) = id.parse::<DeliveryId>() else {
         return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
@@ -302,6 +411,7 @@ async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<
             @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next.format("%Y-%m-%d %H:%M:%S UTC")) } }
             dt { "Event" } dd { code { (d.event_id) } }
         }
+        (action_form(&csrf, &format!("/portal/deliveries/{}/redeliver", d.id), "Redeliver now", &[]))
         h2 { "Attempts" }
         @let attempts = d.attempts.clone().unwrap_or_default();
         @if attempts.is_empty() {

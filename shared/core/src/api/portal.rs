@@ -188,6 +188,27 @@ impl crate::Context {
         Ok((token, session))
     }
 
+    /// The anti-forgery token of a session, for its pages' forms: bound to
+    /// the session (its nonce) by the portal key, so no other site can
+    /// know it.
+    pub fn portal_csrf(&self, session: &Session) -> String {
+        match &self.settings.portal_key {
+            Some(key) => {
+                let mut mac = key.mac(Kind::Session, &format!("csrf.{}", session.nonce));
+                mac.update(b".csrf");
+                hex::encode(mac.finalize().into_bytes())
+            }
+            None => String::new(),
+        }
+    }
+
+    /// Whether `presented` is `session`'s anti-forgery token (constant time).
+    pub fn portal_csrf_ok(&self, session: &Session, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.portal_csrf(session);
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
     /// The session a portal cookie holds, if it is valid now.
     pub fn portal_session(&self, cookie: &str) -> Result<Session, BadToken> {
         let key = self.settings.portal_key.as_ref().ok_or(BadToken::Forged)?;
@@ -257,6 +278,26 @@ mod tests {
         assert_eq!(key().verify(Kind::Link, &swapped, t0()), Err(BadToken::Forged));
         assert_eq!(key().verify(Kind::Link, "v1.nope", t0()), Err(BadToken::Malformed));
         assert_eq!(key().verify(Kind::Link, "", t0()), Err(BadToken::Malformed));
+    }
+
+    #[test]
+    fn a_sessions_form_token_is_its_own() {
+        let settings = crate::Settings { portal_key: Some(key()), ..crate::Settings::default() };
+        let ctx = crate::Context::new(
+            std::sync::Arc::new(crate::ports::fakes::MemoryStore::new()),
+            std::sync::Arc::new(crate::ports::fakes::MemoryQueue::new()),
+            std::sync::Arc::new(crate::ports::fakes::ManualClock::new(t0())),
+            std::sync::Arc::new(crate::ports::fakes::SeededEntropy::new(1)),
+            settings,
+        );
+        let acme = TenantId::parse("acme").unwrap();
+        let link = key().sign(Kind::Link, &acme, t0() + chrono::Duration::minutes(1), [1; 16]);
+        let (_, one) = ctx.open_portal(&link).unwrap();
+        let (_, two) = ctx.open_portal(&link).unwrap();
+        let token = ctx.portal_csrf(&one);
+        assert!(ctx.portal_csrf_ok(&one, &token));
+        assert!(!ctx.portal_csrf_ok(&two, &token), "another session's token");
+        assert!(!ctx.portal_csrf_ok(&one, ""));
     }
 
     #[test]
