@@ -149,6 +149,41 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     click(&b, Locator::Css("form[action$='/active'] button")).await;
     wait_text(&b, "table", "Disable").await;
 
+    // Add an endpoint for two event types: a bad URL is refused next to its
+    // field with what was typed kept; a good one shows its secret once, and
+    // an event of one of its types arrives signed with it.
+    let fill = |name: &'static str, value: String| {
+        let b = &b;
+        async move {
+            let input =
+                b.client.find(Locator::Css(&format!("form.create input[name={name}]"))).await.expect(name);
+            input.clear().await.expect("clear");
+            input.send_keys(&value).await.expect("type");
+        }
+    };
+    fill("url", "ftp://example.com/hook".into()).await;
+    fill("event_types", "order.paid, order.refunded".into()).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    let note = wait_text(&b, "#url-note.error", "").await;
+    assert!(!note.is_empty(), "the URL's error is shown next to it");
+    let kept = b.client.find(Locator::Css("input[name=event_types]")).await.expect("field");
+    assert_eq!(kept.prop("value").await.expect("value").as_deref(), Some("order.paid, order.refunded"));
+    let hooks = Receiver::start().await;
+    fill("url", hooks.url("/hooks")).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "h1", "Endpoint added").await;
+    let secret = text_of(&b, "#secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    b.screenshot("endpoint-added").await.expect("screenshot");
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"order.refunded","payload":{"id":2}})).await;
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"order.shipped","payload":{"id":3}})).await;
+    let got =
+        eventually(WAIT, "the refund at the new endpoint", || async { hooks.received().first().cloned() })
+            .await;
+    hookline_tests::receiver::verify_standard(&secret, &got, chrono::Utc::now().timestamp())
+        .expect("verified with the shown secret");
+    assert_eq!(got.json()["type"], "order.refunded");
+
     // Another tenant's delivery is not there for this session.
     b.client.goto(&format!("{}/portal/deliveries/{globex_delivery}", h.base)).await.expect("goto");
     wait_text(&b, "h1", "Not found").await;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hookline::api::access::Caller;
 use hookline::api::portal::{SESSION_TTL, Session};
-use hookline::api::subscriptions::UpdateSubscriptionRequest;
+use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use hookline::ports::{DeliveryFilter, PageRequest};
 use maud::{DOCTYPE, Markup, html};
@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries/{id}", get(delivery))
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
         .route("/portal/endpoints/{id}/active", post(set_active))
+        .route("/portal/endpoints", post(create_endpoint))
 }
 
 /// The stylesheet, inline: one request per page, nothing from elsewhere.
@@ -54,6 +55,8 @@ form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{
 select,input,button{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
 a{color:#0550ae}a:focus,button:focus,select:focus{outline:3px solid #0969da}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.create label{gap:.2rem}
+.error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
 @media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
 ";
 
@@ -265,7 +268,29 @@ fn status_class(status: DeliveryStatus) -> &'static str {
 
 async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(&session));
+    endpoints_page(&s, &session, &NewEndpoint::default(), None).await
+}
+
+/// What the create form was given, kept to show it again with its error.
+#[derive(Default)]
+struct NewEndpoint {
+    url: String,
+    event_types: String,
+    description: String,
+    rate_limit: String,
+}
+
+/// The endpoints page, with the create form holding `new` and `error`
+/// (the API's field name and message) next to its field.
+async fn endpoints_page(
+    s: &ApiState,
+    session: &Session,
+    new: &NewEndpoint,
+    error: Option<(String, String)>,
+) -> Response {
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
     let page_request = PageRequest { cursor: None, limit: 100 };
     let list = match s.ctx.list_subscriptions(&caller, None, &page_request).await {
         Ok(l) => l,
@@ -305,7 +330,96 @@ async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
             }
         }
     };
-    secured(StatusCode::OK, page("Endpoints", tenant.as_deref(), body))
+    let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
+        let err = error_for(name);
+        html! {
+            label for=(name) { (label)
+                input id=(name) name=(name) type=(kind) value=(value) aria-invalid=[err.as_ref().map(|_| "true")]
+                    aria-describedby=(format!("{name}-note"));
+                small id=(format!("{name}-note")) class=[err.as_ref().map(|_| "error")] { @if let Some(e) = &err { (e) } @else { (hint) } }
+            }
+        }
+    };
+    let other = error
+        .as_ref()
+        .filter(|(f, _)| !["url", "event_types", "description", "rate_limit"].contains(&f.as_str()));
+    let form = html! {
+        h2 { "Add an endpoint" }
+        form.create method="post" action="/portal/endpoints" {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("url", "URL", &new.url, "https://…, where your server receives webhooks", "url"))
+            (field("event_types", "Events", &new.event_types, "comma-separated, e.g. order.paid, order.*; empty: all", "text"))
+            (field("description", "Description", &new.description, "optional", "text"))
+            (field("rate_limit", "Rate limit", &new.rate_limit, "deliveries a second, optional", "number"))
+            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
+            button type="submit" { "Add endpoint" }
+        }
+    };
+    let body = html! { (body) (form) };
+    secured(status, page("Endpoints", tenant.as_deref(), body))
+}
+
+async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (caller, fields) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let get =
+        |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let new = NewEndpoint {
+        url: get("url"),
+        event_types: get("event_types"),
+        description: get("description"),
+        rate_limit: get("rate_limit"),
+    };
+    let rate_limit = match new.rate_limit.as_str() {
+        "" => None,
+        n => match n.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                let e =
+                    ("rate_limit".to_owned(), "a whole number of deliveries a second, 1 to 1000".to_owned());
+                return endpoints_page(&s, &session, &new, Some(e)).await;
+            }
+        },
+    };
+    let event_types: Vec<String> =
+        new.event_types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    let tenant = caller.tenant().map(|t| t.as_str().to_owned()).unwrap_or_default();
+    // The same request, and so the same checks, as POST /v1/subscriptions.
+    let request = CreateSubscriptionRequest {
+        tenant,
+        url: new.url.clone(),
+        event_types: Some(event_types),
+        description: Some(new.description.clone()).filter(|d| !d.is_empty()),
+        active: None,
+        signature: None,
+        body: None,
+        headers: None,
+        timeout_ms: None,
+        retry_schedule: None,
+        secret: None,
+        preset: None,
+        initial_delay: None,
+        rate_limit,
+    };
+    match s.ctx.create_subscription(&caller, request).await {
+        Ok(created) => {
+            let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+            let body = html! {
+                p { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." }
+                pre { code #secret { (created.secret) } }
+                p { a href="/portal/" { "Back to the endpoints" } }
+            };
+            secured(StatusCode::CREATED, page("Endpoint added", tenant.as_deref(), body))
+        }
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            let e = (v.field().to_owned(), capitalised(&v.to_string()));
+            endpoints_page(&s, &session, &new, Some(e)).await
+        }
+        Err(e) => failed(&e),
+    }
 }
 
 async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
