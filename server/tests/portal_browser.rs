@@ -34,6 +34,19 @@ async fn text_of(b: &Browser, css: &str) -> String {
     b.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
 }
 
+/// The id of acme's endpoint at `/hooks`.
+async fn hooks_id(h: &Hookline) -> String {
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
+    subs["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["url"].as_str().is_some_and(|u| u.ends_with("/hooks")))
+        .and_then(|s| s["id"].as_str())
+        .expect("the /hooks endpoint")
+        .to_owned()
+}
+
 async fn click(b: &Browser, what: Locator<'_>) {
     b.client.find(what).await.expect("the element to click").click().await.expect("click");
 }
@@ -183,6 +196,25 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     hookline_tests::receiver::verify_standard(&secret, &got, chrono::Utc::now().timestamp())
         .expect("verified with the shown secret");
     assert_eq!(got.json()["type"], "order.refunded");
+
+    // Rotate its secret: the new one is shown once, and during the grace
+    // period a request verifies with either.
+    click(&b, Locator::LinkText("Endpoints")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    let rotate = format!("form[action='/portal/endpoints/{}/rotate-secret'] button", hooks_id(&h).await);
+    click(&b, Locator::Css(&rotate)).await;
+    wait_text(&b, "h1", "Secret rotated").await;
+    let rotated = text_of(&b, "#secret").await;
+    assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{"id":4}})).await;
+    let got = eventually(WAIT, "the second event at the new endpoint", || async {
+        hooks.received().get(1).cloned()
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    hookline_tests::receiver::verify_standard(&rotated, &got, now).expect("verified with the new secret");
+    hookline_tests::receiver::verify_standard(&secret, &got, now)
+        .expect("and with the old one, during the grace period");
 
     // Another tenant's delivery is not there for this session.
     b.client.goto(&format!("{}/portal/deliveries/{globex_delivery}", h.base)).await.expect("goto");

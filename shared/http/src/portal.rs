@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
         .route("/portal/endpoints/{id}/active", post(set_active))
         .route("/portal/endpoints", post(create_endpoint))
+        .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
 
 /// The stylesheet, inline: one request per page, nothing from elsewhere.
@@ -323,6 +324,7 @@ async fn endpoints_page(
                                 @let to = format!("/portal/endpoints/{}/active", sub.id);
                                 @if sub.active { (action_form(&csrf, &to, "Disable", &[("active", "false")])) }
                                 @else { (action_form(&csrf, &to, "Enable", &[("active", "true")])) }
+                                (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
                             }
                         }
                     }
@@ -357,6 +359,35 @@ async fn endpoints_page(
     };
     let body = html! { (body) (form) };
     secured(status, page("Endpoints", tenant.as_deref(), body))
+}
+
+async fn rotate_secret(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, _) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
+        Ok(rotated) => {
+            let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+            let grace = s.ctx.settings.rotation_grace.as_secs() / 3600;
+            let body = html! {
+                p { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." }
+                pre { code #secret { (rotated.secret) } }
+                p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
+                p { a href="/portal/" { "Back to the endpoints" } }
+            };
+            secured(StatusCode::OK, page("Secret rotated", tenant.as_deref(), body))
+        }
+        Err(e) => failed(&e),
+    }
 }
 
 async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
