@@ -286,3 +286,59 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
     let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
     assert_eq!(now["active"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_TENANT_API_KEYS", "acme:acme-key-0123456789abcdef")],
+    )
+    .await;
+    let (a, g) = (Receiver::start().await, Receiver::start().await);
+    created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":a.url("/acme-hooks")})).await;
+    created(&h, "/v1/subscriptions", json!({"tenant":"globex","url":g.url("/globex-hooks")})).await;
+    let ev = created(&h, "/v1/events", json!({"tenant":"globex","type":"order.paid","payload":{}})).await;
+    let globex_delivery = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    finished(&h, &globex_delivery).await;
+
+    // A tenant's key cannot ask for an operator's link.
+    let (status, _) = h
+        .send(
+            "POST",
+            "/v1/portal-sessions",
+            Some(json!({})),
+            &[("authorization", "Bearer acme-key-0123456789abcdef")],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let link = created(&h, "/v1/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    wait_text(&b, "header", "operator").await;
+    let tenant = b.client.find(Locator::Css("input[name=tenant]")).await.expect("the tenant chooser");
+    tenant.send_keys("globex").await.expect("type");
+    click(&b, Locator::Css("form button[type=submit]")).await;
+    wait_text(&b, "table", "globex-hooks").await;
+    assert!(!b.client.source().await.expect("html").contains("acme-hooks"));
+    b.screenshot("operator-endpoints").await.expect("screenshot");
+    b.client.goto(&format!("{}/portal/deliveries?tenant=globex", h.base)).await.expect("log");
+    wait_text(&b, "table", &globex_delivery).await;
+    click(&b, Locator::LinkText("Dead letters")).await;
+    wait_text(&b, "main", "No dead letters").await;
+
+    // A tenant's session does not reach the operator's page.
+    let own = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    b.client.goto(&format!("{}{}", h.base, own["url"].as_str().expect("url"))).await.expect("open");
+    b.client.goto(&format!("{}/portal/dead-letters", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Not allowed").await;
+    b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("goto");
+    wait_text(&b, "table", "acme-hooks").await;
+    assert!(
+        !b.client.source().await.expect("html").contains("globex-hooks"),
+        "?tenant= does not widen a tenant's session"
+    );
+    b.client.close().await.expect("close");
+}

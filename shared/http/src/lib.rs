@@ -88,6 +88,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
     ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
     ("/v1/tenants/{tenant}/portal-sessions", &["POST"]),
+    ("/v1/portal-sessions", &["POST"]),
     ("/v1/dead-letters", &["GET"]),
     ("/v1/dead-letters/{id}/redrive", &["POST"]),
 ];
@@ -113,6 +114,7 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
         .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
         .route("/v1/tenants/{tenant}/portal-sessions", post(create_portal_session))
+        .route("/v1/portal-sessions", post(create_operator_portal_session))
         .route("/v1/dead-letters", get(list_dead_letters))
         .route("/v1/dead-letters/{id}/redrive", post(redrive_dead_letter))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
@@ -378,6 +380,13 @@ async fn create_portal_session(
     PathParam(tenant): PathParam,
 ) -> Answer {
     Ok(ok(StatusCode::CREATED, s.ctx.portal_link(&caller, &tenant)?))
+}
+
+async fn create_operator_portal_session(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Answer {
+    Ok(ok(StatusCode::CREATED, s.ctx.operator_portal_link(&caller)?))
 }
 
 async fn read_tenant_secret(

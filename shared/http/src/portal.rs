@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use hookline::api::access::Caller;
 use hookline::api::portal::{SESSION_TTL, Session};
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
-use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId};
+use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
 use hookline::ports::{DeliveryFilter, PageRequest};
 use maud::{DOCTYPE, Markup, html};
 
@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
         .route("/portal/endpoints/{id}/active", post(set_active))
         .route("/portal/endpoints", post(create_endpoint))
+        .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
 
@@ -61,7 +62,22 @@ form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.creat
 @media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
 ";
 
-fn page(title: &str, tenant: Option<&str>, body: Markup) -> Markup {
+/// Whose pages these are.
+enum Who {
+    /// One tenant's.
+    Tenant(String),
+    /// The operator's, over every tenant.
+    Operator,
+}
+
+fn who(caller: &Caller) -> Who {
+    match caller.tenant() {
+        Some(t) => Who::Tenant(t.as_str().to_owned()),
+        None => Who::Operator,
+    }
+}
+
+fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -73,11 +89,14 @@ fn page(title: &str, tenant: Option<&str>, body: Markup) -> Markup {
             }
             body {
                 header {
-                    strong { "Webhooks" @if let Some(t) = tenant { " · " (t) } }
-                    @if tenant.is_some() {
+                    strong { "Webhooks"
+                        @match who { Some(Who::Tenant(t)) => { " · " (t) } Some(Who::Operator) => { " · operator" } None => {} }
+                    }
+                    @if who.is_some() {
                         nav aria-label="Portal" {
                             a href="/portal/" { "Endpoints" } " "
                             a href="/portal/deliveries" { "Delivery log" }
+                            @if matches!(who, Some(Who::Operator)) { " " a href="/portal/dead-letters" { "Dead letters" } }
                         }
                     }
                 }
@@ -219,7 +238,7 @@ async fn set_active(
     };
     let change = UpdateSubscriptionRequest { active: Some(active), ..UpdateSubscriptionRequest::default() };
     match s.ctx.update_subscription(&caller, &id, change).await {
-        Ok(_) => see_other("/portal/"),
+        Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(e) => failed(&e),
     }
 }
@@ -267,9 +286,35 @@ fn status_class(status: DeliveryStatus) -> &'static str {
     status.as_str()
 }
 
-async fn endpoints(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+async fn endpoints(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    endpoints_page(&s, &session, &NewEndpoint::default(), None).await
+    let chosen = match chosen_tenant(q.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    endpoints_page(&s, &session, chosen, &NewEndpoint::default(), None).await
+}
+
+/// The tenant an operator chose (`?tenant=`); a tenant's own session
+/// ignores it (its scope decides).
+fn chosen_tenant(q: Option<&str>) -> Result<Option<TenantId>, Box<Response>> {
+    let params = query(q, &["tenant"]).map_err(|e| Box::new(failed(&e)))?;
+    match param(&params, "tenant").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => TenantId::parse(t).map(Some).map_err(|_| {
+            Box::new(problem(StatusCode::BAD_REQUEST, "Endpoints", "That is not a tenant name."))
+        }),
+        None => Ok(None),
+    }
+}
+
+/// An operator's tenant chooser, sending to `to`.
+fn tenant_form(to: &str, chosen: Option<&TenantId>) -> Markup {
+    html! {
+        form method="get" action=(to) {
+            label { "Tenant" input name="tenant" type="text" value=[chosen.map(|t| t.as_str())] required; }
+            button type="submit" { "Show" }
+        }
+    }
 }
 
 /// What the create form was given, kept to show it again with its error.
@@ -286,6 +331,7 @@ struct NewEndpoint {
 async fn endpoints_page(
     s: &ApiState,
     session: &Session,
+    chosen: Option<TenantId>,
     new: &NewEndpoint,
     error: Option<(String, String)>,
 ) -> Response {
@@ -293,12 +339,20 @@ async fn endpoints_page(
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
     let page_request = PageRequest { cursor: None, limit: 100 };
-    let list = match s.ctx.list_subscriptions(&caller, None, &page_request).await {
-        Ok(l) => l,
-        Err(e) => return failed(&e),
-    };
-    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+    let operator = caller.tenant().is_none();
+    let tenant = Some(who(&caller));
+    if operator && chosen.is_none() {
+        let body = html! { p { "Choose a tenant to see its endpoints." } (tenant_form("/portal/", None)) };
+        return secured(StatusCode::OK, page("Endpoints", tenant.as_ref(), body));
+    }
+    let list =
+        match s.ctx.list_subscriptions(&caller, chosen.clone().filter(|_| operator), &page_request).await {
+            Ok(l) => l,
+            Err(e) => return failed(&e),
+        };
+    let chooser = if operator { Some(tenant_form("/portal/", chosen.as_ref())) } else { None };
     let body = html! {
+        @if let Some(c) = chooser { (c) }
         @if list.data.is_empty() {
             p { "No endpoints yet." }
         } @else {
@@ -357,8 +411,10 @@ async fn endpoints_page(
             button type="submit" { "Add endpoint" }
         }
     };
-    let body = html! { (body) (form) };
-    secured(status, page("Endpoints", tenant.as_deref(), body))
+    // An operator reads every tenant's endpoints; adding one is the
+    // tenant's (or the API's) business.
+    let body = html! { (body) @if !operator { (form) } };
+    secured(status, page("Endpoints", tenant.as_ref(), body))
 }
 
 async fn rotate_secret(
@@ -376,7 +432,7 @@ async fn rotate_secret(
     };
     match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
         Ok(rotated) => {
-            let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+            let tenant = Some(who(&caller));
             let grace = s.ctx.settings.rotation_grace.as_secs() / 3600;
             let body = html! {
                 p { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." }
@@ -384,7 +440,7 @@ async fn rotate_secret(
                 p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
                 p { a href="/portal/" { "Back to the endpoints" } }
             };
-            secured(StatusCode::OK, page("Secret rotated", tenant.as_deref(), body))
+            secured(StatusCode::OK, page("Secret rotated", tenant.as_ref(), body))
         }
         Err(e) => failed(&e),
     }
@@ -411,7 +467,7 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
             Err(_) => {
                 let e =
                     ("rate_limit".to_owned(), "a whole number of deliveries a second, 1 to 1000".to_owned());
-                return endpoints_page(&s, &session, &new, Some(e)).await;
+                return endpoints_page(&s, &session, None, &new, Some(e)).await;
             }
         },
     };
@@ -437,17 +493,17 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
     };
     match s.ctx.create_subscription(&caller, request).await {
         Ok(created) => {
-            let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+            let tenant = Some(who(&caller));
             let body = html! {
                 p { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." }
                 pre { code #secret { (created.secret) } }
                 p { a href="/portal/" { "Back to the endpoints" } }
             };
-            secured(StatusCode::CREATED, page("Endpoint added", tenant.as_deref(), body))
+            secured(StatusCode::CREATED, page("Endpoint added", tenant.as_ref(), body))
         }
         Err(hookline::api::ApiError::Invalid(v)) => {
             let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoints_page(&s, &session, &new, Some(e)).await
+            endpoints_page(&s, &session, None, &new, Some(e)).await
         }
         Err(e) => failed(&e),
     }
@@ -455,8 +511,8 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
 
 async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some(caller) = caller(&s, &headers) else { return signed_out() };
-    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
-    let params = match query(q.as_deref(), &["subscription", "status", "cursor"]) {
+    let tenant = Some(who(&caller));
+    let params = match query(q.as_deref(), &["tenant", "subscription", "status", "cursor"]) {
         Ok(p) => p,
         Err(e) => return failed(&e),
     };
@@ -477,12 +533,31 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
         },
         None => None,
     };
-    let filter =
-        DeliveryFilter { subscription_id: subscription.clone(), status, ..DeliveryFilter::default() };
+    // An operator reads one tenant at a time (the listings are by tenant).
+    let operator = caller.tenant().is_none();
+    let chosen_tenant = match param(&params, "tenant").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if operator => match TenantId::parse(t) {
+            Ok(t) => Some(t),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That is not a tenant name."),
+        },
+        _ => None,
+    };
+    if operator && chosen_tenant.is_none() {
+        let body = html! { p { "Choose a tenant to see its deliveries." } (tenant_form("/portal/deliveries", None)) };
+        return secured(StatusCode::OK, page("Delivery log", tenant.as_ref(), body));
+    }
+    let filter = DeliveryFilter {
+        tenant: chosen_tenant.clone(),
+        subscription_id: subscription.clone(),
+        status,
+        ..DeliveryFilter::default()
+    };
     let page_request = PageRequest { cursor: param(&params, "cursor").map(str::to_owned), limit: 50 };
     let (list, subs) = match (
         s.ctx.list_deliveries(&caller, &filter, &page_request).await,
-        s.ctx.list_subscriptions(&caller, None, &PageRequest { cursor: None, limit: 100 }).await,
+        s.ctx
+            .list_subscriptions(&caller, chosen_tenant.clone(), &PageRequest { cursor: None, limit: 100 })
+            .await,
     ) {
         (Ok(l), Ok(subs)) => (l, subs),
         (Err(e), _) | (_, Err(e)) => return failed(&e),
@@ -490,6 +565,9 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
     let chosen = |v: &str| status.is_some_and(|s| s.as_str() == v);
     let body = html! {
         form method="get" action="/portal/deliveries" {
+            @if let Some(t) = &chosen_tenant {
+                label { "Tenant" input name="tenant" type="text" value=(t.as_str()) required; }
+            }
             label { "Endpoint"
                 select name="subscription" {
                     option value="" { "All endpoints" }
@@ -528,18 +606,19 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
             }
             @if let Some(next) = &list.next_cursor {
                 p { a href={ "/portal/deliveries?cursor=" (next)
+                    @if let Some(t) = &chosen_tenant { "&tenant=" (t.as_str()) }
                     @if let Some(sub) = &subscription { "&subscription=" (sub) }
                     @if let Some(st) = status { "&status=" (st.as_str()) } } { "Older deliveries" } }
             }
         }
     };
-    secured(StatusCode::OK, page("Delivery log", tenant.as_deref(), body))
+    secured(StatusCode::OK, page("Delivery log", tenant.as_ref(), body))
 }
 
 async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(&session));
-    let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+    let tenant = Some(who(&caller));
     let Ok(id) = id.parse::<DeliveryId>() else {
         return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
     };
@@ -582,7 +661,40 @@ async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<
             }
         }
     };
-    secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_deref(), body))
+    secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_ref(), body))
+}
+
+/// The dead letters (operator only): what the delivery queue gave up on.
+async fn dead_letters(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let list = match s.ctx.list_dead_letters(&caller, Some(100)).await {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let body = html! {
+        @if list.data.is_empty() {
+            p { "No dead letters: every message was handled." }
+        } @else {
+            p { "Messages the delivery queue gave up on. Fix the cause, then redrive them with "
+                code { "POST /v1/dead-letters/{id}/redrive" } "." }
+            table {
+                thead { tr { th { "Message" } th { "Delivery" } th { "Receives" } th { "Why" } th { "Died" } } }
+                tbody {
+                    @for d in &list.data {
+                        tr {
+                            td { code { (d.id) } }
+                            td { @if let Some(id) = &d.delivery_id { a href={ "/portal/deliveries/" (id) } { code { (id) } } }
+                                 @else { "unreadable" } }
+                            td { (d.receives) }
+                            td { (d.reason.as_deref().unwrap_or("")) }
+                            td { @if let Some(t) = d.died_at { (t.format("%Y-%m-%d %H:%M:%S UTC")) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    secured(StatusCode::OK, page("Dead letters", Some(&who(&caller)), body))
 }
 
 /// An API error as a page: another tenant's data is simply not found.
@@ -595,6 +707,9 @@ fn failed(e: &hookline::api::ApiError) -> Response {
             "Something went wrong",
             "The page could not be loaded. Try again in a moment.",
         );
+    }
+    if status == StatusCode::FORBIDDEN {
+        return problem(status, "Not allowed", "This page is for the service's operator.");
     }
     problem(status, "Not found", &capitalised(&e.to_string()))
 }

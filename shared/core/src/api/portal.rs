@@ -72,13 +72,14 @@ impl PortalKey {
         mac
     }
 
-    /// A token of `kind` for `tenant`, valid until `expires_at`.
-    pub fn sign(&self, kind: Kind, tenant: &TenantId, expires_at: DateTime<Utc>, nonce: [u8; 16]) -> String {
-        let claims = Claims {
-            tenant: tenant.as_str().to_owned(),
-            exp: expires_at.timestamp(),
-            nonce: hex::encode(nonce),
+    /// A token of `kind` for `scope` (one tenant, or the operator's every
+    /// tenant), valid until `expires_at`.
+    pub fn sign(&self, kind: Kind, scope: &Scope, expires_at: DateTime<Utc>, nonce: [u8; 16]) -> String {
+        let (tenant, operator) = match scope {
+            Scope::Tenant(t) => (t.as_str().to_owned(), false),
+            Scope::Global => (String::new(), true),
         };
+        let claims = Claims { tenant, operator, exp: expires_at.timestamp(), nonce: hex::encode(nonce) };
         let json = serde_json::to_vec(&claims).unwrap_or_default();
         let payload = URL_SAFE_NO_PAD.encode(json);
         let mac = URL_SAFE_NO_PAD.encode(self.mac(kind, &payload).finalize().into_bytes());
@@ -97,12 +98,16 @@ impl PortalKey {
         self.mac(kind, payload).verify_slice(&mac).map_err(|_| BadToken::Forged)?;
         let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| BadToken::Malformed)?;
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| BadToken::Malformed)?;
-        let tenant = TenantId::parse(&claims.tenant).map_err(|_| BadToken::Malformed)?;
+        let scope = if claims.operator {
+            Scope::Global
+        } else {
+            Scope::Tenant(TenantId::parse(&claims.tenant).map_err(|_| BadToken::Malformed)?)
+        };
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(BadToken::Malformed)?;
         if expires_at <= now {
             return Err(BadToken::Expired);
         }
-        Ok(Session { tenant, expires_at, nonce: claims.nonce })
+        Ok(Session { scope, expires_at, nonce: claims.nonce })
     }
 }
 
@@ -127,6 +132,8 @@ impl Kind {
 #[derive(Serialize, Deserialize)]
 struct Claims {
     tenant: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    operator: bool,
     exp: i64,
     nonce: String,
 }
@@ -145,11 +152,12 @@ pub enum BadToken {
     Expired,
 }
 
-/// A verified token: one tenant, until a time.
+/// A verified token: one tenant (or the operator's every tenant), until a
+/// time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// The only tenant it reaches.
-    pub tenant: TenantId,
+    /// What it reaches.
+    pub scope: Scope,
     /// When it ends.
     pub expires_at: DateTime<Utc>,
     nonce: String,
@@ -172,9 +180,25 @@ impl crate::Context {
             super::ApiError::Conflict("the portal is not configured: set HOOKLINE_PORTAL_KEY".into())
         })?;
         let expires_at = self.clock.now() + crate::ports::span(LINK_TTL);
-        let token = key.sign(Kind::Link, &tenant, expires_at, nonce(self.entropy.as_ref()));
+        let token =
+            key.sign(Kind::Link, &Scope::Tenant(tenant.clone()), expires_at, nonce(self.entropy.as_ref()));
         tracing::info!(tenant = %tenant, key = %caller.key_id, "portal link issued");
-        Ok(PortalLink { url: format!("/portal/login?token={token}"), tenant, expires_at })
+        Ok(PortalLink { url: format!("/portal/login?token={token}"), tenant: Some(tenant), expires_at })
+    }
+
+    /// `POST /v1/portal-sessions`: a link that opens the portal over every
+    /// tenant, for an operator's key alone.
+    pub fn operator_portal_link(&self, caller: &Caller) -> Result<PortalLink, super::ApiError> {
+        if caller.scope != Scope::Global {
+            return Err(super::ApiError::Forbidden);
+        }
+        let key = self.settings.portal_key.as_ref().ok_or_else(|| {
+            super::ApiError::Conflict("the portal is not configured: set HOOKLINE_PORTAL_KEY".into())
+        })?;
+        let expires_at = self.clock.now() + crate::ports::span(LINK_TTL);
+        let token = key.sign(Kind::Link, &Scope::Global, expires_at, nonce(self.entropy.as_ref()));
+        tracing::info!(key = %caller.key_id, "operator portal link issued");
+        Ok(PortalLink { url: format!("/portal/login?token={token}"), tenant: None, expires_at })
     }
 
     /// Opens a portal link: the session cookie's token and when it ends.
@@ -183,7 +207,7 @@ impl crate::Context {
         let now = self.clock.now();
         let session = key.verify(Kind::Link, link, now)?;
         let expires_at = now + crate::ports::span(SESSION_TTL);
-        let token = key.sign(Kind::Session, &session.tenant, expires_at, nonce(self.entropy.as_ref()));
+        let token = key.sign(Kind::Session, &session.scope, expires_at, nonce(self.entropy.as_ref()));
         let session = key.verify(Kind::Session, &token, now)?;
         Ok((token, session))
     }
@@ -217,11 +241,12 @@ impl crate::Context {
 }
 
 impl Session {
-    /// The API caller the session acts as: its tenant alone, named in logs
+    /// The API caller the session acts as: its tenant alone (or, an
+    /// operator's, every tenant), named in logs
     /// by the start of its nonce.
     pub fn caller(&self) -> Caller {
         Caller {
-            scope: Scope::Tenant(self.tenant.clone()),
+            scope: self.scope.clone(),
             key_id: format!("portal:{}", &self.nonce[..8.min(self.nonce.len())]),
         }
     }
@@ -230,8 +255,9 @@ impl Session {
 /// `POST /v1/tenants/{tenant}/portal-sessions`: the link to open.
 #[derive(Debug, Clone, Serialize)]
 pub struct PortalLink {
-    /// The tenant.
-    pub tenant: TenantId,
+    /// The tenant; none for an operator's link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
     /// Open this (path and query; the caller's base URL in front).
     pub url: String,
     /// When it stops opening.
@@ -254,9 +280,14 @@ mod tests {
     #[test]
     fn a_token_grants_its_tenant_until_it_expires() {
         let acme = TenantId::parse("acme").unwrap();
-        let token = key().sign(Kind::Link, &acme, t0() + chrono::Duration::minutes(10), [1; 16]);
+        let token = key().sign(
+            Kind::Link,
+            &Scope::Tenant(acme.clone()),
+            t0() + chrono::Duration::minutes(10),
+            [1; 16],
+        );
         let session = key().verify(Kind::Link, &token, t0()).unwrap();
-        assert_eq!(session.tenant, acme);
+        assert_eq!(session.scope, Scope::Tenant(acme.clone()));
         assert_eq!(session.caller().scope, Scope::Tenant(acme));
         let late = t0() + chrono::Duration::minutes(10);
         assert_eq!(key().verify(Kind::Link, &token, late), Err(BadToken::Expired));
@@ -266,12 +297,12 @@ mod tests {
     fn a_token_changed_signed_elsewhere_or_of_the_other_kind_is_refused() {
         let acme = TenantId::parse("acme").unwrap();
         let exp = t0() + chrono::Duration::minutes(10);
-        let token = key().sign(Kind::Link, &acme, exp, [1; 16]);
+        let token = key().sign(Kind::Link, &Scope::Tenant(acme.clone()), exp, [1; 16]);
         assert_eq!(key().verify(Kind::Session, &token, t0()), Err(BadToken::Forged), "a link is no session");
         let other = PortalKey::from_bytes(vec![8; 32]).unwrap();
         assert_eq!(other.verify(Kind::Link, &token, t0()), Err(BadToken::Forged));
         // Another tenant's payload under acme's signature.
-        let globex = key().sign(Kind::Link, &TenantId::parse("globex").unwrap(), exp, [1; 16]);
+        let globex = key().sign(Kind::Link, &Scope::Tenant(TenantId::parse("globex").unwrap()), exp, [1; 16]);
         let acme_mac = token.rsplit('.').next().unwrap();
         let globex_payload = globex.split('.').nth(1).unwrap();
         let swapped = format!("v1.{globex_payload}.{acme_mac}");
@@ -291,13 +322,41 @@ mod tests {
             settings,
         );
         let acme = TenantId::parse("acme").unwrap();
-        let link = key().sign(Kind::Link, &acme, t0() + chrono::Duration::minutes(1), [1; 16]);
+        let link = key().sign(
+            Kind::Link,
+            &Scope::Tenant(acme.clone()),
+            t0() + chrono::Duration::minutes(1),
+            [1; 16],
+        );
         let (_, one) = ctx.open_portal(&link).unwrap();
         let (_, two) = ctx.open_portal(&link).unwrap();
         let token = ctx.portal_csrf(&one);
         assert!(ctx.portal_csrf_ok(&one, &token));
         assert!(!ctx.portal_csrf_ok(&two, &token), "another session's token");
         assert!(!ctx.portal_csrf_ok(&one, ""));
+    }
+
+    #[test]
+    fn only_an_operators_key_gets_an_operators_link() {
+        let settings = crate::Settings { portal_key: Some(key()), ..crate::Settings::default() };
+        let ctx = crate::Context::new(
+            std::sync::Arc::new(crate::ports::fakes::MemoryStore::new()),
+            std::sync::Arc::new(crate::ports::fakes::MemoryQueue::new()),
+            std::sync::Arc::new(crate::ports::fakes::ManualClock::new(t0())),
+            std::sync::Arc::new(crate::ports::fakes::SeededEntropy::new(1)),
+            settings,
+        );
+        let acme = TenantId::parse("acme").unwrap();
+        let tenant_key = Caller { scope: Scope::Tenant(acme.clone()), key_id: "k".into() };
+        assert_eq!(ctx.operator_portal_link(&tenant_key).unwrap_err().status(), 403);
+        let link = ctx.operator_portal_link(&Caller::internal()).unwrap();
+        let token = link.url.split("token=").nth(1).unwrap();
+        let (_, session) = ctx.open_portal(token).unwrap();
+        assert_eq!(session.scope, Scope::Global);
+        let own = ctx.portal_link(&tenant_key, "acme").unwrap();
+        let (_, session) = ctx.open_portal(own.url.split("token=").nth(1).unwrap()).unwrap();
+        assert_eq!(session.scope, Scope::Tenant(acme));
+        assert_eq!(ctx.portal_link(&tenant_key, "globex").unwrap_err().status(), 404);
     }
 
     #[test]
