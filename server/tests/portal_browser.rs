@@ -216,6 +216,33 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     hookline_tests::receiver::verify_standard(&secret, &got, now)
         .expect("and with the old one, during the grace period");
 
+    // Edit it on its own page: a timeout out of range is refused beside its
+    // field; a valid change is saved. Then delete it.
+    click(&b, Locator::LinkText("Endpoints")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    fill("event_types", "order.*".into()).await;
+    fill("description", "Shop".into()).await;
+    fill("timeout_ms", "500".into()).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    let note = wait_text(&b, "#timeout_ms-note.error", "").await;
+    assert!(note.contains("1000"), "{note}");
+    fill("timeout_ms", "5000".into()).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    let table = wait_text(&b, "table", "Shop").await;
+    assert!(table.contains("order.*"), "{table}");
+    let (_, edited) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
+    assert_eq!((edited["timeout_ms"].clone(), edited["description"].clone()), (json!(5000), json!("Shop")));
+    let id = hooks_id(&h).await;
+    click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    click(&b, Locator::Css("form[action$='/delete'] button")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    assert!(!b.client.source().await.expect("html").contains("/hooks"), "deleted");
+    let (status, _) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
+    assert_eq!(status, 404);
+
     // Another tenant's delivery is not there for this session.
     b.client.goto(&format!("{}/portal/deliveries/{globex_delivery}", h.base)).await.expect("goto");
     wait_text(&b, "h1", "Not found").await;

@@ -40,6 +40,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
         .route("/portal/endpoints/{id}/active", post(set_active))
         .route("/portal/endpoints", post(create_endpoint))
+        .route("/portal/endpoints/{id}", get(endpoint).post(edit_endpoint))
+        .route("/portal/endpoints/{id}/delete", post(delete_endpoint))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
@@ -317,6 +319,17 @@ fn tenant_form(to: &str, chosen: Option<&TenantId>) -> Markup {
     }
 }
 
+/// One labelled input with its hint, or its error in place of the hint.
+fn form_field(name: &str, label: &str, value: &str, hint: &str, kind: &str, error: Option<String>) -> Markup {
+    html! {
+        label for=(name) { (label)
+            input id=(name) name=(name) type=(kind) value=(value) aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby=(format!("{name}-note"));
+            small id=(format!("{name}-note")) class=[error.as_ref().map(|_| "error")] { @if let Some(e) = &error { (e) } @else { (hint) } }
+        }
+    }
+}
+
 /// What the create form was given, kept to show it again with its error.
 #[derive(Default)]
 struct NewEndpoint {
@@ -324,6 +337,7 @@ struct NewEndpoint {
     event_types: String,
     description: String,
     rate_limit: String,
+    timeout_ms: String,
 }
 
 /// The endpoints page, with the create form holding `new` and `error`
@@ -362,7 +376,7 @@ async fn endpoints_page(
                 tbody {
                     @for sub in &list.data {
                         tr {
-                            td { a href={ "/portal/deliveries?subscription=" (sub.id) } { code { (sub.url) } } }
+                            td { a href={ "/portal/endpoints/" (sub.id) } { code { (sub.url) } } }
                             td {
                                 @if sub.event_types.is_empty() { "all" }
                                 @for (i, t) in sub.event_types.iter().enumerate() { @if i > 0 { ", " } code { (t.as_string()) } }
@@ -387,14 +401,7 @@ async fn endpoints_page(
         }
     };
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
-        let err = error_for(name);
-        html! {
-            label for=(name) { (label)
-                input id=(name) name=(name) type=(kind) value=(value) aria-invalid=[err.as_ref().map(|_| "true")]
-                    aria-describedby=(format!("{name}-note"));
-                small id=(format!("{name}-note")) class=[err.as_ref().map(|_| "error")] { @if let Some(e) = &err { (e) } @else { (hint) } }
-            }
-        }
+        form_field(name, label, value, hint, kind, error_for(name))
     };
     let other = error
         .as_ref()
@@ -446,6 +453,153 @@ async fn rotate_secret(
     }
 }
 
+async fn endpoint(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    endpoint_page(&s, &session, &id, None, None).await
+}
+
+/// One endpoint: its settings as an edit form (`edited`: what was posted,
+/// shown again with `error` beside its field), its deliveries, deleting it.
+async fn endpoint_page(
+    s: &ApiState,
+    session: &Session,
+    id: &str,
+    edited: Option<&NewEndpoint>,
+    error: Option<(String, String)>,
+) -> Response {
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
+    let Ok(id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    let sub = match s.ctx.get_subscription(&caller, &id).await {
+        Ok(sub) => sub,
+        Err(e) => return failed(&e),
+    };
+    let stored = NewEndpoint {
+        url: sub.url.to_string(),
+        event_types: sub.event_types.iter().map(|t| t.as_string()).collect::<Vec<_>>().join(", "),
+        description: sub.description.clone().unwrap_or_default(),
+        rate_limit: sub.rate_limit.map(|r| r.per_second().to_string()).unwrap_or_default(),
+        timeout_ms: sub.settings.timeout_ms.to_string(),
+    };
+    let shown = edited.unwrap_or(&stored);
+    let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
+    let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
+        form_field(name, label, value, hint, kind, error_for(name))
+    };
+    let other = error.as_ref().filter(|(f, _)| !EDITABLE.contains(&f.as_str()));
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let body = html! {
+        p {
+            @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
+            @if let Some(r) = &sub.disabled_reason { " — " (r) }
+            @if let Some(since) = sub.failing_since { " — every attempt has failed since " (since.format("%Y-%m-%d %H:%M UTC")) }
+            " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
+        }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("url", "URL", &shown.url, "where requests go", "url"))
+            (field("event_types", "Events", &shown.event_types, "comma-separated, e.g. order.paid, order.*; empty: all", "text"))
+            (field("description", "Description", &shown.description, "optional", "text"))
+            (field("rate_limit", "Rate limit", &shown.rate_limit, "deliveries a second; empty: no limit", "number"))
+            (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
+            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
+            button type="submit" { "Save" }
+        }
+        h2 { "Delete" }
+        p { "Deleting the endpoint cancels its pending deliveries." }
+        (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
+    };
+    secured(status, page("Endpoint settings", Some(&who(&caller)), body))
+}
+
+/// The fields the edit form changes.
+const EDITABLE: &[&str] = &["url", "event_types", "description", "rate_limit", "timeout_ms"];
+
+async fn edit_endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, fields) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let get =
+        |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let edited = NewEndpoint {
+        url: get("url"),
+        event_types: get("event_types"),
+        description: get("description"),
+        rate_limit: get("rate_limit"),
+        timeout_ms: get("timeout_ms"),
+    };
+    let number = |name: &str, v: &str| match v {
+        "" => Ok(None),
+        n => n.parse::<u64>().map(Some).map_err(|_| (name.to_owned(), "a whole number".to_owned())),
+    };
+    let (rate_limit, timeout_ms) =
+        match (number("rate_limit", &edited.rate_limit), number("timeout_ms", &edited.timeout_ms)) {
+            (Ok(r), Ok(t)) => (r, t),
+            (Err(e), _) | (_, Err(e)) => {
+                return endpoint_page(&s, &session, &id, Some(&edited), Some(e)).await;
+            }
+        };
+    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    // The same change, and so the same checks, as PATCH /v1/subscriptions/{id}.
+    let change = UpdateSubscriptionRequest {
+        url: Some(edited.url.clone()),
+        event_types: Some(
+            edited
+                .event_types
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        description: Some(Some(edited.description.clone()).filter(|d| !d.is_empty())),
+        rate_limit: Some(rate_limit),
+        timeout_ms,
+        ..UpdateSubscriptionRequest::default()
+    };
+    match s.ctx.update_subscription(&caller, &sub_id, change).await {
+        Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            let e = (v.field().to_owned(), capitalised(&v.to_string()));
+            endpoint_page(&s, &session, &id, Some(&edited), Some(e)).await
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+async fn delete_endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, _) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    let tenant = match s.ctx.get_subscription(&caller, &id).await {
+        Ok(view) => view.tenant,
+        Err(e) => return failed(&e),
+    };
+    match s.ctx.delete_subscription(&caller, &id).await {
+        Ok(()) => see_other(&format!("/portal/?tenant={tenant}")),
+        Err(e) => failed(&e),
+    }
+}
+
 async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
     let (caller, fields) = match form_caller(&s, &headers, &body) {
         Ok(c) => c,
@@ -459,6 +613,7 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
         event_types: get("event_types"),
         description: get("description"),
         rate_limit: get("rate_limit"),
+        timeout_ms: String::new(),
     };
     let rate_limit = match new.rate_limit.as_str() {
         "" => None,
