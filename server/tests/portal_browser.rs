@@ -237,6 +237,32 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     let id = hooks_id(&h).await;
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
     wait_text(&b, "h1", "Endpoint settings").await;
+
+    // Send it a test event of a type it receives, and see the answer.
+    let before = hooks.received().len();
+    let typed = b.client.find(Locator::Css("input[name=event_type]")).await.expect("type field");
+    assert_eq!(typed.prop("value").await.expect("value").as_deref(), Some("order.test"));
+    click(&b, Locator::Css("form[action$='/test'] button")).await;
+    wait_text(&b, "h1", "Delivery dlv_").await;
+    let mut answered = String::new();
+    for _ in 0..50 {
+        b.client.refresh().await.expect("reload");
+        answered = b.client.find(Locator::Css("main")).await.expect("main").text().await.unwrap_or_default();
+        if answered.contains("200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(answered.contains("succeeded") && answered.contains("200"), "{answered}");
+    let test = hooks.received().get(before).cloned().expect("the test event arrived");
+    hookline_tests::receiver::verify_standard(&rotated, &test, chrono::Utc::now().timestamp())
+        .expect("signed");
+    assert_eq!(
+        (test.json()["type"].clone(), test.json()["data"]["test"].clone()),
+        (json!("order.test"), json!(true))
+    );
+    b.client.goto(&format!("{}/portal/endpoints/{id}", h.base)).await.expect("back");
+    wait_text(&b, "h1", "Endpoint settings").await;
     click(&b, Locator::Css("form[action$='/delete'] button")).await;
     wait_text(&b, "h1", "Endpoints").await;
     assert!(!b.client.source().await.expect("html").contains("/hooks"), "deleted");

@@ -876,3 +876,23 @@ async fn a_429_with_retry_after_pauses_the_whole_endpoint_until_then() {
     assert_eq!(w.delivery(&second[0]).await.status, DeliveryStatus::Succeeded);
     assert_eq!(w.store.get_subscription(&sub).await.unwrap().unwrap().paused_until, None);
 }
+
+#[tokio::test]
+async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants() {
+    let w = world();
+    let (one, _) =
+        w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","event_types":["order.*"]}"#).await;
+    w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
+    let id = w.ctx.send_test_event(&op(), &one, "order.paid").await.unwrap();
+    let d = w.delivery(&id).await;
+    assert_eq!(d.subscription_id(), Some(&one));
+    assert_eq!(w.queue.drain().len(), 1, "the other subscription, which wants everything, gets nothing");
+    w.run_queue().await;
+    let refused = w.ctx.send_test_event(&op(), &one, "invoice.paid").await.unwrap_err();
+    assert_eq!(refused.status(), 422, "{refused}");
+    let other_tenant = crate::api::access::Caller {
+        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+        key_id: "k".into(),
+    };
+    assert_eq!(w.ctx.send_test_event(&other_tenant, &one, "order.paid").await.unwrap_err().status(), 404);
+}

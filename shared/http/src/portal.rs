@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints", post(create_endpoint))
         .route("/portal/endpoints/{id}", get(endpoint).post(edit_endpoint))
         .route("/portal/endpoints/{id}/delete", post(delete_endpoint))
+        .route("/portal/endpoints/{id}/test", post(test_endpoint))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
@@ -506,6 +507,12 @@ async fn endpoint_page(
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Save" }
         }
+        h2 { "Send a test event" }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) "/test" } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("event_type", "Event type", &test_type(&sub.event_types), "one this endpoint receives", "text"))
+            button type="submit" { "Send test event" }
+        }
         h2 { "Delete" }
         p { "Deleting the endpoint cancels its pending deliveries." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
@@ -513,8 +520,46 @@ async fn endpoint_page(
     secured(status, page("Endpoint settings", Some(&who(&caller)), body))
 }
 
-/// The fields the edit form changes.
-const EDITABLE: &[&str] = &["url", "event_types", "description", "rate_limit", "timeout_ms"];
+/// The fields the edit form changes (and the test form's).
+const EDITABLE: &[&str] = &["url", "event_types", "description", "rate_limit", "timeout_ms", "event_type"];
+
+/// A type a test event can have: the first exact type the endpoint
+/// receives, or one under its first prefix.
+fn test_type(patterns: &[hookline::model::EventTypePattern]) -> String {
+    match patterns.first().map(|p| p.as_string()) {
+        None => "webhook.test".into(),
+        Some(p) => match p.strip_suffix('*') {
+            Some(prefix) => format!("{prefix}test"),
+            None => p,
+        },
+    }
+}
+
+async fn test_endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, fields) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    let event_type =
+        fields.iter().find(|(k, _)| k == "event_type").map(|(_, v)| v.trim()).unwrap_or_default();
+    match s.ctx.send_test_event(&caller, &sub_id, event_type).await {
+        Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            let e = (v.field().to_owned(), capitalised(&v.to_string()));
+            endpoint_page(&s, &session, &id, None, Some(e)).await
+        }
+        Err(e) => failed(&e),
+    }
+}
 
 async fn edit_endpoint(
     State(s): State<ApiState>,
