@@ -30,6 +30,14 @@ async fn finished(h: &Hookline, id: &str) -> Value {
     .await
 }
 
+async fn finished_as(h: &Hookline, id: &str, status: &str) -> Value {
+    eventually(WAIT, &format!("delivery {id} {status}"), || async {
+        let (_, d) = h.call("GET", &format!("/v1/deliveries/{id}"), None).await;
+        (d["status"] == status).then_some(d)
+    })
+    .await
+}
+
 async fn text_of(b: &Browser, css: &str) -> String {
     b.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
 }
@@ -346,10 +354,11 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     let h = Hookline::start(
         Path::new(BIN),
         &dir.path().join("hookline.db"),
-        &[("HOOKLINE_TENANT_API_KEYS", "acme:acme-key-0123456789abcdef")],
+        &[("HOOKLINE_TENANT_API_KEYS", "acme:acme-key-0123456789abcdef"), ("HOOKLINE_RETRY_SCHEDULE", "1s")],
     )
     .await;
     let (a, g) = (Receiver::start().await, Receiver::start().await);
+    g.script([Reply::Status(500), Reply::Status(500)]);
     created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":a.url("/acme-hooks")})).await;
     created(&h, "/v1/subscriptions", json!({"tenant":"globex","url":g.url("/globex-hooks")})).await;
     let ev = created(&h, "/v1/events", json!({"tenant":"globex","type":"order.paid","payload":{}})).await;
@@ -377,8 +386,20 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     wait_text(&b, "table", "globex-hooks").await;
     assert!(!b.client.source().await.expect("html").contains("acme-hooks"));
     b.screenshot("operator-endpoints").await.expect("screenshot");
-    b.client.goto(&format!("{}/portal/deliveries?tenant=globex", h.base)).await.expect("log");
+    // Its failed delivery, found in the log by status; replayed from its
+    // endpoint's page; then delivered.
+    b.client.goto(&format!("{}/portal/deliveries?tenant=globex&status=failed", h.base)).await.expect("log");
     wait_text(&b, "table", &globex_delivery).await;
+    click(&b, Locator::LinkText(&globex_delivery)).await;
+    let attempts = wait_text(&b, "table", "500").await;
+    assert_eq!(attempts.matches("500").count(), 2, "{attempts}");
+    b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("endpoints");
+    click(&b, Locator::LinkText(&g.url("/globex-hooks"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    click(&b, Locator::Css("form[action$='/replay'] button")).await;
+    wait_text(&b, "main", "1 failed deliveries will be sent again").await;
+    let replayed = finished_as(&h, &globex_delivery, "succeeded").await;
+    assert_eq!(replayed["attempt_count"], 3, "{replayed}");
     click(&b, Locator::LinkText("Dead letters")).await;
     wait_text(&b, "main", "No dead letters").await;
 

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hookline::api::access::Caller;
+use hookline::api::deliveries::ReplayRequest;
 use hookline::api::portal::{SESSION_TTL, Session};
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
@@ -43,6 +44,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}", get(endpoint).post(edit_endpoint))
         .route("/portal/endpoints/{id}/delete", post(delete_endpoint))
         .route("/portal/endpoints/{id}/test", post(test_endpoint))
+        .route("/portal/endpoints/{id}/replay", post(replay_endpoint))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
@@ -454,9 +456,17 @@ async fn rotate_secret(
     }
 }
 
-async fn endpoint(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    endpoint_page(&s, &session, &id, None, None).await
+    let replayed = query(q.as_deref(), &["replayed"])
+        .ok()
+        .and_then(|p| param(&p, "replayed").and_then(|n| n.parse::<usize>().ok()));
+    endpoint_page(&s, &session, &id, None, None, replayed).await
 }
 
 /// One endpoint: its settings as an edit form (`edited`: what was posted,
@@ -467,6 +477,7 @@ async fn endpoint_page(
     id: &str,
     edited: Option<&NewEndpoint>,
     error: Option<(String, String)>,
+    replayed: Option<usize>,
 ) -> Response {
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
     let Ok(id) = id.parse::<SubscriptionId>() else {
@@ -484,6 +495,9 @@ async fn endpoint_page(
         timeout_ms: sub.settings.timeout_ms.to_string(),
     };
     let shown = edited.unwrap_or(&stored);
+    let replay_since = (s.ctx.clock.now() - hookline::ports::span(std::time::Duration::from_secs(86_400)))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
         form_field(name, label, value, hint, kind, error_for(name))
@@ -513,6 +527,13 @@ async fn endpoint_page(
             (field("event_type", "Event type", &test_type(&sub.event_types), "one this endpoint receives", "text"))
             button type="submit" { "Send test event" }
         }
+        h2 { "Replay failed deliveries" }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) "/replay" } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("since", "Since", &replay_since, "UTC, e.g. 2026-11-23T09:00:00Z: failed deliveries created since then are sent again, oldest first", "text"))
+            button type="submit" { "Replay" }
+        }
+        @if let Some(n) = replayed { p role="status" { (n) " failed deliveries will be sent again." } }
         h2 { "Delete" }
         p { "Deleting the endpoint cancels its pending deliveries." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
@@ -521,7 +542,36 @@ async fn endpoint_page(
 }
 
 /// The fields the edit form changes (and the test form's).
-const EDITABLE: &[&str] = &["url", "event_types", "description", "rate_limit", "timeout_ms", "event_type"];
+const EDITABLE: &[&str] =
+    &["url", "event_types", "description", "rate_limit", "timeout_ms", "event_type", "since"];
+
+async fn replay_endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, fields) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    let since =
+        fields.iter().find(|(k, _)| k == "since").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    // The same request as POST /v1/subscriptions/{id}/replay, failed ones.
+    let request = ReplayRequest { since, status: None };
+    match s.ctx.replay(&caller, &sub_id, request).await {
+        Ok(done) => see_other(&format!("/portal/endpoints/{sub_id}?replayed={}", done.replayed)),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            let e = (v.field().to_owned(), capitalised(&v.to_string()));
+            endpoint_page(&s, &session, &id, None, Some(e), None).await
+        }
+        Err(e) => failed(&e),
+    }
+}
 
 /// A type a test event can have: the first exact type the endpoint
 /// receives, or one under its first prefix.
@@ -555,7 +605,7 @@ async fn test_endpoint(
         Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
         Err(hookline::api::ApiError::Invalid(v)) => {
             let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoint_page(&s, &session, &id, None, Some(e)).await
+            endpoint_page(&s, &session, &id, None, Some(e), None).await
         }
         Err(e) => failed(&e),
     }
@@ -589,7 +639,7 @@ async fn edit_endpoint(
         match (number("rate_limit", &edited.rate_limit), number("timeout_ms", &edited.timeout_ms)) {
             (Ok(r), Ok(t)) => (r, t),
             (Err(e), _) | (_, Err(e)) => {
-                return endpoint_page(&s, &session, &id, Some(&edited), Some(e)).await;
+                return endpoint_page(&s, &session, &id, Some(&edited), Some(e), None).await;
             }
         };
     let Ok(sub_id) = id.parse::<SubscriptionId>() else {
@@ -616,7 +666,7 @@ async fn edit_endpoint(
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(hookline::api::ApiError::Invalid(v)) => {
             let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoint_page(&s, &session, &id, Some(&edited), Some(e)).await
+            endpoint_page(&s, &session, &id, Some(&edited), Some(e), None).await
         }
         Err(e) => failed(&e),
     }
