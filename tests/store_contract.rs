@@ -68,4 +68,5 @@ contract!(
     canceling_a_subscriptions_deliveries_leaves_finished_ones_alone,
     a_reopened_delivery_is_pending_again_with_its_attempts_kept,
     an_event_is_kept_only_ever_longer,
+    event_types_are_declared_replaced_listed_by_name_and_removed,
 );

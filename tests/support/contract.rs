@@ -341,3 +341,27 @@ pub async fn an_event_is_kept_only_ever_longer(s: &dyn Store) {
     s.keep_event(&missing.id, longer).await.unwrap();
     assert!(s.get_event(&missing.id).await.unwrap().is_none(), "nothing created");
 }
+
+/// The catalog keeps one declaration per name, lists them by name, and
+/// removes one once.
+pub async fn event_types_are_declared_replaced_listed_by_name_and_removed(s: &dyn Store) {
+    use hookline::model::{EventType, EventTypeInfo};
+    let info = |name: &str, description: &str| EventTypeInfo {
+        name: EventType::parse(name).unwrap(),
+        description: Some(description.into()),
+        example: Some(serde_json::json!({"id": "v_1", "quote": "\""})),
+        schema: None,
+        updated_at: t0(),
+    };
+    assert!(s.event_types().await.unwrap().is_empty());
+    s.put_event_type(&info("video.updated", "changed")).await.unwrap();
+    s.put_event_type(&info("video.created", "new")).await.unwrap();
+    s.put_event_type(&info("video.created", "uploaded")).await.unwrap();
+    let all = s.event_types().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["video.created", "video.updated"]);
+    assert_eq!(all[0], info("video.created", "uploaded"), "replaced whole, example bytes intact");
+    assert!(s.delete_event_type(&EventType::parse("video.created").unwrap()).await.unwrap());
+    assert!(!s.delete_event_type(&EventType::parse("video.created").unwrap()).await.unwrap());
+    assert_eq!(s.event_types().await.unwrap().len(), 1);
+}

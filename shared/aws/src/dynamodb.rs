@@ -10,6 +10,7 @@
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
+//! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
 //!
 //! A delivery's latest attempt rides in the delivery item itself (attribute
 //! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
@@ -58,13 +59,13 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use hookline::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, Health,
-    Subscription, SubscriptionId, Tenant, TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, EventTypeInfo,
+    Health, Subscription, SubscriptionId, Tenant, TenantId,
 };
 use hookline::policy::rate::{self, Grant, RateLimit};
 use hookline::ports::{
-    DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, RateSlots, Recorded,
-    Recording, StoreError, SubscriptionStore, TenantStore, Written,
+    CatalogStore, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, RateSlots,
+    Recorded, Recording, StoreError, SubscriptionStore, TenantStore, Written,
 };
 use hookline::target::TargetUrl;
 
@@ -1047,6 +1048,62 @@ impl DeliveryStore for DynamoStore {
                 None => return Ok(n),
             }
         }
+    }
+}
+
+// The catalog is small (a platform's event types) and rarely written: one
+// partition, read whole with one strongly consistent query.
+#[async_trait]
+impl CatalogStore for DynamoStore {
+    async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError> {
+        let mut item = key("CATALOG".into(), &format!("ETYPE#{}", info.name));
+        item.insert("rec".into(), s(to_json(info)?));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn event_types(&self) -> Result<Vec<EventTypeInfo>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s("CATALOG"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in resp.items() {
+                out.push(record(item)?);
+            }
+            match resp.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key("CATALOG".into(), &format!("ETYPE#{name}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes().is_some())
     }
 }
 

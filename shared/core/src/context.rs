@@ -92,6 +92,8 @@ pub struct Context {
     pub events: Arc<dyn EventStore>,
     /// Deliveries and attempts.
     pub deliveries: Arc<dyn DeliveryStore>,
+    /// The declared event types.
+    pub catalog: Arc<dyn crate::ports::CatalogStore>,
     /// The delivery queue.
     pub queue: Arc<dyn DeliveryQueue>,
     /// Its dead letters (none until [`Context::with_dead_letters`]).
@@ -120,6 +122,7 @@ impl Context {
             subscriptions: store.clone(),
             tenants: store.clone(),
             events: store.clone(),
+            catalog: store.clone(),
             deliveries: store,
             queue,
             dead_letters: Arc::new(NoDeadLetters),

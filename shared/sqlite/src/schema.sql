@@ -66,3 +66,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     died_at  INTEGER NOT NULL,
     reason   TEXT
 );
+
+-- The platform's declared event types (the portal's toggles).
+CREATE TABLE IF NOT EXISTS event_types (
+    name   TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);

@@ -13,11 +13,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline::model::{
-    Attempt, Delivery, DeliveryId, Event, EventId, Health, Subscription, SubscriptionId, Tenant, TenantId,
+    Attempt, Delivery, DeliveryId, Event, EventId, EventType, EventTypeInfo, Health, Subscription,
+    SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    Ack, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, Recorded,
-    Recording, StoreError, SubscriptionStore, TenantStore, Written,
+    Ack, CatalogStore, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued,
+    Recorded, Recording, StoreError, SubscriptionStore, TenantStore, Written,
 };
 use tokio::sync::Notify;
 
@@ -404,6 +405,34 @@ impl TenantStore for SqliteStore {
             )
             .map_err(unavailable)?;
             Ok(Written::Done)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStore {
+    async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError> {
+        let (name, rec) = (info.name.to_string(), to_json(info)?);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO event_types (name, record) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET record = ?2",
+                params![name, rec],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn event_types(&self) -> Result<Vec<EventTypeInfo>, StoreError> {
+        self.with(|c| all(c, "SELECT record FROM event_types ORDER BY name", [])).await
+    }
+
+    async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            Ok(tx.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(unavailable)? > 0)
         })
         .await
     }

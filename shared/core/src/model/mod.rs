@@ -2,6 +2,7 @@
 //! deliveries and their attempts — with their ids, names and the rules
 //! that change them.
 
+mod catalog;
 mod delivery;
 mod event;
 mod ids;
@@ -11,6 +12,7 @@ mod status;
 mod subscription;
 mod tenant;
 
+pub use catalog::EventTypeInfo;
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
 pub use event::Event;
 pub use ids::{DeliveryId, EventId, SubscriptionId, ulid};

@@ -42,6 +42,7 @@ struct State {
     idempotency: BTreeMap<(TenantId, String), EventId>,
     deliveries: BTreeMap<DeliveryId, Delivery>,
     attempts: BTreeMap<DeliveryId, Vec<Attempt>>,
+    event_types: BTreeMap<String, EventTypeInfo>,
 }
 
 /// Every store port in memory. `set_unavailable(true)` makes every call
@@ -167,6 +168,25 @@ impl TenantStore for MemoryStore {
         }
         s.tenants.insert(next.id.clone(), next.clone());
         Ok(Written::Done)
+    }
+}
+
+#[async_trait]
+impl CatalogStore for MemoryStore {
+    async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError> {
+        self.check()?;
+        lock(&self.state).event_types.insert(info.name.as_str().to_owned(), info.clone());
+        Ok(())
+    }
+
+    async fn event_types(&self) -> Result<Vec<EventTypeInfo>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).event_types.values().cloned().collect())
+    }
+
+    async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state).event_types.remove(name.as_str()).is_some())
     }
 }
 

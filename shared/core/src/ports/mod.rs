@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, Health, Subscription,
-    SubscriptionId, Tenant, TenantId,
+    Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, EventTypeInfo,
+    Health, Subscription, SubscriptionId, Tenant, TenantId,
 };
 use crate::policy::{AttemptOutcome, Grant, RateLimit};
 use crate::wire::OutgoingRequest;
@@ -258,6 +258,17 @@ pub trait TenantStore: Send + Sync {
     async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError>;
 }
 
+/// The platform's declared event types.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Declares (or replaces) an event type.
+    async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError>;
+    /// Every declared type, by name.
+    async fn event_types(&self) -> Result<Vec<EventTypeInfo>, StoreError>;
+    /// Removes a declaration; `false` if there was none.
+    async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError>;
+}
+
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
@@ -379,9 +390,9 @@ pub struct Recorded {
 }
 
 /// Every store port in one object, as each adapter provides them.
-pub trait Store: SubscriptionStore + TenantStore + EventStore + DeliveryStore {}
+pub trait Store: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore {}
 
-impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore> Store for T {}
+impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore> Store for T {}
 
 /// What travels on the delivery queue: versioned and tagged, so old
 /// messages stay readable after a deploy.
