@@ -896,3 +896,34 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
     };
     assert_eq!(w.ctx.send_test_event(&other_tenant, &one, "order.paid").await.unwrap_err().status(), 404);
 }
+
+#[tokio::test]
+async fn the_operator_declares_event_types_that_every_key_reads() {
+    use crate::api::catalog::DeclareEventType;
+    let w = world();
+    let tenant_key = crate::api::access::Caller {
+        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("acme").unwrap()),
+        key_id: "k".into(),
+    };
+    let declare = |description: &str| DeclareEventType {
+        description: Some(description.into()),
+        example: Some(serde_json::json!({"video_id": "v_1"})),
+        schema: Some(serde_json::json!({"type": "object"})),
+    };
+    assert_eq!(
+        w.ctx.declare_event_type(&tenant_key, "video.created", declare("new")).await.unwrap_err().status(),
+        403
+    );
+    w.ctx.declare_event_type(&op(), "video.updated", declare("changed")).await.unwrap();
+    w.ctx.declare_event_type(&op(), "video.created", declare("new")).await.unwrap();
+    let bad =
+        DeclareEventType { schema: Some(serde_json::json!("not a schema")), ..DeclareEventType::default() };
+    assert_eq!(w.ctx.declare_event_type(&op(), "video.deleted", bad).await.unwrap_err().status(), 422);
+    assert_eq!(w.ctx.declare_event_type(&op(), "no spaces!", declare("x")).await.unwrap_err().status(), 422);
+    let seen = w.ctx.event_types(&tenant_key).await.unwrap();
+    let names: Vec<&str> = seen.data.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["video.created", "video.updated"]);
+    assert_eq!(w.ctx.remove_event_type(&tenant_key, "video.created").await.unwrap_err().status(), 403);
+    w.ctx.remove_event_type(&op(), "video.created").await.unwrap();
+    assert_eq!(w.ctx.remove_event_type(&op(), "video.created").await.unwrap_err().status(), 404);
+}

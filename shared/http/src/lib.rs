@@ -89,6 +89,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
     ("/v1/tenants/{tenant}/portal-sessions", &["POST"]),
     ("/v1/portal-sessions", &["POST"]),
+    ("/v1/event-types", &["GET"]),
+    ("/v1/event-types/{name}", &["PUT", "DELETE"]),
     ("/v1/dead-letters", &["GET"]),
     ("/v1/dead-letters/{id}/redrive", &["POST"]),
 ];
@@ -115,6 +117,8 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
         .route("/v1/tenants/{tenant}/portal-sessions", post(create_portal_session))
         .route("/v1/portal-sessions", post(create_operator_portal_session))
+        .route("/v1/event-types", get(list_event_types))
+        .route("/v1/event-types/{name}", axum::routing::put(declare_event_type).delete(remove_event_type))
         .route("/v1/dead-letters", get(list_dead_letters))
         .route("/v1/dead-letters/{id}/redrive", post(redrive_dead_letter))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
@@ -387,6 +391,30 @@ async fn create_operator_portal_session(
     Extension(caller): Extension<Caller>,
 ) -> Answer {
     Ok(ok(StatusCode::CREATED, s.ctx.operator_portal_link(&caller)?))
+}
+
+async fn list_event_types(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Answer {
+    Ok(ok(StatusCode::OK, s.ctx.event_types(&caller).await?))
+}
+
+async fn declare_event_type(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(name): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let req = json_body(&headers, body, SMALL_BODY).await?;
+    Ok(ok(StatusCode::OK, s.ctx.declare_event_type(&caller, &name, req).await?))
+}
+
+async fn remove_event_type(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(name): PathParam,
+) -> Answer {
+    s.ctx.remove_event_type(&caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn read_tenant_secret(

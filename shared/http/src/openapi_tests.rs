@@ -47,7 +47,7 @@ fn concrete(path: &str) -> String {
     } else {
         "dlv_01jdx000000000000000000000"
     };
-    path.replace("{id}", id).replace("{tenant}", "acme")
+    path.replace("{id}", id).replace("{tenant}", "acme").replace("{name}", "video.created")
 }
 
 #[tokio::test]

@@ -49,6 +49,14 @@ impl Caller {
         if self.reaches(tenant) { Ok(()) } else { Err(ApiError::NotFound(what)) }
     }
 
+    /// `Ok` for an operator's key (every tenant); a tenant's key gets 403.
+    pub fn operator(&self) -> Result<(), ApiError> {
+        match self.scope {
+            Scope::Global => Ok(()),
+            Scope::Tenant(_) => Err(ApiError::Forbidden),
+        }
+    }
+
     /// The tenant a tenant key is for; `None` for a global key.
     pub fn tenant(&self) -> Option<&TenantId> {
         match &self.scope {

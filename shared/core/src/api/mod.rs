@@ -5,6 +5,7 @@
 //! maps routes onto these; nothing here knows a status code but [`ApiError`].
 
 pub mod access;
+pub mod catalog;
 pub mod dead_letters;
 pub mod deliveries;
 mod error;

@@ -189,9 +189,7 @@ impl crate::Context {
     /// `POST /v1/portal-sessions`: a link that opens the portal over every
     /// tenant, for an operator's key alone.
     pub fn operator_portal_link(&self, caller: &Caller) -> Result<PortalLink, super::ApiError> {
-        if caller.scope != Scope::Global {
-            return Err(super::ApiError::Forbidden);
-        }
+        caller.operator()?;
         let key = self.settings.portal_key.as_ref().ok_or_else(|| {
             super::ApiError::Conflict("the portal is not configured: set HOOKLINE_PORTAL_KEY".into())
         })?;
