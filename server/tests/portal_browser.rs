@@ -416,3 +416,60 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     );
     b.client.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    for (name, what) in [
+        ("video.created", "A video was uploaded"),
+        ("video.updated", "Its title or renditions changed"),
+        ("video.deleted", "It was removed"),
+    ] {
+        let (status, v) = h
+            .call(
+                "PUT",
+                &format!("/v1/event-types/{name}"),
+                Some(json!({"description": what, "example": {"video_id": "v_1"}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    wait_text(&b, "fieldset.events", "It was removed").await;
+    for name in ["video.created", "video.deleted"] {
+        click(&b, Locator::Css(&format!("input[type=checkbox][value='{name}']"))).await;
+    }
+    let r = Receiver::start().await;
+    let url = b.client.find(Locator::Css("form.create input[name=url]")).await.expect("url");
+    url.send_keys(&r.url("/videos")).await.expect("type");
+    b.screenshot("endpoint-toggles").await.expect("screenshot");
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "h1", "Endpoint added").await;
+    let secret = text_of(&b, "#secret").await;
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
+    assert_eq!(subs["data"][0]["event_types"], json!(["video.created", "video.deleted"]), "{subs}");
+
+    let updated =
+        created(&h, "/v1/events", json!({"tenant":"acme","type":"video.updated","payload":{}})).await;
+    assert_eq!(updated["deliveries"], json!([]), "not a type it chose");
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"video.created","payload":{"video_id":"v_9"}}))
+        .await;
+    let got = eventually(WAIT, "the video.created event", || async { r.received().first().cloned() }).await;
+    hookline_tests::receiver::verify_standard(&secret, &got, chrono::Utc::now().timestamp())
+        .expect("verified");
+    assert_eq!(got.json()["type"], "video.created");
+
+    // Its settings page shows the two toggles on, the third off.
+    click(&b, Locator::LinkText("Back to the endpoints")).await;
+    click(&b, Locator::LinkText(&r.url("/videos"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    for (name, on) in [("video.created", true), ("video.updated", false), ("video.deleted", true)] {
+        let toggle =
+            b.client.find(Locator::Css(&format!("input[type=checkbox][value='{name}']"))).await.expect(name);
+        assert_eq!(toggle.prop("checked").await.expect("checked").as_deref() == Some("true"), on, "{name}");
+    }
+    b.client.close().await.expect("close");
+}

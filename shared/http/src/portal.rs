@@ -20,7 +20,7 @@ use hookline::api::access::Caller;
 use hookline::api::deliveries::ReplayRequest;
 use hookline::api::portal::{SESSION_TTL, Session};
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
-use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
+use hookline::model::{DeliveryId, DeliveryStatus, EventTypeInfo, SubscriptionId, TenantId};
 use hookline::ports::{DeliveryFilter, PageRequest};
 use maud::{DOCTYPE, Markup, html};
 
@@ -64,6 +64,8 @@ a{color:#0550ae}a:focus,button:focus,select:focus{outline:3px solid #0969da}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.create label{gap:.2rem}
 .error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
+fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events legend{font-weight:600}
+label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
 @media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
 ";
 
@@ -333,6 +335,45 @@ fn form_field(name: &str, label: &str, value: &str, hint: &str, kind: &str, erro
     }
 }
 
+/// The event types of a form: the catalog's toggles that are checked and
+/// the patterns typed beside them, as one comma-separated list.
+fn event_types_of(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .filter(|(k, _)| k == "event_types" || k == "event_types_more")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The events an endpoint receives: one toggle per declared type (as
+/// Ignite's settings page has), and a field for patterns; a plain field
+/// when nothing is declared.
+fn events_field(catalog: &[EventTypeInfo], current: &str, error: Option<String>) -> Markup {
+    let hint = "comma-separated, e.g. order.paid, order.*; empty: all";
+    if catalog.is_empty() {
+        return form_field("event_types", "Events", current, hint, "text", error);
+    }
+    let chosen: Vec<&str> = current.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    let declared = |t: &str| catalog.iter().any(|c| c.name.as_str() == t);
+    let more = chosen.iter().filter(|t| !declared(t)).copied().collect::<Vec<_>>().join(", ");
+    html! {
+        fieldset.events {
+            legend { "Events" }
+            @for t in catalog {
+                label.toggle {
+                    input type="checkbox" name="event_types" value=(t.name.as_str()) checked[chosen.contains(&t.name.as_str())];
+                    code { (t.name.as_str()) }
+                    @if let Some(d) = &t.description { small { (d) } }
+                }
+            }
+            (form_field("event_types_more", "Other event types", &more, "patterns such as video.*; none checked and none here: every event", "text", error))
+        }
+    }
+}
+
 /// What the create form was given, kept to show it again with its error.
 #[derive(Default)]
 struct NewEndpoint {
@@ -353,6 +394,10 @@ async fn endpoints_page(
     error: Option<(String, String)>,
 ) -> Response {
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
+    let catalog = match s.ctx.event_types(&caller).await {
+        Ok(c) => c.data,
+        Err(e) => return failed(&e),
+    };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
     let page_request = PageRequest { cursor: None, limit: 100 };
@@ -414,7 +459,7 @@ async fn endpoints_page(
         form.create method="post" action="/portal/endpoints" {
             input type="hidden" name="csrf" value=(csrf);
             (field("url", "URL", &new.url, "https://…, where your server receives webhooks", "url"))
-            (field("event_types", "Events", &new.event_types, "comma-separated, e.g. order.paid, order.*; empty: all", "text"))
+            (events_field(&catalog, &new.event_types, error_for("event_types")))
             (field("description", "Description", &new.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &new.rate_limit, "deliveries a second, optional", "number"))
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
@@ -483,9 +528,10 @@ async fn endpoint_page(
     let Ok(id) = id.parse::<SubscriptionId>() else {
         return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
     };
-    let sub = match s.ctx.get_subscription(&caller, &id).await {
-        Ok(sub) => sub,
-        Err(e) => return failed(&e),
+    let (sub, catalog) = match (s.ctx.get_subscription(&caller, &id).await, s.ctx.event_types(&caller).await)
+    {
+        (Ok(sub), Ok(catalog)) => (sub, catalog.data),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
     };
     let stored = NewEndpoint {
         url: sub.url.to_string(),
@@ -514,7 +560,7 @@ async fn endpoint_page(
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
             input type="hidden" name="csrf" value=(csrf);
             (field("url", "URL", &shown.url, "where requests go", "url"))
-            (field("event_types", "Events", &shown.event_types, "comma-separated, e.g. order.paid, order.*; empty: all", "text"))
+            (events_field(&catalog, &shown.event_types, error_for("event_types")))
             (field("description", "Description", &shown.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &shown.rate_limit, "deliveries a second; empty: no limit", "number"))
             (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
@@ -626,7 +672,7 @@ async fn edit_endpoint(
         |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let edited = NewEndpoint {
         url: get("url"),
-        event_types: get("event_types"),
+        event_types: event_types_of(&fields),
         description: get("description"),
         rate_limit: get("rate_limit"),
         timeout_ms: get("timeout_ms"),
@@ -705,7 +751,7 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
         |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let new = NewEndpoint {
         url: get("url"),
-        event_types: get("event_types"),
+        event_types: event_types_of(&fields),
         description: get("description"),
         rate_limit: get("rate_limit"),
         timeout_ms: String::new(),
