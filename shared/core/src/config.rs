@@ -22,6 +22,7 @@
 //! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
 //! | `HOOKLINE_METRICS_BY_TENANT` | `1` | `0` drops the `tenant` label of `hookline_events_accepted_total` (on CloudWatch each tenant is a metric, billed monthly) |
 //! | `HOOKLINE_PORTAL_KEY` | — (embedded: generated per start) | hex or base64, ≥ 32 bytes: signs portal links and sessions |
+//! | `HOOKLINE_DECLARED_TYPES_ONLY` | `0` | `1`: subscriptions may name only declared event types (prefixes stay free) |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -157,6 +158,8 @@ impl Config {
                     .map_err(|e| ConfigError { name: "HOOKLINE_PORTAL_KEY", problem: e.to_string() })?,
             );
         }
+        settings.declared_types_only =
+            flag("HOOKLINE_DECLARED_TYPES_ONLY", var("HOOKLINE_DECLARED_TYPES_ONLY"))?;
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
             None => 64,

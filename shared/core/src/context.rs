@@ -56,6 +56,9 @@ pub struct Settings {
     /// What signs portal links and sessions (`HOOKLINE_PORTAL_KEY`); none:
     /// no portal.
     pub portal_key: Option<crate::api::portal::PortalKey>,
+    /// Subscriptions may name only declared exact event types
+    /// (`HOOKLINE_DECLARED_TYPES_ONLY`).
+    pub declared_types_only: bool,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -77,6 +80,7 @@ impl Default for Settings {
             failing_after: 4,
             metrics_by_tenant: true,
             portal_key: None,
+            declared_types_only: false,
         }
     }
 }

@@ -927,3 +927,30 @@ async fn the_operator_declares_event_types_that_every_key_reads() {
     w.ctx.remove_event_type(&op(), "video.created").await.unwrap();
     assert_eq!(w.ctx.remove_event_type(&op(), "video.created").await.unwrap_err().status(), 404);
 }
+
+#[tokio::test]
+async fn with_declared_types_only_a_subscription_names_declared_types_or_prefixes() {
+    let mut w = world();
+    let mut settings = (*w.ctx.settings).clone();
+    settings.declared_types_only = true;
+    w.ctx.settings = Arc::new(settings);
+    let declare = crate::api::catalog::DeclareEventType::default();
+    w.ctx.declare_event_type(&op(), "video.created", declare).await.unwrap();
+    let create = |types: &str| -> CreateSubscriptionRequest {
+        serde_json::from_str(&format!(
+            r#"{{"tenant":"acme","url":"https://a.example/h","event_types":{types}}}"#
+        ))
+        .unwrap()
+    };
+    let refused =
+        w.ctx.create_subscription(&op(), create(r#"["video.created","video.removed"]"#)).await.unwrap_err();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.to_string().contains("video.removed"), "{refused}");
+    let sub = w.ctx.create_subscription(&op(), create(r#"["video.created","job.*"]"#)).await.unwrap();
+    let change: UpdateSubscriptionRequest =
+        serde_json::from_str(r#"{"event_types":["video.gone"]}"#).unwrap();
+    assert_eq!(
+        w.ctx.update_subscription(&op(), &sub.subscription.id, change).await.unwrap_err().status(),
+        422
+    );
+}

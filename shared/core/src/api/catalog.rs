@@ -81,6 +81,30 @@ impl Context {
         Ok(info)
     }
 
+    /// With `HOOKLINE_DECLARED_TYPES_ONLY`, every exact type a subscription
+    /// names must be declared (prefixes such as `video.*` stay free).
+    pub(crate) async fn check_declared(
+        &self,
+        patterns: &[crate::model::EventTypePattern],
+    ) -> Result<(), ApiError> {
+        if !self.settings.declared_types_only {
+            return Ok(());
+        }
+        let declared = self.catalog.event_types().await?;
+        for p in patterns {
+            if let crate::model::EventTypePattern::Exact(t) = p
+                && !declared.iter().any(|d| d.name == *t)
+            {
+                return Err(ValidationError::invalid(
+                    "event_types",
+                    format!("{t} is not a declared event type (GET /v1/event-types)"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// `GET /v1/event-types`: every declared type, by name.
     pub async fn event_types(&self, _caller: &Caller) -> Result<ListResponse<EventTypeInfo>, ApiError> {
         Ok(ListResponse { data: self.catalog.event_types().await?, next_cursor: None })

@@ -363,6 +363,7 @@ impl Context {
         reserved("tenant", &sub.tenant)?;
         caller.check(&sub.tenant, "tenant")?;
         self.settings.guard.accept("url", &sub.url)?;
+        self.check_declared(&sub.event_types).await?;
         if !self.subscriptions.insert_subscription(&sub, MAX_SUBSCRIPTIONS_PER_TENANT).await? {
             return Err(ApiError::Conflict(format!(
                 "tenant {} already has {MAX_SUBSCRIPTIONS_PER_TENANT} subscriptions, the most allowed; delete one first",
@@ -415,6 +416,9 @@ impl Context {
     ) -> Result<SubscriptionView, ApiError> {
         let now = self.clock.now();
         let guard = &self.settings.guard;
+        if let Some(types) = &req.event_types {
+            self.check_declared(&parse_event_types(types)?).await?;
+        }
         let (read, next) = self
             .revise_subscription(caller, id, |sub| {
                 let next = req.apply(sub, now)?;
