@@ -295,7 +295,12 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    let h = Hookline::start(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_PORTAL_FRAME_ANCESTORS", "https://app.example.com")],
+    )
+    .await;
     let r = Receiver::start().await;
     let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/")})).await;
     let id = sub["id"].as_str().expect("id");
@@ -320,6 +325,9 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
     let other = session(created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await).await;
     // The other session's page token, read from its page.
     let page = http.get(format!("{}/portal/", h.base)).header("cookie", &other).send().await.expect("page");
+    // Framed only by the portal itself and the platform's configured site.
+    let policy = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(policy.ends_with("frame-ancestors 'self' https://app.example.com"), "{policy}");
     let html = page.text().await.expect("html");
     let token =
         html.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("a token");

@@ -22,6 +22,7 @@
 //! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
 //! | `HOOKLINE_METRICS_BY_TENANT` | `1` | `0` drops the `tenant` label of `hookline_events_accepted_total` (on CloudWatch each tenant is a metric, billed monthly) |
 //! | `HOOKLINE_PORTAL_KEY` | — (embedded: generated per start) | hex or base64, ≥ 32 bytes: signs portal links and sessions |
+//! | `HOOKLINE_PORTAL_FRAME_ANCESTORS` | — (the portal's own origin only) | origins, comma-separated, whose pages may embed the portal in an iframe (`https://app.example.com`) |
 //! | `HOOKLINE_DECLARED_TYPES_ONLY` | `0` | `1`: subscriptions may name only declared event types (prefixes stay free) |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
@@ -76,6 +77,28 @@ fn flag(name: &'static str, v: Option<String>) -> Result<bool, ConfigError> {
         Some("1") | Some("true") => Ok(true),
         Some(other) => Err(ConfigError { name, problem: format!("{other:?} is not 0 or 1") }),
     }
+}
+
+/// Origins that may frame the portal: `scheme://host[:port]`, nothing else
+/// (the value goes into a `Content-Security-Policy` header).
+fn frame_ancestors(v: &str) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "HOOKLINE_PORTAL_FRAME_ANCESTORS";
+    let bad = |o: &str| ConfigError {
+        name: NAME,
+        problem: format!("{o:?} is not an origin like https://app.example.com"),
+    };
+    v.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let url = url::Url::parse(o).map_err(|_| bad(o))?;
+            let origin = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "https" | "http") || o.trim_end_matches('/') != origin {
+                return Err(bad(o));
+            }
+            Ok(origin)
+        })
+        .collect()
 }
 
 fn number(name: &'static str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
@@ -158,6 +181,9 @@ impl Config {
                     .map_err(|e| ConfigError { name: "HOOKLINE_PORTAL_KEY", problem: e.to_string() })?,
             );
         }
+        if let Some(v) = var("HOOKLINE_PORTAL_FRAME_ANCESTORS") {
+            settings.portal_frame_ancestors = frame_ancestors(&v)?;
+        }
         settings.declared_types_only =
             flag("HOOKLINE_DECLARED_TYPES_ONLY", var("HOOKLINE_DECLARED_TYPES_ONLY"))?;
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
@@ -196,6 +222,19 @@ mod tests {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn portal_frame_ancestors_are_bare_origins() {
+        let ok =
+            env(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", "https://app.example.com, http://localhost:3000/")])
+                .unwrap();
+        assert_eq!(ok.settings.portal_frame_ancestors, ["https://app.example.com", "http://localhost:3000"]);
+        for bad in ["https://app.example.com/path", "*", "javascript:alert(1)", "https://a.com; script-src *"]
+        {
+            let e = env(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", bad)]).unwrap_err();
+            assert_eq!(e.name, "HOOKLINE_PORTAL_FRAME_ANCESTORS", "{bad}");
+        }
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct Settings {
     /// What signs portal links and sessions (`HOOKLINE_PORTAL_KEY`); none:
     /// no portal.
     pub portal_key: Option<crate::api::portal::PortalKey>,
+    /// The sites whose pages may show the portal in a frame
+    /// (`HOOKLINE_PORTAL_FRAME_ANCESTORS`, origins); none: only the
+    /// portal's own.
+    pub portal_frame_ancestors: Vec<String>,
     /// Subscriptions may name only declared exact event types
     /// (`HOOKLINE_DECLARED_TYPES_ONLY`).
     pub declared_types_only: bool,
@@ -81,6 +85,7 @@ impl Default for Settings {
             metrics_by_tenant: true,
             portal_key: None,
             declared_types_only: false,
+            portal_frame_ancestors: Vec::new(),
         }
     }
 }

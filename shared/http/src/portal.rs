@@ -130,6 +130,35 @@ fn secured(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
+/// Who may show the portal in a frame: the portal itself, and the origins
+/// the operator configured (the platform's site that embeds it). Any other
+/// site's frame is refused, so no page of another site can trick a
+/// signed-in user into clicking the portal's buttons.
+pub(crate) async fn frame_policy(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let ancestors = std::iter::once("'self'".to_owned())
+        .chain(s.ctx.settings.portal_frame_ancestors.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let existing = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let policy = match existing {
+        Some(p) => format!("{p}; frame-ancestors {ancestors}"),
+        None => format!("frame-ancestors {ancestors}"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// A page that explains itself instead of a stack trace.
 fn problem(status: StatusCode, title: &str, text: &str) -> Response {
     secured(status, page(title, None, html! { p { (text) } }))
