@@ -71,13 +71,15 @@ async fn function(
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, Duration::from_secs(86_400));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue = SqsQueue::new(sqs.clone(), queue_url);
+    // As lambda::context builds it: rate-limited endpoints' slots in the table.
     let ctx = Context::new(
         Arc::new(store.clone()),
         Arc::new(queue.clone()),
         clock,
         Arc::new(OsEntropy),
         settings.clone(),
-    );
+    )
+    .with_rate_slots(Arc::new(store.clone()));
     Function { ctx, store, queue, pump: Pump::new(sqs.clone(), queue_url), sqs }
 }
 
@@ -229,8 +231,15 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     ingest.ctx.list_subscriptions(&op, Some(acme.clone()), &page).await.unwrap();
     let by_tenant = DeliveryFilter { tenant: Some(acme.clone()), ..Default::default() };
     ingest.ctx.list_deliveries(&op, &by_tenant, &page).await.unwrap();
-    let patch = request(json!({"description":"checked"}));
+    // A rate limit: the deliver function leases its slots (UpdateItem).
+    let patch = request(json!({"description":"checked","rate_limit":50}));
     ingest.ctx.update_subscription(&op, &a.subscription.id, patch).await.unwrap();
+    // The event-type catalog (PutItem, Query, DeleteItem).
+    let declare = hookline::api::catalog::DeclareEventType::default();
+    ingest.ctx.declare_event_type(&op, "video.created", declare.clone()).await.unwrap();
+    ingest.ctx.declare_event_type(&op, "video.deleted", declare).await.unwrap();
+    assert_eq!(ingest.ctx.event_types(&op).await.unwrap().data.len(), 2);
+    ingest.ctx.remove_event_type(&op, "video.deleted").await.unwrap();
     ingest.ctx.rotate_subscription_secret(&op, &a.subscription.id, None).await.unwrap();
 
     // The deliver function: attempts, follow-ups, health, a disable with its
