@@ -354,6 +354,28 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
     assert_eq!(done.status(), 303);
     let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
     assert_eq!(now["active"], false);
+
+    // The delivery log filtered by time.
+    let (_, on) = h.call("PATCH", &format!("/v1/subscriptions/{id}"), Some(json!({"active": true}))).await;
+    assert_eq!(on["active"], true);
+    let ev = created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+    let delivery = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    let log = |q: &'static str| {
+        let (http, mine) = (http.clone(), mine.clone());
+        let url = format!("{}/portal/deliveries?{q}", h.base);
+        async move {
+            let r = http.get(url).header("cookie", mine).send().await.expect("log");
+            (r.status().as_u16(), r.text().await.expect("html"))
+        }
+    };
+    let (status, html) = log("since=2000-01-01T00:00:00Z").await;
+    assert!(status == 200 && html.contains(&delivery), "{html}");
+    let (status, html) = log("since=2100-01-01T00:00:00Z").await;
+    assert!(status == 200 && html.contains("No deliveries match"), "{html}");
+    let (status, html) = log("until=2000-01-01T00:00:00Z").await;
+    assert!(status == 200 && !html.contains(&delivery));
+    let (status, html) = log("since=yesterday").await;
+    assert!(status == 400 && html.contains("2026-11-23T09:00:00Z"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

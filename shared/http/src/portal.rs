@@ -837,7 +837,8 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
 async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some(caller) = caller(&s, &headers) else { return signed_out() };
     let tenant = Some(who(&caller));
-    let params = match query(q.as_deref(), &["tenant", "subscription", "status", "cursor"]) {
+    let params = match query(q.as_deref(), &["tenant", "subscription", "status", "since", "until", "cursor"])
+    {
         Ok(p) => p,
         Err(e) => return failed(&e),
     };
@@ -850,6 +851,20 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
             }
         },
         None => None,
+    };
+    let time = |name: &'static str| match param(&params, name).map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => hookline::api::page::parse_time(name, v).map(Some),
+        None => Ok(None),
+    };
+    let (since, until) = match (time("since"), time("until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Delivery log",
+                "A time is written like 2026-11-23T09:00:00Z (UTC).",
+            );
+        }
     };
     let status = match param(&params, "status").filter(|v| !v.is_empty()) {
         Some(v) => match DeliveryStatus::parse(v) {
@@ -875,6 +890,8 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
         tenant: chosen_tenant.clone(),
         subscription_id: subscription.clone(),
         status,
+        since,
+        until,
         ..DeliveryFilter::default()
     };
     let page_request = PageRequest { cursor: param(&params, "cursor").map(str::to_owned), limit: 50 };
@@ -909,6 +926,8 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
                     }
                 }
             }
+            label { "Since" input name="since" type="text" placeholder="2026-11-23T09:00:00Z" value=[since.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
+            label { "Until" input name="until" type="text" placeholder="UTC" value=[until.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
             button type="submit" { "Filter" }
         }
         @if list.data.is_empty() {
@@ -933,7 +952,9 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
                 p { a href={ "/portal/deliveries?cursor=" (next)
                     @if let Some(t) = &chosen_tenant { "&tenant=" (t.as_str()) }
                     @if let Some(sub) = &subscription { "&subscription=" (sub) }
-                    @if let Some(st) = status { "&status=" (st.as_str()) } } { "Older deliveries" } }
+                    @if let Some(st) = status { "&status=" (st.as_str()) }
+                    @if let Some(t) = since { "&since=" (t.format("%Y-%m-%dT%H:%M:%SZ")) }
+                    @if let Some(t) = until { "&until=" (t.format("%Y-%m-%dT%H:%M:%SZ")) } } { "Older deliveries" } }
             }
         }
     };
