@@ -374,6 +374,10 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
     assert!(status == 200 && html.contains("No deliveries match"), "{html}");
     let (status, html) = log("until=2000-01-01T00:00:00Z").await;
     assert!(status == 200 && !html.contains(&delivery));
+    let (status, html) = log("event_type=order.paid").await;
+    assert!(status == 200 && html.contains(&delivery), "{html}");
+    let (status, html) = log("event_type=order.refunded").await;
+    assert!(status == 200 && !html.contains(&delivery), "{html}");
     let (status, html) = log("since=yesterday").await;
     assert!(status == 400 && html.contains("2026-11-23T09:00:00Z"), "{html}");
 }

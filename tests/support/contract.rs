@@ -237,7 +237,10 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
     let (s1, s2) = (subscription(1).id, subscription(2).id);
     let mut made = Vec::new();
     for n in 1..=6u8 {
-        let e = event(n, None);
+        let mut e = event(n, None);
+        if n == 3 {
+            e.event_type = hookline::model::EventType::parse("video.deleted").unwrap();
+        }
         let d = delivery(n, &e, if n % 2 == 0 { &s2 } else { &s1 }, Some(t0()));
         made.push((n, e.id.clone(), d.id.clone()));
         s.insert_event(&e, &[d], &[]).await.unwrap();
@@ -261,6 +264,12 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
     let (_, third_event, third) = &made[2];
     let by_event = DeliveryFilter { event_id: Some(third_event.clone()), ..Default::default() };
     assert_eq!(list(s, &by_event).await, vec![third.clone()]);
+    let by_type = DeliveryFilter {
+        tenant: Some(tenant()),
+        event_type: Some(hookline::model::EventType::parse("video.deleted").unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(list(s, &by_type).await, vec![third.clone()], "by event type");
     let failed =
         DeliveryFilter { tenant: Some(tenant()), status: Some(DeliveryStatus::Failed), ..Default::default() };
     assert!(list(s, &failed).await.is_empty());

@@ -350,6 +350,7 @@ async fn list_deliveries(
             "event",
             "event_id",
             "status",
+            "event_type",
             "since",
             "until",
             "cursor",
@@ -364,6 +365,9 @@ async fn list_deliveries(
             .transpose()?,
         event_id: either("event", "event_id").map(|v| path(v, str::parse)).transpose()?,
         status: param(&params, "status").map(|v| path(v, DeliveryStatus::parse)).transpose()?,
+        event_type: param(&params, "event_type")
+            .map(|v| path(v, hookline::model::EventType::parse))
+            .transpose()?,
         since: param(&params, "since").map(|v| parse_time("since", v)).transpose()?,
         until: param(&params, "until").map(|v| parse_time("until", v)).transpose()?,
     };

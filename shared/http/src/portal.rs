@@ -837,8 +837,8 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
 async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some(caller) = caller(&s, &headers) else { return signed_out() };
     let tenant = Some(who(&caller));
-    let params = match query(q.as_deref(), &["tenant", "subscription", "status", "since", "until", "cursor"])
-    {
+    let allowed = ["tenant", "subscription", "status", "event_type", "since", "until", "cursor"];
+    let params = match query(q.as_deref(), &allowed) {
         Ok(p) => p,
         Err(e) => return failed(&e),
     };
@@ -855,6 +855,13 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
     let time = |name: &'static str| match param(&params, name).map(str::trim).filter(|v| !v.is_empty()) {
         Some(v) => hookline::api::page::parse_time(name, v).map(Some),
         None => Ok(None),
+    };
+    let event_type = match param(&params, "event_type").map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => match hookline::model::EventType::parse(v) {
+            Ok(t) => Some(t),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That is not an event type."),
+        },
+        None => None,
     };
     let (since, until) = match (time("since"), time("until")) {
         (Ok(a), Ok(b)) => (a, b),
@@ -890,6 +897,7 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
         tenant: chosen_tenant.clone(),
         subscription_id: subscription.clone(),
         status,
+        event_type: event_type.clone(),
         since,
         until,
         ..DeliveryFilter::default()
@@ -926,6 +934,7 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
                     }
                 }
             }
+            label { "Event type" input name="event_type" type="text" placeholder="order.paid" value=[event_type.as_ref().map(|t| t.as_str())]; }
             label { "Since" input name="since" type="text" placeholder="2026-11-23T09:00:00Z" value=[since.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
             label { "Until" input name="until" type="text" placeholder="UTC" value=[until.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
             button type="submit" { "Filter" }
@@ -953,6 +962,7 @@ async fn deliveries(State(s): State<ApiState>, headers: HeaderMap, RawQuery(q): 
                     @if let Some(t) = &chosen_tenant { "&tenant=" (t.as_str()) }
                     @if let Some(sub) = &subscription { "&subscription=" (sub) }
                     @if let Some(st) = status { "&status=" (st.as_str()) }
+                    @if let Some(t) = &event_type { "&event_type=" (t.as_str()) }
                     @if let Some(t) = since { "&since=" (t.format("%Y-%m-%dT%H:%M:%SZ")) }
                     @if let Some(t) = until { "&until=" (t.format("%Y-%m-%dT%H:%M:%SZ")) } } { "Older deliveries" } }
             }

@@ -540,6 +540,7 @@ impl DeliveryStore for SqliteStore {
                        AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR status = ?4)
                        AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
                        AND (?7 IS NULL OR id < ?7)
+                       AND (?9 IS NULL OR json_extract(record, '$.event_type') = ?9)
                      ORDER BY id DESC LIMIT ?8";
             paged(
                 c,
@@ -552,7 +553,8 @@ impl DeliveryStore for SqliteStore {
                     f.since.map(millis),
                     f.until.map(millis),
                     cursor,
-                    limit + 1
+                    limit + 1,
+                    f.event_type.map(|t| t.to_string())
                 ],
                 limit,
             )

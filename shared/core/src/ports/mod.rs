@@ -181,6 +181,8 @@ pub struct DeliveryFilter {
     pub event_id: Option<EventId>,
     /// Deliveries in this status.
     pub status: Option<DeliveryStatus>,
+    /// Deliveries of events of this type.
+    pub event_type: Option<EventType>,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created before.
@@ -200,6 +202,7 @@ impl DeliveryFilter {
             && self.subscription_id.as_ref().is_none_or(|s| Some(s) == d.subscription_id())
             && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
             && self.status.is_none_or(|s| s == d.status)
+            && self.event_type.as_ref().is_none_or(|t| *t == d.event_type)
             && self.since.is_none_or(|t| d.created_at >= t)
             && self.until.is_none_or(|t| d.created_at < t)
     }
