@@ -214,6 +214,12 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     wait_text(&b, "h1", "Secret rotated").await;
     let rotated = text_of(&b, "#secret").await;
     assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
+    // Revealed on purpose from its page, it is the rotated one.
+    b.client.goto(&format!("{}/portal/endpoints/{}", h.base, hooks_id(&h).await)).await.expect("endpoint");
+    wait_text(&b, "h1", "Endpoint settings").await;
+    click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
+    wait_text(&b, "h1", "Signing secret").await;
+    assert_eq!(text_of(&b, "#secret").await, rotated);
     created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{"id":4}})).await;
     let got = eventually(WAIT, "the second event at the new endpoint", || async {
         hooks.received().get(1).cloned()

@@ -954,3 +954,16 @@ async fn with_declared_types_only_a_subscription_names_declared_types_or_prefixe
         422
     );
 }
+
+#[tokio::test]
+async fn a_secret_is_revealed_to_a_key_that_reaches_its_subscription_alone() {
+    let w = world();
+    let (id, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let key = |tenant: &str| crate::api::access::Caller {
+        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse(tenant).unwrap()),
+        key_id: "k".into(),
+    };
+    let revealed = w.ctx.reveal_subscription_secret(&key("acme"), &id).await.unwrap();
+    assert_eq!(revealed.secret, secret.expose());
+    assert_eq!(w.ctx.reveal_subscription_secret(&key("beta"), &id).await.unwrap_err().status(), 404);
+}

@@ -77,6 +77,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/subscriptions", &["GET", "POST"]),
     ("/v1/subscriptions/{id}", &["DELETE", "GET", "PATCH"]),
     ("/v1/subscriptions/{id}/rotate-secret", &["POST"]),
+    ("/v1/subscriptions/{id}/secret", &["GET"]),
     ("/v1/subscriptions/{id}/replay", &["POST"]),
     ("/v1/events", &["POST"]),
     ("/v1/events/batch", &["POST"]),
@@ -105,6 +106,7 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
             get(get_subscription).patch(update_subscription).delete(delete_subscription),
         )
         .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
+        .route("/v1/subscriptions/{id}/secret", get(reveal_subscription_secret))
         .route("/v1/subscriptions/{id}/replay", post(replay))
         .route("/v1/events", post(publish_event))
         .route("/v1/events/batch", post(publish_batch))
@@ -421,6 +423,15 @@ async fn remove_event_type(
 ) -> Answer {
     s.ctx.remove_event_type(&caller, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn reveal_subscription_secret(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    Ok(ok(StatusCode::OK, s.ctx.reveal_subscription_secret(&caller, &id).await?))
 }
 
 async fn read_tenant_secret(

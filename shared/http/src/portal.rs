@@ -45,6 +45,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}/delete", post(delete_endpoint))
         .route("/portal/endpoints/{id}/test", post(test_endpoint))
         .route("/portal/endpoints/{id}/replay", post(replay_endpoint))
+        .route("/portal/endpoints/{id}/reveal-secret", post(reveal_secret))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
@@ -501,6 +502,32 @@ async fn endpoints_page(
     secured(status, page("Endpoints", tenant.as_ref(), body))
 }
 
+async fn reveal_secret(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (caller, _) = match form_caller(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<SubscriptionId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    };
+    match s.ctx.reveal_subscription_secret(&caller, &id).await {
+        Ok(revealed) => {
+            let body = html! {
+                p { "The secret that signs requests to this endpoint now:" }
+                pre { code #secret { (revealed.secret) } }
+                p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } }
+            };
+            secured(StatusCode::OK, page("Signing secret", Some(&who(&caller)), body))
+        }
+        Err(e) => failed(&e),
+    }
+}
+
 async fn rotate_secret(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -596,6 +623,10 @@ async fn endpoint_page(
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Save" }
         }
+        h2 { "Signing secret" }
+        p { "Your server verifies each request with it. Revealing it is recorded." }
+        (action_form(&csrf, &format!("/portal/endpoints/{}/reveal-secret", sub.id), "Reveal secret", &[]))
+        (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
         h2 { "Send a test event" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) "/test" } {
             input type="hidden" name="csrf" value=(csrf);

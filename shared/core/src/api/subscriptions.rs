@@ -301,7 +301,17 @@ impl From<&Subscription> for SubscriptionView {
     }
 }
 
-/// The answer to a creation or rotation: the only time a secret is shown.
+/// A subscription's current secret, read on purpose (and audited).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionSecret {
+    /// The subscription.
+    pub subscription_id: SubscriptionId,
+    /// Its current secret.
+    pub secret: String,
+}
+
+/// The answer to a creation or rotation: the only time a secret is shown
+/// unasked.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubscriptionWithSecret {
     /// The subscription.
@@ -437,6 +447,19 @@ impl Context {
                 .await;
         }
         Ok(SubscriptionView::from(&next))
+    }
+
+    /// `GET /v1/subscriptions/{id}/secret`: the secret that signs its
+    /// requests now, for a receiver that lost it; every read is logged for
+    /// audit (`hookline::audit`, with the key).
+    pub async fn reveal_subscription_secret(
+        &self,
+        caller: &Caller,
+        id: &SubscriptionId,
+    ) -> Result<SubscriptionSecret, ApiError> {
+        let sub = self.reachable_subscription(caller, id).await?;
+        info!(target: "hookline::audit", subscription_id = %id, tenant = %sub.tenant, key = %caller.key_id, "subscription secret read");
+        Ok(SubscriptionSecret { subscription_id: sub.id, secret: sub.secrets.current.expose().to_owned() })
     }
 
     /// `DELETE /v1/subscriptions/{id}`: pending deliveries are canceled.
