@@ -436,6 +436,8 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("endpoints");
     click(&b, Locator::LinkText(&g.url("/globex-hooks"))).await;
     wait_text(&b, "h1", "Endpoint settings").await;
+    // Its health: failing, and when it would be disabled.
+    wait_text(&b, "main", "unless one succeeds, it is disabled at").await;
     click(&b, Locator::Css("form[action$='/replay'] button")).await;
     wait_text(&b, "main", "1 failed deliveries will be sent again").await;
     let replayed = finished_as(&h, &globex_delivery, "succeeded").await;

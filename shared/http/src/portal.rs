@@ -610,7 +610,11 @@ async fn endpoint_page(
         p {
             @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
             @if let Some(r) = &sub.disabled_reason { " — " (r) }
-            @if let Some(since) = sub.failing_since { " — every attempt has failed since " (since.format("%Y-%m-%d %H:%M UTC")) }
+            @if let Some(since) = sub.failing_since {
+                " — every attempt has failed since " (since.format("%Y-%m-%d %H:%M UTC"))
+                "; unless one succeeds, it is disabled at " ((since + s.ctx.settings.disable.after).format("%Y-%m-%d %H:%M UTC"))
+            }
+            @if let Some(until) = sub.paused_until { " — paused until " (until.format("%Y-%m-%d %H:%M:%S UTC")) " (it answered 429)" }
             " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
         }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
