@@ -245,6 +245,17 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     // The deliver function: attempts, follow-ups, health, a disable with its
     // cancellations, operational events.
     drain(&deliver, &sender).await;
+    // The rate-limited endpoint's deliveries took their slots from the table.
+    let dynamo_admin = aws_sdk_dynamodb::Client::new(&sdk_as(&moto, &roles["TestAdministrator"]).await);
+    let lease = dynamo_admin
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("RATE#{}", a.subscription.id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("RATE".into()))
+        .send()
+        .await
+        .expect("read the schedule");
+    assert!(lease.item().is_some(), "the deliver function leased slots for the rate-limited endpoint");
     let gone_sub = deliver.store.get_subscription(&g.subscription.id).await.unwrap().unwrap();
     assert!(!gone_sub.active, "410 disabled it");
     assert!(!ops.received().is_empty(), "an operational event was published");

@@ -16,6 +16,14 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 const WAIT: Duration = Duration::from_secs(30);
 
+/// `hookline serve` on a database in its own directory (removed when the
+/// directory is dropped), with `env`.
+async fn start(env: &[(&str, &str)]) -> (tempfile::TempDir, Hookline) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), env).await;
+    (dir, h)
+}
+
 async fn created(h: &Hookline, path: &str, body: Value) -> Value {
     let (status, v) = h.call("POST", path, Some(body)).await;
     assert!(status == 201 || status == 202, "{path}: {status} {v}");
@@ -79,13 +87,7 @@ async fn wait_text(b: &Browser, css: &str, expected: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing_else() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let h = Hookline::start(
-        Path::new(BIN),
-        &dir.path().join("hookline.db"),
-        &[("HOOKLINE_RETRY_SCHEDULE", "1s")],
-    )
-    .await;
+    let (_dir, h) = start(&[("HOOKLINE_RETRY_SCHEDULE", "1s")]).await;
     let flaky = Receiver::start().await;
     flaky.script([Reply::Status(500)]);
     let other = Receiver::start().await;
@@ -300,13 +302,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let h = Hookline::start(
-        Path::new(BIN),
-        &dir.path().join("hookline.db"),
-        &[("HOOKLINE_PORTAL_FRAME_ANCESTORS", "https://app.example.com")],
-    )
-    .await;
+    let (_dir, h) = start(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", "https://app.example.com")]).await;
     let r = Receiver::start().await;
     let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/")})).await;
     let id = sub["id"].as_str().expect("id");
@@ -390,12 +386,10 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_does_not() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let h = Hookline::start(
-        Path::new(BIN),
-        &dir.path().join("hookline.db"),
-        &[("HOOKLINE_TENANT_API_KEYS", "acme:acme-key-0123456789abcdef"), ("HOOKLINE_RETRY_SCHEDULE", "1s")],
-    )
+    let (_dir, h) = start(&[
+        ("HOOKLINE_TENANT_API_KEYS", "acme:acme-key-0123456789abcdef"),
+        ("HOOKLINE_RETRY_SCHEDULE", "1s"),
+    ])
     .await;
     let (a, g) = (Receiver::start().await, Receiver::start().await);
     g.script([Reply::Status(500), Reply::Status(500)]);
@@ -461,8 +455,7 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    let (_dir, h) = start(&[]).await;
     for (name, what) in [
         ("video.created", "A video was uploaded"),
         ("video.updated", "Its title or renditions changed"),

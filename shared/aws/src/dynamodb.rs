@@ -295,6 +295,30 @@ impl DynamoStore {
         Ok(Some((record(&item)?, item)))
     }
 
+    /// Every item of partition `pk`, strongly consistent, every page.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            out.extend(resp.items().iter().cloned());
+            match resp.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(out),
+            }
+        }
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -894,34 +918,17 @@ impl DeliveryStore for DynamoStore {
         // the older attempts' items. An attempt found in both places (a crash
         // between the two writes of `record_attempt`) is listed once.
         let mut by_number = std::collections::BTreeMap::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(format!("DLV#{id}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in resp.items() {
-                let attempt: Option<Attempt> = match get_s(item, "sk")? {
-                    "DLV" => last_attempt(item)?,
-                    sk if sk.starts_with("ATT#") => Some(record(item)?),
-                    _ => None,
-                };
-                if let Some(a) = attempt {
-                    by_number.insert(a.number, a);
-                }
-            }
-            match resp.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(by_number.into_values().collect()),
+        for item in self.partition(format!("DLV#{id}")).await? {
+            let attempt: Option<Attempt> = match get_s(&item, "sk")? {
+                "DLV" => last_attempt(&item)?,
+                sk if sk.starts_with("ATT#") => Some(record(&item)?),
+                _ => None,
+            };
+            if let Some(a) = attempt {
+                by_number.insert(a.number, a);
             }
         }
+        Ok(by_number.into_values().collect())
     }
 
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
@@ -1058,39 +1065,11 @@ impl CatalogStore for DynamoStore {
     async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError> {
         let mut item = key("CATALOG".into(), &format!("ETYPE#{}", info.name));
         item.insert("rec".into(), s(to_json(info)?));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn event_types(&self) -> Result<Vec<EventTypeInfo>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s("CATALOG"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in resp.items() {
-                out.push(record(item)?);
-            }
-            match resp.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(out),
-            }
-        }
+        self.partition("CATALOG".into()).await?.iter().map(record).collect()
     }
 
     async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {

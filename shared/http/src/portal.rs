@@ -194,9 +194,27 @@ type Form = Vec<(String, String)>;
 /// The largest form a portal action takes.
 const MAX_FORM: usize = 4096;
 
-/// The caller of a form post: a session, and the session's anti-forgery
-/// token in the form (a page of another site cannot know it).
-fn form_caller(s: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<(Caller, Form), Box<Response>> {
+/// A form post that passed its checks: the session it came with, and its
+/// fields.
+struct Posted {
+    session: Session,
+    fields: Form,
+}
+
+impl Posted {
+    fn caller(&self) -> Caller {
+        self.session.caller()
+    }
+
+    /// A field's value, trimmed; empty when absent.
+    fn field(&self, name: &str) -> String {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default()
+    }
+}
+
+/// A form post: a session, and the session's anti-forgery token in the
+/// form (a page of another site cannot know it).
+fn posted(s: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Posted, Box<Response>> {
     let Some(session) = session(s, headers) else { return Err(Box::new(signed_out())) };
     if body.len() > MAX_FORM {
         return Err(Box::new(problem(
@@ -214,7 +232,42 @@ fn form_caller(s: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<(Caller
             "The form did not come from this page. Reload the page and try again.",
         )));
     }
-    Ok((session.caller(), fields))
+    Ok(Posted { session, fields })
+}
+
+/// A form post to one endpoint's action: the post and the endpoint's id.
+fn posted_to_endpoint(
+    s: &ApiState,
+    headers: &HeaderMap,
+    body: &[u8],
+    id: &str,
+) -> Result<(Posted, SubscriptionId), Box<Response>> {
+    Ok((posted(s, headers, body)?, endpoint_id(id)?))
+}
+
+/// An endpoint id from a path, or the page that says there is none.
+fn endpoint_id(id: &str) -> Result<SubscriptionId, Box<Response>> {
+    id.parse().map_err(|_| {
+        Box::new(problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id."))
+    })
+}
+
+/// A field's error as the forms show it: its name and the message.
+fn invalid(v: &hookline::validation::ValidationError) -> (String, String) {
+    (v.field().to_owned(), capitalised(&v.to_string()))
+}
+
+/// A page that shows a secret once: `lead` before it, `after` below it.
+fn secret_page(
+    caller: &Caller,
+    status: StatusCode,
+    title: &str,
+    lead: Markup,
+    secret: &str,
+    after: Markup,
+) -> Response {
+    let body = html! { p { (lead) } pre { code #secret { (secret) } } (after) };
+    secured(status, page(title, Some(&who(caller)), body))
 }
 
 /// A form that posts `action` with the session's token.
@@ -242,14 +295,14 @@ async fn redeliver(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, _) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let post = match posted(&s, &headers, &body) {
+        Ok(p) => p,
         Err(r) => return *r,
     };
     let Ok(id) = id.parse::<DeliveryId>() else {
         return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
     };
-    match s.ctx.redeliver(&caller, &id).await {
+    match s.ctx.redeliver(&post.caller(), &id).await {
         Ok(_) => see_other(&format!("/portal/deliveries/{id}")),
         Err(e) => failed(&e),
     }
@@ -261,20 +314,17 @@ async fn set_active(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, fields) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Ok(id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
-    let active = match fields.iter().find(|(k, _)| k == "active").map(|(_, v)| v.as_str()) {
-        Some("true") => true,
-        Some("false") => false,
+    let active = match post.field("active").as_str() {
+        "true" => true,
+        "false" => false,
         _ => return problem(StatusCode::BAD_REQUEST, "Endpoints", "Say whether to enable or disable it."),
     };
     let change = UpdateSubscriptionRequest { active: Some(active), ..UpdateSubscriptionRequest::default() };
-    match s.ctx.update_subscription(&caller, &id, change).await {
+    match s.ctx.update_subscription(&post.caller(), &id, change).await {
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(e) => failed(&e),
     }
@@ -414,6 +464,25 @@ struct NewEndpoint {
     timeout_ms: String,
 }
 
+impl From<&Posted> for NewEndpoint {
+    fn from(post: &Posted) -> Self {
+        Self {
+            url: post.field("url"),
+            event_types: event_types_of(&post.fields),
+            description: post.field("description"),
+            rate_limit: post.field("rate_limit"),
+            timeout_ms: post.field("timeout_ms"),
+        }
+    }
+}
+
+impl NewEndpoint {
+    /// The event types as the API takes them.
+    fn event_type_list(&self) -> Vec<String> {
+        self.event_types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    }
+}
+
 /// The endpoints page, with the create form holding `new` and `error`
 /// (the API's field name and message) next to its field.
 async fn endpoints_page(
@@ -508,22 +577,20 @@ async fn reveal_secret(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, _) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Ok(id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
+    let caller = post.caller();
     match s.ctx.reveal_subscription_secret(&caller, &id).await {
-        Ok(revealed) => {
-            let body = html! {
-                p { "The secret that signs requests to this endpoint now:" }
-                pre { code #secret { (revealed.secret) } }
-                p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } }
-            };
-            secured(StatusCode::OK, page("Signing secret", Some(&who(&caller)), body))
-        }
+        Ok(revealed) => secret_page(
+            &caller,
+            StatusCode::OK,
+            "Signing secret",
+            html! { "The secret that signs requests to this endpoint now:" },
+            &revealed.secret,
+            html! { p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } } },
+        ),
         Err(e) => failed(&e),
     }
 }
@@ -534,24 +601,25 @@ async fn rotate_secret(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, _) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Ok(id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
+    let caller = post.caller();
     match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
         Ok(rotated) => {
-            let tenant = Some(who(&caller));
             let grace = s.ctx.settings.rotation_grace.as_secs() / 3600;
-            let body = html! {
-                p { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." }
-                pre { code #secret { (rotated.secret) } }
-                p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
-                p { a href="/portal/" { "Back to the endpoints" } }
-            };
-            secured(StatusCode::OK, page("Secret rotated", tenant.as_ref(), body))
+            secret_page(
+                &caller,
+                StatusCode::OK,
+                "Secret rotated",
+                html! { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." },
+                &rotated.secret,
+                html! {
+                    p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
+                    p { a href="/portal/" { "Back to the endpoints" } }
+                },
+            )
         }
         Err(e) => failed(&e),
     }
@@ -581,8 +649,9 @@ async fn endpoint_page(
     replayed: Option<usize>,
 ) -> Response {
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
-    let Ok(id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    let id = match endpoint_id(id) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     let (sub, catalog) = match (s.ctx.get_subscription(&caller, &id).await, s.ctx.event_types(&caller).await)
     {
@@ -661,23 +730,16 @@ async fn replay_endpoint(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, fields) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Some(session) = session(&s, &headers) else { return signed_out() };
-    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
-    let since =
-        fields.iter().find(|(k, _)| k == "since").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     // The same request as POST /v1/subscriptions/{id}/replay, failed ones.
-    let request = ReplayRequest { since, status: None };
-    match s.ctx.replay(&caller, &sub_id, request).await {
+    let request = ReplayRequest { since: post.field("since"), status: None };
+    match s.ctx.replay(&post.caller(), &sub_id, request).await {
         Ok(done) => see_other(&format!("/portal/endpoints/{sub_id}?replayed={}", done.replayed)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoint_page(&s, &session, &id, None, Some(e), None).await
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
         }
         Err(e) => failed(&e),
     }
@@ -701,23 +763,24 @@ async fn test_endpoint(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, fields) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Some(session) = session(&s, &headers) else { return signed_out() };
-    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
-    let event_type =
-        fields.iter().find(|(k, _)| k == "event_type").map(|(_, v)| v.trim()).unwrap_or_default();
-    match s.ctx.send_test_event(&caller, &sub_id, event_type).await {
+    match s.ctx.send_test_event(&post.caller(), &sub_id, &post.field("event_type")).await {
         Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoint_page(&s, &session, &id, None, Some(e), None).await
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
         }
         Err(e) => failed(&e),
+    }
+}
+
+/// A number field: none when empty, else a whole number.
+fn whole_number(name: &str, v: &str) -> Result<Option<u64>, (String, String)> {
+    match v {
+        "" => Ok(None),
+        n => n.parse::<u64>().map(Some).map_err(|_| (name.to_owned(), "a whole number".to_owned())),
     }
 }
 
@@ -727,56 +790,30 @@ async fn edit_endpoint(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, fields) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Some(session) = session(&s, &headers) else { return signed_out() };
-    let get =
-        |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let edited = NewEndpoint {
-        url: get("url"),
-        event_types: event_types_of(&fields),
-        description: get("description"),
-        rate_limit: get("rate_limit"),
-        timeout_ms: get("timeout_ms"),
-    };
-    let number = |name: &str, v: &str| match v {
-        "" => Ok(None),
-        n => n.parse::<u64>().map(Some).map_err(|_| (name.to_owned(), "a whole number".to_owned())),
-    };
-    let (rate_limit, timeout_ms) =
-        match (number("rate_limit", &edited.rate_limit), number("timeout_ms", &edited.timeout_ms)) {
-            (Ok(r), Ok(t)) => (r, t),
-            (Err(e), _) | (_, Err(e)) => {
-                return endpoint_page(&s, &session, &id, Some(&edited), Some(e), None).await;
-            }
-        };
-    let Ok(sub_id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
+    let edited = NewEndpoint::from(&post);
+    let numbers = whole_number("rate_limit", &edited.rate_limit)
+        .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?)));
+    let (rate_limit, timeout_ms) = match numbers {
+        Ok(n) => n,
+        Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), None).await,
     };
     // The same change, and so the same checks, as PATCH /v1/subscriptions/{id}.
     let change = UpdateSubscriptionRequest {
         url: Some(edited.url.clone()),
-        event_types: Some(
-            edited
-                .event_types
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
+        event_types: Some(edited.event_type_list()),
         description: Some(Some(edited.description.clone()).filter(|d| !d.is_empty())),
         rate_limit: Some(rate_limit),
         timeout_ms,
         ..UpdateSubscriptionRequest::default()
     };
-    match s.ctx.update_subscription(&caller, &sub_id, change).await {
+    match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoint_page(&s, &session, &id, Some(&edited), Some(e), None).await
+            endpoint_page(&s, &post.session, &id, Some(&edited), Some(invalid(&v)), None).await
         }
         Err(e) => failed(&e),
     }
@@ -788,13 +825,11 @@ async fn delete_endpoint(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (caller, _) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
+        Ok(x) => x,
         Err(r) => return *r,
     };
-    let Ok(id) = id.parse::<SubscriptionId>() else {
-        return problem(StatusCode::NOT_FOUND, "No such endpoint", "There is no endpoint with this id.");
-    };
+    let caller = post.caller();
     let tenant = match s.ctx.get_subscription(&caller, &id).await {
         Ok(view) => view.tenant,
         Err(e) => return failed(&e),
@@ -806,39 +841,22 @@ async fn delete_endpoint(
 }
 
 async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (caller, fields) = match form_caller(&s, &headers, &body) {
-        Ok(c) => c,
+    let post = match posted(&s, &headers, &body) {
+        Ok(p) => p,
         Err(r) => return *r,
     };
-    let Some(session) = session(&s, &headers) else { return signed_out() };
-    let get =
-        |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let new = NewEndpoint {
-        url: get("url"),
-        event_types: event_types_of(&fields),
-        description: get("description"),
-        rate_limit: get("rate_limit"),
-        timeout_ms: String::new(),
+    let caller = post.caller();
+    let new = NewEndpoint { timeout_ms: String::new(), ..NewEndpoint::from(&post) };
+    let rate_limit = match whole_number("rate_limit", &new.rate_limit) {
+        Ok(r) => r,
+        Err(e) => return endpoints_page(&s, &post.session, None, &new, Some(e)).await,
     };
-    let rate_limit = match new.rate_limit.as_str() {
-        "" => None,
-        n => match n.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let e =
-                    ("rate_limit".to_owned(), "a whole number of deliveries a second, 1 to 1000".to_owned());
-                return endpoints_page(&s, &session, None, &new, Some(e)).await;
-            }
-        },
-    };
-    let event_types: Vec<String> =
-        new.event_types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
     let tenant = caller.tenant().map(|t| t.as_str().to_owned()).unwrap_or_default();
     // The same request, and so the same checks, as POST /v1/subscriptions.
     let request = CreateSubscriptionRequest {
         tenant,
         url: new.url.clone(),
-        event_types: Some(event_types),
+        event_types: Some(new.event_type_list()),
         description: Some(new.description.clone()).filter(|d| !d.is_empty()),
         active: None,
         signature: None,
@@ -852,18 +870,16 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
         rate_limit,
     };
     match s.ctx.create_subscription(&caller, request).await {
-        Ok(created) => {
-            let tenant = Some(who(&caller));
-            let body = html! {
-                p { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." }
-                pre { code #secret { (created.secret) } }
-                p { a href="/portal/" { "Back to the endpoints" } }
-            };
-            secured(StatusCode::CREATED, page("Endpoint added", tenant.as_ref(), body))
-        }
+        Ok(created) => secret_page(
+            &caller,
+            StatusCode::CREATED,
+            "Endpoint added",
+            html! { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." },
+            &created.secret,
+            html! { p { a href="/portal/" { "Back to the endpoints" } } },
+        ),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            let e = (v.field().to_owned(), capitalised(&v.to_string()));
-            endpoints_page(&s, &session, None, &new, Some(e)).await
+            endpoints_page(&s, &post.session, None, &new, Some(invalid(&v))).await
         }
         Err(e) => failed(&e),
     }

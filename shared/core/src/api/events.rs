@@ -384,18 +384,23 @@ impl Context {
                 })
             })
             .collect();
-        if !messages.is_empty()
-            && let Err(e) = self.queue.enqueue(&messages).await
-        {
-            // The events and their deliveries are stored with a due time:
-            // the retry scheduler enqueues them when the grace period ends
-            // (or a repeat of the publish, with its idempotency key, at once).
-            warn!(error = %e, messages = messages.len(), "queue unavailable; the scheduler will pick these deliveries up");
-        }
+        self.queue_first_attempts(&messages).await;
         for e in results.iter().filter_map(|r| r.as_ref().err()) {
             e.log_if_ours();
         }
         results
+    }
+
+    /// Queues the first attempts of stored deliveries. If the queue is
+    /// down they are not lost: they are stored with a due time, and the
+    /// retry scheduler enqueues them when the grace period ends (or a repeat
+    /// of the publish, with its idempotency key, at once).
+    async fn queue_first_attempts(&self, messages: &[Queued]) {
+        if !messages.is_empty()
+            && let Err(e) = self.queue.enqueue(messages).await
+        {
+            warn!(error = %e, messages = messages.len(), "queue unavailable; the scheduler will pick these deliveries up");
+        }
     }
 
     /// An event and its deliveries, one per target: every subscription of
@@ -555,11 +560,7 @@ impl Context {
         let (event, deliveries) =
             self.prepare(ev, &TenantTargets { subscriptions: vec![sub], one_off: None }, now)?;
         let (response, messages) = self.store_event(event, deliveries, now).await?;
-        if !messages.is_empty()
-            && let Err(e) = self.queue.enqueue(&messages).await
-        {
-            warn!(error = %e, "queue unavailable; the scheduler will pick the test delivery up");
-        }
+        self.queue_first_attempts(&messages).await;
         info!(event_id = %response.id, "test event sent");
         response.deliveries.into_iter().next().map(|d| d.id).ok_or(ApiError::NotFound("delivery"))
     }

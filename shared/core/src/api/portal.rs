@@ -271,6 +271,20 @@ mod tests {
         PortalKey::from_bytes(vec![7; 32]).unwrap()
     }
 
+    /// A context over the fakes with the test key as its portal key.
+    fn context() -> crate::Context {
+        use crate::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, SeededEntropy};
+        use std::sync::Arc;
+        let settings = crate::Settings { portal_key: Some(key()), ..crate::Settings::default() };
+        crate::Context::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+            Arc::new(ManualClock::new(t0())),
+            Arc::new(SeededEntropy::new(1)),
+            settings,
+        )
+    }
+
     fn t0() -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000, 0).unwrap()
     }
@@ -311,14 +325,7 @@ mod tests {
 
     #[test]
     fn a_sessions_form_token_is_its_own() {
-        let settings = crate::Settings { portal_key: Some(key()), ..crate::Settings::default() };
-        let ctx = crate::Context::new(
-            std::sync::Arc::new(crate::ports::fakes::MemoryStore::new()),
-            std::sync::Arc::new(crate::ports::fakes::MemoryQueue::new()),
-            std::sync::Arc::new(crate::ports::fakes::ManualClock::new(t0())),
-            std::sync::Arc::new(crate::ports::fakes::SeededEntropy::new(1)),
-            settings,
-        );
+        let ctx = context();
         let acme = TenantId::parse("acme").unwrap();
         let link = key().sign(
             Kind::Link,
@@ -336,14 +343,7 @@ mod tests {
 
     #[test]
     fn only_an_operators_key_gets_an_operators_link() {
-        let settings = crate::Settings { portal_key: Some(key()), ..crate::Settings::default() };
-        let ctx = crate::Context::new(
-            std::sync::Arc::new(crate::ports::fakes::MemoryStore::new()),
-            std::sync::Arc::new(crate::ports::fakes::MemoryQueue::new()),
-            std::sync::Arc::new(crate::ports::fakes::ManualClock::new(t0())),
-            std::sync::Arc::new(crate::ports::fakes::SeededEntropy::new(1)),
-            settings,
-        );
+        let ctx = context();
         let acme = TenantId::parse("acme").unwrap();
         let tenant_key = Caller { scope: Scope::Tenant(acme.clone()), key_id: "k".into() };
         assert_eq!(ctx.operator_portal_link(&tenant_key).unwrap_err().status(), 403);
