@@ -148,6 +148,19 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     assert_eq!(b.client.find_all(Locator::Css("tbody tr")).await.expect("attempts").len(), 2);
     b.screenshot("delivery").await.expect("screenshot");
 
+    // The first attempt's exact request: the signature the receiver got,
+    // proven against the rebuilt headers and body.
+    click(&b, Locator::LinkText("the request")).await;
+    let shown = wait_text(&b, "pre.request", "webhook-signature").await;
+    let first = &flaky.received()[0];
+    let signature = first.header("webhook-signature").expect("signed");
+    assert!(shown.contains(&format!("webhook-signature: {signature}")), "{shown}");
+    assert!(shown.contains(&String::from_utf8_lossy(&first.body).into_owned()), "{shown}");
+    assert!(text_of(&b, "p[role=status]").await.starts_with("Verified"));
+    b.screenshot("attempt-request").await.expect("screenshot");
+    b.client.back().await.expect("back");
+    wait_text(&b, "table", "200").await;
+
     // Redeliver it from its page: a third attempt, same delivery.
     click(&b, Locator::Css("form[action$='/redeliver'] button")).await;
     let mut rows = 0;

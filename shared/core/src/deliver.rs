@@ -28,7 +28,7 @@ use crate::pacing::Turn;
 use crate::policy::rate::LATE;
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetryPolicy, decide};
 use crate::ports::{QueueError, QueueMessage, Queued, Received, Recording, Sender, StoreError, span};
-use crate::signing::SecretSet;
+use crate::signing::{HeaderLookup, SecretSet};
 use crate::target::TargetUrl;
 use crate::telemetry;
 
@@ -84,12 +84,13 @@ impl DeliverError {
     }
 }
 
-struct Target {
-    subscription: Option<Subscription>,
-    url: TargetUrl,
-    settings: DeliverySettings,
-    secrets: SecretSet,
-    retry: RetryPolicy,
+/// Where and how a delivery's requests go, as its target is configured now.
+pub(crate) struct Target {
+    pub(crate) subscription: Option<Subscription>,
+    pub(crate) url: TargetUrl,
+    pub(crate) settings: DeliverySettings,
+    pub(crate) secrets: SecretSet,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Context {
@@ -222,7 +223,10 @@ impl Context {
         Ok(Handled::Requeued)
     }
 
-    async fn target(&self, delivery: &Delivery) -> Result<Option<Target>, StoreError> {
+    /// The delivery's target as configured now; `None` when there is none
+    /// to send to (its subscription is gone or inactive, its tenant has no
+    /// secret).
+    pub(crate) async fn target(&self, delivery: &Delivery) -> Result<Option<Target>, StoreError> {
         let policy = |schedule: &Option<crate::policy::RetrySchedule>| match schedule {
             Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
             None => self.settings.retry.clone(),
@@ -319,6 +323,10 @@ impl Context {
                         error,
                         error_message: result.error_message,
                         response_excerpt: result.response_excerpt,
+                        signature: request
+                            .headers
+                            .header(&target.settings.signature.signature_header)
+                            .map(str::to_owned),
                     };
                     (decision, record)
                 }
@@ -339,6 +347,7 @@ impl Context {
                             error: Some(FailureKind::Payload),
                             error_message: Some(format!("nothing was sent: {e}")),
                             response_excerpt: None,
+                            signature: None,
                         },
                     )
                 }

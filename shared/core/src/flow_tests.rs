@@ -967,3 +967,63 @@ async fn a_secret_is_revealed_to_a_key_that_reaches_its_subscription_alone() {
     assert_eq!(revealed.secret, secret.expose());
     assert_eq!(w.ctx.reveal_subscription_secret(&key("beta"), &id).await.unwrap_err().status(), 404);
 }
+
+#[tokio::test]
+async fn an_attempts_request_is_rebuilt_exactly_and_proven_by_its_signature() {
+    let w = world();
+    let (sub, _) = w
+        .subscribe(
+            r#"{"tenant":"acme","url":"https://a.example/h","headers":{"Authorization":"Bearer tok_9"}}"#,
+        )
+        .await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"video.encoded","payload":{"v":1}}"#).await;
+    w.run_queue().await;
+    let sent = w.sender.requests().pop().unwrap();
+    w.clock.advance(Duration::from_secs(600));
+
+    let shown = w.ctx.sent_request(&op(), &ids[0], 1).await.unwrap();
+    assert!(shown.verified, "the stored signature verifies over the rebuilt request");
+    assert_eq!(shown.body.as_bytes(), sent.body.as_slice());
+    let names = |h: &[(String, String)]| h.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&shown.headers), names(&sent.headers), "every header, in the order sent");
+    for (name, value) in &shown.headers {
+        let expected = if name.eq_ignore_ascii_case("authorization") {
+            crate::api::sent::HIDDEN_HEADER
+        } else {
+            sent.headers.header(name).unwrap()
+        };
+        assert_eq!(value, expected, "{name}");
+    }
+
+    // A rotation since keeps the old secret in the set: still proven.
+    w.ctx.rotate_subscription_secret(&op(), &sub, Some(Duration::from_secs(3600))).await.unwrap();
+    assert!(w.ctx.sent_request(&op(), &ids[0], 1).await.unwrap().verified);
+    // A different body format since: the rebuilt request is not the one sent, and says so.
+    let patch: UpdateSubscriptionRequest = serde_json::from_str(r#"{"body":{"kind":"raw"}}"#).unwrap();
+    w.ctx.update_subscription(&op(), &sub, patch).await.unwrap();
+    assert!(!w.ctx.sent_request(&op(), &ids[0], 1).await.unwrap().verified);
+
+    let other = crate::api::access::Caller {
+        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+        key_id: "k".into(),
+    };
+    assert_eq!(w.ctx.sent_request(&other, &ids[0], 1).await.unwrap_err().status(), 404);
+    assert_eq!(w.ctx.sent_request(&op(), &ids[0], 2).await.unwrap_err().status(), 404, "no attempt 2");
+}
+
+#[tokio::test]
+async fn a_secret_carried_in_the_body_is_hidden_in_the_rebuilt_request() {
+    let w = world();
+    w.subscribe(
+        r#"{"tenant":"acme","url":"https://a.example/h","preset":"targetvideo","secret":"your_secret_key"}"#,
+    )
+    .await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"video.encoded","payload":{"v":1}}"#).await;
+    w.run_queue().await;
+    let sent = w.sender.requests().pop().unwrap();
+    assert!(String::from_utf8_lossy(&sent.body).contains("your_secret_key"), "the preset sends it");
+    let shown = w.ctx.sent_request(&op(), &ids[0], 1).await.unwrap();
+    assert!(shown.verified);
+    assert!(!shown.body.contains("your_secret_key"), "{}", shown.body);
+    assert!(shown.body.contains(crate::api::sent::HIDDEN_SECRET));
+}

@@ -85,6 +85,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/deliveries", &["GET"]),
     ("/v1/deliveries/{id}", &["GET"]),
     ("/v1/deliveries/{id}/redeliver", &["POST"]),
+    ("/v1/deliveries/{id}/attempts/{number}/request", &["GET"]),
     ("/v1/tenants/{tenant}/secret", &["GET", "POST"]),
     ("/v1/tenants/{tenant}/rotate-secret", &["POST"]),
     ("/v1/tenants/{tenant}/one-off", &["GET", "PUT"]),
@@ -114,6 +115,7 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/v1/deliveries", get(list_deliveries))
         .route("/v1/deliveries/{id}", get(get_delivery))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
+        .route("/v1/deliveries/{id}/attempts/{number}/request", get(sent_request))
         .route("/v1/tenants/{tenant}/secret", get(read_tenant_secret).post(create_tenant_secret))
         .route("/v1/tenants/{tenant}/rotate-secret", post(rotate_tenant_secret))
         .route("/v1/tenants/{tenant}/one-off", get(get_one_off).put(put_one_off))
@@ -384,6 +386,22 @@ async fn get_delivery(
 ) -> Answer {
     let id: DeliveryId = path(&id, str::parse)?;
     Ok(ok(StatusCode::OK, s.ctx.get_delivery(&caller, &id).await?))
+}
+
+async fn sent_request(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    path_params: Result<axum::extract::Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Answer {
+    let axum::extract::Path((id, number)) =
+        path_params.map_err(|e| ApiError::Malformed(format!("the path is not valid: {e}")))?;
+    let id: DeliveryId = path(&id, str::parse)?;
+    let number: u32 = path(&number, |n| {
+        n.parse().map_err(|_| {
+            hookline::validation::ValidationError::invalid("number", "an attempt number: 1, 2, …")
+        })
+    })?;
+    Ok(ok(StatusCode::OK, s.ctx.sent_request(&caller, &id, number).await?))
 }
 
 async fn create_portal_session(

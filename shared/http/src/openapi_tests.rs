@@ -47,7 +47,10 @@ fn concrete(path: &str) -> String {
     } else {
         "dlv_01jdx000000000000000000000"
     };
-    path.replace("{id}", id).replace("{tenant}", "acme").replace("{name}", "video.created")
+    path.replace("{id}", id)
+        .replace("{tenant}", "acme")
+        .replace("{name}", "video.created")
+        .replace("{number}", "1")
 }
 
 #[tokio::test]

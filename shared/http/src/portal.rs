@@ -21,6 +21,7 @@ use hookline::api::deliveries::ReplayRequest;
 use hookline::api::portal::{SESSION_TTL, Session};
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
 use hookline::model::{DeliveryId, DeliveryStatus, EventTypeInfo, SubscriptionId, TenantId};
+use hookline::policy::FailureKind;
 use hookline::ports::{DeliveryFilter, PageRequest};
 use maud::{DOCTYPE, Markup, html};
 
@@ -39,6 +40,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries", get(deliveries))
         .route("/portal/deliveries/{id}", get(delivery))
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
+        .route("/portal/deliveries/{id}/attempts/{number}", get(attempt_request))
         .route("/portal/endpoints/{id}/active", post(set_active))
         .route("/portal/endpoints", post(create_endpoint))
         .route("/portal/endpoints/{id}", get(endpoint).post(edit_endpoint))
@@ -1054,7 +1056,10 @@ async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<
                     @for a in &attempts {
                         tr {
                             td { (a.number) }
-                            td { (a.started_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td { (a.started_at.format("%Y-%m-%d %H:%M:%S UTC")) br;
+                                 @if a.error != Some(FailureKind::Payload) {
+                                     a href={ "/portal/deliveries/" (d.id) "/attempts/" (a.number) } { "the request" }
+                                 } }
                             td {
                                 @if let Some(code) = a.status_code { (code) }
                                 @if let Some(e) = a.error { (e.as_str()) }
@@ -1069,6 +1074,37 @@ async fn delivery(State(s): State<ApiState>, headers: HeaderMap, Path(id): Path<
         }
     };
     secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_ref(), body))
+}
+
+/// The exact request an attempt sent (see `hookline::api::sent`).
+async fn attempt_request(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, number)): Path<(String, String)>,
+) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let (Ok(id), Ok(number)) = (id.parse::<DeliveryId>(), number.parse::<u32>()) else {
+        return problem(StatusCode::NOT_FOUND, "No such attempt", "There is no attempt at this address.");
+    };
+    let sent = match s.ctx.sent_request(&caller, &id, number).await {
+        Ok(r) => r,
+        Err(e) => return failed(&e),
+    };
+    let body = html! {
+        p { a href={ "/portal/deliveries/" (id) } { "Back to the delivery" } }
+        @if sent.verified {
+            p.succeeded role="status" { "Verified: the signature that was sent matches this request byte for byte." }
+        } @else {
+            p.failed role="status" { "The endpoint's settings or secret changed since this attempt (or it was made before hookline kept signatures): "
+                "this is the request as it would be built now, with the signature that was sent." }
+        }
+        pre.request {
+            (sent.method) " " (sent.url) "\n"
+            @for (name, value) in &sent.headers { (name) ": " (value) "\n" }
+            "\n" (sent.body)
+        }
+    };
+    secured(StatusCode::OK, page(&format!("Attempt {number} of {id}"), Some(&who(&caller)), body))
 }
 
 /// The dead letters (operator only): what the delivery queue gave up on.

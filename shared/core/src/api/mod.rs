@@ -13,6 +13,7 @@ pub mod events;
 pub mod json;
 pub mod page;
 pub mod portal;
+pub mod sent;
 pub mod settings;
 pub mod subscriptions;
 pub mod tenants;

@@ -167,4 +167,10 @@ pub struct Attempt {
     /// The first bytes of the response body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_excerpt: Option<String>,
+    /// The signature header's value as sent (what proves which request was
+    /// signed: the rest of the request is rebuilt from the event and the
+    /// target's settings, see `Context::sent_request`). None when nothing
+    /// was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }

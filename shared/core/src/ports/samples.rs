@@ -95,6 +95,7 @@ pub fn attempt(id: &DeliveryId, number: u32) -> Attempt {
         error: None,
         error_message: None,
         response_excerpt: Some("oops".into()),
+        signature: None,
     }
 }
 
