@@ -261,6 +261,15 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     assert!(!ops.received().is_empty(), "an operational event was published");
     let d = first.deliveries.iter().find(|d| d.subscription_id.as_ref() == Some(&a.subscription.id)).unwrap();
     ingest.ctx.get_delivery(&op, &d.id).await.unwrap();
+    // The deliver function wrote its batches' attempt counts (a failed write
+    // only warns, so this is where a missing grant shows); the ingest
+    // function, which serves the portal, reads them.
+    let counted = |s: hookline::counts::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
+    assert!(counted(ingest.ctx.stats(&op, Some(&a.subscription.id), 1).await.unwrap()) >= 1);
+    assert!(
+        counted(ingest.ctx.stats(&op, None, 1).await.unwrap()) >= 3,
+        "the service counts every endpoint's"
+    );
     ingest.ctx.redeliver(&op, &d.id).await.unwrap();
     let replay = request(json!({"since":"2020-01-01T00:00:00Z","status":"succeeded"}));
     ingest.ctx.replay(&op, &a.subscription.id, replay).await.unwrap();

@@ -69,4 +69,5 @@ contract!(
     a_reopened_delivery_is_pending_again_with_its_attempts_kept,
     an_event_is_kept_only_ever_longer,
     event_types_are_declared_replaced_listed_by_name_and_removed,
+    hourly_counts_add_up_per_scope_and_hour,
 );

@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 
 /// How often the embedded scheduler looks for due deliveries.
 pub const SCHEDULER_TICK: Duration = Duration::from_secs(1);
+/// How often attempt counts are written for the portal's charts.
+pub const COUNTS_EVERY: Duration = Duration::from_secs(5);
 /// How often expired events and deliveries are purged (`HOOKLINE_RETENTION`).
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long a shutdown waits for attempts in flight (longest timeout + margin).
@@ -45,6 +47,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    ctx: Context,
 }
 
 /// Starts the service: opens the store at `db`, hands out again what an
@@ -98,9 +101,10 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
     workers.extend([
         tokio::spawn(worker::run_deliver(ctx.clone(), queue, sender, config.concurrency, stopped.clone())),
         tokio::spawn(worker::run_purge(purge_store, config.retention, PURGE_EVERY, stopped.clone())),
-        tokio::spawn(worker::run_scheduler(ctx, SCHEDULER_TICK, stopped)),
+        tokio::spawn(worker::run_counts(ctx.clone(), COUNTS_EVERY, stopped.clone())),
+        tokio::spawn(worker::run_scheduler(ctx.clone(), SCHEDULER_TICK, stopped)),
     ]);
-    Ok(Running { addr, metrics_addr, stop, server, workers })
+    Ok(Running { addr, metrics_addr, stop, server, workers, ctx })
 }
 
 impl Running {
@@ -117,6 +121,10 @@ impl Running {
         };
         if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
             tracing::warn!("attempts still in flight at shutdown are delivered after the next start");
+        }
+        // The counts of the last attempts, after every worker stopped.
+        if let Err(e) = self.ctx.flush_counts().await {
+            tracing::warn!(error = %e, "the last attempt counts could not be written");
         }
     }
 }

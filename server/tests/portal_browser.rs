@@ -85,18 +85,38 @@ async fn wait_text(b: &Browser, css: &str, expected: &str) -> String {
     panic!("{css} never showed {expected:?}; last: {last:?}")
 }
 
+/// Like [`wait_text`], reloading the page each time: for what a
+/// background task writes.
+async fn reload_until(b: &Browser, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..60 {
+        if let Ok(e) = b.client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(expected) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        b.client.refresh().await.expect("reload");
+    }
+    panic!("{css} never showed {expected:?}; last: {last:?}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing_else() {
     let (_dir, h) = start(&[("HOOKLINE_RETRY_SCHEDULE", "1s")]).await;
     let flaky = Receiver::start().await;
     flaky.script([Reply::Status(500)]);
     let other = Receiver::start().await;
-    created(
+    let orders = created(
         &h,
         "/v1/subscriptions",
         json!({"tenant":"acme","url":flaky.url("/orders"),"event_types":["order.*"],"description":"Orders"}),
     )
     .await;
+    let orders = orders["id"].as_str().expect("id").to_owned();
     created(
         &h,
         "/v1/subscriptions",
@@ -174,6 +194,12 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     }
     assert_eq!(rows, 3, "the redelivery's attempt is listed");
     assert_eq!(flaky.received().len(), 3);
+
+    // The endpoint's health chart counts the three attempts (counts are
+    // written every few seconds).
+    b.client.goto(&format!("{}/portal/endpoints/{orders}", h.base)).await.expect("open");
+    reload_until(&b, "figcaption", "Last 24 hours: 2 succeeded, 1 failed (33.3 % failed)").await;
+    b.screenshot("endpoint-health").await.expect("screenshot");
 
     // Disable the endpoint from the endpoints page, then enable it again.
     click(&b, Locator::LinkText("Endpoints")).await;
@@ -410,7 +436,7 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     created(&h, "/v1/subscriptions", json!({"tenant":"globex","url":g.url("/globex-hooks")})).await;
     let ev = created(&h, "/v1/events", json!({"tenant":"globex","type":"order.paid","payload":{}})).await;
     let globex_delivery = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
-    finished(&h, &globex_delivery).await;
+    let failed = finished(&h, &globex_delivery).await["attempt_count"].as_u64().expect("count");
 
     // A tenant's key cannot ask for an operator's link.
     let (status, _) = h
@@ -451,11 +477,18 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     assert_eq!(replayed["attempt_count"], 3, "{replayed}");
     click(&b, Locator::LinkText("Dead letters")).await;
     wait_text(&b, "main", "No dead letters").await;
+    // The service's attempts over time: globex's failures and the replay's
+    // success (counts are written every few seconds).
+    click(&b, Locator::LinkText("Service")).await;
+    reload_until(&b, "figcaption", &format!("Last 24 hours: 1 succeeded, {failed} failed")).await;
+    b.screenshot("service").await.expect("screenshot");
 
     // A tenant's session does not reach the operator's page.
     let own = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
     b.client.goto(&format!("{}{}", h.base, own["url"].as_str().expect("url"))).await.expect("open");
     b.client.goto(&format!("{}/portal/dead-letters", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Not allowed").await;
+    b.client.goto(&format!("{}/portal/service", h.base)).await.expect("goto");
     wait_text(&b, "h1", "Not allowed").await;
     b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("goto");
     wait_text(&b, "table", "acme-hooks").await;

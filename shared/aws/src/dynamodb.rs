@@ -11,6 +11,7 @@
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
 //! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
+//! | attempts in an hour (the portal's charts) | `COUNT#<subscription or *>#<shard>` | `H#<unix hour start>` | |
 //!
 //! A delivery's latest attempt rides in the delivery item itself (attribute
 //! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
@@ -41,6 +42,14 @@
 //! — no read when the schedule is idle (condition `tat <= now`), and when
 //! it is busy the failed condition returns the item, so the second try is
 //! the last. One lease serves up to ten deliveries.
+//!
+//! Hourly attempt counts are sums a process adds at once (a deliver
+//! function at the end of its batch: one `UpdateItem` with `ADD` per scope
+//! and hour, not per attempt). Each flush picks one of [`COUNT_SHARDS`]
+//! partitions per scope, so one busy endpoint — or the service-wide count
+//! every flush touches — spreads its writes over eight partition keys; a
+//! chart queries the eight and sums them by hour. Counts expire
+//! [`COUNT_RETENTION`] after their hour.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -64,8 +73,9 @@ use hookline::model::{
 };
 use hookline::policy::rate::{self, Grant, RateLimit};
 use hookline::ports::{
-    CatalogStore, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued, RateSlots,
-    Recorded, Recording, StoreError, SubscriptionStore, TenantStore, Written,
+    COUNT_RETENTION, CatalogStore, CountScope, CountStore, DeliveryFilter, DeliveryStore, EventStore,
+    HourCount, Inserted, Page, PageRequest, Queued, RateSlots, Recorded, Recording, StoreError,
+    SubscriptionStore, TenantStore, Written,
 };
 use hookline::target::TargetUrl;
 
@@ -74,6 +84,9 @@ use super::size::{WRITE_UNIT, item_size};
 
 /// Shards of the `due` index.
 pub const DUE_SHARDS: u8 = 8;
+/// Shards of each scope's hourly counts: a flush adds to one of them, a
+/// chart reads and sums them all.
+pub const COUNT_SHARDS: u32 = 8;
 /// Name of the subscriptions-by-tenant / deliveries-by-subscription index.
 pub const GSI1: &str = "gsi1";
 /// Name of the deliveries-by-tenant index.
@@ -1055,6 +1068,100 @@ impl DeliveryStore for DynamoStore {
                 None => return Ok(n),
             }
         }
+    }
+}
+
+fn count_pk(scope: &CountScope, shard: u32) -> String {
+    match scope {
+        CountScope::Service => format!("COUNT#*#{shard}"),
+        CountScope::Subscription(id) => format!("COUNT#{id}#{shard}"),
+    }
+}
+
+fn hour_sk(hour: DateTime<Utc>) -> String {
+    format!("H#{:012}", hour.timestamp())
+}
+
+/// The shard this process's next flush writes: a counter from a start
+/// that differs between processes, so concurrent functions spread out.
+fn next_shard() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(nanos ^ std::process::id())
+    });
+    next.fetch_add(1, Ordering::Relaxed) % COUNT_SHARDS
+}
+
+#[async_trait]
+impl CountStore for DynamoStore {
+    async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError> {
+        let shard = next_shard();
+        for (scope, c) in counts {
+            let expires = c.hour + hookline::ports::span(COUNT_RETENTION);
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(count_pk(scope, shard), &hour_sk(c.hour))))
+                .update_expression("ADD n_ok :ok, n_failed :failed SET expires_at = :exp")
+                .expression_attribute_values(":ok", n(i64::try_from(c.succeeded).unwrap_or(i64::MAX)))
+                .expression_attribute_values(":failed", n(i64::try_from(c.failed).unwrap_or(i64::MAX)))
+                .expression_attribute_values(":exp", n(expires.timestamp()))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn hourly_counts(
+        &self,
+        scope: &CountScope,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        let mut sums: std::collections::BTreeMap<i64, (u64, u64)> = std::collections::BTreeMap::new();
+        for shard in 0..COUNT_SHARDS {
+            let mut start = None;
+            loop {
+                // Eventually consistent (half the price): a chart may lag a
+                // flush by a second.
+                let resp = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :p AND sk >= :since")
+                    .expression_attribute_values(":p", s(count_pk(scope, shard)))
+                    .expression_attribute_values(":since", s(hour_sk(since)))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in resp.items() {
+                    let hour = get_s(item, "sk")?
+                        .strip_prefix("H#")
+                        .and_then(|h| h.parse::<i64>().ok())
+                        .ok_or_else(|| corrupt("a count's sort key is not an hour"))?;
+                    let count = |name| get_n(item, name).map(|v| u64::try_from(v).unwrap_or(0));
+                    let sum = sums.entry(hour).or_default();
+                    sum.0 += count("n_ok")?;
+                    sum.1 += count("n_failed")?;
+                }
+                match resp.last_evaluated_key() {
+                    Some(k) => start = Some(k.clone()),
+                    None => break,
+                }
+            }
+        }
+        sums.into_iter()
+            .map(|(hour, (succeeded, failed))| {
+                let hour =
+                    Utc.timestamp_opt(hour, 0).single().ok_or_else(|| corrupt("an hour out of range"))?;
+                Ok(HourCount { hour, succeeded, failed })
+            })
+            .collect()
     }
 }
 

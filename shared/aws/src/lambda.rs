@@ -253,6 +253,10 @@ pub async fn deliver_batch(
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
+    // The batch's attempts in the charts: one write per endpoint and hour.
+    if let Err(e) = ctx.flush_counts().await {
+        warn!(error = %e, "writing attempt counts failed; they are written with the next batch");
+    }
     let mut response = SqsBatchResponse::default();
     for (id, ok) in results {
         match (ok, id) {

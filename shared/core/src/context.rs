@@ -103,6 +103,10 @@ pub struct Context {
     pub deliveries: Arc<dyn DeliveryStore>,
     /// The declared event types.
     pub catalog: Arc<dyn crate::ports::CatalogStore>,
+    /// Hourly attempt counts.
+    pub counts: Arc<dyn crate::ports::CountStore>,
+    /// Attempts counted and not yet written to `counts`.
+    pub tally: Arc<crate::counts::Tally>,
     /// The delivery queue.
     pub queue: Arc<dyn DeliveryQueue>,
     /// Its dead letters (none until [`Context::with_dead_letters`]).
@@ -132,6 +136,8 @@ impl Context {
             tenants: store.clone(),
             events: store.clone(),
             catalog: store.clone(),
+            counts: store.clone(),
+            tally: Arc::default(),
             deliveries: store,
             queue,
             dead_letters: Arc::new(NoDeadLetters),

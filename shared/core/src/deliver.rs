@@ -414,6 +414,14 @@ impl Context {
         if !recorded.applied {
             return Ok(Handled::Skipped("another worker recorded this attempt first"));
         }
+        // The endpoint's chart counts what the endpoint did: not a request
+        // that could not be built.
+        let endpoint = target
+            .subscription
+            .as_ref()
+            .filter(|_| decision != Decision::GiveUp(GiveUpReason::Unsendable))
+            .map(|s| &s.id);
+        self.tally.count(endpoint, started, decision == Decision::Succeeded);
         // One line per attempt, every field typed (ids and the attempt
         // number come from the span).
         let (retry_in_ms, give_up_reason) = match decision {

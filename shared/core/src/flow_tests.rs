@@ -1027,3 +1027,54 @@ async fn a_secret_carried_in_the_body_is_hidden_in_the_rebuilt_request() {
     assert!(!shown.body.contains("your_secret_key"), "{}", shown.body);
     assert!(shown.body.contains(crate::api::sent::HIDDEN_SECRET));
 }
+
+#[tokio::test]
+async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
+    let w = world();
+    let (sub, _) = w
+        .subscribe(
+            r#"{"tenant":"acme","url":"https://a.example/h","event_types":["t.*"],"retry_schedule":["1h"]}"#,
+        )
+        .await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.sender.then([status(500)]);
+    w.run_queue().await; // 09:00: attempt 1 fails
+    w.clock.advance(Duration::from_secs(3600));
+    w.ctx.enqueue_due(100).await.unwrap();
+    w.run_queue().await; // 10:00: attempt 2 succeeds
+    // A request that cannot be built is not the endpoint's doing.
+    let (raw, _) = w
+        .subscribe(
+            r#"{"tenant":"acme","url":"https://b.example/h","event_types":["raw.*"],"body":{"kind":"object","type_field":"event"}}"#,
+        )
+        .await;
+    w.publish(r#"{"tenant":"acme","type":"raw.x","payload":[1,2]}"#).await;
+    w.run_queue().await;
+    let total = |s: &crate::counts::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
+    assert_eq!(total(&w.ctx.stats(&op(), Some(&sub), 1).await.unwrap()), 0, "nothing before a flush");
+    assert_eq!(w.ctx.flush_counts().await.unwrap(), 4, "two scopes, two hours");
+
+    let stats = w.ctx.stats(&op(), Some(&sub), 1).await.unwrap();
+    assert_eq!(stats.hours.len(), 24, "every hour, oldest first");
+    let last_two: Vec<_> =
+        stats.hours[22..].iter().map(|h| (h.hour.format("%H").to_string(), h.succeeded, h.failed)).collect();
+    assert_eq!(last_two, [("09".to_owned(), 0, 1), ("10".to_owned(), 1, 0)]);
+    assert_eq!(stats.hours[..22].iter().map(|h| h.succeeded + h.failed).sum::<u64>(), 0);
+    let service = w.ctx.stats(&op(), None, 7).await.unwrap();
+    assert_eq!(service.hours.len(), 168);
+    let sums = service.hours.iter().fold((0, 0), |a, h| (a.0 + h.succeeded, a.1 + h.failed));
+    assert_eq!(sums, (1, 2), "the service counts the unsendable attempt");
+    assert_eq!(total(&w.ctx.stats(&op(), Some(&raw), 1).await.unwrap()), 0, "its endpoint does not");
+
+    let beta = crate::api::access::Caller {
+        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+        key_id: "k".into(),
+    };
+    assert_eq!(w.ctx.stats(&beta, Some(&sub), 1).await.unwrap_err().status(), 404, "another tenant's");
+    assert_eq!(
+        w.ctx.stats(&beta, None, 1).await.unwrap_err().status(),
+        403,
+        "the service's is the operator's"
+    );
+    assert_eq!(w.ctx.stats(&op(), None, 8).await.unwrap_err().status(), 422);
+}

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod config;
 pub mod context;
+pub mod counts;
 pub mod deliver;
 pub mod guard;
 pub mod model;

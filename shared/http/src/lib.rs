@@ -78,6 +78,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/subscriptions/{id}", &["DELETE", "GET", "PATCH"]),
     ("/v1/subscriptions/{id}/rotate-secret", &["POST"]),
     ("/v1/subscriptions/{id}/secret", &["GET"]),
+    ("/v1/subscriptions/{id}/stats", &["GET"]),
+    ("/v1/stats", &["GET"]),
     ("/v1/subscriptions/{id}/replay", &["POST"]),
     ("/v1/events", &["POST"]),
     ("/v1/events/batch", &["POST"]),
@@ -107,6 +109,8 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
             get(get_subscription).patch(update_subscription).delete(delete_subscription),
         )
         .route("/v1/subscriptions/{id}/rotate-secret", post(rotate_subscription_secret))
+        .route("/v1/subscriptions/{id}/stats", get(subscription_stats))
+        .route("/v1/stats", get(service_stats))
         .route("/v1/subscriptions/{id}/secret", get(reveal_subscription_secret))
         .route("/v1/subscriptions/{id}/replay", post(replay))
         .route("/v1/events", post(publish_event))
@@ -212,6 +216,33 @@ fn limit(params: &[(String, String)]) -> Result<Option<usize>, ApiError> {
                 .map_err(|_| ApiError::Invalid(ValidationError::invalid("limit", "must be a number")))
         })
         .transpose()
+}
+
+fn stats_days(q: Option<&str>) -> Result<u32, ApiError> {
+    let params = query(q, &["days"])?;
+    param(&params, "days").map_or(Ok(1), |d| {
+        d.parse().map_err(|_| ApiError::Invalid(ValidationError::invalid("days", "must be a number, 1 to 7")))
+    })
+}
+
+async fn subscription_stats(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let id: SubscriptionId = path(&id, str::parse)?;
+    let days = stats_days(q.as_deref())?;
+    Ok(ok(StatusCode::OK, s.ctx.stats(&caller, Some(&id), days).await?))
+}
+
+async fn service_stats(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let days = stats_days(q.as_deref())?;
+    Ok(ok(StatusCode::OK, s.ctx.stats(&caller, None, days).await?))
 }
 
 async fn get_subscription(

@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}/replay", post(replay_endpoint))
         .route("/portal/endpoints/{id}/reveal-secret", post(reveal_secret))
         .route("/portal/dead-letters", get(dead_letters))
+        .route("/portal/service", get(service))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
 
@@ -69,6 +70,8 @@ form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.creat
 .error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
 fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events legend{font-weight:600}
 label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
+.charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53}
+.ok{fill:#1a7f37}.ko{fill:#cf222e}figcaption{color:#424a53}
 @media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
 ";
 
@@ -106,7 +109,10 @@ fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
                         nav aria-label="Portal" {
                             a href="/portal/" { "Endpoints" } " "
                             a href="/portal/deliveries" { "Delivery log" }
-                            @if matches!(who, Some(Who::Operator)) { " " a href="/portal/dead-letters" { "Dead letters" } }
+                            @if matches!(who, Some(Who::Operator)) {
+                                " " a href="/portal/service" { "Service" }
+                                " " a href="/portal/dead-letters" { "Dead letters" }
+                            }
                         }
                     }
                 }
@@ -655,10 +661,13 @@ async fn endpoint_page(
         Ok(id) => id,
         Err(r) => return *r,
     };
-    let (sub, catalog) = match (s.ctx.get_subscription(&caller, &id).await, s.ctx.event_types(&caller).await)
-    {
-        (Ok(sub), Ok(catalog)) => (sub, catalog.data),
-        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    let (sub, catalog, stats) = match (
+        s.ctx.get_subscription(&caller, &id).await,
+        s.ctx.event_types(&caller).await,
+        s.ctx.stats(&caller, Some(&id), hookline::counts::MAX_STATS_DAYS).await,
+    ) {
+        (Ok(sub), Ok(catalog), Ok(stats)) => (sub, catalog.data, stats),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failed(&e),
     };
     let stored = NewEndpoint {
         url: sub.url.to_string(),
@@ -688,6 +697,9 @@ async fn endpoint_page(
             @if let Some(until) = sub.paused_until { " — paused until " (until.format("%Y-%m-%d %H:%M:%S UTC")) " (it answered 429)" }
             " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
         }
+        h2 { "Health" }
+        (charts(&stats))
+        h2 { "Settings" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
             input type="hidden" name="csrf" value=(csrf);
             (field("url", "URL", &shown.url, "where requests go", "url"))
@@ -720,6 +732,55 @@ async fn endpoint_page(
         (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
     };
     secured(status, page("Endpoint settings", Some(&who(&caller)), body))
+}
+
+/// Bars of attempts: `sums` (label, succeeded, failed) oldest first, the
+/// failed part stacked on the succeeded one; each bar says its numbers on
+/// hover and to a screen reader, the caption the totals.
+fn chart(title: &str, sums: &[(String, u64, u64)]) -> Markup {
+    const W: u64 = 10;
+    let top = sums.iter().map(|(_, ok, ko)| ok + ko).max().unwrap_or(0).max(1);
+    let (ok, ko) = sums.iter().fold((0, 0), |a, (_, s, f)| (a.0 + s, a.1 + f));
+    let rate = if ok + ko == 0 {
+        String::new()
+    } else {
+        format!(" ({:.1} % failed)", 100.0 * ko as f64 / (ok + ko) as f64)
+    };
+    let height = |n: u64| 60.0 * n as f64 / top as f64;
+    let caption = format!("{title}: {ok} succeeded, {ko} failed{rate}");
+    html! {
+        figure {
+            svg.chart role="img" aria-label=(caption) viewBox={ "0 0 " (W * sums.len() as u64) " 60" } preserveAspectRatio="none" {
+                @for (i, (label, s, f)) in sums.iter().enumerate() {
+                    @let x = W * i as u64;
+                    g {
+                        title { (label) ": " (s) " succeeded, " (f) " failed" }
+                        rect.ok x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s))) width=(W - 2) height=(format!("{:.2}", height(*s))) {}
+                        rect.ko x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s) - height(*f))) width=(W - 2) height=(format!("{:.2}", height(*f))) {}
+                    }
+                }
+            }
+            figcaption { (caption) }
+        }
+    }
+}
+
+/// The last 24 hours hour by hour and the last 7 days day by day, from
+/// 7 days of hourly stats.
+fn charts(stats: &hookline::counts::Stats) -> Markup {
+    let hours = &stats.hours;
+    let day: Vec<_> = hours[hours.len().saturating_sub(24)..]
+        .iter()
+        .map(|h| (h.hour.format("%H:00 UTC").to_string(), h.succeeded, h.failed))
+        .collect();
+    let week: Vec<_> = hours
+        .chunks(24)
+        .map(|c| {
+            let (s, f) = c.iter().fold((0, 0), |a, h| (a.0 + h.succeeded, a.1 + h.failed));
+            (format!("24 hours from {}", c[0].hour.format("%a %d %b %H:00 UTC")), s, f)
+        })
+        .collect();
+    html! { div.charts { (chart("Last 24 hours", &day)) (chart("Last 7 days", &week)) } }
 }
 
 /// The fields the edit form changes (and the test form's).
@@ -1105,6 +1166,22 @@ async fn attempt_request(
         }
     };
     secured(StatusCode::OK, page(&format!("Attempt {number} of {id}"), Some(&who(&caller)), body))
+}
+
+/// The whole service's attempts over time (operator only).
+async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let stats = match s.ctx.stats(&caller, None, hookline::counts::MAX_STATS_DAYS).await {
+        Ok(stats) => stats,
+        Err(e) => return failed(&e),
+    };
+    let last_hour = stats.hours.last().map_or(0, |h| h.succeeded + h.failed);
+    let body = html! {
+        p { "Every attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts." }
+        (charts(&stats))
+        p { small { "Counts are written every few seconds (embedded) or at the end of each delivery batch (AWS)." } }
+    };
+    secured(StatusCode::OK, page("Service", Some(&who(&caller)), body))
 }
 
 /// The dead letters (operator only): what the delivery queue gave up on.

@@ -72,3 +72,14 @@ CREATE TABLE IF NOT EXISTS event_types (
     name   TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+
+-- Attempts by hour (the portal's charts): scope is '*' for the service or a
+-- subscription id; hour is unix seconds of the hour's start.
+CREATE TABLE IF NOT EXISTS hourly_counts (
+    scope     TEXT NOT NULL,
+    hour      INTEGER NOT NULL,
+    succeeded INTEGER NOT NULL,
+    failed    INTEGER NOT NULL,
+    PRIMARY KEY (scope, hour)
+);
+CREATE INDEX IF NOT EXISTS hourly_counts_by_hour ON hourly_counts (hour);

@@ -17,8 +17,9 @@ use hookline::model::{
     SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    Ack, CatalogStore, Clock, DeliveryFilter, DeliveryStore, EventStore, Inserted, Page, PageRequest, Queued,
-    Recorded, Recording, StoreError, SubscriptionStore, TenantStore, Written,
+    Ack, CatalogStore, Clock, CountScope, CountStore, DeliveryFilter, DeliveryStore, EventStore, HourCount,
+    Inserted, Page, PageRequest, Queued, Recorded, Recording, StoreError, SubscriptionStore, TenantStore,
+    Written,
 };
 use tokio::sync::Notify;
 
@@ -405,6 +406,67 @@ impl TenantStore for SqliteStore {
             )
             .map_err(unavailable)?;
             Ok(Written::Done)
+        })
+        .await
+    }
+}
+
+fn scope_key(scope: &CountScope) -> String {
+    match scope {
+        CountScope::Service => "*".to_owned(),
+        CountScope::Subscription(id) => id.to_string(),
+    }
+}
+
+#[async_trait]
+impl CountStore for SqliteStore {
+    async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError> {
+        let rows: Vec<(String, i64, u64, u64)> =
+            counts.iter().map(|(s, c)| (scope_key(s), c.hour.timestamp(), c.succeeded, c.failed)).collect();
+        let Some(newest) = rows.iter().map(|r| r.1).max() else { return Ok(()) };
+        let horizon = newest - i64::try_from(hookline::ports::COUNT_RETENTION.as_secs()).unwrap_or(i64::MAX);
+        self.write(move |tx| {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO hourly_counts (scope, hour, succeeded, failed) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (scope, hour) DO UPDATE SET succeeded = succeeded + ?3, failed = failed + ?4",
+                )
+                .map_err(unavailable)?;
+            for (scope, hour, succeeded, failed) in &rows {
+                add.execute(params![scope, hour, succeeded, failed]).map_err(unavailable)?;
+            }
+            tx.execute("DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn hourly_counts(
+        &self,
+        scope: &CountScope,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        let (scope, since) = (scope_key(scope), since.timestamp());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT hour, succeeded, failed FROM hourly_counts WHERE scope = ?1 AND hour >= ?2 ORDER BY hour",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![scope, since], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+                })
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(hour, succeeded, failed)| {
+                    let hour = DateTime::from_timestamp(hour, 0)
+                        .ok_or_else(|| StoreError::Corrupt(format!("hour {hour} is not a time")))?;
+                    Ok(HourCount { hour, succeeded, failed })
+                })
+                .collect()
         })
         .await
     }

@@ -165,3 +165,17 @@ pub async fn run_scheduler(ctx: Context, every: Duration, mut shutdown: watch::R
         }
     }
 }
+
+/// Writes the attempts counted for the portal's charts every `every` (see
+/// `hookline::counts`); a failed write keeps them for the next.
+pub async fn run_counts(ctx: Context, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+        if let Err(e) = ctx.flush_counts().await {
+            warn!(error = %e, "writing attempt counts failed; they are written with the next");
+        }
+    }
+}

@@ -95,28 +95,64 @@ impl std::fmt::Debug for Meter {
 enum Pending {
     /// Items to put (or, with `None`, keys to delete) if the call succeeds.
     Writes { transactional: bool, writes: Vec<(Key, Option<Item>)> },
-    /// Attributes an UpdateItem sets (`SET a = :x, b = :y`) on an item.
-    Update { key: Key, sets: Vec<(String, AttributeValue)> },
+    /// What an UpdateItem sets (`SET a = :x`) or adds (`ADD n :y`) on an item.
+    Update { key: Key, sets: Vec<(String, AttributeValue, bool)> },
     /// A read's consistency.
     Read { consistent: bool },
 }
 
-/// The assignments of an update expression made only of `SET name = :value`
-/// clauses, with their values; `None` for anything else.
+/// The changes of an update expression made only of `SET name = :value`
+/// and `ADD name :number` clauses (in either order), with their values, as
+/// `(name, value, added)`; `None` for anything else.
 fn simple_sets(
     expression: &str,
     values: Option<&HashMap<String, AttributeValue>>,
-) -> Option<Vec<(String, AttributeValue)>> {
-    let body = expression.trim().strip_prefix("SET ")?;
-    body.split(',')
-        .map(|clause| {
-            let (name, value) = clause.split_once('=')?;
-            let (name, value) = (name.trim(), value.trim());
-            let simple =
-                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && value.starts_with(':');
-            simple.then(|| Some((name.to_owned(), values?.get(value)?.clone()))).flatten()
-        })
-        .collect()
+) -> Option<Vec<(String, AttributeValue, bool)>> {
+    let expression = expression.trim();
+    let (sets, adds) = if let Some(rest) = expression.strip_prefix("SET ") {
+        match rest.split_once(" ADD ") {
+            Some((s, a)) => (Some(s), Some(a)),
+            None => (Some(rest), None),
+        }
+    } else if let Some(rest) = expression.strip_prefix("ADD ") {
+        match rest.split_once(" SET ") {
+            Some((a, s)) => (Some(s), Some(a)),
+            None => (None, Some(rest)),
+        }
+    } else {
+        return None;
+    };
+    let simple = |name: &str, value: &str| {
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && value.starts_with(':')
+    };
+    let mut out = Vec::new();
+    for clause in sets.into_iter().flat_map(|s| s.split(',')) {
+        let (name, value) = clause.split_once('=')?;
+        let (name, value) = (name.trim(), value.trim());
+        out.push(simple(name, value).then(|| Some((name.to_owned(), values?.get(value)?.clone(), false)))??);
+    }
+    for clause in adds.into_iter().flat_map(|a| a.split(',')) {
+        let (name, value) = clause.trim().split_once(' ')?;
+        let (name, value) = (name.trim(), value.trim());
+        let v = values?.get(value)?;
+        out.push((simple(name, value) && v.is_n()).then(|| (name.to_owned(), v.clone(), true))?);
+    }
+    Some(out)
+}
+
+/// `sets` applied to `item`: a value set, or a number added.
+fn apply(item: &mut Item, sets: Vec<(String, AttributeValue, bool)>) {
+    let num = |v: Option<&AttributeValue>| v.and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<f64>().ok());
+    for (name, value, added) in sets {
+        let value = if added {
+            AttributeValue::N(
+                (num(item.get(&name)).unwrap_or(0.0) + num(Some(&value)).unwrap_or(0.0)).to_string(),
+            )
+        } else {
+            value
+        };
+        item.insert(name, value);
+    }
 }
 
 impl Storable for Pending {
@@ -358,7 +394,7 @@ impl Intercept for Meter {
                             ("sk".to_owned(), AttributeValue::S(key.1.clone())),
                         ])
                     });
-                    new.extend(sets);
+                    apply(&mut new, sets);
                     s.bill.wru += self.write_units(old.as_ref(), Some(&new), 1.0, applied);
                     if applied {
                         s.shadow.insert(key, new);
@@ -407,10 +443,19 @@ mod tests {
         let values = HashMap::from([(":a".to_owned(), s("1")), (":b".to_owned(), s("2"))]);
         assert_eq!(
             simple_sets("SET tat = :a, expires_at = :b", Some(&values)),
-            Some(vec![("tat".into(), s("1")), ("expires_at".into(), s("2"))])
+            Some(vec![("tat".into(), s("1"), false), ("expires_at".into(), s("2"), false)])
         );
         assert_eq!(simple_sets("SET n = if_not_exists(n, :a) + :b", Some(&values)), None);
         assert_eq!(simple_sets("SET tat = :missing", Some(&values)), None);
+        let n = HashMap::from([(":a".to_owned(), AttributeValue::N("2".into())), (":b".to_owned(), s("x"))]);
+        assert_eq!(
+            simple_sets("ADD ok :a SET e = :b", Some(&n)),
+            Some(vec![("e".into(), s("x"), false), ("ok".into(), AttributeValue::N("2".into()), true)])
+        );
+        assert_eq!(simple_sets("ADD ok :b", Some(&n)), None, "only numbers are added");
+        let mut it = item(&[("ok", AttributeValue::N("3".into()))]);
+        apply(&mut it, simple_sets("ADD ok :a", Some(&n)).unwrap());
+        assert_eq!(it["ok"], AttributeValue::N("5".into()));
         assert_eq!(simple_sets("REMOVE tat", Some(&values)), None);
     }
 

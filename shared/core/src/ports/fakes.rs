@@ -43,6 +43,7 @@ struct State {
     deliveries: BTreeMap<DeliveryId, Delivery>,
     attempts: BTreeMap<DeliveryId, Vec<Attempt>>,
     event_types: BTreeMap<String, EventTypeInfo>,
+    counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>,
 }
 
 /// Every store port in memory. `set_unavailable(true)` makes every call
@@ -168,6 +169,38 @@ impl TenantStore for MemoryStore {
         }
         s.tenants.insert(next.id.clone(), next.clone());
         Ok(Written::Done)
+    }
+}
+
+#[async_trait]
+impl CountStore for MemoryStore {
+    async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        for (scope, c) in counts {
+            let sum = s.counts.entry((scope.clone(), c.hour)).or_default();
+            sum.0 += c.succeeded;
+            sum.1 += c.failed;
+        }
+        Ok(())
+    }
+
+    async fn hourly_counts(
+        &self,
+        scope: &CountScope,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.state)
+            .counts
+            .range((scope.clone(), since)..)
+            .take_while(|((s, _), _)| s == scope)
+            .map(|((_, hour), (succeeded, failed))| HourCount {
+                hour: *hour,
+                succeeded: *succeeded,
+                failed: *failed,
+            })
+            .collect())
     }
 }
 

@@ -272,6 +272,43 @@ pub trait CatalogStore: Send + Sync {
     async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError>;
 }
 
+/// Whose attempts an hourly count is of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CountScope {
+    /// Every attempt of the service (the operator's view).
+    Service,
+    /// One endpoint's (its health chart).
+    Subscription(SubscriptionId),
+}
+
+/// How many attempts in one hour succeeded and failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourCount {
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed (retried or given up).
+    pub failed: u64,
+}
+
+/// Attempt counts by hour, kept [`COUNT_RETENTION`]: what the portal's
+/// charts draw. Written in sums ([`crate::counts::Tally`]), not per attempt.
+#[async_trait]
+pub trait CountStore: Send + Sync {
+    /// Adds each count to what its scope and hour hold.
+    async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError>;
+    /// The hours from `since` on that have counts, oldest first.
+    async fn hourly_counts(
+        &self,
+        scope: &CountScope,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError>;
+}
+
+/// How long hourly counts are kept: the longest chart (7 days) and a day.
+pub const COUNT_RETENTION: Duration = Duration::from_secs(8 * 86_400);
+
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
@@ -393,9 +430,15 @@ pub struct Recorded {
 }
 
 /// Every store port in one object, as each adapter provides them.
-pub trait Store: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore {}
+pub trait Store:
+    SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore
+{
+}
 
-impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore> Store for T {}
+impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore> Store
+    for T
+{
+}
 
 /// What travels on the delivery queue: versioned and tagged, so old
 /// messages stay readable after a deploy.
