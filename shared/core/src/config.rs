@@ -24,6 +24,7 @@
 //! | `HOOKLINE_PORTAL_KEY` | — (embedded: generated per start) | hex or base64, ≥ 32 bytes: signs portal links and sessions |
 //! | `HOOKLINE_PORTAL_FRAME_ANCESTORS` | — (the portal's own origin only) | origins, comma-separated, whose pages may embed the portal in an iframe (`https://app.example.com`) |
 //! | `HOOKLINE_DECLARED_TYPES_ONLY` | `0` | `1`: subscriptions may name only declared event types (prefixes stay free) |
+//! | `HOOKLINE_CHARTS` | `1` | `0`: no hourly attempt counts (the portal's health charts, `/v1/stats`); on DynamoDB they cost one write per endpoint and hour per deliver batch, plus one for the service |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -186,6 +187,9 @@ impl Config {
         }
         settings.declared_types_only =
             flag("HOOKLINE_DECLARED_TYPES_ONLY", var("HOOKLINE_DECLARED_TYPES_ONLY"))?;
+        if let Some(v) = var("HOOKLINE_CHARTS") {
+            settings.charts = flag("HOOKLINE_CHARTS", Some(v))?;
+        }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
             None => 64,
@@ -244,6 +248,7 @@ mod tests {
         assert_eq!(c.settings.max_payload_bytes, 256 * 1024);
         assert!(!c.settings.guard.allow_loopback);
         assert_eq!(c.concurrency, 64);
+        assert!(c.settings.charts);
         assert!(c.api_keys.is_empty());
         assert_eq!(required(|_| Some("  ".into()), "HOOKLINE_TABLE").unwrap_err().name, "HOOKLINE_TABLE");
     }
@@ -256,8 +261,10 @@ mod tests {
             ("HOOKLINE_API_KEY", "a, b"),
             ("HOOKLINE_ALLOWED_PORTS", "443,8443"),
             ("HOOKLINE_DISABLE_AFTER", "2d"),
+            ("HOOKLINE_CHARTS", "0"),
         ])
         .unwrap();
+        assert!(!c.settings.charts);
         assert_eq!(c.settings.retry.schedule.max_attempts(), 4);
         assert!(c.settings.guard.allow_loopback);
         assert!(c.api_keys.caller("a").is_some() && c.api_keys.caller("b").is_some());
@@ -276,6 +283,7 @@ mod tests {
             ("HOOKLINE_CONCURRENCY", "0"),
             ("HOOKLINE_ALLOWED_PORTS", "80,x"),
             ("HOOKLINE_DISABLE_AFTER", "forever"),
+            ("HOOKLINE_CHARTS", "maybe"),
             ("HOOKLINE_API_KEY_SHA256", "not-a-digest"),
             ("HOOKLINE_TENANT_API_KEYS", "no-tenant-here"),
             ("HOOKLINE_TENANT_API_KEY_SHA256", "acme:not-a-digest"),

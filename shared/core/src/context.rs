@@ -63,6 +63,8 @@ pub struct Settings {
     /// Subscriptions may name only declared exact event types
     /// (`HOOKLINE_DECLARED_TYPES_ONLY`).
     pub declared_types_only: bool,
+    /// Attempts are counted by hour for the charts (`HOOKLINE_CHARTS`).
+    pub charts: bool,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -85,6 +87,7 @@ impl Default for Settings {
             metrics_by_tenant: true,
             portal_key: None,
             declared_types_only: false,
+            charts: true,
             portal_frame_ancestors: Vec::new(),
         }
     }

@@ -421,7 +421,9 @@ impl Context {
             .as_ref()
             .filter(|_| decision != Decision::GiveUp(GiveUpReason::Unsendable))
             .map(|s| &s.id);
-        self.tally.count(endpoint, started, decision == Decision::Succeeded);
+        if self.settings.charts {
+            self.tally.count(endpoint, started, decision == Decision::Succeeded);
+        }
         // One line per attempt, every field typed (ids and the attempt
         // number come from the span).
         let (retry_in_ms, give_up_reason) = match decision {

@@ -1078,3 +1078,17 @@ async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
     );
     assert_eq!(w.ctx.stats(&op(), None, 8).await.unwrap_err().status(), 422);
 }
+
+#[tokio::test]
+async fn with_charts_off_nothing_is_counted_and_stats_say_so() {
+    let mut w = world();
+    let mut settings = (*w.ctx.settings).clone();
+    settings.charts = false;
+    w.ctx.settings = Arc::new(settings);
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.run_queue().await;
+    assert_eq!(w.ctx.flush_counts().await.unwrap(), 0, "no write");
+    let err = w.ctx.stats(&op(), Some(&sub), 1).await.unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
+}

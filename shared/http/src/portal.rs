@@ -661,13 +661,17 @@ async fn endpoint_page(
         Ok(id) => id,
         Err(r) => return *r,
     };
-    let (sub, catalog, stats) = match (
-        s.ctx.get_subscription(&caller, &id).await,
-        s.ctx.event_types(&caller).await,
-        s.ctx.stats(&caller, Some(&id), hookline::counts::MAX_STATS_DAYS).await,
-    ) {
-        (Ok(sub), Ok(catalog), Ok(stats)) => (sub, catalog.data, stats),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failed(&e),
+    let (sub, catalog) = match (s.ctx.get_subscription(&caller, &id).await, s.ctx.event_types(&caller).await)
+    {
+        (Ok(sub), Ok(catalog)) => (sub, catalog.data),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    };
+    let stats = match s.ctx.settings.charts {
+        true => match s.ctx.stats(&caller, Some(&id), hookline::counts::MAX_STATS_DAYS).await {
+            Ok(stats) => Some(stats),
+            Err(e) => return failed(&e),
+        },
+        false => None,
     };
     let stored = NewEndpoint {
         url: sub.url.to_string(),
@@ -698,7 +702,7 @@ async fn endpoint_page(
             " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
         }
         h2 { "Health" }
-        (charts(&stats))
+        @match &stats { Some(stats) => (charts(stats)), None => p { "Charts are off on this service." } }
         h2 { "Settings" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
             input type="hidden" name="csrf" value=(csrf);
@@ -1231,5 +1235,6 @@ fn failed(e: &hookline::api::ApiError) -> Response {
     if status == StatusCode::FORBIDDEN {
         return problem(status, "Not allowed", "This page is for the service's operator.");
     }
-    problem(status, "Not found", &capitalised(&e.to_string()))
+    let title = if status == StatusCode::NOT_FOUND { "Not found" } else { "Not possible" };
+    problem(status, title, &capitalised(&e.to_string()))
 }

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
-use aws_lambda_events::event::sqs::SqsBatchResponse;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline::api::access::Caller;
@@ -24,9 +23,8 @@ use hookline::api::events::PublishEventRequest;
 use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
 use hookline::model::{DeliveryId, DeliveryStatus};
-use hookline::ports::Received;
 use hookline::ports::fakes::ManualClock;
-use hookline::ports::{Clock, DeliveryQueue, DeliveryStore, OsEntropy, QueueError, QueueMessage, Queued};
+use hookline::ports::{Clock, DeliveryQueue, DeliveryStore, OsEntropy, QueueError, Queued};
 use hookline::{Context, Settings};
 use hookline_aws::pump::Pump;
 use hookline_aws::{DynamoStore, SqsQueue, provision};
@@ -237,19 +235,22 @@ impl Rig {
             }
             let sqs_share = self.meter.take();
             let mut busy = Duration::ZERO;
-            for m in &batch.event.records {
-                let message: QueueMessage = serde_json::from_str(m.body.as_deref().unwrap_or_default())?;
-                if let Some(d) = self.inspect.get_delivery(&id).await?
-                    && let Some(at) = d.next_attempt_at
-                {
-                    self.clock.set(at.max(self.clock.now()));
-                }
-                let t = Instant::now();
-                self.ctx.handle_message(&self.sender, &Received { message, receives: 1, ack: None }).await?;
-                busy += t.elapsed();
+            if let Some(d) = self.inspect.get_delivery(&id).await?
+                && let Some(at) = d.next_attempt_at
+            {
+                self.clock.set(at.max(self.clock.now()));
+            }
+            // The deliver function's own batch handler: the attempts, then
+            // the batch's attempt counts.
+            let t = Instant::now();
+            let response =
+                hookline_aws::lambda::deliver_batch(&self.ctx, &self.sender, batch.event.clone(), 8).await;
+            busy += t.elapsed();
+            if !response.batch_item_failures.is_empty() {
+                bail!("the deliver handler failed a message of delivery {id}");
             }
             let handled = self.meter.take();
-            self.pump.settle(&batch, &SqsBatchResponse::default()).await?;
+            self.pump.settle(&batch, &response).await?;
             deliver.add(sqs_share, 0, Duration::ZERO);
             deliver.add(handled, 1, busy);
             deliver.add(self.meter.take(), 0, Duration::ZERO);
