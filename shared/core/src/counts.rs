@@ -130,7 +130,9 @@ impl Context {
         days: u32,
     ) -> Result<Stats, ApiError> {
         if !self.settings.charts {
-            return Err(ApiError::Conflict("attempt counts are off on this service (HOOKLINE_CHARTS=0)".into()));
+            return Err(ApiError::Conflict(
+                "attempt counts are off on this service (HOOKLINE_CHARTS=0)".into(),
+            ));
         }
         if !(1..=MAX_STATS_DAYS).contains(&days) {
             return Err(ValidationError::invalid("days", format!("1 to {MAX_STATS_DAYS}")).into());
