@@ -554,3 +554,97 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
     }
     b.client.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_passes_an_accessibility_audit() {
+    let (_dir, h) = start(&[("HOOKLINE_RETRY_SCHEDULE", "1s")]).await;
+    let r = Receiver::start().await;
+    r.script([Reply::Status(500)]);
+    let (status, _) =
+        h.call("PUT", "/v1/event-types/order.paid", Some(json!({"description":"An order was paid"}))).await;
+    assert_eq!(status, 200);
+    let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/hooks")})).await;
+    let sub = sub["id"].as_str().expect("id").to_owned();
+    let ev = created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{"id":1}})).await;
+    let delivery = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    finished(&h, &delivery).await;
+
+    let b = Browser::start().await.expect("a browser");
+    let mut report = Vec::new();
+    let mut audit = async |what: &str| {
+        for v in b.accessibility_violations().await.expect("an audit") {
+            report.push(format!("{what}: {v}"));
+        }
+    };
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    wait_text(&b, "h1", "Endpoints").await;
+    audit("endpoints").await;
+    b.client.goto(&format!("{}/portal/endpoints/{sub}", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Endpoint settings").await;
+    audit("endpoint settings").await;
+    b.client.goto(&format!("{}/portal/deliveries", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Delivery log").await;
+    audit("delivery log").await;
+    b.client.goto(&format!("{}/portal/deliveries/{delivery}", h.base)).await.expect("goto");
+    wait_text(&b, "table", "200").await;
+    audit("delivery").await;
+    b.client.goto(&format!("{}/portal/deliveries/{delivery}/attempts/1", h.base)).await.expect("goto");
+    wait_text(&b, "pre.request", "webhook-signature").await;
+    audit("attempt request").await;
+    // A form sent back with an error beside its field, and a secret shown once.
+    b.client.goto(&format!("{}/portal/", h.base)).await.expect("goto");
+    let url = b.client.find(Locator::Css("form.create input[name=url]")).await.expect("url");
+    url.send_keys("ftp://example.com/hook").await.expect("type");
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "form.create", "https").await;
+    audit("form with an error").await;
+    b.client.goto(&format!("{}/portal/endpoints/{sub}", h.base)).await.expect("goto");
+    click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
+    wait_text(&b, "code#secret", "whsec_").await;
+    audit("secret").await;
+    // A link that no longer opens anything.
+    b.client.goto(&format!("{}/portal/login?token=v1.forged", h.base)).await.expect("goto");
+    audit("bad link").await;
+    // The operator's own pages.
+    let op = created(&h, "/v1/portal-sessions", json!({})).await;
+    b.client.goto(&format!("{}{}", h.base, op["url"].as_str().expect("url"))).await.expect("open");
+    wait_text(&b, "header", "operator").await;
+    audit("operator endpoints").await;
+    b.client.goto(&format!("{}/portal/service", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Service").await;
+    audit("service").await;
+    b.client.goto(&format!("{}/portal/dead-letters", h.base)).await.expect("goto");
+    wait_text(&b, "h1", "Dead letters").await;
+    audit("dead letters").await;
+    // On a phone's width, no page scrolls sideways (tables drop their
+    // later columns, long ids and requests wrap).
+    b.client.set_window_size(390, 844).await.expect("a phone's size");
+    let mut wide = Vec::new();
+    for page in [
+        "/portal/?tenant=acme".to_owned(),
+        format!("/portal/endpoints/{sub}"),
+        "/portal/deliveries?tenant=acme".to_owned(),
+        format!("/portal/deliveries/{delivery}"),
+        format!("/portal/deliveries/{delivery}/attempts/1"),
+        "/portal/service".to_owned(),
+    ] {
+        b.client.goto(&format!("{}{page}", h.base)).await.expect("goto");
+        wait_text(&b, "main", "").await;
+        let overflow = b
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        if overflow.as_i64() != Some(0) {
+            wide.push(format!("{page}: {overflow} px too wide"));
+        }
+    }
+    b.screenshot("phone-delivery").await.expect("screenshot");
+    b.client.close().await.expect("close");
+    assert!(report.is_empty(), "axe-core found:\n{}", report.join("\n"));
+    assert!(wide.is_empty(), "{wide:?}");
+}

@@ -68,3 +68,33 @@ impl Browser {
         Ok(())
     }
 }
+
+/// Where scripts/test installs axe-core (`npm ci` in tests/a11y).
+fn axe_source() -> anyhow::Result<String> {
+    let path = crate::repo_root().join("tests/a11y/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).with_context(|| {
+        format!("{} is missing: run `npm ci` in tests/a11y (scripts/test does)", path.display())
+    })
+}
+
+impl Browser {
+    /// Runs axe-core's WCAG 2.1 A/AA rules and best practices on the page
+    /// as it is; every violation as "rule: what (where)". The script is
+    /// injected by WebDriver (the page itself loads no script).
+    pub async fn accessibility_violations(&self) -> anyhow::Result<Vec<String>> {
+        let axe = axe_source()?;
+        self.client.execute(&axe, vec![]).await.context("load axe-core")?;
+        let found = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})
+                      .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')')))
+                      .catch(e => done(['axe failed: ' + e]));"#,
+                vec![],
+            )
+            .await
+            .context("run axe-core")?;
+        Ok(serde_json::from_value(found)?)
+    }
+}

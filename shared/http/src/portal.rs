@@ -58,9 +58,9 @@ const STYLE: &str = "
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
 header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
 header a{color:#fff}header strong{margin-right:auto}
-main{padding:1rem;max-width:72rem}
+main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
-th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem}td code{word-break:break-all}
+th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{word-break:break-all}
 .succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
 form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
 select,input,button{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
