@@ -552,6 +552,11 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
             b.client.find(Locator::Css(&format!("input[type=checkbox][value='{name}']"))).await.expect(name);
         assert_eq!(toggle.prop("checked").await.expect("checked").as_deref() == Some("true"), on, "{name}");
     }
+
+    // The catalog page tells the customer what each type means and carries.
+    click(&b, Locator::LinkText("Event types")).await;
+    let catalog = wait_text(&b, "main", "It was removed").await;
+    assert!(catalog.contains("video.updated") && catalog.contains("\"video_id\": \"v_1\""), "{catalog}");
     b.client.close().await.expect("close");
 }
 
@@ -560,8 +565,8 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     let (_dir, h) = start(&[("HOOKLINE_RETRY_SCHEDULE", "1s")]).await;
     let r = Receiver::start().await;
     r.script([Reply::Status(500)]);
-    let (status, _) =
-        h.call("PUT", "/v1/event-types/order.paid", Some(json!({"description":"An order was paid"}))).await;
+    let declared = json!({"description":"An order was paid","example":{"id":1},"schema":{"type":"object"}});
+    let (status, _) = h.call("PUT", "/v1/event-types/order.paid", Some(declared)).await;
     assert_eq!(status, 200);
     let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/hooks")})).await;
     let sub = sub["id"].as_str().expect("id").to_owned();
@@ -592,6 +597,9 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     b.client.goto(&format!("{}/portal/deliveries/{delivery}/attempts/1", h.base)).await.expect("goto");
     wait_text(&b, "pre.request", "webhook-signature").await;
     audit("attempt request").await;
+    b.client.goto(&format!("{}/portal/event-types", h.base)).await.expect("goto");
+    wait_text(&b, "main", "An order was paid").await;
+    audit("event types").await;
     // A form sent back with an error beside its field, and a secret shown once.
     b.client.goto(&format!("{}/portal/", h.base)).await.expect("goto");
     let url = b.client.find(Locator::Css("form.create input[name=url]")).await.expect("url");

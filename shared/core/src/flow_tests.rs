@@ -1092,3 +1092,20 @@ async fn with_charts_off_nothing_is_counted_and_stats_say_so() {
     let err = w.ctx.stats(&op(), Some(&sub), 1).await.unwrap_err();
     assert_eq!(err.status(), 409, "{err}");
 }
+
+#[tokio::test]
+async fn a_test_event_of_a_declared_type_carries_its_example() {
+    use crate::api::catalog::DeclareEventType;
+    let w = world();
+    let example = serde_json::json!({"order_id": "ord_1", "amount": 1299});
+    let declared = DeclareEventType { example: Some(example.clone()), ..DeclareEventType::default() };
+    w.ctx.declare_event_type(&op(), "order.paid", declared).await.unwrap();
+    let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.ctx.send_test_event(&op(), &sub, "order.paid").await.unwrap();
+    w.ctx.send_test_event(&op(), &sub, "order.refunded").await.unwrap();
+    w.run_queue().await;
+    let bodies: Vec<serde_json::Value> =
+        w.sender.requests().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(bodies[0]["data"], example, "the declared example");
+    assert_eq!(bodies[1]["data"]["test"], true, "an undeclared type gets the generic test payload");
+}

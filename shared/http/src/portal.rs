@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}/reveal-secret", post(reveal_secret))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/service", get(service))
+        .route("/portal/event-types", get(event_types))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
 }
 
@@ -108,7 +109,8 @@ fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
                     @if who.is_some() {
                         nav aria-label="Portal" {
                             a href="/portal/" { "Endpoints" } " "
-                            a href="/portal/deliveries" { "Delivery log" }
+                            a href="/portal/deliveries" { "Delivery log" } " "
+                            a href="/portal/event-types" { "Event types" }
                             @if matches!(who, Some(Who::Operator)) {
                                 " " a href="/portal/service" { "Service" }
                                 " " a href="/portal/dead-letters" { "Dead letters" }
@@ -1170,6 +1172,36 @@ async fn attempt_request(
         }
     };
     secured(StatusCode::OK, page(&format!("Attempt {number} of {id}"), Some(&who(&caller)), body))
+}
+
+/// The event catalog: what each declared type means, an example payload
+/// (what a test event of it carries) and its JSON Schema.
+async fn event_types(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let catalog = match s.ctx.event_types(&caller).await {
+        Ok(c) => c.data,
+        Err(e) => return failed(&e),
+    };
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let body = html! {
+        @if catalog.is_empty() {
+            p { "No event types are declared yet: endpoints name the types they want." }
+        }
+        @for t in &catalog {
+            section {
+                h2 { code { (t.name.as_str()) } }
+                @if let Some(d) = &t.description { p { (d) } }
+                @if let Some(example) = &t.example {
+                    h3 { "Example payload" }
+                    pre { (pretty(example)) }
+                }
+                @if let Some(schema) = &t.schema {
+                    details { summary { "JSON Schema" } pre { (pretty(schema)) } }
+                }
+            }
+        }
+    };
+    secured(StatusCode::OK, page("Event types", Some(&who(&caller)), body))
 }
 
 /// The whole service's attempts over time (operator only).

@@ -544,11 +544,20 @@ impl Context {
             )
             .into());
         }
-        let payload = RawValue::from_string(
-            serde_json::json!({"test": true, "message": "A test event sent from the webhooks portal"})
-                .to_string(),
-        )
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        // The declared example of its type, as Svix's portal sends; else a
+        // payload that says what it is.
+        let example = self
+            .catalog
+            .event_types()
+            .await?
+            .into_iter()
+            .find(|t| t.name == event_type)
+            .and_then(|t| t.example);
+        let payload = example.unwrap_or_else(
+            || serde_json::json!({"test": true, "message": "A test event sent from the webhooks portal"}),
+        );
+        let payload =
+            RawValue::from_string(payload.to_string()).map_err(|e| StoreError::Internal(e.to_string()))?;
         let ev = ValidEvent {
             tenant: sub.tenant.clone(),
             event_type,
