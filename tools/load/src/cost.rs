@@ -185,15 +185,23 @@ impl Rig {
         })
     }
 
-    /// Runs one scenario: (ingest, deliver, retry) shares and the attempts.
-    async fn scenario(&self, script: &str) -> anyhow::Result<([Share; 3], u32, DeliveryStatus)> {
-        let tenant = format!("cost-{script}");
+    /// Runs one scenario: (ingest, deliver, retry) shares and the attempts;
+    /// `charts`: whether attempts are counted by hour (`HOOKLINE_CHARTS`).
+    async fn scenario(
+        &self,
+        script: &str,
+        charts: bool,
+    ) -> anyhow::Result<([Share; 3], u32, DeliveryStatus)> {
+        let mut ctx = self.ctx.clone();
+        ctx.settings = Arc::new(Settings { charts, ..(*self.ctx.settings).clone() });
+        let ctx = &ctx;
+        let tenant = format!("cost-{script}-{charts}");
         let mut sub = serde_json::json!({"tenant": tenant, "url": format!("{}/{script}", self.receiver)});
         if script == "limited" {
             sub["rate_limit"] = serde_json::json!(100);
         }
         let sub: CreateSubscriptionRequest = serde_json::from_value(sub)?;
-        self.ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
+        ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
         self.meter.take(); // the subscription is not part of the delivery's bill
 
         let (mut ingest, mut deliver, mut retry) = (Share::default(), Share::default(), Share::default());
@@ -202,7 +210,7 @@ impl Rig {
             "payload": {"video_id": "v_8f14e45f", "status": "encoded", "duration_s": 312, "renditions": ["1080p", "720p", "480p"]},
         }))?;
         let t = Instant::now();
-        let published = self.ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
+        let published = ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
         ingest.add(self.meter.take(), 1, t.elapsed());
         let id: DeliveryId = serde_json::to_value(&published)?["deliveries"][0]["id"]
             .as_str()
@@ -226,7 +234,7 @@ impl Rig {
                     self.clock.set(due.max(self.clock.now()));
                 }
                 let t = Instant::now();
-                let n = self.ctx.enqueue_due(20_000).await?;
+                let n = ctx.enqueue_due(20_000).await?;
                 retry.add(self.meter.take(), 1, t.elapsed());
                 if n == 0 {
                     bail!("delivery {id} is pending but nothing is queued or due");
@@ -244,7 +252,7 @@ impl Rig {
             // the batch's attempt counts.
             let t = Instant::now();
             let response =
-                hookline_aws::lambda::deliver_batch(&self.ctx, &self.sender, batch.event.clone(), 8).await;
+                hookline_aws::lambda::deliver_batch(ctx, &self.sender, batch.event.clone(), 8).await;
             busy += t.elapsed();
             if !response.batch_item_failures.is_empty() {
                 bail!("the deliver handler failed a message of delivery {id}");
@@ -273,16 +281,18 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
     let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
     let rig = Rig::new(endpoint).await?;
     println!("one event, one subscription; units and dollars per delivery, $ per million deliveries\n");
-    for (script, label) in [
-        ("ok", "first-try success"),
-        ("flaky", "success after two retries"),
-        ("down", "exhausted"),
+    for (script, charts, label) in [
+        ("ok", true, "first-try success"),
+        ("flaky", true, "success after two retries"),
+        ("down", true, "exhausted"),
         (
             "limited",
+            true,
             "first-try success to a rate-limited endpoint (100/s; a lone delivery buys a lease of 10 slots)",
         ),
+        ("ok", false, "first-try success, charts off (Charts=0: no hourly counts)"),
     ] {
-        let (shares, attempts, status) = rig.scenario(script).await?;
+        let (shares, attempts, status) = rig.scenario(script, charts).await?;
         let [ingest, deliver, retry] = &shares;
         println!("{label}: {attempts} attempts, {}", status.as_str());
         println!("  requests: {}", ops(&shares));
