@@ -553,6 +553,45 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
         assert_eq!(toggle.prop("checked").await.expect("checked").as_deref() == Some("true"), on, "{name}");
     }
 
+    // Custom headers: a reserved one is refused beside the field, with what
+    // was typed kept; set ones go with every request, are listed by name
+    // and never shown; clearing them removes them.
+    let headers_box = |text: &'static str| {
+        let b = &b;
+        async move {
+            let area = b.client.find(Locator::Css("textarea#headers")).await.expect("headers");
+            area.clear().await.expect("clear");
+            area.send_keys(text).await.expect("type");
+        }
+    };
+    headers_box("Host: evil.example").await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    let note = wait_text(&b, "#headers-note.error", "").await;
+    assert!(!note.is_empty(), "the API's reason beside the field");
+    assert_eq!(text_of(&b, "textarea#headers").await, "Host: evil.example", "what was typed is kept");
+    headers_box("X-Team: video\nAuthorization: Bearer tok_9").await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"video.created","payload":{"video_id":"v_10"}}))
+        .await;
+    let got = eventually(WAIT, "a request with the headers", || async { r.received().get(1).cloned() }).await;
+    assert_eq!(got.header("x-team"), Some("video"));
+    assert_eq!(got.header("authorization"), Some("Bearer tok_9"));
+    click(&b, Locator::LinkText(&r.url("/videos"))).await;
+    let note = wait_text(&b, "#headers-note", "set now").await;
+    assert!(
+        note.to_lowercase().contains("x-team") && note.to_lowercase().contains("authorization"),
+        "{note}"
+    );
+    assert!(!b.client.source().await.expect("html").contains("tok_9"), "values are write-only");
+    click(&b, Locator::Css("input[name=clear_headers]")).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"video.created","payload":{"video_id":"v_11"}}))
+        .await;
+    let got = eventually(WAIT, "a request without them", || async { r.received().get(2).cloned() }).await;
+    assert_eq!(got.header("x-team"), None, "cleared");
+
     // The catalog page tells the customer what each type means and carries.
     click(&b, Locator::LinkText("Event types")).await;
     let catalog = wait_text(&b, "main", "It was removed").await;

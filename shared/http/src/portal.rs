@@ -10,6 +10,8 @@
 //! API, so a session reaches nothing of another tenant: anything else
 //! answers as not found.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -64,8 +66,8 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5
 th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{word-break:break-all}
 .succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
 form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
-select,input,button{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
-a{color:#0550ae}a:focus,button:focus,select:focus{outline:3px solid #0969da}
+select,input,button,textarea{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
+a{color:#0550ae}a:focus,button:focus,select:focus,input:focus,textarea:focus{outline:3px solid #0969da}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.create label{gap:.2rem}
 .error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
@@ -425,6 +427,30 @@ fn form_field(name: &str, label: &str, value: &str, hint: &str, kind: &str, erro
     }
 }
 
+/// The custom headers field: a textarea of `Name: value` lines (what was
+/// typed, never what is stored: values are write-only), the names set now,
+/// and (`clear`) a box to remove them all.
+fn headers_field(typed: &str, set_now: &[&str], clear: bool, error: Option<String>) -> Markup {
+    let hint = if set_now.is_empty() {
+        "optional: one `Name: value` a line, sent with every request".to_owned()
+    } else {
+        format!(
+            "set now: {}; values are not shown — what you type replaces them all, nothing typed keeps them",
+            set_now.join(", ")
+        )
+    };
+    html! {
+        label for="headers" { "Custom headers"
+            textarea id="headers" name="headers" rows="3" aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby="headers-note" { (typed) }
+            small id="headers-note" class=[error.as_ref().map(|_| "error")] { @if let Some(e) = &error { (e) } @else { (hint) } }
+        }
+        @if clear {
+            label.toggle { input type="checkbox" name="clear_headers"; "Remove every custom header" }
+        }
+    }
+}
+
 /// The event types of a form: the catalog's toggles that are checked and
 /// the patterns typed beside them, as one comma-separated list.
 fn event_types_of(fields: &[(String, String)]) -> String {
@@ -472,6 +498,11 @@ struct NewEndpoint {
     description: String,
     rate_limit: String,
     timeout_ms: String,
+    /// Custom headers typed, one `Name: value` a line (values are
+    /// write-only: never filled in from what is stored).
+    headers: String,
+    /// Remove every custom header.
+    clear_headers: bool,
 }
 
 impl From<&Posted> for NewEndpoint {
@@ -482,11 +513,29 @@ impl From<&Posted> for NewEndpoint {
             description: post.field("description"),
             rate_limit: post.field("rate_limit"),
             timeout_ms: post.field("timeout_ms"),
+            headers: post.field("headers"),
+            clear_headers: post.field("clear_headers") == "on",
         }
     }
 }
 
 impl NewEndpoint {
+    /// The custom headers as the API takes them: none when nothing was
+    /// typed (keep what is stored), an empty set when asked to clear them.
+    fn header_map(&self) -> Result<Option<BTreeMap<String, String>>, (String, String)> {
+        if self.clear_headers {
+            return Ok(Some(BTreeMap::new()));
+        }
+        let mut out = BTreeMap::new();
+        for line in self.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(("headers".to_owned(), format!("{line:?}: one `Name: value` a line")));
+            };
+            out.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
     /// The event types as the API takes them.
     fn event_type_list(&self) -> Vec<String> {
         self.event_types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
@@ -560,9 +609,9 @@ async fn endpoints_page(
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
         form_field(name, label, value, hint, kind, error_for(name))
     };
-    let other = error
-        .as_ref()
-        .filter(|(f, _)| !["url", "event_types", "description", "rate_limit"].contains(&f.as_str()));
+    let other = error.as_ref().filter(|(f, _)| {
+        !["url", "event_types", "description", "rate_limit", "headers"].contains(&f.as_str())
+    });
     let form = html! {
         h2 { "Add an endpoint" }
         form.create method="post" action="/portal/endpoints" {
@@ -571,6 +620,7 @@ async fn endpoints_page(
             (events_field(&catalog, &new.event_types, error_for("event_types")))
             (field("description", "Description", &new.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &new.rate_limit, "deliveries a second, optional", "number"))
+            (headers_field(&new.headers, &[], false, error_for("headers")))
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Add endpoint" }
         }
@@ -681,7 +731,9 @@ async fn endpoint_page(
         description: sub.description.clone().unwrap_or_default(),
         rate_limit: sub.rate_limit.map(|r| r.per_second().to_string()).unwrap_or_default(),
         timeout_ms: sub.settings.timeout_ms.to_string(),
+        ..NewEndpoint::default()
     };
+    let header_names: Vec<&str> = sub.settings.headers.keys().map(String::as_str).collect();
     let shown = edited.unwrap_or(&stored);
     let replay_since = (s.ctx.clock.now() - hookline::ports::span(std::time::Duration::from_secs(86_400)))
         .format("%Y-%m-%dT%H:%M:%SZ")
@@ -713,6 +765,7 @@ async fn endpoint_page(
             (field("description", "Description", &shown.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &shown.rate_limit, "deliveries a second; empty: no limit", "number"))
             (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
+            (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Save" }
         }
@@ -791,7 +844,7 @@ fn charts(stats: &hookline::counts::Stats) -> Markup {
 
 /// The fields the edit form changes (and the test form's).
 const EDITABLE: &[&str] =
-    &["url", "event_types", "description", "rate_limit", "timeout_ms", "event_type", "since"];
+    &["url", "event_types", "description", "rate_limit", "timeout_ms", "headers", "event_type", "since"];
 
 async fn replay_endpoint(
     State(s): State<ApiState>,
@@ -865,8 +918,8 @@ async fn edit_endpoint(
     };
     let edited = NewEndpoint::from(&post);
     let numbers = whole_number("rate_limit", &edited.rate_limit)
-        .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?)));
-    let (rate_limit, timeout_ms) = match numbers {
+        .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?, edited.header_map()?)));
+    let (rate_limit, timeout_ms, custom) = match numbers {
         Ok(n) => n,
         Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), None).await,
     };
@@ -877,6 +930,7 @@ async fn edit_endpoint(
         description: Some(Some(edited.description.clone()).filter(|d| !d.is_empty())),
         rate_limit: Some(rate_limit),
         timeout_ms,
+        headers: custom,
         ..UpdateSubscriptionRequest::default()
     };
     match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
@@ -916,10 +970,11 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
     };
     let caller = post.caller();
     let new = NewEndpoint { timeout_ms: String::new(), ..NewEndpoint::from(&post) };
-    let rate_limit = match whole_number("rate_limit", &new.rate_limit) {
-        Ok(r) => r,
-        Err(e) => return endpoints_page(&s, &post.session, None, &new, Some(e)).await,
-    };
+    let (rate_limit, custom) =
+        match whole_number("rate_limit", &new.rate_limit).and_then(|r| Ok((r, new.header_map()?))) {
+            Ok(x) => x,
+            Err(e) => return endpoints_page(&s, &post.session, None, &new, Some(e)).await,
+        };
     let tenant = caller.tenant().map(|t| t.as_str().to_owned()).unwrap_or_default();
     // The same request, and so the same checks, as POST /v1/subscriptions.
     let request = CreateSubscriptionRequest {
@@ -930,7 +985,7 @@ async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: By
         active: None,
         signature: None,
         body: None,
-        headers: None,
+        headers: custom,
         timeout_ms: None,
         retry_schedule: None,
         secret: None,
