@@ -1,6 +1,7 @@
 //! The embedded mode's adapters: the SQLite store, the durable queue in the
 //! same file, and the worker loops that consume it.
 
+pub mod db;
 mod queue;
 mod store;
 pub mod worker;

@@ -3,12 +3,12 @@
 //! calls run on tokio's blocking pool so they never stall the runtime.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<crate::db::Db>,
     pub(super) clock: Arc<dyn Clock>,
     /// Told when a message may have become available (the queue's workers
     /// wait on it).
@@ -63,49 +63,32 @@ fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path` (see
+    /// [`crate::db`] for how it is written and read).
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        // NORMAL in WAL mode: a commit survives a process crash (the case
-        // that matters here); only a power cut may lose the last ones.
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-        conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
-        migrate(&conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), clock, wake: Arc::new(Notify::new()) })
+        let db = crate::db::Db::open(path, |conn| {
+            conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+            migrate(conn)
+        })?;
+        Ok(Self { db: Arc::new(db), clock, wake: Arc::new(Notify::new()) })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` on a read connection.
     pub(super) async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock means a panic mid-call: SQLite rolled the
-            // transaction back, so the connection is still consistent.
-            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("a store call panicked: {e}")))?
+        self.db.read(f).await
     }
 
-    /// Runs `f` in an immediate (write-locking) transaction.
+    /// Runs `f` as one write, committed (durably) before this returns.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.with(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(out)
-        })
-        .await
+        self.db.write(f).await
     }
 }
 
