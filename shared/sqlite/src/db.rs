@@ -104,7 +104,8 @@ impl Db {
         answered.await.map_err(|_| StoreError::Internal("the database's writer dropped a write".into()))?
     }
 
-    /// Runs `f` on a read connection on the blocking pool.
+    /// Runs `f` on a read connection on the blocking pool: for reads that
+    /// may scan (lists, filters, counts).
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -116,23 +117,32 @@ impl Db {
             .await
             .map_err(|_| StoreError::Internal("the read pool is closed".into()))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = db.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open(&db.path).map_err(unavailable)?;
-                    busy(&c)?;
-                    c.pragma_update(None, "query_only", true).map_err(unavailable)?;
-                    c
-                }
-            };
-            let out = f(&conn);
-            db.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("a read panicked: {e}")))?
+        tokio::task::spawn_blocking(move || db.read_now(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("a read panicked: {e}")))?
+    }
+
+    /// Runs `f` on a read connection in the calling thread: for lookups by
+    /// key, a few microseconds, where handing the call to another thread
+    /// and back costs more than the read (the profile showed thread
+    /// switches as the embedded mode's largest cost).
+    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path).map_err(unavailable)?;
+                busy(&c)?;
+                c.pragma_update(None, "query_only", true).map_err(unavailable)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < 2 * READERS {
+            pool.push(conn);
+        }
+        out
     }
 }
 

@@ -82,6 +82,14 @@ impl SqliteStore {
         self.db.read(f).await
     }
 
+    /// Runs `f` on a read connection in this thread: lookups by key only.
+    pub(super) fn lookup<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.read_now(f)
+    }
+
     /// Runs `f` as one write, committed (durably) before this returns.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -295,7 +303,7 @@ impl SubscriptionStore for SqliteStore {
 
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id])).await
+        self.lookup(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id]))
     }
 
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
@@ -365,7 +373,7 @@ impl SubscriptionStore for SqliteStore {
 
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
         let tenant = tenant.to_string();
-        self.with(move |c| all(c, "SELECT record FROM subscriptions WHERE tenant = ?1", [tenant])).await
+        self.lookup(move |c| all(c, "SELECT record FROM subscriptions WHERE tenant = ?1", [tenant]))
     }
 }
 
@@ -373,7 +381,7 @@ impl SubscriptionStore for SqliteStore {
 impl TenantStore for SqliteStore {
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let tenant = tenant.to_string();
-        self.with(move |c| one(c, "SELECT record FROM tenants WHERE tenant = ?1", [tenant])).await
+        self.lookup(move |c| one(c, "SELECT record FROM tenants WHERE tenant = ?1", [tenant]))
     }
 
     async fn put_tenant(&self, next: &Tenant) -> Result<Written, StoreError> {
@@ -536,7 +544,7 @@ impl EventStore for SqliteStore {
 
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| one(c, "SELECT record FROM events WHERE id = ?1", [id])).await
+        self.lookup(move |c| one(c, "SELECT record FROM events WHERE id = ?1", [id]))
     }
 
     async fn keep_event(&self, id: &EventId, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -563,7 +571,7 @@ impl EventStore for SqliteStore {
 impl DeliveryStore for SqliteStore {
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         let id = id.to_string();
-        self.with(move |c| read_delivery(c, &id)).await
+        self.lookup(move |c| read_delivery(c, &id))
     }
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
