@@ -44,7 +44,7 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 
 /// The writer thread and the read pool of one database file.
 pub struct Db {
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: mpsc::Sender<Job>,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     permits: Semaphore,
@@ -66,13 +66,14 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
         setup(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(&conn, &rx))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            writer: Mutex::new(tx),
+            writer: tx,
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             permits: Semaphore::new(READERS),
@@ -97,7 +98,7 @@ impl Db {
                 let _ = answer.send(result);
             })
         });
-        let sent = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job);
+        let sent = self.writer.send(job);
         if sent.is_err() {
             return Err(StoreError::Internal("the database's writer has stopped".into()));
         }
@@ -134,6 +135,7 @@ impl Db {
                 let c = Connection::open(&self.path).map_err(unavailable)?;
                 busy(&c)?;
                 c.pragma_update(None, "query_only", true).map_err(unavailable)?;
+                c.set_prepared_statement_cache_capacity(64);
                 c
             }
         };
@@ -178,10 +180,13 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable) {
+        let step = |sql: &str| {
+            conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(unavailable)
+        };
+        match step("BEGIN IMMEDIATE") {
             Ok(()) => {
                 let replies: Vec<Reply> = batch.into_iter().map(|job| job(Some(conn))).collect();
-                let committed = conn.execute_batch("COMMIT").map_err(unavailable);
+                let committed = step("COMMIT");
                 if committed.is_err() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }

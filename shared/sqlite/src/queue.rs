@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
 
-use super::store::{SqliteStore, millis, unavailable};
+use super::store::{SqliteStore, exec, millis, unavailable};
 
 /// Receives of one message before it is moved to `dead_letters`.
 pub const MAX_RECEIVES: u32 = 5;
@@ -111,9 +111,12 @@ impl SqliteQueue {
         let now = millis(self.store.clock.now());
         self.store
             .write(move |tx| {
-                let n = tx
-                    .execute("UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1", [now])
-                    .map_err(unavailable)?;
+                let n = exec(
+                    tx,
+                    "UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1",
+                    [now],
+                )
+                .map_err(unavailable)?;
                 Ok(n as u64)
             })
             .await
@@ -144,7 +147,7 @@ impl SqliteQueue {
                         tracing::error!(seq, "message moved to dead_letters after {receives} receives");
                         continue;
                     }
-                    tx.execute("UPDATE queue SET visible_at = ?2, receives = receives + 1 WHERE seq = ?1", params![seq, until])
+                    exec(tx, "UPDATE queue SET visible_at = ?2, receives = receives + 1 WHERE seq = ?1", params![seq, until])
                         .map_err(unavailable)?;
                     let message = serde_json::from_str(&text).map_err(|_| text);
                     out.push(Lease { seq, receives: receives + 1, message });
@@ -161,7 +164,8 @@ impl SqliteQueue {
         let back = now.saturating_add(1000 * i64::from(receives.max(1)));
         self.store
             .write(move |tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE queue SET last_error = ?2, visible_at = ?3 WHERE seq = ?1",
                     params![seq, error, back],
                 )
@@ -240,12 +244,12 @@ fn bury(
     now: i64,
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    exec(tx,
         "INSERT OR REPLACE INTO dead_letters (seq, message, receives, died_at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, text, receives, now, reason],
     )
     .map_err(unavailable)?;
-    tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
     Ok(())
 }
 
@@ -292,9 +296,9 @@ impl DeadLetters for SqliteQueue {
                     .optional()
                     .map_err(unavailable)?;
                 let Some(text) = text else { return Ok(false) };
-                tx.execute("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)", params![text, now])
+                exec(tx, "INSERT INTO queue (message, visible_at) VALUES (?1, ?2)", params![text, now])
                     .map_err(unavailable)?;
-                tx.execute("DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                exec(tx, "DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(unavailable)?;
                 Ok(true)
             })
             .await

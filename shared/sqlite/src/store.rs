@@ -100,13 +100,22 @@ impl SqliteStore {
     }
 }
 
+/// Runs one statement from the connection's statement cache (parsing SQL
+/// showed in the profile of the embedded mode).
+pub(crate) fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
 /// The record (first column, JSON) of the one row `sql` selects, if any.
 fn one<T: DeserializeOwned>(
     c: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
 ) -> Result<Option<T>, StoreError> {
-    let rec: Option<String> = c.query_row(sql, p, |r| r.get(0)).optional().map_err(unavailable)?;
+    let rec: Option<String> = c
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(p, |r| r.get(0)).optional())
+        .map_err(unavailable)?;
     rec.map(|r| from_json(&r)).transpose()
 }
 
@@ -188,25 +197,26 @@ impl SqliteStore {
     pub async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
         let cutoff = millis(cutoff);
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM attempts WHERE delivery_id IN
                    (SELECT id FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1)",
                 [cutoff],
             )
             .map_err(unavailable)?;
-            let deliveries = tx
-                .execute(
-                    "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1",
-                    [cutoff],
-                )
-                .map_err(unavailable)?;
-            let events = tx
-                .execute(
-                    "DELETE FROM events WHERE created_at < ?1
+            let deliveries = exec(
+                tx,
+                "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                [cutoff],
+            )
+            .map_err(unavailable)?;
+            let events = exec(
+                tx,
+                "DELETE FROM events WHERE created_at < ?1
                        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-                    [cutoff],
-                )
-                .map_err(unavailable)?;
+                [cutoff],
+            )
+            .map_err(unavailable)?;
             Ok(Purged { events: events as u64, deliveries: deliveries as u64 })
         })
         .await
@@ -218,7 +228,7 @@ fn read_delivery(tx: &Connection, id: &str) -> Result<Option<Delivery>, StoreErr
 }
 
 fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
-    tx.execute(
+    exec(tx,
         "INSERT INTO deliveries (id, event_id, tenant, subscription_id, status, attempts, due_at, created_at, record, finished_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET status = ?5, attempts = ?6, due_at = ?7, record = ?9, finished_at = ?10",
@@ -291,7 +301,8 @@ impl SubscriptionStore for SqliteStore {
             if usize::try_from(n).unwrap_or(usize::MAX) >= max_per_tenant {
                 return Ok(false);
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
                 params![id, tenant, rec],
             )
@@ -316,7 +327,7 @@ impl SubscriptionStore for SqliteStore {
             if stored.checked_add(1) != Some(version) {
                 return Ok(Written::Stale);
             }
-            tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
+            exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
                 .map_err(unavailable)?;
             Ok(Written::Done)
         })
@@ -340,7 +351,7 @@ impl SubscriptionStore for SqliteStore {
                 disabled_reason: reason.as_deref(),
                 paused_until,
             });
-            tx.execute("UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
+            exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
                 .map_err(unavailable)?;
             Ok(())
         })
@@ -350,7 +361,7 @@ impl SubscriptionStore for SqliteStore {
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.write(move |tx| {
-            Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1)
+            Ok(exec(tx, "DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1)
         })
         .await
     }
@@ -391,7 +402,7 @@ impl TenantStore for SqliteStore {
             if stored.checked_add(1) != Some(version) {
                 return Ok(Written::Stale);
             }
-            tx.execute(
+            exec(tx,
                 "INSERT INTO tenants (tenant, record) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET record = ?2",
                 params![tenant, rec],
             )
@@ -426,7 +437,7 @@ impl CountStore for SqliteStore {
             for (scope, hour, succeeded, failed) in &rows {
                 add.execute(params![scope, hour, succeeded, failed]).map_err(unavailable)?;
             }
-            tx.execute("DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(unavailable)?;
+            exec(tx, "DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -468,7 +479,7 @@ impl CatalogStore for SqliteStore {
     async fn put_event_type(&self, info: &EventTypeInfo) -> Result<(), StoreError> {
         let (name, rec) = (info.name.to_string(), to_json(info)?);
         self.write(move |tx| {
-            tx.execute(
+            exec(tx,
                 "INSERT INTO event_types (name, record) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET record = ?2",
                 params![name, rec],
             )
@@ -485,7 +496,7 @@ impl CatalogStore for SqliteStore {
     async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {
         let name = name.to_string();
         self.write(move |tx| {
-            Ok(tx.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(unavailable)? > 0)
+            Ok(exec(tx, "DELETE FROM event_types WHERE name = ?1", [name]).map_err(unavailable)? > 0)
         })
         .await
     }
@@ -516,7 +527,7 @@ impl EventStore for SqliteStore {
                     return Ok(Inserted::Duplicate { event_id: earlier.id, fingerprint: earlier.fingerprint });
                 }
             }
-            tx.execute(
+            exec(tx,
                 "INSERT INTO events (id, tenant, idempotency_key, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     event.id.as_str(),
@@ -559,7 +570,7 @@ impl EventStore for SqliteStore {
                 return Ok(());
             }
             event.last_attempt_by = Some(until);
-            tx.execute("UPDATE events SET record = ?2 WHERE id = ?1", params![id, to_json(&event)?])
+            exec(tx, "UPDATE events SET record = ?2 WHERE id = ?1", params![id, to_json(&event)?])
                 .map_err(unavailable)?;
             Ok(())
         })
@@ -637,7 +648,8 @@ impl DeliveryStore for SqliteStore {
                     return Ok(Recorded::default());
                 }
                 write_delivery(tx, &d)?;
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
                     params![attempt.delivery_id.as_str(), attempt.number, to_json(&attempt)?],
                 )
@@ -646,7 +658,7 @@ impl DeliveryStore for SqliteStore {
                     crate::queue::insert(tx, std::slice::from_ref(next), now)?;
                 }
                 if let Some(Ack(seq)) = ack {
-                    tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
                 }
                 Ok(Recorded {
                     applied: true,
