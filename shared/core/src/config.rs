@@ -15,7 +15,7 @@
 //! | `HOOKLINE_MAX_PAYLOAD_BYTES` | `262144` | largest accepted event payload |
 //! | `HOOKLINE_DISABLE_AFTER` | `5d` | failing period after which an endpoint is disabled |
 //! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
-//! | `HOOKLINE_CONCURRENCY` | `64` | attempts in flight at once (per process) |
+//! | `HOOKLINE_CONCURRENCY` | `256` | attempts in flight at once (per process) |
 //! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
 //! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
 //! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
@@ -192,7 +192,7 @@ impl Config {
         }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
-            None => 64,
+            None => 256,
         };
         let clear = var("HOOKLINE_API_KEY").unwrap_or_default();
         let mut api_keys = ApiKeys::from_keys(clear.split(',').map(str::trim).filter(|k| !k.is_empty()));
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(c.settings.retry.schedule.to_string(), "5s,5m,30m,2h,5h,10h,10h");
         assert_eq!(c.settings.max_payload_bytes, 256 * 1024);
         assert!(!c.settings.guard.allow_loopback);
-        assert_eq!(c.concurrency, 64);
+        assert_eq!(c.concurrency, 256);
         assert!(c.settings.charts);
         assert!(c.api_keys.is_empty());
         assert_eq!(required(|_| Some("  ".into()), "HOOKLINE_TABLE").unwrap_err().name, "HOOKLINE_TABLE");
