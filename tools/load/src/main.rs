@@ -1,6 +1,6 @@
 //! hookline-load: measures what BENCHMARKS.md reports.
 //!
-//! `hookline-load embedded --bin target/release/hookline --events 20000 --rate 2000 --subs 1 --latency-ms 0 --fail 0`
+//! `hookline-load embedded --bin target/release/hookline --events 20000 --rate 2000 --subs 1 --latency-ms 0 --fail 0 [--batch 10]`
 //!   starts the binary on loopback (its own SQLite file), M subscriptions
 //!   whose receivers answer after a latency with a failure ratio, publishes
 //!   N events at a target rate over HTTP, and reports sustained
@@ -118,6 +118,11 @@ async fn embedded(args: &HashMap<String, String>) -> anyhow::Result<()> {
     let latency = Duration::from_millis(arg(args, "latency-ms", 0)?);
     let fail: f64 = arg(args, "fail", 0.0)?;
     let publishers: usize = arg(args, "publishers", 32)?;
+    // Events a request: 1 is `POST /v1/events`, more `POST /v1/events/batch`.
+    let batch: usize = arg(args, "batch", 1)?;
+    if !(1..=100).contains(&batch) {
+        bail!("--batch is 1 to 100 events a request");
+    }
     let dir = std::env::temp_dir().join(format!("hookline-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut child = tokio::process::Command::new(&bin)
@@ -169,23 +174,38 @@ async fn embedded(args: &HashMap<String, String>) -> anyhow::Result<()> {
         let (http, base, next) = (http.clone(), base.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= events {
+                let first = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                if first >= events {
                     return Ok::<_, anyhow::Error>(());
                 }
-                let due = t0 + interval * i as u32;
+                let due = t0 + interval * first as u32;
                 tokio::time::sleep_until(due.into()).await;
                 let sent_us = started.elapsed().as_micros() as u64;
-                let body = serde_json::json!({"tenant":"load","type":"video.encoded","payload":{"seq":i,"sent_us":sent_us}});
+                let event = |i: usize| {
+                    serde_json::json!({"tenant":"load","type":"video.encoded","payload":{"seq":i,"sent_us":sent_us}})
+                };
+                let (path, body, expected) = if batch == 1 {
+                    ("/v1/events", event(first), 202)
+                } else {
+                    let all: Vec<_> = (first..(first + batch).min(events)).map(event).collect();
+                    ("/v1/events/batch", serde_json::json!({"events": all}), 200)
+                };
                 let resp = http
-                    .post(format!("{base}/v1/events"))
+                    .post(format!("{base}{path}"))
                     .bearer_auth("load")
                     .header("content-type", "application/json")
                     .body(body.to_string())
                     .send()
                     .await?;
-                if resp.status().as_u16() != 202 {
-                    bail!("publish refused: {}", resp.status());
+                let status = resp.status().as_u16();
+                if status != expected {
+                    bail!("publish refused: {status}");
+                }
+                if batch > 1 {
+                    let answer: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+                    if answer["failed"] != 0 {
+                        bail!("a batch publish failed events: {answer}");
+                    }
                 }
             }
         }));
@@ -314,7 +334,7 @@ async fn main() -> std::process::ExitCode {
         Some("deliver") => deliver_only(&args).await,
         Some("cost") => cost::run(&args).await,
         _ => Err(anyhow::anyhow!(
-            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F] | deliver [--deliveries N --concurrency C] | cost --endpoint URL"
+            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL"
         )),
     };
     match result {
