@@ -33,6 +33,9 @@ use crate::store::unavailable;
 
 /// Most writes one transaction takes.
 pub const MAX_BATCH: usize = 512;
+/// Intake a batch takes at least, however busy delivering is (in
+/// deliveries created; see [`Db::write_intake`]).
+pub const MIN_INTAKE: usize = 16;
 /// Most read connections.
 pub const READERS: usize = 4;
 
@@ -40,7 +43,14 @@ pub const READERS: usize = 4;
 type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// A write: run on the writer's connection (or, `None`, told it could not
 /// run), it returns what to answer once the commit is known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
+type Run = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
+
+/// A write and its class: intake (new events, weighed by the deliveries
+/// they create) or the work of delivering what is already accepted.
+struct Job {
+    run: Run,
+    intake: Option<usize>,
+}
 
 /// The writer thread and the read pool of one database file.
 pub struct Db {
@@ -86,8 +96,29 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(None, f).await
+    }
+
+    /// Runs `f`, a write that accepts new work creating `weight`
+    /// deliveries, as intake: when the writer is behind, the work of
+    /// delivering goes first and intake takes at most half of each batch
+    /// (at least [`MIN_INTAKE`]), so a flood of publishes slows publishing
+    /// — each publish answers later — and never starves delivering.
+    pub async fn write_intake<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(Some(weight.max(1)), f).await
+    }
+
+    async fn submit<T, F>(&self, intake: Option<usize>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let run: Run = Box::new(move |conn: Option<&Connection>| {
             let out = conn.map(|c| in_savepoint(c, f));
             Box::new(move |committed: Result<(), &StoreError>| {
                 let result = match (committed, out) {
@@ -98,7 +129,7 @@ impl Db {
                 let _ = answer.send(result);
             })
         });
-        let sent = self.writer.send(job);
+        let sent = self.writer.send(Job { run, intake });
         if sent.is_err() {
             return Err(StoreError::Internal("the database's writer has stopped".into()));
         }
@@ -170,35 +201,144 @@ fn in_savepoint<T>(
     }
 }
 
-/// The writer: a batch at a time until every sender is gone.
+/// The writer: a batch at a time until every sender is gone. Intake that
+/// did not fit a batch waits, in order, for the next.
 fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let mut waiting_intake: std::collections::VecDeque<(Run, usize)> = std::collections::VecDeque::new();
+    loop {
+        let mut delivering = Vec::new();
+        let take =
+            |job: Job, delivering: &mut Vec<Run>, intake: &mut std::collections::VecDeque<(Run, usize)>| {
+                match job.intake {
+                    None => delivering.push(job.run),
+                    Some(weight) => intake.push_back((job.run, weight)),
+                }
+            };
+        if waiting_intake.is_empty() {
+            match jobs.recv() {
+                Ok(job) => take(job, &mut delivering, &mut waiting_intake),
+                Err(_) => return,
+            }
+        }
+        while delivering.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(job) => take(job, &mut delivering, &mut waiting_intake),
                 Err(_) => break,
             }
         }
-        let step = |sql: &str| {
-            conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(unavailable)
-        };
-        match step("BEGIN IMMEDIATE") {
-            Ok(()) => {
-                let replies: Vec<Reply> = batch.into_iter().map(|job| job(Some(conn))).collect();
-                let committed = step("COMMIT");
-                if committed.is_err() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                for reply in replies {
-                    reply(committed.as_ref().map(|_| ()));
-                }
+        // Nothing to deliver: intake may fill the batch.
+        let quota = if delivering.is_empty() { MAX_BATCH } else { (delivering.len() / 2).max(MIN_INTAKE) };
+        let mut batch = delivering;
+        let mut taken = 0;
+        while let Some((_, weight)) = waiting_intake.front() {
+            if taken > 0 && (taken + weight > quota || batch.len() >= MAX_BATCH) {
+                break;
             }
-            Err(e) => {
-                for job in batch {
-                    job(None)(Err(&e));
-                }
+            taken += weight;
+            if let Some((run, _)) = waiting_intake.pop_front() {
+                batch.push(run);
             }
         }
+        commit(conn, batch);
+    }
+}
+
+/// Runs `batch` in one transaction and answers each write.
+fn commit(conn: &Connection, batch: Vec<Run>) {
+    let step =
+        |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(unavailable);
+    match step("BEGIN IMMEDIATE") {
+        Ok(()) => {
+            let replies: Vec<Reply> = batch.into_iter().map(|job| job(Some(conn))).collect();
+            let committed = step("COMMIT");
+            if committed.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for reply in replies {
+                reply(committed.as_ref().map(|_| ()));
+            }
+        }
+        Err(e) => {
+            for job in batch {
+                job(None)(Err(&e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    type Pending = Pin<Box<dyn Future<Output = Result<(bool, i64), StoreError>>>>;
+
+    /// Polls a write once: enough to hand it to the writer.
+    fn send(f: &mut Pending) {
+        assert!(matches!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())), Poll::Pending));
+    }
+
+    #[tokio::test]
+    async fn waiting_intake_takes_at_most_half_a_batch_beside_delivering_work() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let db = Arc::new(
+            Db::open(&path, |c| c.execute_batch("CREATE TABLE t (k INTEGER)").map_err(unavailable))
+                .expect("open"),
+        );
+        // Each write notes the rows committed when it ran (seen from
+        // another connection): writes of one batch see the same number.
+        let committed = {
+            let path = path.clone();
+            move || -> i64 {
+                let c = Connection::open(&path).expect("reader");
+                c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).expect("count")
+            }
+        };
+        let write = |intake: bool| -> Pending {
+            let (db, committed) = (db.clone(), committed.clone());
+            Box::pin(async move {
+                let f = move |c: &Connection| {
+                    let seen = committed();
+                    c.execute("INSERT INTO t VALUES (1)", []).map_err(unavailable)?;
+                    Ok((intake, seen))
+                };
+                if intake { db.write_intake(1, f).await } else { db.write(f).await }
+            })
+        };
+        // A first write holds the writer until everything else waits.
+        let (started, running) = std::sync::mpsc::channel();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        let mut first: Pin<Box<dyn Future<Output = Result<(), StoreError>>>> =
+            Box::pin(db.write(move |_| {
+                let _ = started.send(());
+                let _ = gate.recv();
+                Ok(())
+            }));
+        assert!(matches!(first.as_mut().poll(&mut Context::from_waker(Waker::noop())), Poll::Pending));
+        running.recv().expect("the first write runs");
+        let mut waiting: Vec<Pending> =
+            (0..40).map(|_| write(true)).chain((0..20).map(|_| write(false))).collect();
+        waiting.iter_mut().for_each(send);
+        go.send(()).expect("release");
+        first.await.expect("first");
+        let mut seen = Vec::new();
+        for w in waiting {
+            seen.push(w.await.expect("write"));
+        }
+        let batch = seen.iter().filter(|(intake, _)| !intake).map(|(_, n)| *n).min().expect("delivering");
+        assert!(
+            seen.iter().filter(|(intake, _)| !intake).all(|(_, n)| *n == batch),
+            "delivering work in one batch"
+        );
+        let intake_beside = seen.iter().filter(|(intake, n)| *intake && *n == batch).count();
+        assert_eq!(intake_beside, MIN_INTAKE, "intake took max(20 / 2, {MIN_INTAKE}) of that batch");
+        let later =
+            seen.iter().filter(|(intake, n)| *intake && *n > batch).map(|(_, n)| *n).collect::<Vec<_>>();
+        assert_eq!(later.len(), 40 - MIN_INTAKE);
+        assert!(later.iter().all(|n| *n == later[0]), "the rest of the intake in the next batch, whole");
     }
 }

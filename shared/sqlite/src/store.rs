@@ -90,6 +90,16 @@ impl SqliteStore {
         self.db.read_now(f)
     }
 
+    /// Runs `f`, a write accepting new work that creates `weight`
+    /// deliveries, as intake (see [`crate::db::Db::write_intake`]).
+    pub(super) async fn write_intake<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.db.write_intake(weight, f).await
+    }
+
     /// Runs `f` as one write, committed (durably) before this returns.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -514,9 +524,10 @@ impl EventStore for SqliteStore {
         let deliveries = deliveries.to_vec();
         let messages = messages.to_vec();
         let now = millis(self.clock.now());
+        let weight = deliveries.len();
         // The event, its deliveries and the messages that start them, in one
         // transaction: a crash cannot store an event nothing will deliver.
-        let inserted = self.write(move |tx| {
+        let inserted = self.write_intake(weight, move |tx| {
             if let Some(key) = &event.idempotency_key {
                 let existing: Option<Event> = one(
                     tx,
