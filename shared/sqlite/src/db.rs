@@ -101,9 +101,11 @@ impl Db {
 
     /// Runs `f`, a write that accepts new work creating `weight`
     /// deliveries, as intake: when the writer is behind, the work of
-    /// delivering goes first and intake takes at most half of each batch
-    /// (at least [`MIN_INTAKE`]), so a flood of publishes slows publishing
-    /// — each publish answers later — and never starves delivering.
+    /// delivering goes first and intake may create at most as many
+    /// deliveries as there are delivering writes in the batch (at least
+    /// [`MIN_INTAKE`]) — a pace the backlog can keep — so a flood of
+    /// publishes slows publishing (each publish answers later) and never
+    /// starves delivering.
     pub async fn write_intake<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -227,7 +229,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
             }
         }
         // Nothing to deliver: intake may fill the batch.
-        let quota = if delivering.is_empty() { MAX_BATCH } else { (delivering.len() / 2).max(MIN_INTAKE) };
+        let quota = if delivering.is_empty() { MAX_BATCH } else { delivering.len().max(MIN_INTAKE) };
         let mut batch = delivering;
         let mut taken = 0;
         while let Some((_, weight)) = waiting_intake.front() {
@@ -282,7 +284,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiting_intake_takes_at_most_half_a_batch_beside_delivering_work() {
+    async fn waiting_intake_creates_no_more_deliveries_than_a_batch_delivers() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("t.db");
         let db = Arc::new(
@@ -321,7 +323,7 @@ mod tests {
         assert!(matches!(first.as_mut().poll(&mut Context::from_waker(Waker::noop())), Poll::Pending));
         running.recv().expect("the first write runs");
         let mut waiting: Vec<Pending> =
-            (0..40).map(|_| write(true)).chain((0..20).map(|_| write(false))).collect();
+            (0..60).map(|_| write(true)).chain((0..20).map(|_| write(false))).collect();
         waiting.iter_mut().for_each(send);
         go.send(()).expect("release");
         first.await.expect("first");
@@ -335,10 +337,10 @@ mod tests {
             "delivering work in one batch"
         );
         let intake_beside = seen.iter().filter(|(intake, n)| *intake && *n == batch).count();
-        assert_eq!(intake_beside, MIN_INTAKE, "intake took max(20 / 2, {MIN_INTAKE}) of that batch");
+        assert_eq!(intake_beside, 20, "intake created as many deliveries as delivering writes in that batch");
         let later =
             seen.iter().filter(|(intake, n)| *intake && *n > batch).map(|(_, n)| *n).collect::<Vec<_>>();
-        assert_eq!(later.len(), 40 - MIN_INTAKE);
+        assert_eq!(later.len(), 40);
         assert!(later.iter().all(|n| *n == later[0]), "the rest of the intake in the next batch, whole");
     }
 }

@@ -80,6 +80,26 @@ impl Secret {
         }
     }
 
+    /// Calls `f` with the HMAC key bytes for a format's key encoding,
+    /// decoded on the stack (no allocation for keys up to 96 bytes): what
+    /// signing a request uses, where [`Secret::key`] would allocate.
+    pub fn with_key<R>(&self, encoding: KeyEncoding, f: impl FnOnce(&[u8]) -> R) -> Result<R, SecretError> {
+        match encoding {
+            KeyEncoding::Utf8 => Ok(f(self.0.as_bytes())),
+            KeyEncoding::WhsecBase64 => {
+                let b64 = self.0.strip_prefix(WHSEC_PREFIX).ok_or(SecretError::NotWhsec)?;
+                let mut buf = [0u8; 96];
+                match B64.decode_slice(b64, &mut buf) {
+                    Ok(0) => Err(SecretError::NotWhsec),
+                    Ok(n) => Ok(f(&buf[..n])),
+                    // Longer than the buffer: the general path.
+                    Err(base64::DecodeSliceError::OutputSliceTooSmall) => self.key(encoding).map(|k| f(&k)),
+                    Err(_) => Err(SecretError::NotWhsec),
+                }
+            }
+        }
+    }
+
     /// The secret's text: only for the one response that hands it out, and
     /// for formats that put it in the body.
     pub fn expose(&self) -> &str {

@@ -41,12 +41,13 @@ pub fn mac(key: &[u8], content: &SignedContent, msg: &Message<'_>) -> [u8; 32] {
     let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
         return [0; 32];
     };
-    let ts = itoa_buf(msg.timestamp);
+    let mut digits = [0u8; 20];
+    let ts = decimal(msg.timestamp, &mut digits);
     for part in content.parts() {
         match part {
             Part::Literal(s) => mac.update(s.as_bytes()),
             Part::Id => mac.update(msg.id.as_bytes()),
-            Part::Timestamp => mac.update(ts.as_bytes()),
+            Part::Timestamp => mac.update(ts),
             Part::EventType => mac.update(msg.event_type.as_bytes()),
             Part::Body => mac.update(msg.body),
         }
@@ -54,21 +55,33 @@ pub fn mac(key: &[u8], content: &SignedContent, msg: &Message<'_>) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn itoa_buf(n: i64) -> String {
-    let mut s = String::with_capacity(20);
-    let _ = write!(s, "{n}");
-    s
+/// `n` in decimal, written into `buf` (an i64 has at most 20 characters):
+/// no allocation on the signing path.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{n}"));
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    &buf[..len]
 }
 
 /// Encodes MAC bytes as the format writes them, prefix included.
 pub fn encode(format: &SignatureFormat, mac: &[u8]) -> String {
     let mut out = String::with_capacity(format.prefix.len() + 64);
+    push_encoded(format, mac, &mut out);
+    out
+}
+
+/// Appends MAC bytes to `out` as the format writes them, prefix included.
+fn push_encoded(format: &SignatureFormat, mac: &[u8], out: &mut String) {
     out.push_str(&format.prefix);
     match format.encoding {
-        Encoding::Base64 => B64.encode_string(mac, &mut out),
-        Encoding::Hex => out.push_str(&hex::encode(mac)),
+        Encoding::Base64 => B64.encode_string(mac, out),
+        Encoding::Hex => {
+            for b in mac {
+                let _ = write!(out, "{b:02x}");
+            }
+        }
     }
-    out
 }
 
 /// The signature header's value: one signature per signing secret (newest
@@ -80,15 +93,22 @@ pub fn signature_value(
     msg: &Message<'_>,
 ) -> Result<String, SigningError> {
     let take = if format.separator.is_some() { secrets.len() } else { 1 };
-    let mut values = Vec::with_capacity(take);
-    for secret in secrets.iter().take(take) {
-        let key = secret.key(format.key)?;
-        values.push(encode(format, &mac(&key, &format.signed, msg)));
-    }
-    if values.is_empty() {
+    if secrets.is_empty() {
         return Err(SigningError::NoSecret);
     }
-    Ok(values.join(format.separator.as_deref().unwrap_or("")))
+    // One string for every signature: the key decoded on the stack, the
+    // MAC encoded straight into it.
+    let separator = format.separator.as_deref().unwrap_or("");
+    let mut out =
+        String::with_capacity(take.min(secrets.len()) * (format.prefix.len() + separator.len() + 64));
+    for (i, secret) in secrets.iter().take(take).enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        let mac = secret.with_key(format.key, |key| mac(key, &format.signed, msg))?;
+        push_encoded(format, &mac, &mut out);
+    }
+    Ok(out)
 }
 
 /// Every header the format sets for a message, as (lowercase name, value):
@@ -98,9 +118,12 @@ pub fn sign_headers(
     secrets: &[&Secret],
     msg: &Message<'_>,
 ) -> Result<Vec<(String, String)>, SigningError> {
-    let mut headers = vec![(format.signature_header.clone(), signature_value(format, secrets, msg)?)];
+    let mut headers = Vec::with_capacity(4);
+    headers.push((format.signature_header.clone(), signature_value(format, secrets, msg)?));
     if let Some(name) = &format.timestamp_header {
-        headers.push((name.clone(), msg.timestamp.to_string()));
+        let mut digits = [0u8; 20];
+        let ts = std::str::from_utf8(decimal(msg.timestamp, &mut digits)).unwrap_or_default().to_owned();
+        headers.push((name.clone(), ts));
     }
     if let Some(name) = &format.id_header {
         headers.push((name.clone(), msg.id.to_owned()));
