@@ -310,20 +310,35 @@ impl DynamoStore {
 
     /// Every item of partition `pk`, strongly consistent, every page.
     async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.partition_from(pk, None, true).await
+    }
+
+    /// Every item of partition `pk` whose sort key is `from` or later
+    /// (all, without one), every page; eventually consistent (half the
+    /// price) unless `consistent`.
+    async fn partition_from(
+        &self,
+        pk: String,
+        from: Option<String>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
+        let condition = if from.is_some() { "pk = :p AND sk >= :from" } else { "pk = :p" };
         loop {
             let resp = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :p")
+                .key_condition_expression(condition)
                 .expression_attribute_values(":p", s(pk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start);
+            let resp = match &from {
+                Some(f) => resp.expression_attribute_values(":from", s(f.clone())),
+                None => resp,
+            };
+            let resp = resp.send().await.map_err(unavailable)?;
             out.extend(resp.items().iter().cloned());
             match resp.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
@@ -1124,35 +1139,16 @@ impl CountStore for DynamoStore {
     ) -> Result<Vec<HourCount>, StoreError> {
         let mut sums: std::collections::BTreeMap<i64, (u64, u64)> = std::collections::BTreeMap::new();
         for shard in 0..COUNT_SHARDS {
-            let mut start = None;
-            loop {
-                // Eventually consistent (half the price): a chart may lag a
-                // flush by a second.
-                let resp = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :p AND sk >= :since")
-                    .expression_attribute_values(":p", s(count_pk(scope, shard)))
-                    .expression_attribute_values(":since", s(hour_sk(since)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in resp.items() {
-                    let hour = get_s(item, "sk")?
-                        .strip_prefix("H#")
-                        .and_then(|h| h.parse::<i64>().ok())
-                        .ok_or_else(|| corrupt("a count's sort key is not an hour"))?;
-                    let count = |name| get_n(item, name).map(|v| u64::try_from(v).unwrap_or(0));
-                    let sum = sums.entry(hour).or_default();
-                    sum.0 += count("n_ok")?;
-                    sum.1 += count("n_failed")?;
-                }
-                match resp.last_evaluated_key() {
-                    Some(k) => start = Some(k.clone()),
-                    None => break,
-                }
+            // Eventually consistent: a chart may lag a flush by a second.
+            for item in self.partition_from(count_pk(scope, shard), Some(hour_sk(since)), false).await? {
+                let hour = get_s(&item, "sk")?
+                    .strip_prefix("H#")
+                    .and_then(|h| h.parse::<i64>().ok())
+                    .ok_or_else(|| corrupt("a count's sort key is not an hour"))?;
+                let count = |name| get_n(&item, name).map(|v| u64::try_from(v).unwrap_or(0));
+                let sum = sums.entry(hour).or_default();
+                sum.0 += count("n_ok")?;
+                sum.1 += count("n_failed")?;
             }
         }
         sums.into_iter()
