@@ -70,26 +70,20 @@ async fn click(b: &Browser, what: Locator<'_>) {
 /// The text of `css` once it contains `expected`: a click that follows a
 /// link or submits a form may return before the next page is there.
 async fn wait_text(b: &Browser, css: &str, expected: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(e) = b.client.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-        {
-            if t.contains(expected) {
-                return t;
-            }
-            last = t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never showed {expected:?}; last: {last:?}")
+    poll_text(b, css, expected, false).await
 }
 
 /// Like [`wait_text`], reloading the page each time: for what a
 /// background task writes.
 async fn reload_until(b: &Browser, css: &str, expected: &str) -> String {
+    poll_text(b, css, expected, true).await
+}
+
+/// Polls `css` for `expected` for 10 s (15 s with a reload each time).
+async fn poll_text(b: &Browser, css: &str, expected: &str, reload: bool) -> String {
+    let (tries, pause) = if reload { (60, 250) } else { (100, 100) };
     let mut last = String::new();
-    for _ in 0..60 {
+    for _ in 0..tries {
         if let Ok(e) = b.client.find(Locator::Css(css)).await
             && let Ok(t) = e.text().await
         {
@@ -98,8 +92,10 @@ async fn reload_until(b: &Browser, css: &str, expected: &str) -> String {
             }
             last = t;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        b.client.refresh().await.expect("reload");
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        if reload {
+            b.client.refresh().await.expect("reload");
+        }
     }
     panic!("{css} never showed {expected:?}; last: {last:?}")
 }

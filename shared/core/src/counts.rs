@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::api::ApiError;
 use crate::api::access::Caller;
+use crate::api::subscriptions::SubscriptionView;
 use crate::context::Context;
 use crate::model::SubscriptionId;
 use crate::ports::{CountScope, HourCount, StoreError};
@@ -129,6 +130,27 @@ impl Context {
         subscription: Option<&SubscriptionId>,
         days: u32,
     ) -> Result<Stats, ApiError> {
+        match subscription {
+            Some(id) => {
+                self.reachable_subscription(caller, id).await?;
+                self.hourly(Some(id), days).await
+            }
+            None => {
+                caller.operator()?;
+                self.hourly(None, days).await
+            }
+        }
+    }
+
+    /// The stats of a subscription the caller has just read: its view is
+    /// the proof of access, so the subscription is not read again.
+    pub async fn subscription_stats(&self, reached: &SubscriptionView, days: u32) -> Result<Stats, ApiError> {
+        self.hourly(Some(&reached.id), days).await
+    }
+
+    /// Every hour of the last `days` of a subscription's (or the service's)
+    /// counts, zeros included.
+    async fn hourly(&self, subscription: Option<&SubscriptionId>, days: u32) -> Result<Stats, ApiError> {
         if !self.settings.charts {
             return Err(ApiError::Conflict(
                 "attempt counts are off on this service (HOOKLINE_CHARTS=0)".into(),
@@ -137,16 +159,7 @@ impl Context {
         if !(1..=MAX_STATS_DAYS).contains(&days) {
             return Err(ValidationError::invalid("days", format!("1 to {MAX_STATS_DAYS}")).into());
         }
-        let scope = match subscription {
-            Some(id) => {
-                self.get_subscription(caller, id).await?;
-                CountScope::Subscription(id.clone())
-            }
-            None => {
-                caller.operator()?;
-                CountScope::Service
-            }
-        };
+        let scope = subscription.map_or(CountScope::Service, |id| CountScope::Subscription(id.clone()));
         let hours = i64::from(days) * 24;
         let first = hour_of(self.clock.now()) - TimeDelta::hours(hours - 1);
         let stored = self.counts.hourly_counts(&scope, first).await?;

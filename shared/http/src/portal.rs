@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -247,14 +247,29 @@ fn posted(s: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Posted, Box<
     Ok(Posted { session, fields })
 }
 
-/// A form post to one endpoint's action: the post and the endpoint's id.
-fn posted_to_endpoint(
-    s: &ApiState,
-    headers: &HeaderMap,
-    body: &[u8],
-    id: &str,
-) -> Result<(Posted, SubscriptionId), Box<Response>> {
-    Ok((posted(s, headers, body)?, endpoint_id(id)?))
+/// A form post to one endpoint's action, as an extractor: the checked
+/// post ([`posted`]), the endpoint's id, and the id as the path had it.
+struct EndpointPost {
+    post: Posted,
+    id: SubscriptionId,
+    raw_id: String,
+}
+
+impl FromRequest<ApiState> for EndpointPost {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, s: &ApiState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(raw_id) =
+            Path::<String>::from_request_parts(&mut parts, s).await.map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let post = posted(s, &headers, &body).map_err(|r| *r)?;
+        let id = endpoint_id(&raw_id).map_err(|r| *r)?;
+        Ok(Self { post, id, raw_id })
+    }
 }
 
 /// An endpoint id from a path, or the page that says there is none.
@@ -320,16 +335,7 @@ async fn redeliver(
     }
 }
 
-async fn set_active(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn set_active(State(s): State<ApiState>, EndpointPost { post, id, .. }: EndpointPost) -> Response {
     let active = match post.field("active").as_str() {
         "true" => true,
         "false" => false,
@@ -631,16 +637,7 @@ async fn endpoints_page(
     secured(status, page("Endpoints", tenant.as_ref(), body))
 }
 
-async fn reveal_secret(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn reveal_secret(State(s): State<ApiState>, EndpointPost { post, id, .. }: EndpointPost) -> Response {
     let caller = post.caller();
     match s.ctx.reveal_subscription_secret(&caller, &id).await {
         Ok(revealed) => secret_page(
@@ -655,16 +652,7 @@ async fn reveal_secret(
     }
 }
 
-async fn rotate_secret(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn rotate_secret(State(s): State<ApiState>, EndpointPost { post, id, .. }: EndpointPost) -> Response {
     let caller = post.caller();
     match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
         Ok(rotated) => {
@@ -719,7 +707,7 @@ async fn endpoint_page(
         (Err(e), _) | (_, Err(e)) => return failed(&e),
     };
     let stats = match s.ctx.settings.charts {
-        true => match s.ctx.stats(&caller, Some(&id), hookline::counts::MAX_STATS_DAYS).await {
+        true => match s.ctx.subscription_stats(&sub, hookline::counts::MAX_STATS_DAYS).await {
             Ok(stats) => Some(stats),
             Err(e) => return failed(&e),
         },
@@ -848,14 +836,8 @@ const EDITABLE: &[&str] =
 
 async fn replay_endpoint(
     State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
 ) -> Response {
-    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     // The same request as POST /v1/subscriptions/{id}/replay, failed ones.
     let request = ReplayRequest { since: post.field("since"), status: None };
     match s.ctx.replay(&post.caller(), &sub_id, request).await {
@@ -881,14 +863,8 @@ fn test_type(patterns: &[hookline::model::EventTypePattern]) -> String {
 
 async fn test_endpoint(
     State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
 ) -> Response {
-    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     match s.ctx.send_test_event(&post.caller(), &sub_id, &post.field("event_type")).await {
         Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
         Err(hookline::api::ApiError::Invalid(v)) => {
@@ -908,14 +884,8 @@ fn whole_number(name: &str, v: &str) -> Result<Option<u64>, (String, String)> {
 
 async fn edit_endpoint(
     State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
 ) -> Response {
-    let (post, sub_id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     let edited = NewEndpoint::from(&post);
     let numbers = whole_number("rate_limit", &edited.rate_limit)
         .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?, edited.header_map()?)));
@@ -942,16 +912,7 @@ async fn edit_endpoint(
     }
 }
 
-async fn delete_endpoint(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (post, id) = match posted_to_endpoint(&s, &headers, &body, &id) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn delete_endpoint(State(s): State<ApiState>, EndpointPost { post, id, .. }: EndpointPost) -> Response {
     let caller = post.caller();
     let tenant = match s.ctx.get_subscription(&caller, &id).await {
         Ok(view) => view.tenant,
