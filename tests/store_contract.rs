@@ -65,6 +65,7 @@ contract!(
     attempts_are_recorded_in_order_once_and_never_after_the_end,
     due_deliveries_are_claimed_once_until_their_lease_ends,
     deliveries_list_newest_first_by_subscription_tenant_and_event,
+    a_long_listing_pages_in_order_without_gaps_or_repeats,
     canceling_a_subscriptions_deliveries_leaves_finished_ones_alone,
     a_reopened_delivery_is_pending_again_with_its_attempts_kept,
     an_event_is_kept_only_ever_longer,

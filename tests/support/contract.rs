@@ -275,6 +275,46 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
     assert!(list(s, &failed).await.is_empty());
 }
 
+/// A listing longer than many pages (DynamoDB spreads one over several
+/// partitions and merges them) comes back newest first, page after page,
+/// with nothing skipped or repeated, filtered or not.
+pub async fn a_long_listing_pages_in_order_without_gaps_or_repeats(s: &dyn Store) {
+    let e = event(1, None);
+    let sub = subscription(1).id;
+    let made: Vec<Delivery> = (1..=60).map(|n| delivery(n, &e, &sub, Some(t0()))).collect();
+    s.insert_event(&e, &made, &[]).await.unwrap();
+    for d in made.iter().step_by(3) {
+        record(s, attempt(&d.id, 1), succeeded()).await.unwrap();
+    }
+    let newest_first: Vec<DeliveryId> = made.iter().rev().map(|d| d.id.clone()).collect();
+    let succeeded_ids: Vec<DeliveryId> = made.iter().step_by(3).rev().map(|d| d.id.clone()).collect();
+    let by_sub = DeliveryFilter { subscription_id: Some(sub), ..Default::default() };
+    let by_tenant = DeliveryFilter { tenant: Some(tenant()), ..Default::default() };
+    let done = DeliveryFilter { status: Some(DeliveryStatus::Succeeded), ..by_tenant.clone() };
+    let done_here = DeliveryFilter { status: Some(DeliveryStatus::Succeeded), ..by_sub.clone() };
+    for (filter, want) in [
+        (&by_sub, &newest_first),
+        (&by_tenant, &newest_first),
+        (&done, &succeeded_ids),
+        (&done_here, &succeeded_ids),
+    ] {
+        let (mut got, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let p = s.list_deliveries(filter, &page(cursor, 3)).await.unwrap();
+            assert!(p.items.len() <= 3);
+            got.extend(p.items.into_iter().map(|d| d.id));
+            pages += 1;
+            assert!(pages <= 40, "the cursor kept coming back");
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(&got, want, "{filter:?}: newest first, nothing skipped or repeated");
+        assert!(pages >= want.len() / 3, "{filter:?}: pages of 3");
+    }
+}
+
 /// Canceling a subscription's deliveries cancels the pending ones only, and
 /// canceled deliveries are never claimed.
 pub async fn canceling_a_subscriptions_deliveries_leaves_finished_ones_alone(s: &dyn Store) {

@@ -7,7 +7,7 @@
 //! | a tenant's subscription count | `TENANT#<t>` | `SUBS` | |
 //! | event | `EVT#<id>` | `EVT` | |
 //! | idempotency key | `IDEM#<t>#<key>` | `IDEM` | |
-//! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>` / id; g2: `DLVT#<tenant>` / id; due: shard / due_at |
+//! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>#<k>` / id; g2: `DLVT#<tenant>#<k>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
 //! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
@@ -21,8 +21,21 @@
 //!
 //! Indexes project keys only, so rewriting a delivery's state writes to an
 //! index only when that index's keys change. `due` is sparse (only pending
-//! deliveries with a due time) and sharded so the scheduler's reads spread
-//! over partitions. Writes that must not race carry condition expressions:
+//! deliveries with a due time).
+//!
+//! No partition key takes more than DynamoDB's 1,000 writes a second from
+//! one busy endpoint or tenant: every key a delivery writes is either its
+//! own (`DLV#<id>`, `EVT#<id>`) or one of several shards, chosen by a hash
+//! of the delivery id (`k`, [`spread`]). A subscription's listing has
+//! [`SUBSCRIPTION_SHARDS`] partitions (one `gsi1` entry per delivery:
+//! 32,000 deliveries a second before one passes 1,000), a tenant's
+//! [`TENANT_SHARDS`], the `due` index [`DUE_SHARDS`] (an entry added at
+//! publish and removed when the delivery finishes: 64,000 a second). A
+//! listing reads all its shards newest first and merges them by id (the
+//! ids are ULIDs, so by time): one query per shard per page, each read only
+//! when the merge reaches it ([`DynamoStore::page_index`]); the scheduler
+//! queries every `due` shard each run. `scripts/bench-cost` measures the
+//! busiest key of each. Writes that must not race carry condition expressions:
 //! subscriptions and tenant records carry their version (`ver`) and every
 //! rewrite is conditioned on the one it read; a subscription is created in
 //! one transaction with its tenant's count, conditioned on the limit.
@@ -63,6 +76,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, TimeZone, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -82,8 +96,20 @@ use hookline::target::TargetUrl;
 use super::error::store_error as unavailable;
 use super::size::{WRITE_UNIT, item_size};
 
-/// Shards of the `due` index.
-pub const DUE_SHARDS: u8 = 8;
+/// Shards of the `due` index: every pending delivery adds an entry and
+/// removes it when it finishes, so 128 shards keep each partition at 312
+/// writes a second at 20,000 deliveries a second (DynamoDB's limit is
+/// 1,000 a partition), with room for an unlucky spread.
+pub const DUE_SHARDS: u32 = 128;
+/// Shards of a subscription's deliveries listing (index `gsi1`): one entry
+/// per delivery, 312 writes a second a partition at 10,000 deliveries a
+/// second to one endpoint.
+pub const SUBSCRIPTION_SHARDS: u32 = 32;
+/// Shards of a tenant's deliveries listing (index `gsi2`): 312 writes a
+/// second a partition at 20,000 deliveries a second for one tenant.
+pub const TENANT_SHARDS: u32 = 64;
+/// Shard queries a listing or a scheduler run has in flight at once.
+const SHARD_READS_IN_FLIGHT: usize = 16;
 /// Shards of each scope's hourly counts: a flush adds to one of them, a
 /// chart reads and sums them all.
 pub const COUNT_SHARDS: u32 = 8;
@@ -161,8 +187,26 @@ fn last_attempt(item: &Item) -> Result<Option<Attempt>, StoreError> {
     }
 }
 
+/// Which of `shards` partitions `id` lives in: FNV-1a of its bytes, the
+/// same on every build and machine (the key must not move between reads).
+fn spread(id: &str, shards: u32) -> u32 {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % shards
+}
+
 fn shard(id: &DeliveryId) -> String {
-    (id.as_str().bytes().last().unwrap_or(0) % DUE_SHARDS).to_string()
+    spread(id.as_str(), DUE_SHARDS).to_string()
+}
+
+/// The `gsi1` partitions of a subscription's deliveries (or a tenant's
+/// one-off deliveries), in shard order.
+fn subscription_partitions(group: &str) -> Vec<String> {
+    (0..SUBSCRIPTION_SHARDS).map(|k| format!("{group}#{k}")).collect()
+}
+
+/// The `gsi2` partitions of a tenant's deliveries, in shard order.
+fn tenant_partitions(tenant: &TenantId) -> Vec<String> {
+    (0..TENANT_SHARDS).map(|k| format!("DLVT#{tenant}#{k}")).collect()
 }
 
 fn subscription_item(sub: &Subscription) -> Result<Item, StoreError> {
@@ -192,11 +236,9 @@ fn count_key(tenant: &TenantId) -> Item {
     key(format!("TENANT#{tenant}"), "SUBS")
 }
 
-fn delivery_group(d: &Delivery) -> String {
-    match d.subscription_id() {
-        Some(sub) => format!("DLVS#{sub}"),
-        None => format!("DLVS#ONEOFF#{}", d.tenant),
-    }
+/// A subscription's deliveries listing in `gsi1` (before its shard).
+fn subscription_listing(sub: &SubscriptionId) -> String {
+    format!("DLVS#{sub}")
 }
 
 impl DynamoStore {
@@ -232,9 +274,13 @@ impl DynamoStore {
         if let Some(att) = last_attempt {
             item.insert("att".into(), att.clone());
         }
-        item.insert("g1pk".into(), s(delivery_group(d)));
+        let group = match d.subscription_id() {
+            Some(sub) => subscription_listing(sub),
+            None => format!("DLVS#ONEOFF#{}", d.tenant),
+        };
+        item.insert("g1pk".into(), s(format!("{group}#{}", spread(d.id.as_str(), SUBSCRIPTION_SHARDS))));
         item.insert("g1sk".into(), s(d.id.as_str()));
-        item.insert("g2pk".into(), s(format!("DLVT#{}", d.tenant)));
+        item.insert("g2pk".into(), s(format!("DLVT#{}#{}", d.tenant, spread(d.id.as_str(), TENANT_SHARDS))));
         item.insert("g2sk".into(), s(d.id.as_str()));
         item.insert("status".into(), s(d.status.as_str()));
         item.insert("attempts".into(), n(d.attempts.into()));
@@ -459,13 +505,16 @@ impl DynamoStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// Walks an index partition newest first, from after `cursor`, keeping
-    /// the items that pass `keep`, until `limit` are kept.
+    /// Walks the index partitions `partitions` (the shards of one listing)
+    /// newest first, merged by sort key, from before `cursor`, keeping the
+    /// items that pass `load`'s filter until `limit` are kept. Each shard is
+    /// read a page at a time and only when the merge reaches it; a listing
+    /// with one partition reads as a plain query.
     async fn page_index<T, F>(
         &self,
         index: &str,
         (pk_name, sk_name): (&str, &str),
-        (partition, pk_value): (&str, String),
+        partitions: Vec<String>,
         cursor: Option<String>,
         limit: usize,
         mut load: F,
@@ -473,45 +522,101 @@ impl DynamoStore {
     where
         F: AsyncLoad<T>,
     {
+        let mut shards: Vec<ShardReader> = partitions.into_iter().map(ShardReader::new).collect();
+        let page = limit.clamp(1, 100);
         let mut items: Vec<T> = Vec::new();
-        let mut start: Option<Item> = cursor.map(|c| {
-            HashMap::from([
-                (pk_name.to_owned(), s(pk_value.clone())),
-                (sk_name.to_owned(), s(c.clone())),
-                ("pk".to_owned(), s(format!("{partition}#{c}"))),
-                ("sk".to_owned(), s(partition)),
-            ])
-        });
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{pk_name} = :p"))
-                .expression_attribute_values(":p", s(pk_value.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let ids: Vec<String> =
-                out.items().iter().map(|i| get_s(i, sk_name).map(str::to_owned)).collect::<Result<_, _>>()?;
-            for (id, loaded) in ids.iter().zip(load.load(self, &ids).await?) {
+            let mut reads = Vec::new();
+            for r in shards.iter_mut().filter(|r| r.needs_read()) {
+                reads.push(r.read(self, index, (pk_name, sk_name), cursor.as_deref(), page));
+            }
+            futures_util::stream::iter(reads)
+                .buffer_unordered(SHARD_READS_IN_FLIGHT)
+                .try_collect::<Vec<()>>()
+                .await?;
+            // Take ids in merged order while every shard that may hold a
+            // newer one has it buffered.
+            let mut ids = Vec::new();
+            while items.len() + ids.len() < limit {
+                if shards.iter().any(ShardReader::needs_read) {
+                    break;
+                }
+                let Some(newest) =
+                    shards.iter_mut().filter(|r| !r.ids.is_empty()).max_by(|a, b| a.ids[0].cmp(&b.ids[0]))
+                else {
+                    break;
+                };
+                ids.extend(newest.ids.pop_front());
+            }
+            if ids.is_empty() && !shards.iter().any(ShardReader::needs_read) {
+                return Ok(Page { items, next_cursor: None });
+            }
+            for (i, loaded) in load.load(self, &ids).await?.into_iter().enumerate() {
                 if let Some(item) = loaded {
                     items.push(item);
                     if items.len() == limit {
-                        let more = out.last_evaluated_key().is_some() || ids.last() != Some(id);
-                        return Ok(Page { items, next_cursor: more.then(|| id.clone()) });
+                        let more = i + 1 < ids.len() || shards.iter().any(ShardReader::has_more);
+                        return Ok(Page { items, next_cursor: more.then(|| ids[i].clone()) });
                     }
                 }
             }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(Page { items, next_cursor: None }),
-            }
         }
+    }
+}
+
+/// One partition of a sharded listing, read newest first a page at a time.
+struct ShardReader {
+    pk: String,
+    /// Sort keys read and not yet merged, newest first.
+    ids: std::collections::VecDeque<String>,
+    /// Where the next page starts: `None` before the first read, then the
+    /// last evaluated key (`Some(None)` once the partition is read out).
+    next: Option<Option<Item>>,
+}
+
+impl ShardReader {
+    fn new(pk: String) -> Self {
+        Self { pk, ids: std::collections::VecDeque::new(), next: None }
+    }
+
+    /// Whether the merge must read this shard before it can go on.
+    fn needs_read(&self) -> bool {
+        self.ids.is_empty() && !matches!(self.next, Some(None))
+    }
+
+    fn has_more(&self) -> bool {
+        !self.ids.is_empty() || !matches!(self.next, Some(None))
+    }
+
+    async fn read(
+        &mut self,
+        store: &DynamoStore,
+        index: &str,
+        (pk_name, sk_name): (&str, &str),
+        cursor: Option<&str>,
+        page: usize,
+    ) -> Result<(), StoreError> {
+        let mut query = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name(index)
+            .expression_attribute_values(":p", s(self.pk.clone()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(page).unwrap_or(100))
+            .set_exclusive_start_key(self.next.take().flatten());
+        query = match cursor {
+            Some(c) => query
+                .key_condition_expression(format!("{pk_name} = :p AND {sk_name} < :c"))
+                .expression_attribute_values(":c", s(c)),
+            None => query.key_condition_expression(format!("{pk_name} = :p")),
+        };
+        let out = query.send().await.map_err(unavailable)?;
+        for item in out.items() {
+            self.ids.push_back(get_s(item, sk_name)?.to_owned());
+        }
+        self.next = Some(out.last_evaluated_key().cloned());
+        Ok(())
     }
 }
 
@@ -658,7 +763,7 @@ impl SubscriptionStore for DynamoStore {
         self.page_index(
             GSI1,
             ("g1pk", "g1sk"),
-            ("SUB", format!("SUBS#{tenant}")),
+            vec![format!("SUBS#{tenant}")],
             page.cursor.clone(),
             page.limit,
             LoadSubscriptions,
@@ -910,7 +1015,7 @@ impl DeliveryStore for DynamoStore {
                 .page_index(
                     GSI1,
                     ("g1pk", "g1sk"),
-                    ("DLV", format!("DLVS#{sub}")),
+                    subscription_partitions(&subscription_listing(sub)),
                     cursor,
                     page.limit,
                     LoadDeliveries(filter),
@@ -922,7 +1027,7 @@ impl DeliveryStore for DynamoStore {
                 .page_index(
                     GSI2,
                     ("g2pk", "g2sk"),
-                    ("DLV", format!("DLVT#{tenant}")),
+                    tenant_partitions(tenant),
                     cursor,
                     page.limit,
                     LoadDeliveries(filter),
@@ -973,42 +1078,53 @@ impl DeliveryStore for DynamoStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let lease_end = now + hookline::ports::span(lease);
-        let mut claimed = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            if claimed.len() >= limit {
-                break;
-            }
-            let out = self
-                .client
+        // Every shard (128 queries, each at least half a read unit: a run's
+        // fixed cost), then the due entries taken in turn from each shard so
+        // a backlog in one does not starve the others.
+        let queries = (0..DUE_SHARDS).map(|shard| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(DUE_INDEX)
                 .key_condition_expression("due_shard = :s AND due_at <= :now")
                 .expression_attribute_values(":s", s(shard.to_string()))
                 .expression_attribute_values(":now", n(millis(now)))
-                .limit(i32::try_from(limit - claimed.len()).unwrap_or(100))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
                 .send()
-                .await
-                .map_err(unavailable)?;
-            for k in out.items() {
-                let pk = get_s(k, "pk")?.to_owned();
-                let Some(item) = self.get(pk, "DLV").await? else { continue };
-                let old_due = get_n(&item, "due_at").ok();
-                let mut d: Delivery = record(&item)?;
-                if d.status != DeliveryStatus::Pending || old_due.is_none_or(|t| t > millis(now)) {
-                    continue;
-                }
-                d.due_at = Some(lease_end);
-                let taken = self
-                    .put_if(
-                        self.delivery_item(&d, item.get("att"))?,
-                        "#status = :pending AND due_at = :old",
-                        &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
-                    )
-                    .await?;
-                if taken {
-                    claimed.push(d);
-                }
+        });
+        let pages: Vec<_> = futures_util::stream::iter(queries)
+            .buffered(SHARD_READS_IN_FLIGHT)
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let longest = pages.iter().map(|p| p.items().len()).max().unwrap_or(0);
+        let mut due = Vec::new();
+        for i in 0..longest {
+            for k in pages.iter().filter_map(|p| p.items().get(i)) {
+                due.push(get_s(k, "pk")?.to_owned());
+            }
+        }
+        let mut claimed = Vec::new();
+        for pk in due {
+            if claimed.len() >= limit {
+                break;
+            }
+            let Some(item) = self.get(pk, "DLV").await? else { continue };
+            let old_due = get_n(&item, "due_at").ok();
+            let mut d: Delivery = record(&item)?;
+            if d.status != DeliveryStatus::Pending || old_due.is_none_or(|t| t > millis(now)) {
+                continue;
+            }
+            d.due_at = Some(lease_end);
+            let taken = self
+                .put_if(
+                    self.delivery_item(&d, item.get("att"))?,
+                    "#status = :pending AND due_at = :old",
+                    &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
+                )
+                .await?;
+            if taken {
+                claimed.push(d);
             }
         }
         Ok(claimed)

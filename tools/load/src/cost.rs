@@ -16,18 +16,21 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline::api::access::Caller;
-use hookline::api::events::PublishEventRequest;
+use hookline::api::events::{PublishBatchRequest, PublishEventRequest};
 use hookline::api::subscriptions::CreateSubscriptionRequest;
 use hookline::guard::TargetGuard;
-use hookline::model::{DeliveryId, DeliveryStatus};
-use hookline::ports::fakes::ManualClock;
-use hookline::ports::{Clock, DeliveryQueue, DeliveryStore, OsEntropy, QueueError, Queued};
+use hookline::model::{DeliveryStatus, TenantId};
+use hookline::ports::fakes::{ManualClock, SeededEntropy};
+use hookline::ports::{
+    Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, PageRequest, QueueError, QueueMessage, Queued,
+};
 use hookline::{Context, Settings};
 use hookline_aws::pump::Pump;
-use hookline_aws::{DynamoStore, SqsQueue, provision};
+use hookline_aws::{DynamoStore, RejectQueue, SqsQueue, provision};
 use hookline_sender::HttpSender;
 
 use crate::meter::{Bill, Meter};
@@ -106,13 +109,67 @@ struct Rig {
     ctx: Context,
     sender: HttpSender,
     pump: Pump,
+    /// The ingest queue: a producer's `SendMessageBatch`, read as the
+    /// ingest-queue function's event source mapping reads it.
+    ingest_url: String,
+    ingest_pump: Pump,
+    rejects: RejectQueue,
+    sqs: aws_sdk_sqs::Client,
     inspect: DynamoStore,
     clock: Arc<ManualClock>,
     receiver: String,
+    /// What one scheduler run costs with nothing due (a query per `due`
+    /// shard): the retry function's fixed cost per minute, not a delivery's.
+    idle_run: Bill,
 }
 
 fn api(e: hookline::api::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
+}
+
+/// How a scenario's events reach hookline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Publish {
+    /// `POST /v1/events`: one ingest invocation per event.
+    Single,
+    /// `POST /v1/events/batch` with ten events a call.
+    Batch,
+    /// The ingest queue: a producer's `SendMessageBatch` of ten, read by the
+    /// ingest-queue function in full batches of ten.
+    Queue,
+}
+
+/// One scenario: `events` events to `subs` subscriptions of one tenant
+/// behind receiver `script`, published as `publish`, the delivery queue read
+/// `batch` messages at a time.
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    label: &'static str,
+    script: &'static str,
+    charts: bool,
+    publish: Publish,
+    events: usize,
+    subs: usize,
+    batch: usize,
+}
+
+/// A realistic event payload of exactly 1,024 bytes (serialized).
+fn payload(n: usize) -> anyhow::Result<Box<serde_json::value::RawValue>> {
+    let mut p = serde_json::json!({
+        "video_id": format!("v_{n:08x}"), "status": "encoded", "duration_s": 312,
+        "renditions": ["1080p", "720p", "480p"], "description": "",
+    });
+    let bare = serde_json::to_string(&p)?.len();
+    let text = "A walk through the old harbour at dawn, filmed on one camera. ";
+    p["description"] =
+        text.repeat(20).chars().take(1024_usize.saturating_sub(bare)).collect::<String>().into();
+    Ok(serde_json::value::to_raw_value(&p)?)
+}
+
+/// A scenario's outcome: the functions' shares and the deliveries' ends.
+struct Outcome {
+    shares: [Share; 3],
+    deliveries: Vec<hookline::model::Delivery>,
 }
 
 impl Rig {
@@ -128,8 +185,9 @@ impl Rig {
         let plain = aws_sdk_dynamodb::Client::new(&sdk);
         let table = format!("hookline-cost-{}", std::process::id());
         provision::create_table(&plain, &table).await.context("is the emulator running at --endpoint?")?;
-        let queue_url =
-            provision::create_queues(&aws_sdk_sqs::Client::new(&sdk), &format!("{table}-q"), 5).await?.url;
+        let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue_url = provision::create_queues(&plain_sqs, &format!("{table}-q"), 5).await?.url;
+        let ingest = provision::create_queues(&plain_sqs, &format!("{table}-in"), 5).await?;
         let described = plain.describe_table().table_name(&table).send().await?;
         let indexes = described
             .table()
@@ -141,8 +199,11 @@ impl Rig {
                     i.key_schema().iter().find(|e| *e.key_type() == k).map(|e| e.attribute_name().to_owned())
                 };
                 (
-                    name(aws_sdk_dynamodb::types::KeyType::Hash).unwrap_or_default(),
-                    name(aws_sdk_dynamodb::types::KeyType::Range).unwrap_or_default(),
+                    i.index_name().unwrap_or_default().to_owned(),
+                    (
+                        name(aws_sdk_dynamodb::types::KeyType::Hash).unwrap_or_default(),
+                        name(aws_sdk_dynamodb::types::KeyType::Range).unwrap_or_default(),
+                    ),
                 )
             })
             .collect();
@@ -156,15 +217,19 @@ impl Rig {
         let retention = Duration::from_secs(30 * 86_400);
         let store = Arc::new(DynamoStore::new(dynamo, table.clone(), retention));
         let queue = Arc::new(Undelayed(SqsQueue::new(sqs.clone(), queue_url.clone())));
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        // A fixed start and seeded ids: every run makes the same ids, so the
+        // same shards (ULIDs carry their time), and the figures repeat.
+        let start = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")?.to_utc();
+        let clock = Arc::new(ManualClock::new(start));
         let settings = Settings {
             guard: TargetGuard { allow_loopback: true, ..TargetGuard::default() },
             ..Settings::default()
         };
         let guard = settings.guard.clone();
         // Rate-limited endpoints take their slots from the table, as on AWS.
-        let ctx = Context::new(store.clone(), queue, clock.clone(), Arc::new(OsEntropy), settings)
-            .with_rate_slots(store);
+        let ctx =
+            Context::new(store.clone(), queue, clock.clone(), Arc::new(SeededEntropy::new(14)), settings)
+                .with_rate_slots(store);
 
         let app = axum::Router::new()
             .route("/{script}", axum::routing::post(receive))
@@ -174,88 +239,203 @@ impl Rig {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        meter.take();
+        ctx.enqueue_due(20_000).await?;
+        let idle_run = meter.take();
         Ok(Self {
             meter,
             ctx,
             sender: HttpSender::new(guard)?,
-            pump: Pump::new(sqs, queue_url),
+            pump: Pump::new(sqs.clone(), queue_url),
+            ingest_pump: Pump::new(sqs.clone(), ingest.url.clone()),
+            ingest_url: ingest.url,
+            rejects: RejectQueue::new(sqs.clone(), ingest.dlq_url),
+            sqs,
             inspect: DynamoStore::new(plain, table, retention),
             clock,
             receiver,
+            idle_run,
         })
     }
 
-    /// Runs one scenario: (ingest, deliver, retry) shares and the attempts;
-    /// `charts`: whether attempts are counted by hour (`HOOKLINE_CHARTS`).
-    async fn scenario(
-        &self,
-        script: &str,
-        charts: bool,
-    ) -> anyhow::Result<([Share; 3], u32, DeliveryStatus)> {
-        let mut ctx = self.ctx.clone();
-        ctx.settings = Arc::new(Settings { charts, ..(*self.ctx.settings).clone() });
-        let ctx = &ctx;
-        let tenant = format!("cost-{script}-{charts}");
-        let mut sub = serde_json::json!({"tenant": tenant, "url": format!("{}/{script}", self.receiver)});
-        if script == "limited" {
-            sub["rate_limit"] = serde_json::json!(100);
+    /// Publishes the scenario's events as it says; the ingest share.
+    async fn publish(&self, ctx: &Context, run: &Scenario, tenant: &str) -> anyhow::Result<Share> {
+        let mut ingest = Share::default();
+        let requests: Vec<Box<serde_json::value::RawValue>> = (0..run.events)
+            .map(|n| {
+                serde_json::value::to_raw_value(&serde_json::json!({
+                    "tenant": tenant, "type": "video.encoded", "payload": payload(n)?,
+                }))
+                .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        match run.publish {
+            Publish::Single => {
+                for r in requests {
+                    let event: PublishEventRequest = serde_json::from_str(r.get())?;
+                    let t = Instant::now();
+                    ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
+                    ingest.add(self.meter.take(), 1, t.elapsed());
+                }
+            }
+            Publish::Batch => {
+                for chunk in requests.chunks(10) {
+                    let t = Instant::now();
+                    let out = ctx
+                        .publish_batch(&Caller::internal(), PublishBatchRequest { events: chunk.to_vec() })
+                        .await
+                        .map_err(api)?;
+                    ingest.add(self.meter.take(), 1, t.elapsed());
+                    if out.failed > 0 {
+                        bail!("{} events of a batch failed", out.failed);
+                    }
+                }
+            }
+            Publish::Queue => {
+                for chunk in requests.chunks(10) {
+                    let entries = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            SendMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .message_body(r.get())
+                                .build()
+                                .map_err(anyhow::Error::from)
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    // The producer's request: billed to the same account.
+                    self.sqs
+                        .send_message_batch()
+                        .queue_url(&self.ingest_url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await?;
+                    ingest.add(self.meter.take(), 0, Duration::ZERO);
+                }
+                let mut published = 0;
+                while published < run.events {
+                    let batch = self.ingest_pump.receive(10, Duration::from_secs(1)).await?;
+                    if batch.is_empty() {
+                        bail!("the ingest queue ran dry after {published} of {} events", run.events);
+                    }
+                    let received = self.meter.take();
+                    let t = Instant::now();
+                    let response =
+                        hookline_aws::lambda::ingest_batch(ctx, &self.rejects, batch.event.clone()).await;
+                    let busy = t.elapsed();
+                    if !response.batch_item_failures.is_empty() {
+                        bail!("the ingest-queue function failed a message");
+                    }
+                    published += batch.len();
+                    ingest.add(received, 0, Duration::ZERO);
+                    ingest.add(self.meter.take(), 1, busy);
+                    self.ingest_pump.settle(&batch, &response).await?;
+                    ingest.add(self.meter.take(), 0, Duration::ZERO);
+                }
+            }
         }
-        let sub: CreateSubscriptionRequest = serde_json::from_value(sub)?;
-        ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
-        self.meter.take(); // the subscription is not part of the delivery's bill
+        Ok(ingest)
+    }
 
-        let (mut ingest, mut deliver, mut retry) = (Share::default(), Share::default(), Share::default());
-        let event: PublishEventRequest = serde_json::from_value(serde_json::json!({
-            "tenant": tenant, "type": "video.encoded",
-            "payload": {"video_id": "v_8f14e45f", "status": "encoded", "duration_s": 312, "renditions": ["1080p", "720p", "480p"]},
-        }))?;
-        let t = Instant::now();
-        let published = ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
-        ingest.add(self.meter.take(), 1, t.elapsed());
-        let id: DeliveryId = serde_json::to_value(&published)?["deliveries"][0]["id"]
-            .as_str()
-            .context("no delivery in the publish answer")?
-            .parse()
-            .map_err(|_| anyhow::anyhow!("bad delivery id"))?;
+    /// Runs one scenario to the end of every delivery.
+    async fn scenario(&self, run: &Scenario) -> anyhow::Result<Outcome> {
+        let mut ctx = self.ctx.clone();
+        ctx.settings = Arc::new(Settings { charts: run.charts, ..(*self.ctx.settings).clone() });
+        let ctx = &ctx;
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tenant = format!("cost-{}-{}", run.script, RUNS.fetch_add(1, Ordering::Relaxed));
+        for _ in 0..run.subs {
+            let mut sub =
+                serde_json::json!({"tenant": tenant, "url": format!("{}/{}", self.receiver, run.script)});
+            if run.script == "limited" {
+                sub["rate_limit"] = serde_json::json!(100);
+            }
+            let sub: CreateSubscriptionRequest = serde_json::from_value(sub)?;
+            ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
+        }
+        self.meter.take(); // the subscriptions are not part of the deliveries' bill
 
-        for _ in 0..100 {
-            let batch = self.pump.receive(10, Duration::from_secs(1)).await?;
+        let ingest = self.publish(ctx, run, &tenant).await?;
+        let (mut deliver, mut retry) = (Share::default(), Share::default());
+        let tenant_id = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut remaining = Vec::new();
+        let mut cursor = None;
+        loop {
+            let filter = DeliveryFilter { tenant: Some(tenant_id.clone()), ..Default::default() };
+            let page = self.inspect.list_deliveries(&filter, &PageRequest { cursor, limit: 100 }).await?;
+            remaining.extend(page.items.into_iter().map(|d| d.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        if remaining.len() != run.events * run.subs {
+            bail!(
+                "{} deliveries stored for {} events to {} subscriptions",
+                remaining.len(),
+                run.events,
+                run.subs
+            );
+        }
+        self.meter.take();
+        let mut finished = Vec::new();
+        for _ in 0..(run.events * run.subs * 20 + 100) {
+            let batch = self.pump.receive(run.batch, Duration::from_secs(1)).await?;
             if batch.is_empty() {
                 // The event source mapping's empty polls are a fixed cost of
-                // the queue (a few per minute), not of this delivery.
+                // the queue (a few per minute), not of these deliveries.
                 self.meter.take();
-                let d = self.inspect.get_delivery(&id).await?.context("the delivery is gone")?;
-                if d.status != DeliveryStatus::Pending {
-                    return Ok(([ingest, deliver, retry], d.attempts, d.status));
+                let mut next_due = None;
+                let mut pending = Vec::new();
+                for id in remaining {
+                    let d = self.inspect.get_delivery(&id).await?.context("a delivery is gone")?;
+                    if d.status == DeliveryStatus::Pending {
+                        next_due = d.next_attempt_at.into_iter().chain(d.due_at).chain(next_due).min();
+                        pending.push(id);
+                    } else {
+                        finished.push(d);
+                    }
+                }
+                remaining = pending;
+                if remaining.is_empty() {
+                    return Ok(Outcome { shares: [ingest, deliver, retry], deliveries: finished });
                 }
                 // Nothing queued: the next attempt waits in the store for
                 // the scheduler. Run it when it is due, as its schedule would.
-                if let Some(due) = d.next_attempt_at.into_iter().chain(d.due_at).min() {
+                if let Some(due) = next_due {
                     self.clock.set(due.max(self.clock.now()));
                 }
                 let t = Instant::now();
                 let n = ctx.enqueue_due(20_000).await?;
-                retry.add(self.meter.take(), 1, t.elapsed());
+                let mut bill = self.meter.take();
+                bill.deduct(&self.idle_run);
+                retry.add(bill, 1, t.elapsed());
                 if n == 0 {
-                    bail!("delivery {id} is pending but nothing is queued or due");
+                    bail!("{} deliveries are pending but nothing is queued or due", remaining.len());
                 }
                 continue;
             }
             let sqs_share = self.meter.take();
-            let mut busy = Duration::ZERO;
-            if let Some(d) = self.inspect.get_delivery(&id).await?
-                && let Some(at) = d.next_attempt_at
-            {
-                self.clock.set(at.max(self.clock.now()));
+            // The clock moves to the latest attempt of the batch that is due
+            // (each message was sent without its delay).
+            for record in &batch.event.records {
+                let message = serde_json::from_str(record.body.as_deref().unwrap_or_default())?;
+                let QueueMessage::Deliver { delivery_id, .. } = message;
+                if let Some(d) = self.inspect.get_delivery(&delivery_id).await?
+                    && let Some(at) = d.next_attempt_at
+                {
+                    self.clock.set(at.max(self.clock.now()));
+                }
             }
             // The deliver function's own batch handler: the attempts, then
             // the batch's attempt counts.
             let t = Instant::now();
             let response =
-                hookline_aws::lambda::deliver_batch(ctx, &self.sender, batch.event.clone(), 8).await;
-            busy += t.elapsed();
+                hookline_aws::lambda::deliver_batch(ctx, &self.sender, batch.event.clone(), 10).await;
+            let busy = t.elapsed();
             if !response.batch_item_failures.is_empty() {
-                bail!("the deliver handler failed a message of delivery {id}");
+                bail!("the deliver handler failed a message");
             }
             let handled = self.meter.take();
             self.pump.settle(&batch, &response).await?;
@@ -263,66 +443,191 @@ impl Rig {
             deliver.add(handled, 1, busy);
             deliver.add(self.meter.take(), 0, Duration::ZERO);
         }
-        bail!("delivery {id} did not finish within 100 rounds")
+        bail!("the deliveries did not finish")
     }
 }
 
-fn ops(shares: &[Share; 3]) -> String {
+fn ops(shares: &[Share; 3], per: f64) -> String {
     let mut all: BTreeMap<String, u64> = BTreeMap::new();
     for s in shares {
         for (op, n) in &s.bill.requests {
             *all.entry(op.clone()).or_default() += n;
         }
     }
-    all.iter().map(|(op, n)| format!("{n}× {op}")).collect::<Vec<_>>().join(", ")
+    all.iter().map(|(op, n)| format!("{}× {op}", *n as f64 / per)).collect::<Vec<_>>().join(", ")
 }
 
+/// Provisioned capacity in us-east-1: per WCU-hour and RCU-hour.
+mod provisioned {
+    pub const WCU_HOUR: f64 = 0.000_65;
+    pub const RCU_HOUR: f64 = 0.000_13;
+    /// The target utilisation of auto scaling (template: `BillingMode`).
+    pub const UTILISATION: f64 = 0.70;
+}
+
+fn report(run: &Scenario, out: &Outcome) {
+    let per = out.deliveries.len().max(1) as f64;
+    let statuses: BTreeMap<&str, usize> = out.deliveries.iter().fold(BTreeMap::new(), |mut m, d| {
+        *m.entry(d.status.as_str()).or_default() += 1;
+        m
+    });
+    let attempts: u32 = out.deliveries.iter().map(|d| d.attempts).sum();
+    println!(
+        "{}: {} deliveries ({} events × {} subscriptions), {:.1} attempts each, {statuses:?}",
+        run.label,
+        out.deliveries.len(),
+        run.events,
+        run.subs,
+        f64::from(attempts) / per
+    );
+    println!("  requests per delivery: {}", ops(&out.shares, per));
+    for (name, s) in ["ingest", "deliver", "retry"].iter().zip(&out.shares) {
+        println!(
+            "  {name:<8} WRU {:>5.2}  RRU {:>5.2}  SQS {:>4.2}  Lambda {:>4.2} × {:>5.1} ms  → ${:.2}/M",
+            s.bill.wru / per,
+            s.bill.rru / per,
+            s.bill.sqs / per,
+            f64::from(s.invocations) / per,
+            s.busy.as_secs_f64() * 1000.0 / f64::from(s.invocations.max(1)),
+            s.dollars() / per * 1e6
+        );
+        if !s.bill.unmetered.is_empty() {
+            println!("    not metered: {:?}", s.bill.unmetered);
+        }
+    }
+    let total: f64 = out.shares.iter().map(Share::dollars).sum::<f64>() / per * 1e6;
+    let wru: f64 = out.shares.iter().map(|s| s.bill.wru).sum::<f64>() / per;
+    let rru: f64 = out.shares.iter().map(|s| s.bill.rru).sum::<f64>() / per;
+    let sqs: f64 = out.shares.iter().map(|s| s.bill.sqs).sum::<f64>() / per;
+    let dynamo_on_demand = (wru * price::WRU + rru * price::RRU) * 1e6;
+    let dynamo_provisioned =
+        (wru * provisioned::WCU_HOUR + rru * provisioned::RCU_HOUR) / 3600.0 / provisioned::UTILISATION * 1e6;
+    let http_api = if run.publish == Publish::Queue {
+        0.0
+    } else {
+        price::HTTP_API * 1e6 / if run.publish == Publish::Batch { 10.0 } else { 1.0 }
+    };
+    println!(
+        "  total    WRU {wru:>5.2}  RRU {rru:>5.2}  SQS {sqs:>4.2}  → ${total:.2} per million on demand (${:.2} with the HTTP API); provisioned at 70 %: ${:.2}\n",
+        total + http_api,
+        total - dynamo_on_demand + dynamo_provisioned,
+    );
+}
+
+/// `hookline-load cost`: the bill per delivery of each scenario.
 pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Result<()> {
     let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
     let rig = Rig::new(endpoint).await?;
-    println!("one event, one subscription; units and dollars per delivery, $ per million deliveries\n");
-    for (script, charts, label) in [
-        ("ok", true, "first-try success"),
-        ("flaky", true, "success after two retries"),
-        ("down", true, "exhausted"),
-        (
+    println!(
+        "units and dollars per delivery, $ per million deliveries; payload 1,024 bytes; charts off (the template's default) unless said\n"
+    );
+    let one = |label, script, charts| Scenario {
+        label,
+        script,
+        charts,
+        publish: Publish::Single,
+        events: 1,
+        subs: 1,
+        batch: 1,
+    };
+    let ten = |label, publish, batch| Scenario {
+        label,
+        script: "ok",
+        charts: false,
+        publish,
+        events: 20,
+        subs: 1,
+        batch,
+    };
+    for run in [
+        ten("first try, single publishes, delivery queue read in batches of 10", Publish::Single, 10),
+        ten("first try, single publishes, delivery queue read one at a time", Publish::Single, 1),
+        ten("first try, batch publishes of 10", Publish::Batch, 10),
+        ten("first try, the SQS ingest queue in full batches", Publish::Queue, 10),
+        one("first try, a lone delivery", "ok", false),
+        one("success after two retries, a lone delivery", "flaky", false),
+        one("exhausted (8 attempts), a lone delivery", "down", false),
+        one(
+            "first try to a rate-limited endpoint (100/s), a lone delivery buying a lease of 10",
             "limited",
-            true,
-            "first-try success to a rate-limited endpoint (100/s; a lone delivery buys a lease of 10 slots)",
+            false,
         ),
-        ("ok", false, "first-try success, charts off (Charts=0: no hourly counts)"),
-        ("flaky", false, "success after two retries, charts off"),
-        ("down", false, "exhausted, charts off"),
+        one("first try, a lone delivery, charts on", "ok", true),
+        one("success after two retries, charts on", "flaky", true),
+        one("exhausted, charts on", "down", true),
     ] {
-        let (shares, attempts, status) = rig.scenario(script, charts).await?;
-        let [ingest, deliver, retry] = &shares;
-        println!("{label}: {attempts} attempts, {}", status.as_str());
-        println!("  requests: {}", ops(&shares));
-        for (name, s) in [("ingest", ingest), ("deliver", deliver), ("retry", retry)] {
-            println!(
-                "  {name:<8} WRU {:>5.1}  RRU {:>5.1}  SQS {:>3.0}  Lambda {} × {:>5.1} ms  → ${:.2}/M",
-                s.bill.wru,
-                s.bill.rru,
-                s.bill.sqs,
-                s.invocations,
-                s.busy.as_secs_f64() * 1000.0 / f64::from(s.invocations.max(1)),
-                s.dollars() * 1e6
-            );
-            if !s.bill.unmetered.is_empty() {
-                println!("    not metered: {:?}", s.bill.unmetered);
-            }
-        }
-        let total: f64 = shares.iter().map(Share::dollars).sum::<f64>() * 1e6;
-        let wru: f64 = shares.iter().map(|s| s.bill.wru).sum();
-        let rru: f64 = shares.iter().map(|s| s.bill.rru).sum();
-        let sqs: f64 = shares.iter().map(|s| s.bill.sqs).sum();
-        println!(
-            "  total    WRU {wru:>5.1}  RRU {rru:>5.1}  SQS {sqs:>3.0}  → ${total:.2} per million (function URL), ${:.2} through the HTTP API\n",
-            total + price::HTTP_API * 1e6
-        );
+        let out = rig.scenario(&run).await?;
+        report(&run, &out);
     }
+    println!(
+        "the retry scheduler's fixed cost, one run a minute with nothing due: {} RRU a run ({:?}), ${:.2} a month; not in the rows above",
+        rig.idle_run.rru,
+        rig.idle_run.requests,
+        rig.idle_run.rru * price::RRU * 60.0 * 24.0 * 30.0 + 60.0 * 24.0 * 30.0 * price::LAMBDA_REQUEST
+    );
     println!(
         "managed alternatives for the same job: SNS HTTP $1.10 per million; EventBridge + API destination $1.20 per million"
     );
+    Ok(())
+}
+
+/// `hookline-load hot --endpoint URL [--seconds S] [--max-wps N]`: the
+/// busiest partition keys when one subscription takes 10,000 deliveries a
+/// second and one tenant 20,000 over four subscriptions. Moto cannot take
+/// that rate, so the run plays one second of it — every delivery of that
+/// second, published and delivered through the real adapters (single
+/// publishes, the delivery queue read ten at a time, charts on) — and
+/// counts the write units each partition key took; played as if they all
+/// fell within the second, which only overstates. `--seconds` scales the
+/// second down for a quicker check (the counts are then scaled up: exact
+/// for keys every delivery shares, an overstatement for each delivery's own
+/// keys). Exits non-zero when a key passes `--max-wps` (default 1,000).
+pub async fn hot(args: &std::collections::HashMap<String, String>) -> anyhow::Result<()> {
+    let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
+    let seconds: f64 = args.get("seconds").map(|s| s.parse()).transpose()?.unwrap_or(1.0);
+    let limit: f64 = args.get("max-wps").map(|s| s.parse()).transpose()?.unwrap_or(1_000.0);
+    if !(seconds > 0.0 && seconds <= 1.0) {
+        bail!("--seconds must be in (0, 1]");
+    }
+    let rig = Rig::new(endpoint).await?;
+    let mut over = Vec::new();
+    for (label, subs, rate) in [
+        ("one subscription at 10,000 deliveries a second", 1, 10_000.0),
+        ("one tenant at 20,000 deliveries a second over 4 subscriptions", 4, 20_000.0),
+    ] {
+        let deliveries = (rate * seconds).round() as usize;
+        let run = Scenario {
+            label,
+            script: "ok",
+            charts: true,
+            publish: Publish::Single,
+            events: deliveries / subs,
+            subs,
+            batch: 10,
+        };
+        let t = Instant::now();
+        let out = rig.scenario(&run).await?;
+        let mut bill = Bill::default();
+        for s in out.shares {
+            bill.absorb(s.bill);
+        }
+        println!(
+            "{label}: {} deliveries played as {seconds} s ({:.0} s here); busiest partition key, write units a second:",
+            out.deliveries.len(),
+            t.elapsed().as_secs_f64()
+        );
+        for (place, pk, wru) in bill.busiest() {
+            let wps = wru / seconds;
+            println!("  {place:<6} {wps:>7.0}  {pk}");
+            if wps > limit {
+                over.push(format!("{label}: {place} key {pk} takes {wps:.0} writes a second"));
+            }
+        }
+        println!();
+    }
+    if !over.is_empty() {
+        bail!("partitions over {limit} writes a second:\n{}", over.join("\n"));
+    }
+    println!("no partition key above {limit} writes a second");
     Ok(())
 }

@@ -13,6 +13,10 @@
 //!   the AWS requests, units and dollars of one event with one subscription
 //!   (first-try success, success after two retries, exhausted), against a
 //!   moto server (see `cost.rs`; `scripts/bench-cost` starts one).
+//! `hookline-load hot --endpoint http://127.0.0.1:5000 [--seconds 0.05 --max-wps 1000]`
+//!   the busiest partition keys (table and each index, write units a
+//!   second) at 10,000 deliveries a second to one endpoint and 20,000 for
+//!   one tenant, played for a fraction of a second against moto.
 
 mod cost;
 mod meter;
@@ -333,8 +337,9 @@ async fn main() -> std::process::ExitCode {
         Some("embedded") => embedded(&args).await,
         Some("deliver") => deliver_only(&args).await,
         Some("cost") => cost::run(&args).await,
+        Some("hot") => cost::hot(&args).await,
         _ => Err(anyhow::anyhow!(
-            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL"
+            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL | hot --endpoint URL [--seconds S --max-wps N]"
         )),
     };
     match result {

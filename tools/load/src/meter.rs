@@ -14,7 +14,9 @@
 //! - SQS: 1 request per call and per 64 KB of its payload.
 //!
 //! The meter keeps a shadow of the table (every item it saw written), so it
-//! knows the item a write replaces: start it on an empty table.
+//! knows the item a write replaces: start it on an empty table. It also
+//! books each write unit to the partition key it lands on (the table's, or
+//! an index's), so a run shows its busiest partitions ([`Bill::busiest`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,8 @@ pub struct Bill {
     pub sqs: f64,
     /// Operations the meter has no rule for (their units are not counted).
     pub unmetered: Vec<String>,
+    /// Write units per partition: (`table` or the index's name, partition key).
+    pub partitions: BTreeMap<(String, String), f64>,
 }
 
 impl Bill {
@@ -67,6 +71,38 @@ impl Bill {
         self.rru += other.rru;
         self.sqs += other.sqs;
         self.unmetered.extend(other.unmetered);
+        for (key, wru) in other.partitions {
+            *self.partitions.entry(key).or_default() += wru;
+        }
+    }
+
+    /// Takes a fixed cost out of this bill (requests and units; what it
+    /// wrote stays booked).
+    pub fn deduct(&mut self, fixed: &Bill) {
+        for (op, n) in &fixed.requests {
+            if let Some(mine) = self.requests.get_mut(op) {
+                *mine = mine.saturating_sub(*n);
+            }
+        }
+        self.requests.retain(|_, n| *n > 0);
+        self.wru -= fixed.wru;
+        self.rru -= fixed.rru;
+        self.sqs -= fixed.sqs;
+    }
+
+    /// The busiest partition key of the table and of each index, with its
+    /// write units, busiest first.
+    pub fn busiest(&self) -> Vec<(&str, &str, f64)> {
+        let mut top: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
+        for ((place, pk), &wru) in &self.partitions {
+            let best = top.entry(place).or_insert((pk, wru));
+            if wru > best.1 {
+                *best = (pk, wru);
+            }
+        }
+        let mut out: Vec<_> = top.into_iter().map(|(place, (pk, wru))| (place, pk, wru)).collect();
+        out.sort_by(|a, b| b.2.total_cmp(&a.2));
+        out
     }
 }
 
@@ -80,8 +116,8 @@ struct State {
 #[derive(Clone, Default)]
 pub struct Meter {
     state: Arc<Mutex<State>>,
-    /// Each index's (partition key, sort key) attribute names.
-    indexes: Arc<Vec<(String, String)>>,
+    /// Each index's name and (partition key, sort key) attribute names.
+    indexes: Arc<Vec<(String, (String, String))>>,
 }
 
 impl std::fmt::Debug for Meter {
@@ -169,8 +205,9 @@ fn key_of(item: &Item) -> Key {
 }
 
 impl Meter {
-    /// A meter for a table with these indexes (partition, sort key names).
-    pub fn new(indexes: Vec<(String, String)>) -> Self {
+    /// A meter for a table with these indexes (name, (partition, sort key
+    /// names)).
+    pub fn new(indexes: Vec<(String, (String, String))>) -> Self {
         Self { state: Arc::default(), indexes: Arc::new(indexes) }
     }
 
@@ -196,20 +233,48 @@ impl Meter {
 
     /// WRU for replacing `old` by `new` (`None`: absent), `factor` 2 in a
     /// transaction; index maintenance only when `applied`.
+    #[cfg(test)]
     fn write_units(&self, old: Option<&Item>, new: Option<&Item>, factor: f64, applied: bool) -> f64 {
+        self.write_partitions(old, new, factor, applied).iter().map(|(.., wru)| wru).sum()
+    }
+
+    /// The same units, each booked to the partition it lands on:
+    /// (`table` or an index's name, partition key, WRU).
+    fn write_partitions(
+        &self,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        factor: f64,
+        applied: bool,
+    ) -> Vec<(String, String, f64)> {
         let size = old.map(item_size).unwrap_or(0).max(new.map(item_size).unwrap_or(0));
-        let mut wru = units(size, 1024) * factor;
+        let pk = |v: &AttributeValue| v.as_s().cloned().unwrap_or_else(|_| format!("{v:?}"));
+        let table_pk = new.or(old).and_then(|i| i.get("pk")).map(pk).unwrap_or_default();
+        let mut out = vec![("table".to_owned(), table_pk, units(size, 1024) * factor)];
         if applied {
-            for index in self.indexes.iter() {
-                wru += match (self.index_entry(old, index), self.index_entry(new, index)) {
-                    (None, None) => 0.0,
-                    (Some(_), None) | (None, Some(_)) => 1.0,
-                    (Some(a), Some(b)) if a == b => 0.0,
-                    (Some(_), Some(_)) => 2.0,
-                };
+            for (name, index) in self.indexes.iter() {
+                let mut book =
+                    |entry: &[&AttributeValue; 2], wru: f64| out.push((name.clone(), pk(entry[0]), wru));
+                match (self.index_entry(old, index), self.index_entry(new, index)) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) if a == b => {}
+                    (Some(a), Some(b)) if a[0] == b[0] => book(&a, 2.0),
+                    (a, b) => {
+                        for entry in [a, b].into_iter().flatten() {
+                            book(&entry, 1.0);
+                        }
+                    }
+                }
             }
         }
-        wru
+        out
+    }
+
+    fn book(state: &mut State, writes: Vec<(String, String, f64)>) {
+        for (place, pk, wru) in writes {
+            state.bill.wru += wru;
+            *state.bill.partitions.entry((place, pk)).or_default() += wru;
+        }
     }
 
     fn count(state: &mut State, op: &str) {
@@ -372,7 +437,7 @@ impl Intercept for Meter {
                 self.with(|s| {
                     for (key, new) in writes {
                         let old = s.shadow.get(&key).cloned();
-                        s.bill.wru += self.write_units(old.as_ref(), new.as_ref(), factor, applied);
+                        Self::book(s, self.write_partitions(old.as_ref(), new.as_ref(), factor, applied));
                         if applied {
                             match new {
                                 Some(item) => s.shadow.insert(key, item),
@@ -395,7 +460,7 @@ impl Intercept for Meter {
                         ])
                     });
                     apply(&mut new, sets);
-                    s.bill.wru += self.write_units(old.as_ref(), Some(&new), 1.0, applied);
+                    Self::book(s, self.write_partitions(old.as_ref(), Some(&new), 1.0, applied));
                     if applied {
                         s.shadow.insert(key, new);
                     }
@@ -435,7 +500,10 @@ mod tests {
     }
 
     fn meter() -> Meter {
-        Meter::new(vec![("g1pk".into(), "g1sk".into()), ("due_shard".into(), "due_at".into())])
+        Meter::new(vec![
+            ("gsi1".into(), ("g1pk".into(), "g1sk".into())),
+            ("due".into(), ("due_shard".into(), "due_at".into())),
+        ])
     }
 
     #[test]
@@ -485,5 +553,46 @@ mod tests {
         assert_eq!(m.write_units(Some(&due), Some(&plain), 1.0, true), 2.0, "due entry removed");
         assert_eq!(m.write_units(Some(&due), Some(&moved), 1.0, true), 3.0, "due entry moved");
         assert_eq!(m.write_units(None, Some(&due), 1.0, false), 1.0, "a failed condition writes no index");
+    }
+
+    #[test]
+    fn each_write_unit_is_booked_to_the_partition_it_lands_on() {
+        let m = meter();
+        let due = |shard: &str, at: &str| {
+            item(&[
+                ("pk", s("DLV#1")),
+                ("sk", s("DLV")),
+                ("due_shard", s(shard)),
+                ("due_at", AttributeValue::N(at.into())),
+            ])
+        };
+        let booked = |old: Option<&Item>, new: Option<&Item>| {
+            let mut b: Vec<_> = m.write_partitions(old, new, 1.0, true);
+            b.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            b
+        };
+        let row = |place: &str, pk: &str, wru: f64| (place.to_owned(), pk.to_owned(), wru);
+        assert_eq!(
+            booked(None, Some(&due("3", "10"))),
+            vec![row("due", "3", 1.0), row("table", "DLV#1", 1.0)]
+        );
+        assert_eq!(
+            booked(Some(&due("3", "10")), Some(&due("3", "20"))),
+            vec![row("due", "3", 2.0), row("table", "DLV#1", 1.0)],
+            "moved within its partition: both units there"
+        );
+        assert_eq!(
+            booked(Some(&due("3", "10")), Some(&due("5", "10"))),
+            vec![row("due", "3", 1.0), row("due", "5", 1.0), row("table", "DLV#1", 1.0)],
+            "moved across partitions: one unit each"
+        );
+
+        let mut bill = Bill::default();
+        for (place, pk, wru) in
+            [("table", "a", 1.0), ("table", "b", 2.0), ("due", "3", 1.0), ("table", "a", 0.5)]
+        {
+            *bill.partitions.entry((place.into(), pk.into())).or_default() += wru;
+        }
+        assert_eq!(bill.busiest(), vec![("table", "b", 2.0), ("due", "3", 1.0)]);
     }
 }
