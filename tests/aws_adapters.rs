@@ -188,3 +188,67 @@ async fn aws_errors_say_whether_a_retry_can_help() {
     let unavailable = queue_down.enqueue(&[message]).await.unwrap_err();
     assert!(unavailable.is_retryable(), "an unreachable queue is retryable: {unavailable}");
 }
+
+/// Deletes the item with this key, as if it had never been written.
+async fn forget(a: &Aws, pk: String, sk: &str) {
+    a.dynamo
+        .delete_item()
+        .table_name(&a.table)
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_its_ids() {
+    use hookline::model::DeliveryStatus;
+    use hookline::ports::Inserted;
+    let a = aws().await;
+    let (s1, s2) = (subscription(1).id, subscription(2).id);
+    let first = event(1, Some("order-7"));
+    let (d1, d2) = (delivery(1, &first, &s1, Some(t0())), delivery(2, &first, &s2, Some(t0())));
+    assert_eq!(a.store.insert_event(&first, &[d1.clone(), d2.clone()], &[]).await.unwrap(), Inserted::New);
+    // The first publish stopped after its key and its first delivery (the
+    // writes are in that order: key, deliveries, event); that delivery has
+    // since been attempted.
+    forget(&a, format!("DLV#{}", d2.id), "DLV").await;
+    forget(&a, format!("EVT#{}", first.id), "EVT").await;
+    record(&a.store, attempt(&d1.id, 1), succeeded()).await.unwrap();
+
+    // The same request again: new ids of its own, the same fingerprint.
+    let mut again = event(2, Some("order-7"));
+    again.fingerprint = first.fingerprint.clone();
+    let fresh = [delivery(3, &again, &s1, Some(t0())), delivery(4, &again, &s2, Some(t0()))];
+    let out = a.store.insert_event(&again, &fresh, &[]).await.unwrap();
+    assert_eq!(out, Inserted::Resumed { event_id: first.id.clone() });
+    let stored = a.store.get_event(&first.id).await.unwrap().expect("the event is stored under its first id");
+    assert_eq!(stored.created_at, first.created_at);
+    assert!(a.store.get_event(&again.id).await.unwrap().is_none(), "nothing under the repeat's ids");
+    let mut found: Vec<_> = a.store.event_deliveries(&first.id).await.unwrap();
+    found.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(found.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![d1.id.clone(), d2.id.clone()]);
+    assert_eq!(found[0].status, DeliveryStatus::Succeeded, "the attempted delivery is not written over");
+    assert_eq!((found[1].status, found[1].event_id.clone()), (DeliveryStatus::Pending, first.id.clone()));
+    for d in &fresh {
+        assert!(a.store.get_delivery(&d.id).await.unwrap().is_none());
+    }
+
+    // Once whole, a repeat is a plain duplicate; a different request with
+    // the key finishes nothing.
+    let out = a.store.insert_event(&again, &fresh, &[]).await.unwrap();
+    assert_eq!(
+        out,
+        Inserted::Duplicate { event_id: first.id.clone(), fingerprint: first.fingerprint.clone() }
+    );
+    forget(&a, format!("EVT#{}", first.id), "EVT").await;
+    let mut other = event(3, Some("order-7"));
+    other.fingerprint = Some("another request".into());
+    let out = a.store.insert_event(&other, &[delivery(5, &other, &s1, Some(t0()))], &[]).await.unwrap();
+    assert_eq!(
+        out,
+        Inserted::Duplicate { event_id: first.id.clone(), fingerprint: first.fingerprint.clone() }
+    );
+    assert!(a.store.get_event(&first.id).await.unwrap().is_none());
+}

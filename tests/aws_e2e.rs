@@ -316,6 +316,42 @@ async fn a_message_that_comes_back_after_its_attempt_queues_the_lost_follow_up_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_publish_that_died_part_way_is_finished_and_sent_at_once_by_its_retry() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
+    let body = json!({"tenant":"acme","type":"video.created","payload":{"n":1}});
+    let ev = w.publish(body.clone(), Some("order-7")).await;
+    let (event_id, id) = (ev["id"].as_str().expect("id"), ev["deliveries"][0]["id"].as_str().expect("id"));
+    // As if the ingest function had died after writing the key: no
+    // delivery, no event, no message (drained unhandled).
+    for (pk, sk) in [(format!("DLV#{id}"), "DLV"), (format!("EVT#{event_id}"), "EVT")] {
+        w.dynamo
+            .delete_item()
+            .table_name(&w.table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .expect("delete");
+    }
+    let lost = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    w.pump.settle(&lost, &SqsBatchResponse::default()).await.expect("drain");
+    assert_eq!(w.call(reqwest::Method::GET, &format!("/v1/events/{event_id}"), None, None).await.0, 404);
+
+    // The client retries with its key: the same event and delivery, stored
+    // whole, and its message sent now — not when the scheduler's safety net
+    // would find it.
+    let again = w.publish(body, Some("order-7")).await;
+    assert_eq!((again["id"].as_str(), again["deliveries"][0]["id"].as_str()), (Some(event_id), Some(id)));
+    let (batch, response) = w.lambda_batch().await;
+    assert_eq!((batch.len(), response.batch_item_failures.len()), (1, 0), "sent with the retry");
+    let d = w.delivery(id).await;
+    assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("succeeded"), json!(1)));
+    assert_eq!(r.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_delays_wait_in_dynamodb_until_the_scheduler_enqueues_them() {
     let w = world().await;
     let r = Receiver::start().await;

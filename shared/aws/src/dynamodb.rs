@@ -6,7 +6,7 @@
 //! | tenant record (secret, one-off profile) | `TENANT#<t>` | `TENANT` | |
 //! | a tenant's subscription count | `TENANT#<t>` | `SUBS` | |
 //! | event | `EVT#<id>` | `EVT` | |
-//! | idempotency key | `IDEM#<t>#<key>` | `IDEM` | |
+//! | idempotency key (event id, request fingerprint, `<target>=<delivery id>` per delivery) | `IDEM#<t>#<key>` | `IDEM` | |
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>#<k>` / id; g2: `DLVT#<tenant>#<k>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
@@ -234,6 +234,12 @@ fn at_version(expected: u64) -> (&'static str, Vec<(&'static str, AttributeValue
 
 fn count_key(tenant: &TenantId) -> Item {
     key(format!("TENANT#{tenant}"), "SUBS")
+}
+
+/// What a delivery goes to, as a keyed publish's record names it: its
+/// subscription, or `*` for the event's one-off URL (an event has one).
+fn target_key(d: &Delivery) -> String {
+    d.subscription_id().map_or_else(|| "*".to_owned(), |sub| sub.to_string())
 }
 
 /// A subscription's deliveries listing in `gsi1` (before its shard).
@@ -845,43 +851,35 @@ impl EventStore for DynamoStore {
             self.batch_put(items).await?;
             return Ok(Inserted::New);
         };
-        // With a key: one transaction (at most 100 items: the per-tenant
-        // subscription limit keeps a fan-out well inside it), so the key, the
-        // event and its deliveries are stored together or not at all.
+        // With a key: plain conditional writes in order — the key, then the
+        // deliveries, then the event — not one transaction, which bills
+        // every item twice (a keyed publish cost 13 write units against 6
+        // without a key; every ingest-queue message is keyed). The key's
+        // item names each delivery's id by target, so a repeat of the
+        // request (a client's retry after a crash anywhere between the
+        // writes, a second receive of an SQS message) finishes what the
+        // first left, under the same ids; every write is "only if absent",
+        // so none replaces a delivery that has moved on. The event is
+        // written last: once it exists, every delivery does.
         let idem_pk = format!("IDEM#{}#{idem}", event.tenant);
-        let mut writes = Vec::with_capacity(deliveries.len() + 2);
         let mut item = key(idem_pk.clone(), "IDEM");
         item.insert("event_id".into(), s(event.id.as_str()));
         if let Some(fp) = &event.fingerprint {
             item.insert("fp".into(), s(fp.as_str()));
         }
+        item.insert("created_at".into(), n(millis(event.created_at)));
+        item.insert(
+            "dlv".into(),
+            AttributeValue::L(deliveries.iter().map(|d| s(format!("{}={}", target_key(d), d.id))).collect()),
+        );
         item.insert("expires_at".into(), self.expiry(event.created_at));
-        writes.push(put(&self.table, item, Some("attribute_not_exists(pk)"))?);
-        writes.push(put(&self.table, self.event_item(event, deliveries), Some("attribute_not_exists(pk)"))?);
-        for d in deliveries {
-            writes.push(put(&self.table, self.delivery_item(d, None)?, Some("attribute_not_exists(pk)"))?);
+        if !self.put_if(item, "attribute_not_exists(pk)", &[]).await? {
+            return self.repeat(idem_pk, event, deliveries).await;
         }
-        if writes.len() > 100 {
-            return Err(StoreError::Internal(format!(
-                "{} deliveries exceed one transaction",
-                deliveries.len()
-            )));
-        }
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(Inserted::New),
-            Err(e) => {
-                let key_taken = failed_conditions(&e).is_some_and(|f| f.first() == Some(&true));
-                if !key_taken {
-                    return Err(unavailable(e));
-                }
-                let item =
-                    self.get(idem_pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
-                Ok(Inserted::Duplicate {
-                    event_id: parse_id(get_s(&item, "event_id")?)?,
-                    fingerprint: get_s(&item, "fp").ok().map(str::to_owned),
-                })
-            }
-        }
+        self.put_absent(deliveries.iter().map(|d| self.delivery_item(d, None)).collect::<Result<_, _>>()?)
+            .await?;
+        self.put_absent(vec![self.event_item(event, deliveries)]).await?;
+        Ok(Inserted::New)
     }
 
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
@@ -939,6 +937,69 @@ impl EventStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Puts each item unless one with its key exists (16 at a time).
+    async fn put_absent(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let puts: Vec<_> =
+            items.into_iter().map(|item| self.put_if(item, "attribute_not_exists(pk)", &[])).collect();
+        futures_util::stream::iter(puts)
+            .buffer_unordered(SHARD_READS_IN_FLIGHT)
+            .try_collect::<Vec<bool>>()
+            .await?;
+        Ok(())
+    }
+
+    /// A keyed publish whose key is taken: the earlier publish, finished
+    /// first if it stopped before its last write (its event is missing) and
+    /// this is the same request.
+    async fn repeat(
+        &self,
+        idem_pk: String,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> Result<Inserted, StoreError> {
+        let item = self.get(idem_pk, "IDEM").await?.ok_or_else(|| corrupt("idempotency record vanished"))?;
+        let event_id: EventId = parse_id(get_s(&item, "event_id")?)?;
+        let fingerprint = get_s(&item, "fp").ok().map(str::to_owned);
+        let same_request = fingerprint.is_none() || fingerprint == event.fingerprint;
+        // Records from before keyed publishes were split carry no delivery
+        // ids: their event was stored in one transaction with them.
+        let Some(AttributeValue::L(ids)) = item.get("dlv") else {
+            return Ok(Inserted::Duplicate { event_id, fingerprint });
+        };
+        if !same_request || self.get(format!("EVT#{event_id}"), "EVT").await?.is_some() {
+            return Ok(Inserted::Duplicate { event_id, fingerprint });
+        }
+        // The first publish stopped part-way (or is still writing: the same
+        // items under the same ids, each only if absent, so both land once).
+        let ids: HashMap<String, DeliveryId> = ids
+            .iter()
+            .filter_map(|v| v.as_s().ok())
+            .filter_map(|v| v.split_once('='))
+            .map(|(target, id)| Ok((target.to_owned(), parse_id(id)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let mut first = event.clone();
+        first.id = event_id.clone();
+        first.created_at = Utc
+            .timestamp_millis_opt(get_n(&item, "created_at")?)
+            .single()
+            .ok_or_else(|| corrupt("bad created_at"))?;
+        let theirs: Vec<Delivery> = deliveries
+            .iter()
+            .filter_map(|d| {
+                let id = ids.get(&target_key(d))?;
+                Some(Delivery { id: id.clone(), event_id: event_id.clone(), ..d.clone() })
+            })
+            .collect();
+        self.put_absent(theirs.iter().map(|d| self.delivery_item(d, None)).collect::<Result<_, _>>()?)
+            .await?;
+        // The event lists every delivery the first publish made, matched
+        // again here or not.
+        let mut event_item = self.event_item(&first, &theirs);
+        event_item.insert("dlv".into(), AttributeValue::L(ids.values().map(|id| s(id.as_str())).collect()));
+        self.put_absent(vec![event_item]).await?;
+        Ok(Inserted::Resumed { event_id })
+    }
+
     /// Records `attempt` on its delivery if the delivery is still pending
     /// with one attempt fewer; whether it did.
     async fn record(

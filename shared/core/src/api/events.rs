@@ -487,31 +487,7 @@ impl Context {
         now: DateTime<Utc>,
     ) -> Result<(PublishEventResponse, Vec<Queued>), ApiError> {
         let messages: Vec<Queued> = deliveries.iter().map(|d| first_message(d, now)).collect();
-        match self.events.insert_event(&event, &deliveries, &messages).await? {
-            Inserted::Duplicate { event_id, fingerprint } => {
-                if fingerprint.is_some() && fingerprint != event.fingerprint {
-                    return Err(ApiError::IdempotencyKeyReused);
-                }
-                let existing = sorted(self.deliveries.event_deliveries(&event_id).await?);
-                // The first publish may have died between storing and
-                // queueing: its deliveries still unattempted well past their
-                // first attempt's time have lost their messages and are
-                // queued again (rather than waiting for the scheduler's
-                // safety net). One not yet overdue still has its message on
-                // the way: a second would only race it to the receiver.
-                let overdue = |d: &Delivery| d.next_attempt_at.is_some_and(|t| t + span(OVERDUE) <= now);
-                let lost = if self.events.queues_messages() {
-                    Vec::new()
-                } else {
-                    existing
-                        .iter()
-                        .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0 && overdue(d))
-                        .map(|d| first_message(d, now))
-                        .collect()
-                };
-                info!(event_id = %event_id, "idempotent repeat of a published event");
-                Ok((PublishEventResponse::new(event_id, &existing), lost))
-            }
+        let (event_id, resumed) = match self.events.insert_event(&event, &deliveries, &messages).await? {
             Inserted::New => {
                 info!(event_id = %event.id, tenant = %event.tenant, event_type = %event.event_type, deliveries = deliveries.len(), "event accepted");
                 crate::telemetry::event_accepted(
@@ -520,9 +496,36 @@ impl Context {
                     self.settings.metrics_by_tenant,
                 );
                 let to_send = if self.events.queues_messages() { Vec::new() } else { messages };
-                Ok((PublishEventResponse::new(event.id, &deliveries), to_send))
+                return Ok((PublishEventResponse::new(event.id, &deliveries), to_send));
             }
-        }
+            Inserted::Duplicate { event_id, fingerprint } => {
+                if fingerprint.is_some() && fingerprint != event.fingerprint {
+                    return Err(ApiError::IdempotencyKeyReused);
+                }
+                (event_id, false)
+            }
+            Inserted::Resumed { event_id } => (event_id, true),
+        };
+        let existing = sorted(self.deliveries.event_deliveries(&event_id).await?);
+        // The first publish may have died between storing and queueing: its
+        // deliveries still unattempted well past their first attempt's time
+        // have lost their messages and are queued again (rather than waiting
+        // for the scheduler's safety net). One not yet overdue still has its
+        // message on the way: a second would only race it to the receiver —
+        // unless the store has just finished storing them (resumed): then no
+        // message can be on its way.
+        let overdue = |d: &Delivery| d.next_attempt_at.is_some_and(|t| t + span(OVERDUE) <= now);
+        let lost = if self.events.queues_messages() {
+            Vec::new()
+        } else {
+            existing
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Pending && d.attempts == 0 && (resumed || overdue(d)))
+                .map(|d| first_message(d, now))
+                .collect()
+        };
+        info!(event_id = %event_id, resumed, "idempotent repeat of a published event");
+        Ok((PublishEventResponse::new(event_id, &existing), lost))
     }
 
     /// A test event of `event_type` to one subscription alone (the

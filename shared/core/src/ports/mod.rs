@@ -321,6 +321,15 @@ pub enum Inserted {
         /// What the earlier event's request was ([`Event::fingerprint`]).
         fingerprint: Option<String>,
     },
+    /// The tenant already published this idempotency key (with this same
+    /// request), but that publish stopped before storing everything — a
+    /// store that writes a keyed publish in several steps finishes it on
+    /// the repeat, under the earlier ids. Nothing says the earlier publish
+    /// queued its deliveries: the repeat queues every one not yet attempted.
+    Resumed {
+        /// The earlier event, now stored whole.
+        event_id: EventId,
+    },
 }
 
 /// Events.
