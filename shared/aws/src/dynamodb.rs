@@ -399,13 +399,20 @@ impl DynamoStore {
         }
     }
 
+    /// The item with this key, strongly consistent.
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.read(pk, sk, true).await
+    }
+
+    /// The item with this key; eventually consistent (half the price, and
+    /// possibly a second behind) unless `consistent`.
+    async fn read(&self, pk: String, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(unavailable)?;
@@ -883,7 +890,18 @@ impl EventStore for DynamoStore {
     }
 
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
-        let Some(item) = self.get(format!("EVT#{id}"), "EVT").await? else { return Ok(None) };
+        // An event never changes but for `last_by`, which only grows (a
+        // stale value costs at most a conditional write that finds it
+        // already later): an eventually consistent read, half the price.
+        // One a second old may not show yet: asked again, consistently.
+        let pk = format!("EVT#{id}");
+        let item = match self.read(pk.clone(), "EVT", false).await? {
+            Some(item) => item,
+            None => match self.get(pk, "EVT").await? {
+                Some(item) => item,
+                None => return Ok(None),
+            },
+        };
         let created = get_n(&item, "created_at")?;
         Ok(Some(Event {
             id: id.clone(),
@@ -1001,14 +1019,22 @@ impl DynamoStore {
     }
 
     /// Records `attempt` on its delivery if the delivery is still pending
-    /// with one attempt fewer; whether it did.
+    /// with one attempt fewer; whether it did. A never-attempted delivery
+    /// the caller has read (`known`) is not read again: its item holds no
+    /// earlier attempt to carry over, and the write's condition checks the
+    /// state it was read in (a read unit saved on every first try).
     async fn record(
         &self,
         attempt: &Attempt,
         update: &AttemptUpdate,
         keep_until: Option<DateTime<Utc>>,
+        known: Option<&Delivery>,
     ) -> Result<bool, StoreError> {
-        let Some((mut d, old)) = self.delivery_and_item(&attempt.delivery_id).await? else {
+        let read = match known.filter(|d| d.attempts == 0 && d.id == attempt.delivery_id) {
+            Some(d) => Some((d.clone(), Item::new())),
+            None => self.delivery_and_item(&attempt.delivery_id).await?,
+        };
+        let Some((mut d, old)) = read else {
             return Ok(false);
         };
         let previous = d.attempts;
@@ -1128,7 +1154,7 @@ impl DeliveryStore for DynamoStore {
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
         // SQS is not in this store's transactions: the follow-up and the
         // acknowledgement are the caller's and the event source mapping's.
-        let applied = self.record(r.attempt, r.update, r.keep_until).await?;
+        let applied = self.record(r.attempt, r.update, r.keep_until, r.delivery).await?;
         Ok(Recorded { applied, follow_up_queued: false, acknowledged: false })
     }
 

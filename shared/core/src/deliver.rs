@@ -405,6 +405,7 @@ impl Context {
             .deliveries
             .record_attempt(&Recording {
                 attempt: &record,
+                delivery: Some(delivery),
                 update: &update,
                 follow_up: follow_up.as_ref(),
                 ack: received.ack,

@@ -284,6 +284,7 @@ async fn an_attempt_its_follow_up_and_its_acknowledgement_are_written_together_o
     let follow_up = Queued { message: msg(2), delay: Duration::from_secs(5) };
     let recording = Recording {
         keep_until: None,
+        delivery: None,
         attempt: &first,
         update: &hookline::ports::samples::retry_at(t0()),
         follow_up: Some(&follow_up),

@@ -413,6 +413,11 @@ pub trait DeliveryStore: Send + Sync {
 pub struct Recording<'a> {
     /// The attempt.
     pub attempt: &'a Attempt,
+    /// The delivery as the caller read it before the attempt, if it did: a
+    /// store may build the record from it rather than read it again (its
+    /// write stays conditioned on the state this says: still pending, this
+    /// many attempts).
+    pub delivery: Option<&'a Delivery>,
     /// The delivery's state after it.
     pub update: &'a AttemptUpdate,
     /// The next attempt's message, if one is due within the queue's delay.

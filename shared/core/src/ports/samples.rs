@@ -128,6 +128,7 @@ pub async fn record(
 ) -> Result<bool, crate::ports::StoreError> {
     let recording = crate::ports::Recording {
         attempt: &attempt,
+        delivery: None,
         update: &update,
         follow_up: None,
         ack: None,
