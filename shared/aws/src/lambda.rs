@@ -98,9 +98,19 @@ impl AwsConfig {
 
 /// JSON logs for CloudWatch, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
+    init_logging_to(std::io::stdout);
+}
+
+/// The same logs, written where `writer` says (the cost harness counts
+/// their bytes: CloudWatch Logs bills each one ingested).
+pub fn init_logging_to<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_writer(writer)
         .json()
         .flatten_event(true)
         .with_env_filter(filter)

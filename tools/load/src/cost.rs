@@ -52,6 +52,12 @@ mod price {
     pub const HTTP_API: f64 = 1.00e-6;
     /// The functions' memory in template.yaml, GB.
     pub const MEMORY_GB: f64 = 0.25;
+    /// CloudWatch Logs, per byte ingested ($0.50 per GB; storage, $0.03 per
+    /// GB-month, is not counted).
+    pub const LOG_BYTE: f64 = 0.50 / 1e9;
+    /// What Lambda itself logs per invocation (START, END and REPORT lines,
+    /// text format): about 400 bytes, read off AWS's documented examples.
+    pub const PLATFORM_LOG_BYTES: f64 = 400.0;
 }
 
 /// Sends every message at once: the same requests as with their delays.
@@ -91,6 +97,12 @@ impl Share {
             + self.bill.sqs * price::SQS
             + f64::from(self.invocations) * price::LAMBDA_REQUEST
             + self.busy.as_secs_f64() * price::MEMORY_GB * price::LAMBDA_GB_S
+            + self.log_bytes() * price::LOG_BYTE
+    }
+
+    /// The handlers' log bytes and Lambda's own lines per invocation.
+    fn log_bytes(&self) -> f64 {
+        self.bill.log_bytes + f64::from(self.invocations) * price::PLATFORM_LOG_BYTES
     }
 }
 
@@ -119,8 +131,13 @@ struct Rig {
     clock: Arc<ManualClock>,
     receiver: String,
     /// What one scheduler run costs with nothing due (a query per `due`
-    /// shard): the retry function's fixed cost per minute, not a delivery's.
+    /// shard, the invocation and its time): the retry function's fixed cost
+    /// per minute, not a delivery's.
     idle_run: Bill,
+    idle_busy: Duration,
+    /// The handlers' metrics (CloudWatch EMF), printed into the meter's
+    /// log count after each invocation, as the functions print them.
+    metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
 }
 
 fn api(e: hookline::api::ApiError) -> anyhow::Error {
@@ -208,6 +225,12 @@ impl Rig {
             })
             .collect();
         let meter = Meter::new(indexes);
+        // The functions' logs and metrics, as they write them, counted.
+        let sink = meter.log_sink();
+        hookline_aws::lambda::init_logging_to(move || sink.clone());
+        let metrics =
+            metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace("hookline").init().ok();
+        hookline::telemetry::describe();
         let dynamo = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(meter.clone()).build(),
         );
@@ -240,8 +263,15 @@ impl Rig {
             let _ = axum::serve(listener, app).await;
         });
         meter.take();
-        ctx.enqueue_due(20_000).await?;
-        let idle_run = meter.take();
+        let mut idle_busy = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            ctx.enqueue_due(20_000).await?;
+            idle_busy = idle_busy.min(t.elapsed());
+        }
+        let mut idle_run = meter.take();
+        idle_run.rru /= 3.0;
+        idle_run.requests.values_mut().for_each(|n| *n /= 3);
         Ok(Self {
             meter,
             ctx,
@@ -255,7 +285,20 @@ impl Rig {
             clock,
             receiver,
             idle_run,
+            idle_busy,
+            metrics,
         })
+    }
+
+    /// What the meter has seen since the last take, the invocation's
+    /// metrics printed first (as a function prints them after each one).
+    fn take(&self) -> Bill {
+        if let Some(c) = self.metrics
+            && let Err(e) = c.flush(self.meter.log_sink())
+        {
+            eprintln!("metrics could not be written: {e}");
+        }
+        self.meter.take()
     }
 
     /// Publishes the scenario's events as it says; the ingest share.
@@ -275,7 +318,7 @@ impl Rig {
                     let event: PublishEventRequest = serde_json::from_str(r.get())?;
                     let t = Instant::now();
                     ctx.publish_event(&Caller::internal(), event, None).await.map_err(api)?;
-                    ingest.add(self.meter.take(), 1, t.elapsed());
+                    ingest.add(self.take(), 1, t.elapsed());
                 }
             }
             Publish::Batch => {
@@ -285,7 +328,7 @@ impl Rig {
                         .publish_batch(&Caller::internal(), PublishBatchRequest { events: chunk.to_vec() })
                         .await
                         .map_err(api)?;
-                    ingest.add(self.meter.take(), 1, t.elapsed());
+                    ingest.add(self.take(), 1, t.elapsed());
                     if out.failed > 0 {
                         bail!("{} events of a batch failed", out.failed);
                     }
@@ -311,7 +354,7 @@ impl Rig {
                         .set_entries(Some(entries))
                         .send()
                         .await?;
-                    ingest.add(self.meter.take(), 0, Duration::ZERO);
+                    ingest.add(self.take(), 0, Duration::ZERO);
                 }
                 let mut published = 0;
                 while published < run.events {
@@ -319,7 +362,7 @@ impl Rig {
                     if batch.is_empty() {
                         bail!("the ingest queue ran dry after {published} of {} events", run.events);
                     }
-                    let received = self.meter.take();
+                    let received = self.take();
                     let t = Instant::now();
                     let response =
                         hookline_aws::lambda::ingest_batch(ctx, &self.rejects, batch.event.clone()).await;
@@ -329,9 +372,9 @@ impl Rig {
                     }
                     published += batch.len();
                     ingest.add(received, 0, Duration::ZERO);
-                    ingest.add(self.meter.take(), 1, busy);
+                    ingest.add(self.take(), 1, busy);
                     self.ingest_pump.settle(&batch, &response).await?;
-                    ingest.add(self.meter.take(), 0, Duration::ZERO);
+                    ingest.add(self.take(), 0, Duration::ZERO);
                 }
             }
         }
@@ -354,7 +397,7 @@ impl Rig {
             let sub: CreateSubscriptionRequest = serde_json::from_value(sub)?;
             ctx.create_subscription(&Caller::internal(), sub).await.map_err(api)?;
         }
-        self.meter.take(); // the subscriptions are not part of the deliveries' bill
+        self.take(); // the subscriptions are not part of the deliveries' bill
 
         let ingest = self.publish(ctx, run, &tenant).await?;
         let (mut deliver, mut retry) = (Share::default(), Share::default());
@@ -378,14 +421,14 @@ impl Rig {
                 run.subs
             );
         }
-        self.meter.take();
+        self.take();
         let mut finished = Vec::new();
         for _ in 0..(run.events * run.subs * 20 + 100) {
             let batch = self.pump.receive(run.batch, Duration::from_secs(1)).await?;
             if batch.is_empty() {
                 // The event source mapping's empty polls are a fixed cost of
                 // the queue (a few per minute), not of these deliveries.
-                self.meter.take();
+                self.take();
                 let mut next_due = None;
                 let mut pending = Vec::new();
                 for id in remaining {
@@ -408,15 +451,17 @@ impl Rig {
                 }
                 let t = Instant::now();
                 let n = ctx.enqueue_due(20_000).await?;
-                let mut bill = self.meter.take();
+                // What the run did for these deliveries: less what every
+                // run costs (its invocation, its queries, their time).
+                let mut bill = self.take();
                 bill.deduct(&self.idle_run);
-                retry.add(bill, 1, t.elapsed());
+                retry.add(bill, 0, t.elapsed().saturating_sub(self.idle_busy));
                 if n == 0 {
                     bail!("{} deliveries are pending but nothing is queued or due", remaining.len());
                 }
                 continue;
             }
-            let sqs_share = self.meter.take();
+            let sqs_share = self.take();
             // The clock moves to the latest attempt of the batch that is due
             // (each message was sent without its delay).
             for record in &batch.event.records {
@@ -437,11 +482,11 @@ impl Rig {
             if !response.batch_item_failures.is_empty() {
                 bail!("the deliver handler failed a message");
             }
-            let handled = self.meter.take();
+            let handled = self.take();
             self.pump.settle(&batch, &response).await?;
             deliver.add(sqs_share, 0, Duration::ZERO);
             deliver.add(handled, 1, busy);
-            deliver.add(self.meter.take(), 0, Duration::ZERO);
+            deliver.add(self.take(), 0, Duration::ZERO);
         }
         bail!("the deliveries did not finish")
     }
@@ -491,6 +536,14 @@ fn report(run: &Scenario, out: &Outcome) {
             s.busy.as_secs_f64() * 1000.0 / f64::from(s.invocations.max(1)),
             s.dollars() / per * 1e6
         );
+        if s.log_bytes() > 0.0 {
+            println!(
+                "           logs {:>5.0} B ({:.0} B from the handlers, the rest Lambda's own lines) → ${:.3}/M",
+                s.log_bytes() / per,
+                s.bill.log_bytes / per,
+                s.log_bytes() * price::LOG_BYTE / per * 1e6
+            );
+        }
         if !s.bill.unmetered.is_empty() {
             println!("    not metered: {:?}", s.bill.unmetered);
         }
@@ -559,11 +612,16 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
         let out = rig.scenario(&run).await?;
         report(&run, &out);
     }
+    let runs_a_month = 60.0 * 24.0 * 30.0;
     println!(
-        "the retry scheduler's fixed cost, one run a minute with nothing due: {} RRU a run ({:?}), ${:.2} a month; not in the rows above",
+        "the retry scheduler's fixed cost, one run a minute with nothing due: {} RRU ({:?}) and {:.0} ms here a run, ${:.2} a month; not in the rows above (a row's retry share is what its runs did beyond that)",
         rig.idle_run.rru,
         rig.idle_run.requests,
-        rig.idle_run.rru * price::RRU * 60.0 * 24.0 * 30.0 + 60.0 * 24.0 * 30.0 * price::LAMBDA_REQUEST
+        rig.idle_busy.as_secs_f64() * 1000.0,
+        runs_a_month
+            * (rig.idle_run.rru * price::RRU
+                + price::LAMBDA_REQUEST
+                + rig.idle_busy.as_secs_f64() * price::MEMORY_GB * price::LAMBDA_GB_S)
     );
     println!(
         "managed alternatives for the same job: SNS HTTP $1.10 per million; EventBridge + API destination $1.20 per million"

@@ -59,6 +59,9 @@ pub struct Bill {
     pub unmetered: Vec<String>,
     /// Write units per partition: (`table` or the index's name, partition key).
     pub partitions: BTreeMap<(String, String), f64>,
+    /// Bytes the handlers logged (their JSON lines and metrics), which
+    /// CloudWatch Logs bills as ingested.
+    pub log_bytes: f64,
 }
 
 impl Bill {
@@ -70,6 +73,7 @@ impl Bill {
         self.wru += other.wru;
         self.rru += other.rru;
         self.sqs += other.sqs;
+        self.log_bytes += other.log_bytes;
         self.unmetered.extend(other.unmetered);
         for (key, wru) in other.partitions {
             *self.partitions.entry(key).or_default() += wru;
@@ -88,6 +92,7 @@ impl Bill {
         self.wru -= fixed.wru;
         self.rru -= fixed.rru;
         self.sqs -= fixed.sqs;
+        self.log_bytes = (self.log_bytes - fixed.log_bytes).max(0.0);
     }
 
     /// The busiest partition key of the table and of each index, with its
@@ -106,6 +111,21 @@ impl Bill {
     }
 }
 
+/// Counts the bytes written to it ([`Meter::log_sink`]).
+#[derive(Clone)]
+pub struct LogSink(Arc<std::sync::atomic::AtomicU64>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 struct State {
     bill: Bill,
@@ -118,6 +138,8 @@ pub struct Meter {
     state: Arc<Mutex<State>>,
     /// Each index's name and (partition key, sort key) attribute names.
     indexes: Arc<Vec<(String, (String, String))>>,
+    /// Log bytes written through [`Meter::log_sink`] since the last take.
+    logs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Meter {
@@ -208,13 +230,20 @@ impl Meter {
     /// A meter for a table with these indexes (name, (partition, sort key
     /// names)).
     pub fn new(indexes: Vec<(String, (String, String))>) -> Self {
-        Self { state: Arc::default(), indexes: Arc::new(indexes) }
+        Self { state: Arc::default(), indexes: Arc::new(indexes), logs: Arc::default() }
     }
 
     /// The bill so far, and a fresh one from now on (the shadow stays).
     pub fn take(&self) -> Bill {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut s.bill)
+        let mut bill = std::mem::take(&mut s.bill);
+        bill.log_bytes = self.logs.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
+        bill
+    }
+
+    /// A writer that counts what the handlers log (and drops it).
+    pub fn log_sink(&self) -> LogSink {
+        LogSink(self.logs.clone())
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
