@@ -252,3 +252,56 @@ async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_i
     );
     assert!(a.store.get_event(&first.id).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_listing_merges_its_shards_in_order_when_one_runs_dry_mid_page() {
+    use hookline::model::{Delivery, DeliveryStatus};
+    use hookline::ports::{DeliveryFilter, PageRequest};
+    let a = aws().await;
+    let e = event(1, None);
+    let sub = subscription(1).id;
+    // Ten deliveries, 1 the oldest: 10, 8, 6, 5, 2 in one listing shard,
+    // 9, 4, 3 in another; 10, 6, 5 and 4 succeeded. Listed succeeded, three
+    // a page: the first page takes 10, 9, 8 from the shards' first reads
+    // and keeps 10; then 6 empties its shard's buffer while that shard
+    // still holds 5, newer than the other shard's 4 — the merge must read
+    // on before it goes past 5.
+    let (shard_a, shard_b) = (0, 1);
+    let mut made: Vec<(u8, Delivery)> = Vec::new();
+    for rank in [2u8, 3, 4, 5, 6, 8, 9, 10] {
+        let want = if [10, 8, 6, 5, 2].contains(&rank) { shard_a } else { shard_b };
+        let at = t0() + chrono::Duration::milliseconds(rank.into());
+        let id = (0..=u16::MAX)
+            .map(|salt| {
+                let [hi, lo] = salt.to_be_bytes();
+                DeliveryId::generate(at, [hi, lo, 0, 0, 0, 0, 0, 0, 0, rank])
+            })
+            .find(|id| hookline_aws::listing_shard(id) == want)
+            .expect("an id in the shard");
+        made.push((rank, Delivery { id, ..delivery(rank, &e, &sub, Some(t0())) }));
+    }
+    let all: Vec<Delivery> = made.iter().map(|(_, d)| d.clone()).collect();
+    a.store.insert_event(&e, &all, &[]).await.unwrap();
+    for (rank, d) in &made {
+        if [10, 6, 5, 4].contains(rank) {
+            record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
+        }
+    }
+    let filter = DeliveryFilter {
+        subscription_id: Some(sub),
+        status: Some(DeliveryStatus::Succeeded),
+        ..Default::default()
+    };
+    let (mut got, mut cursor) = (Vec::new(), None);
+    for _ in 0..5 {
+        let page = a.store.list_deliveries(&filter, &PageRequest { cursor, limit: 3 }).await.unwrap();
+        got.extend(
+            page.items.iter().map(|d| made.iter().find(|(_, m)| m.id == d.id).map(|(r, _)| *r).unwrap()),
+        );
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(got, vec![10, 6, 5, 4], "newest first, none skipped");
+}

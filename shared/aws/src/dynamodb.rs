@@ -194,6 +194,12 @@ fn spread(id: &str, shards: u32) -> u32 {
     hash % shards
 }
 
+/// Which of its subscription's [`SUBSCRIPTION_SHARDS`] listing partitions
+/// a delivery's `gsi1` entry lands in (tests build listings across them).
+pub fn listing_shard(id: &DeliveryId) -> u32 {
+    spread(id.as_str(), SUBSCRIPTION_SHARDS)
+}
+
 fn shard(id: &DeliveryId) -> String {
     spread(id.as_str(), DUE_SHARDS).to_string()
 }
@@ -284,7 +290,7 @@ impl DynamoStore {
             Some(sub) => subscription_listing(sub),
             None => format!("DLVS#ONEOFF#{}", d.tenant),
         };
-        item.insert("g1pk".into(), s(format!("{group}#{}", spread(d.id.as_str(), SUBSCRIPTION_SHARDS))));
+        item.insert("g1pk".into(), s(format!("{group}#{}", listing_shard(&d.id))));
         item.insert("g1sk".into(), s(d.id.as_str()));
         item.insert("g2pk".into(), s(format!("DLVT#{}#{}", d.tenant, spread(d.id.as_str(), TENANT_SHARDS))));
         item.insert("g2sk".into(), s(d.id.as_str()));
