@@ -138,6 +138,8 @@ struct Rig {
     /// The handlers' metrics (CloudWatch EMF), printed into the meter's
     /// log count after each invocation, as the functions print them.
     metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
+    /// The size of each event's payload (`--payload-bytes`, default 1,024).
+    payload_bytes: usize,
 }
 
 fn api(e: hookline::api::ApiError) -> anyhow::Error {
@@ -170,16 +172,21 @@ struct Scenario {
     batch: usize,
 }
 
-/// A realistic event payload of exactly 1,024 bytes (serialized).
-fn payload(n: usize) -> anyhow::Result<Box<serde_json::value::RawValue>> {
+/// A realistic event payload of exactly `bytes` bytes (serialized), or
+/// the bare one (~90 bytes, what the harness sent before issue #14) when
+/// `bytes` is smaller.
+fn payload(n: usize, bytes: usize) -> anyhow::Result<Box<serde_json::value::RawValue>> {
     let mut p = serde_json::json!({
         "video_id": format!("v_{n:08x}"), "status": "encoded", "duration_s": 312,
-        "renditions": ["1080p", "720p", "480p"], "description": "",
+        "renditions": ["1080p", "720p", "480p"],
     });
     let bare = serde_json::to_string(&p)?.len();
-    let text = "A walk through the old harbour at dawn, filmed on one camera. ";
-    p["description"] =
-        text.repeat(20).chars().take(1024_usize.saturating_sub(bare)).collect::<String>().into();
+    let with_field = bare + r#","description":"""#.len();
+    if bytes > with_field {
+        let text = "A walk through the old harbour at dawn, filmed on one camera. ";
+        let len = bytes - with_field;
+        p["description"] = text.repeat(len / text.len() + 1).chars().take(len).collect::<String>().into();
+    }
     Ok(serde_json::value::to_raw_value(&p)?)
 }
 
@@ -190,7 +197,7 @@ struct Outcome {
 }
 
 impl Rig {
-    async fn new(endpoint: &str) -> anyhow::Result<Self> {
+    async fn new(endpoint: &str, payload_bytes: usize) -> anyhow::Result<Self> {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
@@ -287,6 +294,7 @@ impl Rig {
             idle_run,
             idle_busy,
             metrics,
+            payload_bytes,
         })
     }
 
@@ -307,7 +315,7 @@ impl Rig {
         let requests: Vec<Box<serde_json::value::RawValue>> = (0..run.events)
             .map(|n| {
                 serde_json::value::to_raw_value(&serde_json::json!({
-                    "tenant": tenant, "type": "video.encoded", "payload": payload(n)?,
+                    "tenant": tenant, "type": "video.encoded", "payload": payload(n, self.payload_bytes)?,
                 }))
                 .map_err(anyhow::Error::from)
             })
@@ -570,9 +578,10 @@ fn report(run: &Scenario, out: &Outcome) {
 /// `hookline-load cost`: the bill per delivery of each scenario.
 pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Result<()> {
     let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
-    let rig = Rig::new(endpoint).await?;
+    let bytes: usize = args.get("payload-bytes").map(|s| s.parse()).transpose()?.unwrap_or(1024);
+    let rig = Rig::new(endpoint, bytes).await?;
     println!(
-        "units and dollars per delivery, $ per million deliveries; payload 1,024 bytes; charts off (the template's default) unless said\n"
+        "units and dollars per delivery, $ per million deliveries; payload {bytes} bytes; charts off (the template's default) unless said\n"
     );
     let one = |label, script, charts| Scenario {
         label,
@@ -647,7 +656,7 @@ pub async fn hot(args: &std::collections::HashMap<String, String>) -> anyhow::Re
     if !(seconds > 0.0 && seconds <= 1.0) {
         bail!("--seconds must be in (0, 1]");
     }
-    let rig = Rig::new(endpoint).await?;
+    let rig = Rig::new(endpoint, 1024).await?;
     let mut over = Vec::new();
     for (label, subs, rate) in [
         ("one subscription at 10,000 deliveries a second", 1, 10_000.0),
