@@ -217,10 +217,18 @@ async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_i
     forget(&a, format!("EVT#{}", first.id), "EVT").await;
     record(&a.store, attempt(&d1.id, 1), succeeded()).await.unwrap();
 
-    // The same request again: new ids of its own, the same fingerprint.
+    // The same request again, at once: the first may still be writing, so
+    // nothing is finished and the caller is told to retry.
     let mut again = event(2, Some("order-7"));
     again.fingerprint = first.fingerprint.clone();
     let fresh = [delivery(3, &again, &s1, Some(t0())), delivery(4, &again, &s2, Some(t0()))];
+    let early = a.store.insert_event(&again, &fresh, &[]).await.unwrap_err();
+    assert!(early.is_retryable(), "{early}");
+    assert!(a.store.get_delivery(&d2.id).await.unwrap().is_none(), "nothing finished while it may race");
+
+    // Past the longest a publish runs, the repeat finishes the first: new
+    // ids of its own, the same fingerprint.
+    again.created_at = first.created_at + hookline::ports::span(hookline_aws::PUBLISH_IN_FLIGHT);
     let out = a.store.insert_event(&again, &fresh, &[]).await.unwrap();
     assert_eq!(out, Inserted::Resumed { event_id: first.id.clone() });
     let stored = a.store.get_event(&first.id).await.unwrap().expect("the event is stored under its first id");
@@ -304,4 +312,29 @@ async fn a_filtered_listing_merges_its_shards_in_order_when_one_runs_dry_mid_pag
         }
     }
     assert_eq!(got, vec![10, 6, 5, 4], "newest first, none skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_publishes_with_one_key_at_once_store_one_event_and_finish_nothing_twice() {
+    use hookline::ports::Inserted;
+    let a = aws().await;
+    let sub = subscription(1).id;
+    for round in 0..5u8 {
+        let key = format!("order-{round}");
+        let first = event(2 * round + 1, Some(&key));
+        let mut second = event(2 * round + 2, Some(&key));
+        second.fingerprint = first.fingerprint.clone();
+        let (d1, d2) = (delivery(1, &first, &sub, Some(t0())), delivery(2, &second, &sub, Some(t0())));
+        let (x, y) = tokio::join!(
+            a.store.insert_event(&first, std::slice::from_ref(&d1), &[]),
+            a.store.insert_event(&second, std::slice::from_ref(&d2), &[])
+        );
+        let mut outcomes = [x.unwrap(), y.unwrap()];
+        outcomes.sort_by_key(|o| !matches!(o, Inserted::New));
+        let [won, lost] = outcomes;
+        assert_eq!(won, Inserted::New, "round {round}");
+        // The loser waited for the winner's event: a plain duplicate, not a
+        // "finished here" that would send the deliveries a second time.
+        assert!(matches!(lost, Inserted::Duplicate { .. }), "round {round}: {lost:?}");
+    }
 }

@@ -339,9 +339,15 @@ async fn a_keyed_publish_that_died_part_way_is_finished_and_sent_at_once_by_its_
     w.pump.settle(&lost, &SqsBatchResponse::default()).await.expect("drain");
     assert_eq!(w.call(reqwest::Method::GET, &format!("/v1/events/{event_id}"), None, None).await.0, 404);
 
-    // The client retries with its key: the same event and delivery, stored
-    // whole, and its message sent now — not when the scheduler's safety net
-    // would find it.
+    // A retry at once is told to come back: the first publish might still
+    // be writing, and finishing it now could send its deliveries twice.
+    let (status, early) =
+        w.call(reqwest::Method::POST, "/v1/events", Some(body.clone()), Some("order-7")).await;
+    assert_eq!(status, 503, "{early}");
+    // Retried later (past the longest a publish runs): the same event and
+    // delivery, stored whole, and its message sent now — not when the
+    // scheduler's safety net would find it.
+    w.clock.advance(hookline_aws::PUBLISH_IN_FLIGHT);
     let again = w.publish(body, Some("order-7")).await;
     assert_eq!((again["id"].as_str(), again["deliveries"][0]["id"].as_str()), (Some(event_id), Some(id)));
     let (batch, response) = w.lambda_batch().await;

@@ -113,6 +113,11 @@ const SHARD_READS_IN_FLIGHT: usize = 16;
 /// Shards of each scope's hourly counts: a flush adds to one of them, a
 /// chart reads and sums them all.
 pub const COUNT_SHARDS: u32 = 8;
+/// The longest a publish can still be writing after it took its
+/// idempotency key: more than the publishing functions' timeout (30 s in
+/// template.yaml). A repeat finds a part-written publish finished only
+/// after this, so it never races one that is still running.
+pub const PUBLISH_IN_FLIGHT: Duration = Duration::from_secs(120);
 /// Name of the subscriptions-by-tenant / deliveries-by-subscription index.
 pub const GSI1: &str = "gsi1";
 /// Name of the deliveries-by-tenant index.
@@ -972,6 +977,19 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Whether event `id` is stored, looking a few times over about a
+    /// second and a half: a concurrent publish with the same key writes it
+    /// last, milliseconds after taking the key.
+    async fn wait_for_event(&self, id: &EventId) -> Result<bool, StoreError> {
+        for pause_ms in [0, 25, 50, 100, 200, 400, 700] {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            if self.get(format!("EVT#{id}"), "EVT").await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// A keyed publish whose key is taken: the earlier publish, finished
     /// first if it stopped before its last write (its event is missing) and
     /// this is the same request.
@@ -990,11 +1008,23 @@ impl DynamoStore {
         let Some(AttributeValue::L(ids)) = item.get("dlv") else {
             return Ok(Inserted::Duplicate { event_id, fingerprint });
         };
-        if !same_request || self.get(format!("EVT#{event_id}"), "EVT").await?.is_some() {
+        if !same_request || self.wait_for_event(&event_id).await? {
             return Ok(Inserted::Duplicate { event_id, fingerprint });
         }
-        // The first publish stopped part-way (or is still writing: the same
-        // items under the same ids, each only if absent, so both land once).
+        let first_at = Utc
+            .timestamp_millis_opt(get_n(&item, "created_at")?)
+            .single()
+            .ok_or_else(|| corrupt("bad created_at"))?;
+        // Still no event. While the first publish may still be running,
+        // finishing it here would race it and send its deliveries twice:
+        // the caller tries again later (503 with Retry-After; an ingest-queue
+        // message comes back). Past that, it stopped for good: finished here
+        // under its ids (each write only if absent), its messages sent now.
+        if event.created_at < first_at + hookline::ports::span(PUBLISH_IN_FLIGHT) {
+            return Err(StoreError::Contended(
+                "an earlier publish with this idempotency key is still being stored; retry".into(),
+            ));
+        }
         let ids: HashMap<String, DeliveryId> = ids
             .iter()
             .filter_map(|v| v.as_s().ok())
@@ -1003,10 +1033,7 @@ impl DynamoStore {
             .collect::<Result<_, StoreError>>()?;
         let mut first = event.clone();
         first.id = event_id.clone();
-        first.created_at = Utc
-            .timestamp_millis_opt(get_n(&item, "created_at")?)
-            .single()
-            .ok_or_else(|| corrupt("bad created_at"))?;
+        first.created_at = first_at;
         let theirs: Vec<Delivery> = deliveries
             .iter()
             .filter_map(|d| {

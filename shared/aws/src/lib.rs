@@ -13,7 +13,9 @@ pub mod pump;
 mod size;
 mod sqs;
 
-pub use dynamodb::{DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2, SUBSCRIPTION_SHARDS, listing_shard};
+pub use dynamodb::{
+    DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2, PUBLISH_IN_FLIGHT, SUBSCRIPTION_SHARDS, listing_shard,
+};
 pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};
 pub use sqs::{
