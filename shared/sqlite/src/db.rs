@@ -75,6 +75,12 @@ impl Db {
         busy(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+        // Each write of a group runs in its own savepoint, and SQLite keeps
+        // the pages a savepoint changes in a sub-journal — spilled to a
+        // temporary file past 64 KiB unless temporary storage is memory.
+        // The profile showed that file's writes at ~38 % of the writer
+        // thread. It is never needed after a crash (the WAL is the log).
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
         setup(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (tx, rx) = mpsc::channel::<Job>();
