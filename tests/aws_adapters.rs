@@ -12,6 +12,11 @@ use hookline::ports::{DeliveryQueue, DeliveryStore, EventStore, QueueMessage, Qu
 use hookline_aws::{DynamoStore, SqsQueue, provision};
 use hookline_tests::moto::{Moto, unique};
 
+/// Deletes the item with this key, as if it had never been written.
+async fn forget(a: &Aws, pk: String, sk: &str) {
+    hookline_tests::moto::forget(&a.dynamo, &a.table, pk, sk).await;
+}
+
 struct Aws {
     moto: Moto,
     dynamo: aws_sdk_dynamodb::Client,
@@ -187,18 +192,6 @@ async fn aws_errors_say_whether_a_retry_can_help() {
     let queue_down = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), format!("{endpoint}/123456789012/q"));
     let unavailable = queue_down.enqueue(&[message]).await.unwrap_err();
     assert!(unavailable.is_retryable(), "an unreachable queue is retryable: {unavailable}");
-}
-
-/// Deletes the item with this key, as if it had never been written.
-async fn forget(a: &Aws, pk: String, sk: &str) {
-    a.dynamo
-        .delete_item()
-        .table_name(&a.table)
-        .key("pk", AttributeValue::S(pk))
-        .key("sk", AttributeValue::S(sk.into()))
-        .send()
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

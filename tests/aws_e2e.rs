@@ -326,14 +326,7 @@ async fn a_keyed_publish_that_died_part_way_is_finished_and_sent_at_once_by_its_
     // As if the ingest function had died after writing the key: no
     // delivery, no event, no message (drained unhandled).
     for (pk, sk) in [(format!("DLV#{id}"), "DLV"), (format!("EVT#{event_id}"), "EVT")] {
-        w.dynamo
-            .delete_item()
-            .table_name(&w.table)
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
-            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
-            .send()
-            .await
-            .expect("delete");
+        hookline_tests::moto::forget(&w.dynamo, &w.table, pk, sk).await;
     }
     let lost = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
     w.pump.settle(&lost, &SqsBatchResponse::default()).await.expect("drain");

@@ -620,21 +620,23 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
     wait_text(&b, "h1", "Endpoints").await;
     audit("endpoints").await;
-    b.client.goto(&format!("{}/portal/endpoints/{sub}", h.base)).await.expect("goto");
-    wait_text(&b, "h1", "Endpoint settings").await;
-    audit("endpoint settings").await;
-    b.client.goto(&format!("{}/portal/deliveries", h.base)).await.expect("goto");
-    wait_text(&b, "h1", "Delivery log").await;
-    audit("delivery log").await;
-    b.client.goto(&format!("{}/portal/deliveries/{delivery}", h.base)).await.expect("goto");
-    wait_text(&b, "table", "200").await;
-    audit("delivery").await;
-    b.client.goto(&format!("{}/portal/deliveries/{delivery}/attempts/1", h.base)).await.expect("goto");
-    wait_text(&b, "pre.request", "webhook-signature").await;
-    audit("attempt request").await;
-    b.client.goto(&format!("{}/portal/event-types", h.base)).await.expect("goto");
-    wait_text(&b, "main", "An order was paid").await;
-    audit("event types").await;
+    // Each page: its path, what shows it loaded, its name in the report.
+    for (path, selector, text, what) in [
+        (format!("/portal/endpoints/{sub}"), "h1", "Endpoint settings", "endpoint settings"),
+        ("/portal/deliveries".to_owned(), "h1", "Delivery log", "delivery log"),
+        (format!("/portal/deliveries/{delivery}"), "table", "200", "delivery"),
+        (
+            format!("/portal/deliveries/{delivery}/attempts/1"),
+            "pre.request",
+            "webhook-signature",
+            "attempt request",
+        ),
+        ("/portal/event-types".to_owned(), "main", "An order was paid", "event types"),
+    ] {
+        b.client.goto(&format!("{}{path}", h.base)).await.expect("goto");
+        wait_text(&b, selector, text).await;
+        audit(what).await;
+    }
     // A form sent back with an error beside its field, and a secret shown once.
     b.client.goto(&format!("{}/portal/", h.base)).await.expect("goto");
     let url = b.client.find(Locator::Css("form.create input[name=url]")).await.expect("url");
@@ -654,12 +656,13 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     b.client.goto(&format!("{}{}", h.base, op["url"].as_str().expect("url"))).await.expect("open");
     wait_text(&b, "header", "operator").await;
     audit("operator endpoints").await;
-    b.client.goto(&format!("{}/portal/service", h.base)).await.expect("goto");
-    wait_text(&b, "h1", "Service").await;
-    audit("service").await;
-    b.client.goto(&format!("{}/portal/dead-letters", h.base)).await.expect("goto");
-    wait_text(&b, "h1", "Dead letters").await;
-    audit("dead letters").await;
+    for (path, heading, what) in
+        [("/portal/service", "Service", "service"), ("/portal/dead-letters", "Dead letters", "dead letters")]
+    {
+        b.client.goto(&format!("{}{path}", h.base)).await.expect("goto");
+        wait_text(&b, "h1", heading).await;
+        audit(what).await;
+    }
     // On a phone's width, no page scrolls sideways (tables drop their
     // later columns, long ids and requests wrap).
     b.client.set_window_size(390, 844).await.expect("a phone's size");

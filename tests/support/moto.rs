@@ -73,3 +73,16 @@ pub fn unique(label: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!("hookline-{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Deletes the item with this key from `table`, as if it had never been
+/// written (a test's way to stop a write sequence part-way).
+pub async fn forget(client: &aws_sdk_dynamodb::Client, table: &str, pk: String, sk: &str) {
+    client
+        .delete_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .expect("delete an item");
+}

@@ -108,8 +108,9 @@ pub const SUBSCRIPTION_SHARDS: u32 = 32;
 /// Shards of a tenant's deliveries listing (index `gsi2`): 312 writes a
 /// second a partition at 20,000 deliveries a second for one tenant.
 pub const TENANT_SHARDS: u32 = 64;
-/// Shard queries a listing or a scheduler run has in flight at once.
-const SHARD_READS_IN_FLIGHT: usize = 16;
+/// Requests one store call has in flight at once (a listing's or a
+/// scheduler run's shard queries, a keyed publish's puts).
+const REQUESTS_IN_FLIGHT: usize = 16;
 /// Shards of each scope's hourly counts: a flush adds to one of them, a
 /// chart reads and sums them all.
 pub const COUNT_SHARDS: u32 = 8;
@@ -555,7 +556,7 @@ impl DynamoStore {
                 reads.push(r.read(self, index, (pk_name, sk_name), cursor.as_deref(), page));
             }
             futures_util::stream::iter(reads)
-                .buffer_unordered(SHARD_READS_IN_FLIGHT)
+                .buffer_unordered(REQUESTS_IN_FLIGHT)
                 .try_collect::<Vec<()>>()
                 .await?;
             // Take ids in merged order while every shard that may hold a
@@ -971,7 +972,7 @@ impl DynamoStore {
         let puts: Vec<_> =
             items.into_iter().map(|item| self.put_if(item, "attribute_not_exists(pk)", &[])).collect();
         futures_util::stream::iter(puts)
-            .buffer_unordered(SHARD_READS_IN_FLIGHT)
+            .buffer_unordered(REQUESTS_IN_FLIGHT)
             .try_collect::<Vec<bool>>()
             .await?;
         Ok(())
@@ -1213,7 +1214,7 @@ impl DeliveryStore for DynamoStore {
                 .send()
         });
         let pages: Vec<_> = futures_util::stream::iter(queries)
-            .buffered(SHARD_READS_IN_FLIGHT)
+            .buffered(REQUESTS_IN_FLIGHT)
             .try_collect()
             .await
             .map_err(unavailable)?;
