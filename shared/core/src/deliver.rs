@@ -172,7 +172,15 @@ impl Context {
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DeliverError> {
         for _ in 0..5 {
             let now = self.clock.now();
-            match self.pacer.turn(&sub.id, rate, now).await? {
+            let turn = match self.pacer.turn(&sub.id, rate, now).await {
+                // Other processes keep taking the schedule's slots: they
+                // are sending at the limit. This delivery waits its turn
+                // like any other held back, instead of failing its message
+                // (which would come back only after the visibility timeout).
+                Err(StoreError::Contended(_)) => return Ok(Some(now + span(rate.spacing()))),
+                other => other?,
+            };
+            match turn {
                 Turn::At(at) => {
                     if let Ok(wait) = (at - now).to_std() {
                         sender.wait(wait).await;

@@ -842,6 +842,37 @@ async fn a_rate_limited_endpoint_gets_its_slots_and_the_rest_wait_without_spendi
     }
 }
 
+/// A shared schedule that other processes keep moving under every lease.
+struct ContendedSlots;
+
+#[async_trait::async_trait]
+impl crate::ports::RateSlots for ContendedSlots {
+    async fn lease(
+        &self,
+        _: &SubscriptionId,
+        _: crate::policy::RateLimit,
+        _: u32,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::policy::rate::Grant, crate::ports::StoreError> {
+        Err(crate::ports::StoreError::Contended("the rate schedule kept changing".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_rate_schedule_busy_with_other_senders_holds_the_delivery_back_instead_of_failing_it() {
+    let mut w = world();
+    w.ctx = w.ctx.with_rate_slots(Arc::new(ContendedSlots));
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","rate_limit":20}"#).await;
+    let id = w.publish(r#"{"tenant":"acme","type":"order.paid","payload":{}}"#).await;
+    let handled = w.run_queue().await;
+    assert_eq!(handled, vec![Handled::Held]);
+    assert!(w.sender.requests().is_empty());
+    assert_eq!(w.delivery(&id[0]).await.attempts, 0, "no attempt spent");
+    let requeued = w.queue.drain();
+    assert_eq!(requeued.len(), 1, "queued again for its turn");
+    assert!(requeued[0].delay <= Duration::from_secs(2), "back within the next second or so");
+}
+
 #[tokio::test]
 async fn a_429_with_retry_after_pauses_the_whole_endpoint_until_then() {
     let w = world();
