@@ -114,6 +114,18 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) a process has used, from `/proc/<pid>/stat`
+/// (`self` for this one). The kernel reports it in USER_HZ ticks, fixed at
+/// 100 a second for user space on Linux.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 async fn embedded(args: &HashMap<String, String>) -> anyhow::Result<()> {
     let bin: String = arg(args, "bin", "target/release/hookline".to_owned())?;
     let events: usize = arg(args, "events", 10_000)?;
@@ -171,6 +183,7 @@ async fn embedded(args: &HashMap<String, String>) -> anyhow::Result<()> {
     }
     let expected = events * subs;
     let interval = Duration::from_secs_f64(1.0 / rate);
+    let cpu_at_start = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let t0 = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -264,6 +277,23 @@ async fn embedded(args: &HashMap<String, String>) -> anyhow::Result<()> {
         pct(&all, 0.99),
         pct(&all, 1.0)
     );
+    // Where the two cores went: hookline's share and the harness's own
+    // (publishers and receivers), per delivery received.
+    if let ((Some(h0), Some(s0)), Some(h1), Some(s1)) =
+        (cpu_at_start, cpu_seconds(&pid.to_string()), cpu_seconds("self"))
+        && !all.is_empty()
+    {
+        let per = |cpu: f64| cpu * 1e6 / all.len() as f64;
+        println!(
+            "  CPU: hookline {:.1} s ({:.0} µs a delivery, {:.2} cores), harness {:.1} s ({:.0} µs a delivery, {:.2} cores)",
+            h1 - h0,
+            per(h1 - h0),
+            (h1 - h0) / elapsed.as_secs_f64(),
+            s1 - s0,
+            per(s1 - s0),
+            (s1 - s0) / elapsed.as_secs_f64()
+        );
+    }
     if let Some(mib) = peak_rss_mib(pid) {
         println!("  hookline peak memory (VmHWM): {mib:.1} MiB");
     }
