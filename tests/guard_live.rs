@@ -4,6 +4,8 @@
 //! followed, huge responses are cut, slow ones time out. Only loopback is
 //! ever connected to: non-loopback targets are judged by the guard alone
 //! (see the guard's unit tests and tests in server/tests/adversarial.rs).
+//! And a busy endpoint keeps its connections from one wave of sends to the
+//! next.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -192,4 +194,65 @@ async fn a_huge_response_is_cut_and_a_slow_one_times_out() {
         "the timeout bounds the attempt: {:?}",
         result.duration
     );
+}
+
+type Peers = Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>;
+
+/// A keep-alive receiver that answers `wave` requests at a time, once all
+/// of them have arrived (so each wave needs `wave` connections at once),
+/// and records the peer (client address and port) of every request: one
+/// peer, one connection.
+async fn wave_receiver(wave: usize) -> (String, Peers) {
+    use axum::extract::{ConnectInfo, State};
+    async fn record(
+        State((peers, all_in)): State<(Peers, Arc<tokio::sync::Barrier>)>,
+        ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ) {
+        peers.lock().expect("lock").push(peer);
+        all_in.wait().await;
+    }
+    let peers: Peers = Arc::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state((peers.clone(), Arc::new(tokio::sync::Barrier::new(wave))));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", l.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+    });
+    (url, peers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_endpoint_keeps_its_connections_from_one_wave_of_sends_to_the_next() {
+    // 200 sends at once (as the embedded mode's 256 in flight can make to
+    // one endpoint), twice. The second wave finds the first's connections
+    // idle in the pool; a pool that kept fewer closed the rest, and every
+    // delivery past them paid a new connection (at 64 kept, ~40 % of the
+    // deliveries of a load run opened one: BENCHMARKS.md).
+    const WAVE: usize = 200;
+    let (url, peers) = wave_receiver(WAVE).await;
+    let guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
+    let sender = Arc::new(HttpSender::new(guard).expect("sender"));
+    let mut seen = std::collections::HashSet::new();
+    for wave in 0..2 {
+        let sends: Vec<_> = (0..WAVE)
+            .map(|_| {
+                let (sender, url) = (sender.clone(), url.clone());
+                tokio::spawn(async move { sender.send(&request(&url, Duration::from_secs(10))).await })
+            })
+            .collect();
+        for s in sends {
+            let result = s.await.expect("a send");
+            assert!(result.outcome.is_success(), "{result:?}");
+        }
+        let wave_peers: std::collections::HashSet<_> = peers.lock().expect("lock").drain(..).collect();
+        let new = wave_peers.difference(&seen).count();
+        if wave == 0 {
+            assert_eq!(new, WAVE, "the first wave needs a connection for each send");
+        } else {
+            assert!(new <= WAVE / 10, "the second wave opened {new} new connections for {WAVE} sends");
+        }
+        seen.extend(wave_peers);
+    }
 }

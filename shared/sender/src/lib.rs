@@ -23,6 +23,13 @@ pub const EXCERPT_BYTES: usize = 4 * 1024;
 /// Response bytes read at most (past the excerpt they are read only so the
 /// connection can be reused, then dropped).
 pub const DRAIN_BYTES: usize = 64 * 1024;
+/// Idle connections kept per host: as many as the embedded mode sends at
+/// once by default (`HOOKLINE_CONCURRENCY`). A connection handed back to a
+/// full pool is closed and the next request to that host pays a new
+/// connection; at 64, a busy endpoint churned connections under load (the
+/// server spent ~15 % more CPU a delivery; BENCHMARKS.md). Idle ones close
+/// after a minute.
+const MAX_IDLE_PER_HOST: usize = 256;
 /// Longest `Retry-After` taken into account.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -66,7 +73,7 @@ impl HttpSender {
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .build()
             .map_err(|e| SenderInitError(e.to_string()))?;
