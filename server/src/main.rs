@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use hookline::config::Config;
 
+/// mimalloc instead of glibc's allocator: under load glibc's malloc, free
+/// and their arena housekeeping were ~17 % of the server's CPU (BENCHMARKS,
+/// "The embedded mode"); mimalloc's thread-local free lists cost a fraction.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 hookline — webhook delivery service (embedded mode: one process, SQLite)
 
