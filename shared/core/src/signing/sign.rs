@@ -41,8 +41,8 @@ pub fn mac(key: &[u8], content: &SignedContent, msg: &Message<'_>) -> [u8; 32] {
     let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
         return [0; 32];
     };
-    let mut digits = [0u8; 20];
-    let ts = decimal(msg.timestamp, &mut digits);
+    let mut digits = itoa::Buffer::new();
+    let ts = digits.format(msg.timestamp).as_bytes();
     for part in content.parts() {
         match part {
             Part::Literal(s) => mac.update(s.as_bytes()),
@@ -53,15 +53,6 @@ pub fn mac(key: &[u8], content: &SignedContent, msg: &Message<'_>) -> [u8; 32] {
         }
     }
     mac.finalize().into_bytes().into()
-}
-
-/// `n` in decimal, written into `buf` (an i64 has at most 20 characters):
-/// no allocation on the signing path.
-fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{n}"));
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
-    &buf[..len]
 }
 
 /// Encodes MAC bytes as the format writes them, prefix included.
@@ -121,9 +112,7 @@ pub fn sign_headers(
     let mut headers = Vec::with_capacity(4);
     headers.push((format.signature_header.clone(), signature_value(format, secrets, msg)?));
     if let Some(name) = &format.timestamp_header {
-        let mut digits = [0u8; 20];
-        let ts = std::str::from_utf8(decimal(msg.timestamp, &mut digits)).unwrap_or_default().to_owned();
-        headers.push((name.clone(), ts));
+        headers.push((name.clone(), itoa::Buffer::new().format(msg.timestamp).to_owned()));
     }
     if let Some(name) = &format.id_header {
         headers.push((name.clone(), msg.id.to_owned()));
