@@ -13,7 +13,7 @@ pub use format::{Encoding, Part, SignatureFormat, SignedContent};
 pub use secret::{
     GENERATED_SECRET_BYTES, KeyEncoding, RetiringSecret, Secret, SecretError, SecretSet, WHSEC_PREFIX,
 };
-pub use sign::{Message, SigningError, encode, mac, sign_headers, signature_value};
+pub use sign::{Message, SigningError, encode, mac, sign_headers, sign_headers_into, signature_value};
 pub use verify::{DEFAULT_TOLERANCE_SECS, HeaderLookup, VerifyError, verify};
 
 #[cfg(test)]

@@ -168,6 +168,18 @@ pub fn sign_headers(
     msg: &Message<'_>,
 ) -> Result<Vec<(String, String)>, SigningError> {
     let mut headers = Vec::with_capacity(4);
+    sign_headers_into(format, secrets, msg, &mut headers)?;
+    Ok(headers)
+}
+
+/// [`sign_headers`], appended to a request's own header list (no list of
+/// their own); on an error nothing is appended.
+pub fn sign_headers_into(
+    format: &SignatureFormat,
+    secrets: &[&Secret],
+    msg: &Message<'_>,
+    headers: &mut Vec<(String, String)>,
+) -> Result<(), SigningError> {
     headers.push((format.signature_header.clone(), signature_value(format, secrets, msg)?));
     if let Some(name) = &format.timestamp_header {
         headers.push((name.clone(), itoa::Buffer::new().format(msg.timestamp).to_owned()));
@@ -178,7 +190,7 @@ pub fn sign_headers(
     if let Some(name) = &format.event_type_header {
         headers.push((name.clone(), msg.event_type.to_owned()));
     }
-    Ok(headers)
+    Ok(())
 }
 
 #[cfg(test)]

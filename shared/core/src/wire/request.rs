@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::body::{BodyError, BodyFormat, BodyInput};
-use crate::signing::{Message, Secret, SignatureFormat, SigningError, sign_headers};
+use crate::signing::{Message, Secret, SignatureFormat, SigningError, sign_headers_into};
 use crate::target::{CustomHeaders, TargetUrl};
 
 /// The `User-Agent` of every request.
@@ -83,12 +83,11 @@ pub fn build_request(
     })?;
     let msg =
         Message { id: delivery_id, timestamp: now.timestamp(), event_type: content.event_type, body: &body };
-    let signed = sign_headers(target.signature, secrets, &msg)?;
-    let mut headers = Vec::with_capacity(2 + signed.len() + 4);
+    let mut headers = Vec::with_capacity(2 + target.headers.iter().count() + 4);
     headers.push(("content-type".to_owned(), "application/json".to_owned()));
     headers.push(("user-agent".to_owned(), USER_AGENT.to_owned()));
     headers.extend(target.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
-    headers.extend(signed);
+    sign_headers_into(target.signature, secrets, &msg, &mut headers)?;
     Ok(OutgoingRequest { url: target.url.clone(), headers, body, timeout: target.timeout })
 }
 
