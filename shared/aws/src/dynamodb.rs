@@ -432,6 +432,18 @@ impl DynamoStore {
     }
 
     /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
+    /// Writes `d` back over the item it was read from (`read`, whose latest
+    /// attempt it keeps), only if `condition` still holds there.
+    async fn rewrite_delivery(
+        &self,
+        d: &Delivery,
+        read: &Item,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        self.put_if(self.delivery_item(d, read.get("att"))?, condition, values).await
+    }
+
     async fn put_if(
         &self,
         item: Item,
@@ -1238,8 +1250,9 @@ impl DeliveryStore for DynamoStore {
             }
             d.due_at = Some(lease_end);
             let taken = self
-                .put_if(
-                    self.delivery_item(&d, item.get("att"))?,
+                .rewrite_delivery(
+                    &d,
+                    &item,
                     "#status = :pending AND due_at = :old",
                     &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
                 )
@@ -1262,8 +1275,9 @@ impl DeliveryStore for DynamoStore {
             let (status, attempts) = (d.status, d.attempts);
             d.reopen(at, due_at);
             let done = self
-                .put_if(
-                    self.delivery_item(&d, item.get("att"))?,
+                .rewrite_delivery(
+                    &d,
+                    &item,
                     "#status = :s AND attempts = :a",
                     &[(":s", s(status.as_str())), (":a", n(attempts.into()))],
                 )
@@ -1283,8 +1297,9 @@ impl DeliveryStore for DynamoStore {
                 return Ok(false);
             }
             let done = self
-                .put_if(
-                    self.delivery_item(&d, item.get("att"))?,
+                .rewrite_delivery(
+                    &d,
+                    &item,
                     "#status = :pending AND attempts = :a",
                     &[(":pending", s("pending")), (":a", n(attempts.into()))],
                 )

@@ -92,8 +92,8 @@ pub fn signature_value(
     if secrets.is_empty() {
         return Err(SigningError::NoSecret);
     }
-    // One string for every signature: the key decoded on the stack, the
-    // MAC encoded straight into it.
+    // One string for every signature: each key's prepared state copied
+    // from [`PREPARED`], each MAC encoded straight into the string.
     let separator = format.separator.as_deref().unwrap_or("");
     let mut out =
         String::with_capacity(take.min(secrets.len()) * (format.prefix.len() + separator.len() + 64));
