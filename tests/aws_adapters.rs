@@ -331,3 +331,99 @@ async fn two_publishes_with_one_key_at_once_store_one_event_and_finish_nothing_t
         assert!(matches!(lost, Inserted::Duplicate { .. }), "round {round}: {lost:?}");
     }
 }
+
+/// An attribute of the item with this key, as a number.
+async fn number(a: &Aws, pk: String, sk: &str, name: &str) -> Option<i64> {
+    let out = a
+        .dynamo
+        .get_item()
+        .table_name(&a.table)
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item().and_then(|i| i.get(name)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+/// Where the scheduler's sweep of `due` shard `k` starts next (ms; stored
+/// in whole seconds).
+async fn sweep_position(a: &Aws, k: u32) -> i64 {
+    let out = a
+        .dynamo
+        .get_item()
+        .table_name(&a.table)
+        .key("pk", AttributeValue::S("SCHED".into()))
+        .key("sk", AttributeValue::S("DUE".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let pos = out.item().and_then(|i| i.get("pos")).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+    let seconds: i64 =
+        pos.get(k as usize).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    seconds * 1000
+}
+
+/// Sample deliveries of `e` whose `due` entries share one shard.
+fn same_due_shard(e: &hookline::model::Event, count: usize) -> Vec<hookline::model::Delivery> {
+    let sub = subscription(1).id;
+    let all: Vec<_> = (1..=255u8).map(|n| delivery(n, e, &sub, Some(t0()))).collect();
+    let k = hookline_aws::due_shard(&all[0].id);
+    let same: Vec<_> = all.into_iter().filter(|d| hookline_aws::due_shard(&d.id) == k).take(count).collect();
+    assert_eq!(same.len(), count, "enough sample deliveries in one shard");
+    same
+}
+
+/// A finished delivery keeps its `due` entry (removing it would be one
+/// more index write on every delivery); the scheduler's sweep reads it
+/// once, claims nothing for it, and starts past it the next time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_delivery_keeps_its_due_entry_and_the_sweep_passes_it_once() {
+    let a = aws().await;
+    let e = event(1, None);
+    let [done, waiting] = <[_; 2]>::try_from(same_due_shard(&e, 2)).unwrap();
+    a.store.insert_event(&e, &[done.clone(), waiting.clone()], &[]).await.unwrap();
+    record(&a.store, attempt(&done.id, 1), succeeded()).await.unwrap();
+
+    let pk = format!("DLV#{}", done.id);
+    assert_eq!(
+        number(&a, pk.clone(), "DLV", "due_at").await,
+        Some(t0().timestamp_millis()),
+        "the entry stays"
+    );
+    assert_eq!(
+        a.store.get_delivery(&done.id).await.unwrap().unwrap().due_at,
+        None,
+        "but is not its due time"
+    );
+
+    let now = t0() + chrono::Duration::minutes(1);
+    let claimed = a.store.claim_due(now, Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|d| &d.id).collect::<Vec<_>>(), [&waiting.id], "only the pending one");
+    let k = hookline_aws::due_shard(&done.id);
+    let settled = (now - chrono::Duration::from_std(hookline_aws::SWEEP_SETTLE).unwrap()).timestamp_millis();
+    assert_eq!(sweep_position(&a, k).await, settled, "the next sweep starts past the finished one's entry");
+}
+
+/// An entry that reaches the index behind a sweep — due before the run's
+/// now, but within the settling time — is still found by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_appears_behind_a_sweep_within_the_settling_time_is_still_claimed() {
+    let a = aws().await;
+    let e = event(1, None);
+    let [first, late] = <[_; 2]>::try_from(same_due_shard(&e, 2)).unwrap();
+    a.store.insert_event(&e, std::slice::from_ref(&first), &[]).await.unwrap();
+    let run = t0() + chrono::Duration::minutes(1);
+    assert_eq!(a.store.claim_due(run, Duration::from_secs(600), 10).await.unwrap().len(), 1);
+
+    // Written after that run, due a moment before it.
+    assert!(hookline_aws::SWEEP_SETTLE > Duration::from_secs(5));
+    let behind = run - chrono::Duration::seconds(5);
+    let late = hookline::model::Delivery { due_at: Some(behind), ..late };
+    a.store.insert_event(&event(2, None), std::slice::from_ref(&late), &[]).await.unwrap();
+    let next =
+        a.store.claim_due(run + chrono::Duration::minutes(1), Duration::from_secs(600), 10).await.unwrap();
+    assert_eq!(next.iter().map(|d| &d.id).collect::<Vec<_>>(), [&late.id]);
+}

@@ -229,6 +229,9 @@ pub async fn due_deliveries_are_claimed_once_until_their_lease_ends(s: &dyn Stor
     assert_eq!(again.len(), 20, "the lease ended");
     assert!(again.iter().all(|d| d.due_at == Some(t0() + Span::seconds(120))), "claimed for a new lease");
     assert_eq!(s.claim_due(t0() + Span::seconds(200), lease, 5).await.unwrap().len(), 5, "at most the limit");
+    // What a call left for its limit is still there for the next one.
+    let rest = s.claim_due(t0() + Span::seconds(200), lease, 100).await.unwrap();
+    assert_eq!(rest.len(), 15, "the rest, none passed over");
 }
 
 /// Deliveries list newest first by subscription, by tenant and by event,

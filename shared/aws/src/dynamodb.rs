@@ -10,6 +10,7 @@
 //! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>#<k>` / id; g2: `DLVT#<tenant>#<k>` / id; due: shard / due_at |
 //! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
+//! | where the scheduler's sweep of each `due` shard starts | `SCHED` | `DUE` | |
 //! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
 //! | attempts in an hour (the portal's charts) | `COUNT#<subscription or *>#<shard>` | `H#<unix hour start>` | |
 //!
@@ -20,8 +21,16 @@
 //! nothing (the older attempt is in both places until the second lands).
 //!
 //! Indexes project keys only, so rewriting a delivery's state writes to an
-//! index only when that index's keys change. `due` is sparse (only pending
-//! deliveries with a due time).
+//! index only when that index's keys change. `due` is sparse: a pending
+//! delivery's entry is its due time; a finished delivery keeps the entry
+//! it had (taking it out would be one more index write on every delivery)
+//! until TTL removes the item. The scheduler therefore sweeps each shard
+//! from where its last run left it (item `SCHED`, at most one write a run)
+//! rather than from the beginning: every entry is read about once, a
+//! finished delivery's by an eventually consistent `BatchGetItem` (half a
+//! read unit) that shows it finished, and skipped. Nothing is passed over:
+//! every writer sets a due time at least its own now plus the queue grace,
+//! and a sweep position stays [`SWEEP_SETTLE`] behind the run's clock.
 //!
 //! No partition key takes more than DynamoDB's 1,000 writes a second from
 //! one busy endpoint or tenant: every key a delivery writes is either its
@@ -30,7 +39,7 @@
 //! [`SUBSCRIPTION_SHARDS`] partitions (one `gsi1` entry per delivery:
 //! 32,000 deliveries a second before one passes 1,000), a tenant's
 //! [`TENANT_SHARDS`], the `due` index [`DUE_SHARDS`] (an entry added at
-//! publish and removed when the delivery finishes: 64,000 a second). A
+//! publish, and moved by each retry: 128,000 first tries a second). A
 //! listing reads all its shards newest first and merges them by id (the
 //! ids are ULIDs, so by time): one query per shard per page, each read only
 //! when the merge reaches it ([`DynamoStore::page_index`]); the scheduler
@@ -96,11 +105,20 @@ use hookline::target::TargetUrl;
 use super::error::store_error as unavailable;
 use super::size::{WRITE_UNIT, item_size};
 
-/// Shards of the `due` index: every pending delivery adds an entry and
-/// removes it when it finishes, so 128 shards keep each partition at 312
-/// writes a second at 20,000 deliveries a second (DynamoDB's limit is
-/// 1,000 a partition), with room for an unlucky spread.
+/// Shards of the `due` index: every delivery adds an entry at publish (and
+/// each retry moves it), so 128 shards keep each partition at 156 writes a
+/// second at 20,000 first tries a second (DynamoDB's limit is 1,000 a
+/// partition), with room for retries and an unlucky spread.
 pub const DUE_SHARDS: u32 = 128;
+/// How far behind the clock a `due` shard's sweep position stays. Every
+/// writer sets a due time at least its own now (a first try's or a retry's
+/// plus the 15-minute queue grace, a claim's lease end), so an entry can
+/// appear behind a sweep only if the index lagged, or its writer's clock
+/// was behind the scheduler's, by more than this as well as that grace.
+/// Entries due within it of a run are read again by the next.
+pub const SWEEP_SETTLE: Duration = Duration::from_secs(10);
+/// `due` entries read per shard per query in a sweep.
+const SWEEP_PAGE: i32 = 1000;
 /// Shards of a subscription's deliveries listing (index `gsi1`): one entry
 /// per delivery, 312 writes a second a partition at 10,000 deliveries a
 /// second to one endpoint.
@@ -206,8 +224,15 @@ pub fn listing_shard(id: &DeliveryId) -> u32 {
     spread(id.as_str(), SUBSCRIPTION_SHARDS)
 }
 
-fn shard(id: &DeliveryId) -> String {
-    spread(id.as_str(), DUE_SHARDS).to_string()
+/// Sweep positions as stored: whole seconds, rounded down (so a sweep
+/// may read up to a second again, never less).
+fn sweep_positions_list(from: &[i64]) -> AttributeValue {
+    AttributeValue::L(from.iter().map(|&at| n(at.div_euclid(1000))).collect())
+}
+
+/// Which of the [`DUE_SHARDS`] `due` partitions a delivery's entry lands in.
+pub fn due_shard(id: &DeliveryId) -> u32 {
+    spread(id.as_str(), DUE_SHARDS)
 }
 
 /// The `gsi1` partitions of a subscription's deliveries (or a tenant's
@@ -287,7 +312,15 @@ impl DynamoStore {
 
     /// The item for `d`, carrying its latest attempt's record (`att`, JSON)
     /// when it has one: every rewrite of a delivery passes on what it read.
-    fn delivery_item(&self, d: &Delivery, last_attempt: Option<&AttributeValue>) -> Result<Item, StoreError> {
+    /// A finished delivery keeps the `due` entry it had (`kept_due`, its
+    /// `due_at` in ms): dropping it would be one more index write per
+    /// delivery; the scheduler's sweep reads past it once instead.
+    fn delivery_item(
+        &self,
+        d: &Delivery,
+        last_attempt: Option<&AttributeValue>,
+        kept_due: Option<i64>,
+    ) -> Result<Item, StoreError> {
         let mut item = key(format!("DLV#{}", d.id), "DLV");
         if let Some(att) = last_attempt {
             item.insert("att".into(), att.clone());
@@ -302,11 +335,14 @@ impl DynamoStore {
         item.insert("g2sk".into(), s(d.id.as_str()));
         item.insert("status".into(), s(d.status.as_str()));
         item.insert("attempts".into(), n(d.attempts.into()));
-        if d.status == DeliveryStatus::Pending
-            && let Some(due) = d.due_at
-        {
-            item.insert("due_shard".into(), s(shard(&d.id)));
-            item.insert("due_at".into(), n(millis(due)));
+        let due = match (d.status, d.due_at) {
+            (DeliveryStatus::Pending, Some(due)) => Some(millis(due)),
+            (status, _) if status.is_final() => kept_due,
+            _ => None,
+        };
+        if let Some(due) = due {
+            item.insert("due_shard".into(), s(due_shard(&d.id).to_string()));
+            item.insert("due_at".into(), n(due));
         }
         if d.status.is_final() {
             item.insert("expires_at".into(), self.expiry(d.updated_at));
@@ -441,7 +477,8 @@ impl DynamoStore {
         condition: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<bool, StoreError> {
-        self.put_if(self.delivery_item(d, read.get("att"))?, condition, values).await
+        self.put_if(self.delivery_item(d, read.get("att"), get_n(read, "due_at").ok())?, condition, values)
+            .await
     }
 
     async fn put_if(
@@ -505,41 +542,140 @@ impl DynamoStore {
 
     /// Reads deliveries by id, in the order given (missing ones skipped).
     async fn deliveries_by_id(&self, ids: &[String]) -> Result<Vec<Delivery>, StoreError> {
-        let mut found: HashMap<String, Delivery> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|id| key(format!("DLV#{id}"), "DLV")).collect();
-            // Unprocessed keys come back under throttling; ask again, bounded.
-            for _ in 0..5 {
-                if keys.is_empty() {
-                    break;
-                }
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(corrupt)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    let d: Delivery = record(item)?;
-                    found.insert(d.id.to_string(), d);
-                }
-                keys = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-            }
-            if !keys.is_empty() {
-                return Err(StoreError::unavailable("DynamoDB left keys unprocessed (throttled)"));
+        let pks: Vec<String> = ids.iter().map(|id| format!("DLV#{id}")).collect();
+        let mut found = self.items_by_pk(&pks, "DLV", true).await?;
+        pks.iter().filter_map(|pk| found.remove(pk)).map(|item| record(&item)).collect()
+    }
+
+    /// The items with sort key `sk` under each of `pks` (missing ones
+    /// absent), by partition key: `BatchGetItem`s of 100, several in
+    /// flight; eventually consistent (half the price) unless `consistent`.
+    async fn items_by_pk(
+        &self,
+        pks: &[String],
+        sk: &str,
+        consistent: bool,
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let chunks: Vec<Vec<Item>> =
+            pks.chunks(100).map(|chunk| chunk.iter().map(|pk| key(pk.clone(), sk)).collect()).collect();
+        let batches = chunks.into_iter().map(|keys| self.batch_get(keys, consistent));
+        let batches: Vec<Vec<Item>> =
+            futures_util::stream::iter(batches).buffered(REQUESTS_IN_FLIGHT).try_collect().await?;
+        let mut out = HashMap::new();
+        for item in batches.into_iter().flatten() {
+            out.insert(get_s(&item, "pk")?.to_owned(), item);
+        }
+        Ok(out)
+    }
+
+    /// Where each `due` shard's sweep starts (a `due_at`, ms): every entry
+    /// before it was seen by an earlier run. One small item, read
+    /// consistently; none yet (a new table, or one from before sweeps):
+    /// from the beginning.
+    async fn sweep_positions(&self) -> Result<Vec<i64>, StoreError> {
+        let mut from = vec![0; DUE_SHARDS as usize];
+        if let Some(item) = self.get("SCHED".into(), "DUE").await?
+            && let Some(AttributeValue::L(list)) = item.get("pos")
+        {
+            for (slot, v) in from.iter_mut().zip(list) {
+                let seconds: i64 = v
+                    .as_n()
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| corrupt("a sweep position is not a number"))?;
+                *slot = seconds * 1000;
             }
         }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        Ok(from)
+    }
+
+    /// Stores the sweep's positions (whole seconds, rounded down: 128 of
+    /// them fit one write unit). Unconditional: two runs at once each
+    /// write positions every entry before which they saw themselves, so
+    /// either one's is right, and the later run's at worst re-reads some.
+    async fn save_sweep_positions(&self, from: &[i64]) -> Result<(), StoreError> {
+        let mut item = key("SCHED".into(), "DUE");
+        item.insert("pos".into(), sweep_positions_list(from));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Claims the delivery behind one `due` entry (`pk`, due at `at`) if it
+    /// is pending and due, from `read` (the item as an eventually
+    /// consistent read found it) — read again consistently when that item
+    /// does not hold this entry (it lags the index, or moved on). A
+    /// finished delivery keeps its last entry; it is passed here once.
+    async fn claim_entry(
+        &self,
+        pk: &str,
+        at: i64,
+        read: Option<&Item>,
+        now: DateTime<Utc>,
+        lease_end: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let item = match read.filter(|item| get_n(item, "due_at").ok() == Some(at)) {
+            Some(item) => item.clone(),
+            None => match self.get(pk.to_owned(), "DLV").await? {
+                Some(item) => item,
+                None => return Ok(None),
+            },
+        };
+        let Ok(old_due) = get_n(&item, "due_at") else { return Ok(None) };
+        let mut d: Delivery = record(&item)?;
+        if d.status != DeliveryStatus::Pending || d.due_at.is_none_or(|t| t > now) {
+            return Ok(None);
+        }
+        d.due_at = Some(lease_end);
+        // The condition holds only for the state read, whichever read it was.
+        let taken = self
+            .rewrite_delivery(
+                &d,
+                &item,
+                "#status = :pending AND due_at = :old AND attempts = :a",
+                &[(":pending", s("pending")), (":old", n(old_due)), (":a", n(d.attempts.into()))],
+            )
+            .await?;
+        Ok(taken.then_some(d))
+    }
+
+    /// One `BatchGetItem` of up to 100 `keys`, asked again (bounded) for
+    /// what throttling leaves unprocessed.
+    async fn batch_get(&self, mut keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for _ in 0..5 {
+            if keys.is_empty() {
+                return Ok(found);
+            }
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(corrupt)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten().cloned());
+            keys = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+        }
+        if keys.is_empty() {
+            Ok(found)
+        } else {
+            Err(StoreError::unavailable("DynamoDB left keys unprocessed (throttled)"))
+        }
     }
 
     /// Walks the index partitions `partitions` (the shards of one listing)
@@ -877,7 +1013,7 @@ impl EventStore for DynamoStore {
             let mut items = Vec::with_capacity(deliveries.len() + 1);
             items.push(self.event_item(event, deliveries));
             for d in deliveries {
-                items.push(self.delivery_item(d, None)?);
+                items.push(self.delivery_item(d, None, None)?);
             }
             self.batch_put(items).await?;
             return Ok(Inserted::New);
@@ -907,8 +1043,10 @@ impl EventStore for DynamoStore {
         if !self.put_if(item, "attribute_not_exists(pk)", &[]).await? {
             return self.repeat(idem_pk, event, deliveries).await;
         }
-        self.put_absent(deliveries.iter().map(|d| self.delivery_item(d, None)).collect::<Result<_, _>>()?)
-            .await?;
+        self.put_absent(
+            deliveries.iter().map(|d| self.delivery_item(d, None, None)).collect::<Result<_, _>>()?,
+        )
+        .await?;
         self.put_absent(vec![self.event_item(event, deliveries)]).await?;
         Ok(Inserted::New)
     }
@@ -1054,7 +1192,7 @@ impl DynamoStore {
                 Some(Delivery { id: id.clone(), event_id: event_id.clone(), ..d.clone() })
             })
             .collect();
-        self.put_absent(theirs.iter().map(|d| self.delivery_item(d, None)).collect::<Result<_, _>>()?)
+        self.put_absent(theirs.iter().map(|d| self.delivery_item(d, None, None)).collect::<Result<_, _>>()?)
             .await?;
         // The event lists every delivery the first publish made, matched
         // again here or not.
@@ -1083,7 +1221,7 @@ impl DynamoStore {
         let Some((mut d, old)) = read else {
             return Ok(false);
         };
-        let previous = d.attempts;
+        let (previous, due) = (d.attempts, d.due_at.map(millis));
         if !d.record(attempt, update) {
             return Ok(false);
         }
@@ -1103,7 +1241,7 @@ impl DynamoStore {
         {
             self.put_attempt(&older, keep_until).await?;
         }
-        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)))?;
+        let mut item = self.delivery_item(&d, Some(&s(to_json(attempt)?)), due)?;
         let separately = item_size(&item) > WRITE_UNIT;
         if separately {
             item.remove("att");
@@ -1211,54 +1349,70 @@ impl DeliveryStore for DynamoStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let lease_end = now + hookline::ports::span(lease);
-        // Every shard (128 queries, each at least half a read unit: a run's
-        // fixed cost), then the due entries taken in turn from each shard so
-        // a backlog in one does not starve the others.
-        let queries = (0..DUE_SHARDS).map(|shard| {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("due_shard = :s AND due_at <= :now")
-                .expression_attribute_values(":s", s(shard.to_string()))
-                .expression_attribute_values(":now", n(millis(now)))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
-                .send()
-        });
-        let pages: Vec<_> = futures_util::stream::iter(queries)
-            .buffered(REQUESTS_IN_FLIGHT)
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        let longest = pages.iter().map(|p| p.items().len()).max().unwrap_or(0);
-        let mut due = Vec::new();
-        for i in 0..longest {
-            for k in pages.iter().filter_map(|p| p.items().get(i)) {
-                due.push(get_s(k, "pk")?.to_owned());
-            }
-        }
+        let settled = millis(now - hookline::ports::span(SWEEP_SETTLE));
+        // Each shard from where the last sweep left it to now, a page at a
+        // time (every shard's first page at once: 128 queries, each at
+        // least half a read unit, are a run's fixed cost); the deliveries
+        // behind a round's entries read at once, eventually consistent.
+        let read_from = self.sweep_positions().await?;
+        let mut from = read_from.clone();
+        let mut open: Vec<(usize, Option<Item>)> = (0..read_from.len()).map(|k| (k, None)).collect();
         let mut claimed = Vec::new();
-        for pk in due {
-            if claimed.len() >= limit {
-                break;
+        while !open.is_empty() && claimed.len() < limit {
+            let queries: Vec<_> = open
+                .iter()
+                .map(|(k, start)| {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(DUE_INDEX)
+                        .key_condition_expression("due_shard = :s AND due_at BETWEEN :from AND :now")
+                        .expression_attribute_values(":s", s(k.to_string()))
+                        .expression_attribute_values(":from", n(read_from[*k]))
+                        .expression_attribute_values(":now", n(millis(now)))
+                        .set_exclusive_start_key(start.clone())
+                        .limit(SWEEP_PAGE)
+                })
+                .collect();
+            let pages: Vec<_> = futures_util::stream::iter(queries.into_iter().map(|q| q.send()))
+                .buffered(REQUESTS_IN_FLIGHT)
+                .try_collect()
+                .await
+                .map_err(unavailable)?;
+            let pks = pages
+                .iter()
+                .flat_map(|p| p.items())
+                .map(|e| get_s(e, "pk").map(str::to_owned))
+                .collect::<Result<Vec<_>, _>>()?;
+            let read = self.items_by_pk(&pks, "DLV", false).await?;
+            let mut still_open = Vec::new();
+            'shards: for ((k, _), page) in open.iter().zip(&pages) {
+                for entry in page.items() {
+                    let at = get_n(entry, "due_at")?;
+                    if claimed.len() >= limit {
+                        // The first entry not looked at: the next run starts here.
+                        from[*k] = at;
+                        continue 'shards;
+                    }
+                    let pk = get_s(entry, "pk")?;
+                    if let Some(d) = self.claim_entry(pk, at, read.get(pk), now, lease_end).await? {
+                        claimed.push(d);
+                    }
+                }
+                match (page.last_evaluated_key(), page.items().last()) {
+                    (Some(start), Some(last)) => {
+                        from[*k] = get_n(last, "due_at")?;
+                        still_open.push((*k, Some(start.clone())));
+                    }
+                    // Every entry up to now seen: later ones can still
+                    // appear only after `settled` (see SWEEP_SETTLE).
+                    _ if !page.items().is_empty() => from[*k] = from[*k].max(settled),
+                    _ => {}
+                }
             }
-            let Some(item) = self.get(pk, "DLV").await? else { continue };
-            let old_due = get_n(&item, "due_at").ok();
-            let mut d: Delivery = record(&item)?;
-            if d.status != DeliveryStatus::Pending || old_due.is_none_or(|t| t > millis(now)) {
-                continue;
-            }
-            d.due_at = Some(lease_end);
-            let taken = self
-                .rewrite_delivery(
-                    &d,
-                    &item,
-                    "#status = :pending AND due_at = :old",
-                    &[(":pending", s("pending")), (":old", n(old_due.unwrap_or_default()))],
-                )
-                .await?;
-            if taken {
-                claimed.push(d);
+            open = still_open;
+            if from != read_from {
+                self.save_sweep_positions(&from).await?;
             }
         }
         Ok(claimed)
@@ -1493,5 +1647,25 @@ impl RateSlots for DynamoStore {
             }
         }
         Err(StoreError::Contended("the rate schedule kept changing; the delivery waits".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_positions_of_every_shard_fit_one_write_unit() {
+        // The last second with ten digits (in the year 2286).
+        let far = 9_999_999_999_999;
+        let mut item = key("SCHED".into(), "DUE");
+        item.insert("pos".into(), sweep_positions_list(&vec![far; DUE_SHARDS as usize]));
+        assert!(item_size(&item) <= WRITE_UNIT, "{} bytes", item_size(&item));
+    }
+
+    #[test]
+    fn a_stored_sweep_position_is_never_later_than_the_one_given() {
+        let AttributeValue::L(list) = sweep_positions_list(&[1_999, -1]) else { panic!("a list") };
+        assert_eq!(list, [n(1), n(-1)]);
     }
 }

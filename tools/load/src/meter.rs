@@ -95,6 +95,14 @@ impl Bill {
         self.log_bytes = (self.log_bytes - fixed.log_bytes).max(0.0);
     }
 
+    /// Takes the write units booked to the table's partition `pk` out of
+    /// this bill and returns them (a cost that is not the work's own).
+    pub fn set_aside(&mut self, pk: &str) -> f64 {
+        let units = self.partitions.remove(&("table".to_owned(), pk.to_owned())).unwrap_or(0.0);
+        self.wru -= units;
+        units
+    }
+
     /// The busiest partition key of the table and of each index, with its
     /// write units, busiest first.
     pub fn busiest(&self) -> Vec<(&str, &str, f64)> {
