@@ -427,3 +427,48 @@ async fn an_entry_that_appears_behind_a_sweep_within_the_settling_time_is_still_
         a.store.claim_due(run + chrono::Duration::minutes(1), Duration::from_secs(600), 10).await.unwrap();
     assert_eq!(next.iter().map(|d| &d.id).collect::<Vec<_>>(), [&late.id]);
 }
+
+/// A shard with more entries than a sweep reads in one query is swept
+/// across pages: the pending deliveries among finished ones are all
+/// claimed, what a limit leaves is claimed by the next call, and nothing
+/// finished is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_with_more_entries_than_a_page_is_swept_across_pages() {
+    let a = aws().await;
+    let e = event(1, None);
+    let template = delivery(1, &e, &subscription(1).id, Some(t0()));
+    let k = hookline_aws::due_shard(&template.id);
+    // 250 deliveries in one shard (a page is 100), due a millisecond apart.
+    let mut all = Vec::new();
+    for seed in 0..u16::MAX {
+        let [hi, lo] = seed.to_be_bytes();
+        let id = DeliveryId::generate(t0(), [hi, lo, 7, 7, 7, 7, 7, 7, 7, 7]);
+        if hookline_aws::due_shard(&id) == k {
+            let due = t0() + chrono::Duration::milliseconds(all.len() as i64);
+            all.push(hookline::model::Delivery { id, due_at: Some(due), ..template.clone() });
+            if all.len() == 250 {
+                break;
+            }
+        }
+    }
+    assert_eq!(all.len(), 250);
+    for chunk in all.chunks(50) {
+        a.store.insert_event(&event(2, None), chunk, &[]).await.unwrap();
+    }
+    // Every other one finishes.
+    let finished: Vec<_> = all.iter().step_by(2).collect();
+    for d in &finished {
+        record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
+    }
+    let mut pending: Vec<_> = all.iter().skip(1).step_by(2).map(|d| d.id.clone()).collect();
+
+    let now = t0() + chrono::Duration::minutes(1);
+    let lease = Duration::from_secs(600);
+    let first = a.store.claim_due(now, lease, 60).await.unwrap();
+    assert_eq!(first.len(), 60, "the limit");
+    let rest = a.store.claim_due(now, lease, 1000).await.unwrap();
+    let mut claimed: Vec<_> = first.into_iter().chain(rest).map(|d| d.id).collect();
+    claimed.sort();
+    pending.sort();
+    assert_eq!(claimed, pending, "every pending one once, no finished one");
+}

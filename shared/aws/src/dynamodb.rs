@@ -117,8 +117,9 @@ pub const DUE_SHARDS: u32 = 128;
 /// was behind the scheduler's, by more than this as well as that grace.
 /// Entries due within it of a run are read again by the next.
 pub const SWEEP_SETTLE: Duration = Duration::from_secs(10);
-/// `due` entries read per shard per query in a sweep.
-const SWEEP_PAGE: i32 = 1000;
+/// `due` entries read per shard per query in a sweep: a round of every
+/// shard's page holds at most 12,800 delivery items (~13 MB) in memory.
+const SWEEP_PAGE: i32 = 100;
 /// Shards of a subscription's deliveries listing (index `gsi1`): one entry
 /// per delivery, 312 writes a second a partition at 10,000 deliveries a
 /// second to one endpoint.

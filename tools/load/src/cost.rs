@@ -395,6 +395,32 @@ impl Rig {
     }
 
     /// Runs one scenario to the end of every delivery.
+    /// One scheduler run: how many it enqueued, and what it did for the
+    /// deliveries — less what every run costs (its invocation, its
+    /// queries, the sweep's position write). The time is less the median
+    /// of three runs straight after, which find nothing new: moto's queries
+    /// slow down as the table fills, DynamoDB's do not, so the fixed part
+    /// is measured on the table as it is now.
+    async fn scheduler_run(&self, ctx: &Context) -> anyhow::Result<(usize, Bill, Duration)> {
+        let t = Instant::now();
+        let n = ctx.enqueue_due(20_000).await?;
+        let busy = t.elapsed();
+        let mut bill = self.take();
+        bill.deduct(&self.idle_run);
+        bill.set_aside(SWEEP_POSITIONS);
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            if ctx.enqueue_due(20_000).await? != 0 {
+                bail!("a scheduler run straight after another enqueued deliveries");
+            }
+            idle.push(t.elapsed());
+        }
+        idle.sort();
+        self.take();
+        Ok((n, bill, busy.saturating_sub(idle[1])))
+    }
+
     async fn scenario(&self, run: &Scenario) -> anyhow::Result<Outcome> {
         let mut ctx = self.ctx.clone();
         ctx.settings = Arc::new(Settings { charts: run.charts, ..(*self.ctx.settings).clone() });
@@ -464,12 +490,8 @@ impl Rig {
                         + hookline::ports::span(ctx.settings.queue_grace)
                         + chrono::Duration::minutes(1);
                     self.clock.set(past.max(self.clock.now()));
-                    let t = Instant::now();
-                    let n = ctx.enqueue_due(20_000).await?;
-                    let mut bill = self.take();
-                    bill.deduct(&self.idle_run);
-                    bill.set_aside(SWEEP_POSITIONS);
-                    retry.add(bill, 0, t.elapsed().saturating_sub(self.idle_busy));
+                    let (n, bill, busy) = self.scheduler_run(ctx).await?;
+                    retry.add(bill, 0, busy);
                     if n != 0 {
                         bail!("the sweep after every delivery finished enqueued {n} of them again");
                     }
@@ -480,14 +502,8 @@ impl Rig {
                 if let Some(due) = next_due {
                     self.clock.set(due.max(self.clock.now()));
                 }
-                let t = Instant::now();
-                let n = ctx.enqueue_due(20_000).await?;
-                // What the run did for these deliveries: less what every
-                // run costs (its invocation, its queries, their time).
-                let mut bill = self.take();
-                bill.deduct(&self.idle_run);
-                bill.set_aside(SWEEP_POSITIONS);
-                retry.add(bill, 0, t.elapsed().saturating_sub(self.idle_busy));
+                let (n, bill, busy) = self.scheduler_run(ctx).await?;
+                retry.add(bill, 0, busy);
                 if n == 0 {
                     bail!("{} deliveries are pending but nothing is queued or due", remaining.len());
                 }
