@@ -86,7 +86,7 @@ impl HttpSender {
     ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
         let mut builder = self.client.post(request.url.url().clone()).timeout(request.timeout);
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            builder = builder.header(name.as_ref(), value.as_ref());
         }
         let mut response = builder.body(request.body.clone()).send().await?;
         let status = response.status().as_u16();

@@ -83,7 +83,7 @@ impl Context {
             Some(sent) => {
                 for (name, value) in &mut request.headers {
                     if name.eq_ignore_ascii_case(&format.signature_header) {
-                        value.clone_from(sent);
+                        *value = sent.clone().into();
                     }
                 }
                 let at = attempt.started_at.timestamp();
@@ -93,7 +93,7 @@ impl Context {
         };
         for (name, value) in &mut request.headers {
             if target.settings.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                *value = HIDDEN_HEADER.to_owned();
+                *value = HIDDEN_HEADER.into();
             }
         }
         let mut body = String::from_utf8_lossy(&request.body).into_owned();
@@ -102,6 +102,11 @@ impl Context {
                 body = body.replace(s.expose(), HIDDEN_SECRET);
             }
         }
-        Ok(SentRequest { method: "POST", url: attempt.url.clone(), headers: request.headers, body, verified })
+        let headers = request
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        Ok(SentRequest { method: "POST", url: attempt.url.clone(), headers, body, verified })
     }
 }

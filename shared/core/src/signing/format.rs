@@ -113,21 +113,59 @@ impl<'de> Deserialize<'de> for SignedContent {
     }
 }
 
+/// Header text (a name, or a value): borrowed when it is known at build
+/// time — the presets' header names, also when read back from a stored
+/// format (see [`known_name`]) — so a request names its headers without
+/// copying them; owned otherwise.
+pub type HeaderText = std::borrow::Cow<'static, str>;
+
+/// Every header name a preset uses, so a stored format read back borrows
+/// them instead of holding copies.
+const KNOWN_NAMES: &[&str] = &[
+    "webhook-id",
+    "webhook-signature",
+    "webhook-timestamp",
+    "x-importly-signature",
+    "x-transcodely-delivery-id",
+    "x-transcodely-signature",
+    "x-transcodely-timestamp",
+    "x-webhook-delivery-id",
+    "x-webhook-event",
+    "x-webhook-signature",
+];
+
+/// `name` as header text: borrowed if it is one of [`KNOWN_NAMES`].
+pub fn known_name(name: String) -> HeaderText {
+    match KNOWN_NAMES.iter().find(|known| **known == name) {
+        Some(known) => HeaderText::Borrowed(known),
+        None => HeaderText::Owned(name),
+    }
+}
+
+fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<HeaderText, D::Error> {
+    String::deserialize(d).map(known_name)
+}
+
+fn optional_header_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HeaderText>, D::Error> {
+    Option::<String>::deserialize(d).map(|name| name.map(known_name))
+}
+
 /// A complete signature format. Header names are lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureFormat {
     /// Header carrying the signature(s).
-    pub signature_header: String,
+    #[serde(deserialize_with = "header_name")]
+    pub signature_header: HeaderText,
     /// Header carrying the unix timestamp, if any.
-    #[serde(default)]
-    pub timestamp_header: Option<String>,
+    #[serde(default, deserialize_with = "optional_header_name")]
+    pub timestamp_header: Option<HeaderText>,
     /// Header carrying the delivery id, if any.
-    #[serde(default)]
-    pub id_header: Option<String>,
+    #[serde(default, deserialize_with = "optional_header_name")]
+    pub id_header: Option<HeaderText>,
     /// Header carrying the event type, if any.
-    #[serde(default)]
-    pub event_type_header: Option<String>,
+    #[serde(default, deserialize_with = "optional_header_name")]
+    pub event_type_header: Option<HeaderText>,
     /// What is signed.
     pub signed: SignedContent,
     /// How the MAC is written.
@@ -175,7 +213,7 @@ impl SignatureFormat {
     /// (stored lowercase) and distinct; the timestamp header exists when the
     /// timestamp is signed; separators and prefixes are short and printable.
     pub fn validate(mut self) -> Result<Self, ValidationError> {
-        let mut names: Vec<&mut String> = vec![&mut self.signature_header];
+        let mut names: Vec<&mut HeaderText> = vec![&mut self.signature_header];
         names.extend(self.timestamp_header.as_mut());
         names.extend(self.id_header.as_mut());
         names.extend(self.event_type_header.as_mut());
@@ -186,9 +224,11 @@ impl SignatureFormat {
                     format!("{name:?} is not a valid header name"),
                 ));
             }
-            name.make_ascii_lowercase();
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                **name = known_name(name.to_ascii_lowercase());
+            }
         }
-        let mut seen: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        let mut seen: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
         seen.sort_unstable();
         if seen.windows(2).any(|w| w[0] == w[1]) {
             return Err(ValidationError::invalid("signature", "header names must be distinct"));
@@ -213,7 +253,7 @@ impl SignatureFormat {
 
     /// Every header name this format sets.
     pub fn header_names(&self) -> Vec<&str> {
-        let mut out = vec![self.signature_header.as_str()];
+        let mut out = vec![self.signature_header.as_ref()];
         out.extend(self.timestamp_header.as_deref());
         out.extend(self.id_header.as_deref());
         out.extend(self.event_type_header.as_deref());
@@ -228,6 +268,24 @@ fn is_token_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_presets_header_names_are_borrowed_also_when_read_back_from_storage() {
+        for preset in crate::presets::all() {
+            let stored = serde_json::to_string(&preset.signature).unwrap();
+            let read: SignatureFormat = serde_json::from_str(&stored).unwrap();
+            for format in [&preset.signature, &read] {
+                let names = [
+                    Some(&format.signature_header),
+                    format.timestamp_header.as_ref(),
+                    format.id_header.as_ref(),
+                ];
+                for name in names.into_iter().chain([format.event_type_header.as_ref()]).flatten() {
+                    assert!(matches!(name, HeaderText::Borrowed(_)), "{}: {name} is a copy", preset.name);
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_standard_format_round_trips_through_its_template() {

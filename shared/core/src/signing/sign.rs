@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::format::{Encoding, Part, SignatureFormat, SignedContent};
+use super::format::{Encoding, HeaderText, Part, SignatureFormat, SignedContent};
 use super::secret::{KeyEncoding, Secret, SecretError};
 
 /// What a signature covers besides the secret.
@@ -101,7 +101,12 @@ pub fn signature_value(
         if i > 0 {
             out.push_str(separator);
         }
-        let mac = mac_with(PREPARED.keyed(secret, format.key)?, &format.signed, msg);
+        // A thread that is exiting has no map left: it prepares the key.
+        let keyed = match PREPARED.try_with(|keys| keys.keyed(secret, format.key)) {
+            Ok(keyed) => keyed?,
+            Err(_) => prepare(secret, format.key)?,
+        };
+        let mac = mac_with(keyed, &format.signed, msg);
         push_encoded(format, &mac, &mut out);
     }
     Ok(out)
@@ -111,30 +116,42 @@ pub fn signature_value(
 /// decoded and its inner and outer padded blocks hashed — what OpenSSL keeps
 /// between messages, and ~100 ns of a 256 B signature. A delivery loads its
 /// subscription, secret included, from the store each time, so the states
-/// are kept here by the secret's text for the life of the process: at most
-/// [`PREPARED_MAX`] of them, all dropped when that fills (a process signing
-/// for more secrets than that prepares keys as before). The secrets are in
+/// are kept here by the secret's text for the life of the thread (one map
+/// per thread: no lock to take): at most [`PREPARED_MAX`] of them, all
+/// dropped when that fills (a thread signing for more secrets than that
+/// prepares keys as before). The secrets are in
 /// this process's memory anyway; nothing here is ever printed.
-struct PreparedKeys(std::sync::Mutex<PreparedMaps>);
+struct PreparedKeys(std::cell::RefCell<PreparedMaps>);
+
+/// `secret`'s keyed state for `encoding`: the key decoded, its padded
+/// blocks hashed.
+fn prepare(secret: &Secret, encoding: KeyEncoding) -> Result<Hmac<Sha256>, SecretError> {
+    let keyed = secret.with_key(encoding, <Hmac<Sha256> as Mac>::new_from_slice)?;
+    // HMAC accepts keys of any length: this cannot fail.
+    keyed.map_err(|_| SecretError::NotWhsec)
+}
 
 /// One map per key encoding, so a lookup borrows the secret's text.
 #[derive(Default)]
 struct PreparedMaps {
-    whsec: std::collections::HashMap<Box<str>, Hmac<Sha256>>,
-    utf8: std::collections::HashMap<Box<str>, Hmac<Sha256>>,
+    whsec: std::collections::HashMap<Box<str>, Hmac<Sha256>, foldhash::quality::RandomState>,
+    utf8: std::collections::HashMap<Box<str>, Hmac<Sha256>, foldhash::quality::RandomState>,
 }
 
 /// The most keyed states [`PreparedKeys`] holds (~300 B each with the text).
 const PREPARED_MAX: usize = 4096;
 
-static PREPARED: std::sync::LazyLock<PreparedKeys> =
-    std::sync::LazyLock::new(|| PreparedKeys(std::sync::Mutex::default()));
+thread_local! {
+    /// Each thread's own: no lock on the signing path, and no contention
+    /// between the runtime's workers (each prepares a key once).
+    static PREPARED: PreparedKeys = PreparedKeys(std::cell::RefCell::default());
+}
 
 impl PreparedKeys {
     /// A copy of `secret`'s keyed state for `encoding`, prepared on first use.
     fn keyed(&self, secret: &Secret, encoding: KeyEncoding) -> Result<Hmac<Sha256>, SecretError> {
         let text = secret.expose();
-        let mut maps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut maps = self.0.borrow_mut();
         let map = match encoding {
             KeyEncoding::WhsecBase64 => &mut maps.whsec,
             KeyEncoding::Utf8 => &mut maps.utf8,
@@ -142,9 +159,7 @@ impl PreparedKeys {
         if let Some(keyed) = map.get(text) {
             return Ok(keyed.clone());
         }
-        let keyed = secret.with_key(encoding, <Hmac<Sha256> as Mac>::new_from_slice)?;
-        // HMAC accepts keys of any length: this cannot fail.
-        let keyed = keyed.map_err(|_| SecretError::NotWhsec)?;
+        let keyed = prepare(secret, encoding)?;
         if map.len() >= PREPARED_MAX {
             map.clear();
         }
@@ -155,7 +170,7 @@ impl PreparedKeys {
     /// How many keyed states are held, over both encodings.
     #[cfg(test)]
     fn len(&self) -> usize {
-        let maps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let maps = self.0.borrow();
         maps.whsec.len() + maps.utf8.len()
     }
 }
@@ -169,26 +184,27 @@ pub fn sign_headers(
 ) -> Result<Vec<(String, String)>, SigningError> {
     let mut headers = Vec::with_capacity(4);
     sign_headers_into(format, secrets, msg, &mut headers)?;
-    Ok(headers)
+    Ok(headers.into_iter().map(|(name, value)| (name.into_owned(), value.into_owned())).collect())
 }
 
 /// [`sign_headers`], appended to a request's own header list (no list of
-/// their own); on an error nothing is appended.
+/// their own; a preset's header names are borrowed, not copied); on an
+/// error nothing is appended.
 pub fn sign_headers_into(
     format: &SignatureFormat,
     secrets: &[&Secret],
     msg: &Message<'_>,
-    headers: &mut Vec<(String, String)>,
+    headers: &mut Vec<(HeaderText, HeaderText)>,
 ) -> Result<(), SigningError> {
-    headers.push((format.signature_header.clone(), signature_value(format, secrets, msg)?));
+    headers.push((format.signature_header.clone(), signature_value(format, secrets, msg)?.into()));
     if let Some(name) = &format.timestamp_header {
-        headers.push((name.clone(), itoa::Buffer::new().format(msg.timestamp).to_owned()));
+        headers.push((name.clone(), itoa::Buffer::new().format(msg.timestamp).to_owned().into()));
     }
     if let Some(name) = &format.id_header {
-        headers.push((name.clone(), msg.id.to_owned()));
+        headers.push((name.clone(), msg.id.to_owned().into()));
     }
     if let Some(name) = &format.event_type_header {
-        headers.push((name.clone(), msg.event_type.to_owned()));
+        headers.push((name.clone(), msg.event_type.to_owned().into()));
     }
     Ok(())
 }
@@ -225,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_secret_that_does_not_suit_the_format_is_refused_and_not_kept() {
-        let keys = PreparedKeys(std::sync::Mutex::default());
+        let keys = PreparedKeys(std::cell::RefCell::default());
         let not_whsec = Secret::parse("plain-text-secret").unwrap();
         assert_eq!(keys.keyed(&not_whsec, KeyEncoding::WhsecBase64).err(), Some(SecretError::NotWhsec));
         assert_eq!(keys.len(), 0);
@@ -233,7 +249,7 @@ mod tests {
 
     #[test]
     fn prepared_keys_are_bounded() {
-        let keys = PreparedKeys(std::sync::Mutex::default());
+        let keys = PreparedKeys(std::cell::RefCell::default());
         for i in 0..PREPARED_MAX + 10 {
             let secret = Secret::parse(&format!("secret-number-{i}")).unwrap();
             keys.keyed(&secret, KeyEncoding::Utf8).unwrap();

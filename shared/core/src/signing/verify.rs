@@ -22,13 +22,13 @@ pub trait HeaderLookup {
     fn header(&self, name: &str) -> Option<&str>;
 }
 
-impl HeaderLookup for [(String, String)] {
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for [(K, V)] {
     fn header(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
 }
 
-impl HeaderLookup for Vec<(String, String)> {
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for Vec<(K, V)> {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)
     }
@@ -88,9 +88,9 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), VerifyError> {
-    let required = |name: &Option<String>, needed: bool| -> Result<&str, VerifyError> {
+    let required = |name: &Option<super::HeaderText>, needed: bool| -> Result<&str, VerifyError> {
         match name {
-            Some(n) => headers.header(n).ok_or_else(|| VerifyError::MissingHeader(n.clone())),
+            Some(n) => headers.header(n).ok_or_else(|| VerifyError::MissingHeader(n.to_string())),
             None if needed => Err(VerifyError::MissingHeader("(not configured)".into())),
             None => Ok(""),
         }
@@ -116,7 +116,7 @@ pub fn verify(
     let event_type = required(&format.event_type_header, signs(Part::EventType))?;
     let header = headers
         .header(&format.signature_header)
-        .ok_or_else(|| VerifyError::MissingHeader(format.signature_header.clone()))?;
+        .ok_or_else(|| VerifyError::MissingHeader(format.signature_header.to_string()))?;
 
     let key = secret.key(format.key)?;
     let expected = mac(&key, &format.signed, &Message { id, timestamp, event_type, body });

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::body::{BodyError, BodyFormat, BodyInput};
-use crate::signing::{Message, Secret, SignatureFormat, SigningError, sign_headers_into};
+use crate::signing::{HeaderText, Message, Secret, SignatureFormat, SigningError, sign_headers_into};
 use crate::target::{CustomHeaders, TargetUrl};
 
 /// The `User-Agent` of every request.
@@ -35,8 +35,9 @@ pub struct TargetSettings<'a> {
 pub struct OutgoingRequest {
     /// Where to.
     pub url: TargetUrl,
-    /// Headers in order: content type, user agent, custom, then signature.
-    pub headers: Vec<(String, String)>,
+    /// Headers in order: content type, user agent, custom, then signature
+    /// (what is fixed at build time borrowed, not copied).
+    pub headers: Vec<(HeaderText, HeaderText)>,
     /// The body.
     pub body: Vec<u8>,
     /// The attempt's time limit.
@@ -84,9 +85,9 @@ pub fn build_request(
     let msg =
         Message { id: delivery_id, timestamp: now.timestamp(), event_type: content.event_type, body: &body };
     let mut headers = Vec::with_capacity(2 + target.headers.iter().count() + 4);
-    headers.push(("content-type".to_owned(), "application/json".to_owned()));
-    headers.push(("user-agent".to_owned(), USER_AGENT.to_owned()));
-    headers.extend(target.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+    headers.push(("content-type".into(), "application/json".into()));
+    headers.push(("user-agent".into(), USER_AGENT.into()));
+    headers.extend(target.headers.iter().map(|(k, v)| (k.to_owned().into(), v.to_owned().into())));
     sign_headers_into(target.signature, secrets, &msg, &mut headers)?;
     Ok(OutgoingRequest { url: target.url.clone(), headers, body, timeout: target.timeout })
 }
