@@ -38,18 +38,29 @@ async fn aws() -> Aws {
     Aws { moto, dynamo, table, store, sqs, queue_url }
 }
 
-/// The `expires_at` (DynamoDB TTL) of the item with this key, if any.
-async fn ttl(a: &Aws, pk: String, sk: &str) -> Option<i64> {
+/// The item with this key, read consistently.
+async fn item(a: &Aws, pk: String, sk: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
     let out = a
         .dynamo
         .get_item()
         .table_name(&a.table)
         .key("pk", AttributeValue::S(pk))
         .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
         .send()
         .await
         .unwrap();
-    out.item().and_then(|i| i.get("expires_at")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    out.item().cloned()
+}
+
+/// An attribute of the item with this key, as a number.
+async fn number(a: &Aws, pk: String, sk: &str, name: &str) -> Option<i64> {
+    item(a, pk, sk).await?.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+/// The `expires_at` (DynamoDB TTL) of the item with this key, if any.
+async fn ttl(a: &Aws, pk: String, sk: &str) -> Option<i64> {
+    number(a, pk, sk, "expires_at").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,35 +343,11 @@ async fn two_publishes_with_one_key_at_once_store_one_event_and_finish_nothing_t
     }
 }
 
-/// An attribute of the item with this key, as a number.
-async fn number(a: &Aws, pk: String, sk: &str, name: &str) -> Option<i64> {
-    let out = a
-        .dynamo
-        .get_item()
-        .table_name(&a.table)
-        .key("pk", AttributeValue::S(pk))
-        .key("sk", AttributeValue::S(sk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.item().and_then(|i| i.get(name)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
-}
-
 /// Where the scheduler's sweep of `due` shard `k` starts next (ms; stored
 /// in whole seconds).
 async fn sweep_position(a: &Aws, k: u32) -> i64 {
-    let out = a
-        .dynamo
-        .get_item()
-        .table_name(&a.table)
-        .key("pk", AttributeValue::S("SCHED".into()))
-        .key("sk", AttributeValue::S("DUE".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    let pos = out.item().and_then(|i| i.get("pos")).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+    let sched = item(a, "SCHED".into(), "DUE").await;
+    let pos = sched.and_then(|i| i.get("pos").and_then(|v| v.as_l().ok()).cloned()).unwrap_or_default();
     let seconds: i64 =
         pos.get(k as usize).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
     seconds * 1000

@@ -597,14 +597,7 @@ impl DynamoStore {
     async fn save_sweep_positions(&self, from: &[i64]) -> Result<(), StoreError> {
         let mut item = key("SCHED".into(), "DUE");
         item.insert("pos".into(), sweep_positions_list(from));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(item).await
     }
 
     /// Claims the delivery behind one `due` entry (`pk`, due at `at`) if it
