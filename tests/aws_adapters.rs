@@ -346,7 +346,7 @@ async fn two_publishes_with_one_key_at_once_store_one_event_and_finish_nothing_t
 /// Where the scheduler's sweep of `due` shard `k` starts next (ms; stored
 /// in whole seconds).
 async fn sweep_position(a: &Aws, k: u32) -> i64 {
-    let sched = item(a, "SCHED".into(), "DUE").await;
+    let sched = item(a, hookline_aws::SWEEP_POSITIONS_PK.into(), "DUE").await;
     let pos = sched.and_then(|i| i.get("pos").and_then(|v| v.as_l().ok()).cloned()).unwrap_or_default();
     let seconds: i64 =
         pos.get(k as usize).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);

@@ -117,6 +117,9 @@ pub const DUE_SHARDS: u32 = 128;
 /// was behind the scheduler's, by more than this as well as that grace.
 /// Entries due within it of a run are read again by the next.
 pub const SWEEP_SETTLE: Duration = Duration::from_secs(10);
+/// The partition key of the item holding the sweep's positions (sort key
+/// `DUE`).
+pub const SWEEP_POSITIONS_PK: &str = "SCHED";
 /// `due` entries read per shard per query in a sweep: a round of every
 /// shard's page holds at most 12,800 delivery items (~13 MB) in memory.
 const SWEEP_PAGE: i32 = 100;
@@ -468,7 +471,6 @@ impl DynamoStore {
         Ok(out.item().cloned())
     }
 
-    /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
     /// Writes `d` back over the item it was read from (`read`, whose latest
     /// attempt it keeps), only if `condition` still holds there.
     async fn rewrite_delivery(
@@ -482,6 +484,7 @@ impl DynamoStore {
             .await
     }
 
+    /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
     async fn put_if(
         &self,
         item: Item,
@@ -575,7 +578,7 @@ impl DynamoStore {
     /// from the beginning.
     async fn sweep_positions(&self) -> Result<Vec<i64>, StoreError> {
         let mut from = vec![0; DUE_SHARDS as usize];
-        if let Some(item) = self.get("SCHED".into(), "DUE").await?
+        if let Some(item) = self.get(SWEEP_POSITIONS_PK.into(), "DUE").await?
             && let Some(AttributeValue::L(list)) = item.get("pos")
         {
             for (slot, v) in from.iter_mut().zip(list) {
@@ -595,7 +598,7 @@ impl DynamoStore {
     /// write positions every entry before which they saw themselves, so
     /// either one's is right, and the later run's at worst re-reads some.
     async fn save_sweep_positions(&self, from: &[i64]) -> Result<(), StoreError> {
-        let mut item = key("SCHED".into(), "DUE");
+        let mut item = key(SWEEP_POSITIONS_PK.into(), "DUE");
         item.insert("pos".into(), sweep_positions_list(from));
         self.put(item).await
     }
@@ -609,12 +612,12 @@ impl DynamoStore {
         &self,
         pk: &str,
         at: i64,
-        read: Option<&Item>,
+        read: Option<Item>,
         now: DateTime<Utc>,
         lease_end: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         let item = match read.filter(|item| get_n(item, "due_at").ok() == Some(at)) {
-            Some(item) => item.clone(),
+            Some(item) => item,
             None => match self.get(pk.to_owned(), "DLV").await? {
                 Some(item) => item,
                 None => return Ok(None),
@@ -1378,7 +1381,7 @@ impl DeliveryStore for DynamoStore {
                 .flat_map(|p| p.items())
                 .map(|e| get_s(e, "pk").map(str::to_owned))
                 .collect::<Result<Vec<_>, _>>()?;
-            let read = self.items_by_pk(&pks, "DLV", false).await?;
+            let mut read = self.items_by_pk(&pks, "DLV", false).await?;
             let mut still_open = Vec::new();
             'shards: for ((k, _), page) in open.iter().zip(&pages) {
                 for entry in page.items() {
@@ -1389,7 +1392,7 @@ impl DeliveryStore for DynamoStore {
                         continue 'shards;
                     }
                     let pk = get_s(entry, "pk")?;
-                    if let Some(d) = self.claim_entry(pk, at, read.get(pk), now, lease_end).await? {
+                    if let Some(d) = self.claim_entry(pk, at, read.remove(pk), now, lease_end).await? {
                         claimed.push(d);
                     }
                 }
@@ -1652,7 +1655,7 @@ mod tests {
     fn the_sweep_positions_of_every_shard_fit_one_write_unit() {
         // The last second with ten digits (in the year 2286).
         let far = 9_999_999_999_999;
-        let mut item = key("SCHED".into(), "DUE");
+        let mut item = key(SWEEP_POSITIONS_PK.into(), "DUE");
         item.insert("pos".into(), sweep_positions_list(&vec![far; DUE_SHARDS as usize]));
         assert!(item_size(&item) <= WRITE_UNIT, "{} bytes", item_size(&item));
     }

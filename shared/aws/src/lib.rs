@@ -14,8 +14,8 @@ mod size;
 mod sqs;
 
 pub use dynamodb::{
-    DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2, PUBLISH_IN_FLIGHT, SUBSCRIPTION_SHARDS, SWEEP_SETTLE,
-    due_shard, listing_shard,
+    DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2, PUBLISH_IN_FLIGHT, SUBSCRIPTION_SHARDS,
+    SWEEP_POSITIONS_PK, SWEEP_SETTLE, due_shard, listing_shard,
 };
 pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};

@@ -142,11 +142,6 @@ struct Rig {
     payload_bytes: usize,
 }
 
-/// The partition of the scheduler's sweep positions: at most one write a
-/// run (when it swept anything), a fixed cost of the schedule like its
-/// queries, so not booked to the deliveries of a row.
-const SWEEP_POSITIONS: &str = "SCHED";
-
 fn api(e: hookline::api::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
@@ -394,7 +389,6 @@ impl Rig {
         Ok(ingest)
     }
 
-    /// Runs one scenario to the end of every delivery.
     /// One scheduler run: how many it enqueued, and what it did for the
     /// deliveries — less what every run costs (its invocation, its
     /// queries, the sweep's position write). The time is less the median
@@ -407,7 +401,9 @@ impl Rig {
         let busy = t.elapsed();
         let mut bill = self.take();
         bill.deduct(&self.idle_run);
-        bill.set_aside(SWEEP_POSITIONS);
+        // The sweep's position item: at most one write a run (when it
+        // swept anything), the schedule's fixed cost like its queries.
+        bill.set_aside(hookline_aws::SWEEP_POSITIONS_PK);
         let mut idle = Vec::new();
         for _ in 0..3 {
             let t = Instant::now();
@@ -421,6 +417,7 @@ impl Rig {
         Ok((n, bill, busy.saturating_sub(idle[1])))
     }
 
+    /// Runs one scenario to the end of every delivery.
     async fn scenario(&self, run: &Scenario) -> anyhow::Result<Outcome> {
         let mut ctx = self.ctx.clone();
         ctx.settings = Arc::new(Settings { charts: run.charts, ..(*self.ctx.settings).clone() });
@@ -673,7 +670,8 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
                 + rig.idle_busy.as_secs_f64() * price::MEMORY_GB * price::LAMBDA_GB_S)
     );
     println!(
-        "and the sweep's position item ({SWEEP_POSITIONS}): one write of 1 WRU a run that swept anything, ${:.2} a month; not in the rows either",
+        "and the sweep's position item ({}): one write of 1 WRU a run that swept anything, ${:.2} a month; not in the rows either",
+        hookline_aws::SWEEP_POSITIONS_PK,
         runs_a_month * price::WRU
     );
     println!(

@@ -96,11 +96,9 @@ impl Bill {
     }
 
     /// Takes the write units booked to the table's partition `pk` out of
-    /// this bill and returns them (a cost that is not the work's own).
-    pub fn set_aside(&mut self, pk: &str) -> f64 {
-        let units = self.partitions.remove(&("table".to_owned(), pk.to_owned())).unwrap_or(0.0);
-        self.wru -= units;
-        units
+    /// this bill (a cost that is not the work's own).
+    pub fn set_aside(&mut self, pk: &str) {
+        self.wru -= self.partitions.remove(&("table".to_owned(), pk.to_owned())).unwrap_or(0.0);
     }
 
     /// The busiest partition key of the table and of each index, with its

@@ -115,7 +115,7 @@ impl<'de> Deserialize<'de> for SignedContent {
 
 /// Header text (a name, or a value): borrowed when it is known at build
 /// time — the presets' header names, also when read back from a stored
-/// format (see [`known_name`]) — so a request names its headers without
+/// format (through `known_name`) — so a request names its headers without
 /// copying them; owned otherwise.
 pub type HeaderText = std::borrow::Cow<'static, str>;
 
@@ -135,7 +135,7 @@ const KNOWN_NAMES: &[&str] = &[
 ];
 
 /// `name` as header text: borrowed if it is one of [`KNOWN_NAMES`].
-pub fn known_name(name: String) -> HeaderText {
+fn known_name(name: String) -> HeaderText {
     match KNOWN_NAMES.iter().find(|known| **known == name) {
         Some(known) => HeaderText::Borrowed(known),
         None => HeaderText::Owned(name),

@@ -9,7 +9,7 @@ mod sign;
 pub mod standard;
 mod verify;
 
-pub use format::{Encoding, HeaderText, Part, SignatureFormat, SignedContent, known_name};
+pub use format::{Encoding, HeaderText, Part, SignatureFormat, SignedContent};
 pub use secret::{
     GENERATED_SECRET_BYTES, KeyEncoding, RetiringSecret, Secret, SecretError, SecretSet, WHSEC_PREFIX,
 };

@@ -119,8 +119,8 @@ pub fn signature_value(
 /// are kept here by the secret's text for the life of the thread (one map
 /// per thread: no lock to take): at most [`PREPARED_MAX`] of them, all
 /// dropped when that fills (a thread signing for more secrets than that
-/// prepares keys as before). The secrets are in
-/// this process's memory anyway; nothing here is ever printed.
+/// prepares keys as before). The secrets are in this process's memory
+/// anyway; nothing here is ever printed.
 struct PreparedKeys(std::cell::RefCell<PreparedMaps>);
 
 /// `secret`'s keyed state for `encoding`: the key decoded, its padded

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use subtle::ConstantTimeEq;
 
-use super::format::{Encoding, Part, SignatureFormat};
+use super::format::{Encoding, HeaderText, Part, SignatureFormat};
 use super::secret::{Secret, SecretError};
 use super::sign::{Message, mac};
 
@@ -88,7 +88,7 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), VerifyError> {
-    let required = |name: &Option<super::HeaderText>, needed: bool| -> Result<&str, VerifyError> {
+    let required = |name: &Option<HeaderText>, needed: bool| -> Result<&str, VerifyError> {
         match name {
             Some(n) => headers.header(n).ok_or_else(|| VerifyError::MissingHeader(n.to_string())),
             None if needed => Err(VerifyError::MissingHeader("(not configured)".into())),
