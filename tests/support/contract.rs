@@ -40,6 +40,10 @@ pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn St
     assert_eq!(s.get_subscription(&subs[2].id).await.unwrap().as_ref(), Some(&subs[2]));
     let unknown = SubscriptionId::generate(t0(), [99; 10]);
     assert_eq!(s.get_subscription(&unknown).await.unwrap(), None);
+    // The cheaper read shows the same once settled (moto is strongly
+    // consistent; DynamoDB would show it within about a second).
+    assert_eq!(s.peek_subscription(&subs[2].id).await.unwrap().as_ref(), Some(&subs[2]));
+    assert_eq!(s.peek_subscription(&unknown).await.unwrap(), None);
 
     let p1 = s.list_subscriptions(&tenant(), &page(None, 2)).await.unwrap();
     let p2 = s.list_subscriptions(&tenant(), &page(p1.next_cursor.clone(), 2)).await.unwrap();
@@ -172,6 +176,8 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
     let stored: Vec<_> = s.event_deliveries(&first.id).await.unwrap().into_iter().map(|d| d.id).collect();
     assert_eq!(sorted(stored), sorted(ds.iter().map(|d| d.id.clone()).collect()));
     assert_eq!(s.get_delivery(&ds[0].id).await.unwrap().as_ref(), Some(&ds[0]));
+    assert_eq!(s.peek_delivery(&ds[0].id).await.unwrap().as_ref(), Some(&ds[0]), "the cheaper read");
+    assert!(s.peek_delivery(&other[0].id).await.unwrap().is_none());
 
     let mut elsewhere = event(3, Some("key-1"));
     elsewhere.tenant = TenantId::parse("beta").unwrap();

@@ -872,6 +872,10 @@ impl SubscriptionStore for DynamoStore {
         self.get(format!("SUB#{id}"), "SUB").await?.map(|i| record(&i)).transpose()
     }
 
+    async fn peek_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.read(format!("SUB#{id}"), "SUB", false).await?.map(|i| record(&i)).transpose()
+    }
+
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
         let (condition, values) = at_version(next.version.saturating_sub(1));
         let condition = format!("attribute_exists(pk) AND ({condition})");
@@ -1261,6 +1265,10 @@ impl DynamoStore {
 impl DeliveryStore for DynamoStore {
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         Ok(self.delivery_and_item(id).await?.map(|(d, _)| d))
+    }
+
+    async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.read(format!("DLV#{id}"), "DLV", false).await?.map(|i| record(&i)).transpose()
     }
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {

@@ -117,8 +117,25 @@ impl Context {
         id: &crate::model::DeliveryId,
         attempt: u32,
     ) -> Result<Handled, DeliverError> {
-        let Some(delivery) = self.deliveries.get_delivery(id).await? else {
-            return Ok(Handled::Skipped("no such delivery"));
+        // The cheaper read first, acted on only when it shows what a first
+        // handling of this message expects: the delivery pending, this
+        // attempt its next. If that is stale, another handling of a copy of
+        // this message made the attempt a moment ago — this one may send it
+        // again, as with two copies read consistently at once, and the
+        // conditional record counts it once; that handling queues the
+        // follow-up. Anything else (a delivery written a moment ago, one
+        // redelivered since it finished, a message that came back) is read
+        // again, consistently, before anything is decided.
+        let peeked = match received.receives {
+            1 => self.deliveries.peek_delivery(id).await?,
+            _ => None,
+        };
+        let delivery = match peeked {
+            Some(d) if d.status == DeliveryStatus::Pending && d.attempts.checked_add(1) == Some(attempt) => d,
+            _ => match self.deliveries.get_delivery(id).await? {
+                Some(d) => d,
+                None => return Ok(Handled::Skipped("no such delivery")),
+            },
         };
         if delivery.status != DeliveryStatus::Pending {
             return Ok(Handled::Skipped("the delivery is finished"));
@@ -231,9 +248,10 @@ impl Context {
         Ok(Handled::Requeued)
     }
 
-    /// The delivery's target as configured now; `None` when there is none
-    /// to send to (its subscription is gone or inactive, its tenant has no
-    /// secret).
+    /// The delivery's target as configured now (its subscription's active
+    /// settings perhaps a moment old: a cheaper read); `None` when there is
+    /// none to send to (its subscription is gone or inactive, its tenant has
+    /// no secret).
     pub(crate) async fn target(&self, delivery: &Delivery) -> Result<Option<Target>, StoreError> {
         let policy = |schedule: &Option<crate::policy::RetrySchedule>| match schedule {
             Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
@@ -241,12 +259,19 @@ impl Context {
         };
         match &delivery.target {
             DeliveryTarget::Subscription { subscription_id } => {
-                let Some(sub) = self.subscriptions.get_subscription(subscription_id).await? else {
-                    return Ok(None);
+                // The cheaper read when it finds the subscription active: a
+                // change it may not show yet (a new URL, a rotated secret, a
+                // disable) was made a moment ago, when a delivery already in
+                // flight would not have seen it either. Missing or inactive
+                // is read again: a subscription created a moment ago, or
+                // enabled again, must not lose its delivery to a stale read.
+                let sub = match self.subscriptions.peek_subscription(subscription_id).await? {
+                    Some(sub) if sub.active => sub,
+                    _ => match self.subscriptions.get_subscription(subscription_id).await? {
+                        Some(sub) if sub.active => sub,
+                        _ => return Ok(None),
+                    },
                 };
-                if !sub.active {
-                    return Ok(None);
-                }
                 Ok(Some(Target {
                     url: sub.url.clone(),
                     settings: sub.settings.clone(),

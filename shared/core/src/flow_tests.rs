@@ -667,21 +667,30 @@ enum Crash {
 
 #[tokio::test]
 async fn a_handling_that_dies_at_any_step_leaves_the_next_attempt_on_its_schedule() {
-    for crash in [Crash::Record, Crash::FollowUp, Crash::Ack] {
+    // Also with the cheaper reads stuck before the attempt (an eventually
+    // consistent read at its stalest): a message that comes back is read
+    // consistently, or it would send the recorded attempt again.
+    for (crash, lag) in
+        [Crash::Record, Crash::FollowUp, Crash::Ack].into_iter().flat_map(|c| [(c, false), (c, true)])
+    {
         let w = world();
         w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","retry_schedule":["5s","5s"]}"#).await;
         let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+        if lag {
+            w.store.lag_peeks();
+        }
+        let crash = (crash, lag);
         let first = w.queue.drain().remove(0).message;
         w.sender.then([status(500), status(500)]);
 
         // The handling dies at `crash`: the message is not acknowledged.
-        match crash {
+        match crash.0 {
             Crash::Record => w.store.fail_records(1),
             Crash::FollowUp => w.queue.set_unavailable(true),
             Crash::Ack => {}
         }
         let died = w.ctx.handle_message(&w.sender, &once(&first)).await;
-        assert_eq!(died.is_err(), !matches!(crash, Crash::Ack), "{crash:?}");
+        assert_eq!(died.is_err(), !matches!(crash.0, Crash::Ack), "{crash:?}");
         w.queue.set_unavailable(false);
         let queued_before = w.queue.drain();
 
@@ -695,7 +704,7 @@ async fn a_handling_that_dies_at_any_step_leaves_the_next_attempt_on_its_schedul
         let follow_ups: Vec<Queued> = queued_before.into_iter().chain(w.queue.drain()).collect();
         let next = QueueMessage::Deliver { delivery_id: ids[0].clone(), attempt: 2 };
         assert!(follow_ups.iter().all(|q| q.message == next), "{crash:?}: {follow_ups:?}");
-        match crash {
+        match crash.0 {
             // The attempt was never recorded: it is made again now, and its
             // follow-up is queued for the schedule's 5 s after it.
             Crash::Record => {
@@ -712,7 +721,7 @@ async fn a_handling_that_dies_at_any_step_leaves_the_next_attempt_on_its_schedul
                 assert_eq!(w.sender.requests().len(), 1, "{crash:?}: nothing sent twice");
                 let left = (due - w.clock.now()).to_std().unwrap();
                 assert_eq!(left, Duration::from_secs(3), "{crash:?}");
-                let expected = if matches!(crash, Crash::Ack) { 2 } else { 1 };
+                let expected = if matches!(crash.0, Crash::Ack) { 2 } else { 1 };
                 assert_eq!(follow_ups.len(), expected, "{crash:?}");
                 assert_eq!(follow_ups.last().map(|q| q.delay), Some(left), "{crash:?}: due on schedule");
             }
@@ -732,6 +741,45 @@ async fn a_handling_that_dies_at_any_step_leaves_the_next_attempt_on_its_schedul
         );
         assert!(outcomes.iter().skip(1).all(|o| matches!(o, Handled::Skipped(_))), "{crash:?}: {outcomes:?}");
     }
+}
+
+#[tokio::test]
+async fn a_cheaper_read_that_lags_never_loses_a_new_delivery_a_new_subscription_or_a_redelivery() {
+    let w = world();
+    // The cheaper reads show the store before any of this was written.
+    w.store.lag_peeks();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    let ids = w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    let handled = w.run_queue().await;
+    assert!(matches!(handled[..], [Handled::Attempted { .. }]), "{handled:?}");
+    assert_eq!(w.delivery(&ids[0]).await.status, DeliveryStatus::Succeeded);
+
+    // Redelivered after it finished, while the cheaper read still shows it
+    // finished: sent again all the same.
+    w.store.lag_peeks();
+    w.ctx.redeliver(&op(), &ids[0]).await.unwrap();
+    let handled = w.run_queue().await;
+    assert!(matches!(handled[..], [Handled::Attempted { .. }]), "{handled:?}");
+    assert_eq!(w.sender.requests().len(), 2);
+    assert_eq!(w.delivery(&ids[0]).await.attempts, 2);
+}
+
+#[tokio::test]
+async fn a_stale_read_of_an_attempt_already_made_counts_it_once() {
+    let w = world();
+    w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    w.publish(r#"{"tenant":"acme","type":"t.x","payload":{}}"#).await;
+    w.store.lag_peeks();
+    let message = w.queue.drain().remove(0).message;
+    // Two copies of one message, each handed out for the first time: the
+    // second sees the delivery as it was before the first one's attempt.
+    let first = w.ctx.handle_message(&w.sender, &once(&message)).await.unwrap();
+    let second = w.ctx.handle_message(&w.sender, &once(&message)).await.unwrap();
+    assert!(matches!(first, Handled::Attempted { .. }), "{first:?}");
+    assert!(matches!(second, Handled::Skipped(_)), "{second:?}");
+    let QueueMessage::Deliver { delivery_id, .. } = &message;
+    assert_eq!(w.delivery(delivery_id).await.attempts, 1, "counted once");
+    assert!(w.queue.drain().is_empty(), "nothing queued by the refused one");
 }
 
 #[tokio::test]

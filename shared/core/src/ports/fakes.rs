@@ -46,11 +46,19 @@ struct State {
     counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>,
 }
 
+/// What the cheaper reads show while they lag ([`MemoryStore::lag_peeks`]).
+#[derive(Default)]
+struct Lagging {
+    subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    deliveries: BTreeMap<DeliveryId, Delivery>,
+}
+
 /// Every store port in memory. `set_unavailable(true)` makes every call
 /// fail as an unreachable store would.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    lagging: Mutex<Option<Lagging>>,
     unavailable: std::sync::atomic::AtomicBool,
     failing_records: std::sync::atomic::AtomicU32,
 }
@@ -64,6 +72,15 @@ impl MemoryStore {
     /// Makes every following call fail (or work again).
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    /// From now on the cheaper reads (`peek_subscription`, `peek_delivery`)
+    /// show subscriptions and deliveries as they are now, whatever is
+    /// written after: an eventually consistent read at its stalest.
+    pub fn lag_peeks(&self) {
+        let s = lock(&self.state);
+        *lock(&self.lagging) =
+            Some(Lagging { subscriptions: s.subscriptions.clone(), deliveries: s.deliveries.clone() });
     }
 
     /// Makes the next `n` attempt records fail before they change anything,
@@ -98,6 +115,14 @@ impl SubscriptionStore for MemoryStore {
         }
         s.subscriptions.insert(sub.id.clone(), sub.clone());
         Ok(true)
+    }
+
+    async fn peek_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.check()?;
+        if let Some(lagging) = &*lock(&self.lagging) {
+            return Ok(lagging.subscriptions.get(id).cloned());
+        }
+        Ok(lock(&self.state).subscriptions.get(id).cloned())
     }
 
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
@@ -266,6 +291,14 @@ impl EventStore for MemoryStore {
 impl DeliveryStore for MemoryStore {
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         self.check()?;
+        Ok(lock(&self.state).deliveries.get(id).cloned())
+    }
+
+    async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.check()?;
+        if let Some(lagging) = &*lock(&self.lagging) {
+            return Ok(lagging.deliveries.get(id).cloned());
+        }
         Ok(lock(&self.state).deliveries.get(id).cloned())
     }
 

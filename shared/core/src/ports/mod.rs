@@ -232,6 +232,14 @@ pub trait SubscriptionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// One subscription.
     async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    /// One subscription as a cheaper read shows it: possibly a moment
+    /// behind the latest write (DynamoDB's eventually consistent read, half
+    /// the price). For callers that read it again with
+    /// [`get_subscription`](Self::get_subscription) whenever a stale answer
+    /// could do harm; a store without a cheaper read answers as that does.
+    async fn peek_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.get_subscription(id).await
+    }
     /// Replaces a subscription with `next` if the stored one is still the
     /// version `next` was made from (`next.version - 1`).
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError>;
@@ -365,6 +373,11 @@ pub trait EventStore: Send + Sync {
 pub trait DeliveryStore: Send + Sync {
     /// One delivery.
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// One delivery as a cheaper read shows it: possibly a moment behind
+    /// the latest write (see [`SubscriptionStore::peek_subscription`]).
+    async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.get_delivery(id).await
+    }
     /// All deliveries of an event.
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError>;
     /// A page of deliveries passing `filter`, newest first.
