@@ -99,6 +99,12 @@ impl Share {
             + self.log_bytes() * price::LOG_BYTE
     }
 
+    /// The same with `LogLevel=warn` and `Metrics=0`: only the handlers'
+    /// warnings and errors (and Lambda's own lines) logged.
+    fn quiet_dollars(&self) -> f64 {
+        self.dollars() - (self.bill.log_bytes - self.bill.quiet_log_bytes) * price::LOG_BYTE
+    }
+
     /// The handlers' log bytes and Lambda's own lines per invocation.
     fn log_bytes(&self) -> f64 {
         self.bill.log_bytes + f64::from(self.invocations) * price::PLATFORM_LOG_BYTES
@@ -320,7 +326,7 @@ impl Rig {
     /// metrics printed first (as a function prints them after each one).
     fn take(&self) -> Bill {
         if let Some(c) = self.metrics
-            && let Err(e) = c.flush(self.meter.log_sink())
+            && let Err(e) = c.flush(self.meter.metric_sink())
         {
             eprintln!("metrics could not be written: {e}");
         }
@@ -601,9 +607,10 @@ fn report(run: &Scenario, out: &Outcome) {
         );
         if s.log_bytes() > 0.0 {
             println!(
-                "           logs {:>5.0} B ({:.0} B from the handlers, the rest Lambda's own lines) → ${:.3}/M",
+                "           logs {:>5.0} B ({:.0} B from the handlers, {:.0} B of it warnings and errors; the rest Lambda's own lines) → ${:.3}/M",
                 s.log_bytes() / per,
                 s.bill.log_bytes / per,
+                s.bill.quiet_log_bytes / per,
                 s.log_bytes() * price::LOG_BYTE / per * 1e6
             );
         }
@@ -612,6 +619,7 @@ fn report(run: &Scenario, out: &Outcome) {
         }
     }
     let total: f64 = out.shares.iter().map(Share::dollars).sum::<f64>() / per * 1e6;
+    let quiet: f64 = out.shares.iter().map(Share::quiet_dollars).sum::<f64>() / per * 1e6;
     let wru: f64 = out.shares.iter().map(|s| s.bill.wru).sum::<f64>() / per;
     let rru: f64 = out.shares.iter().map(|s| s.bill.rru).sum::<f64>() / per;
     let sqs: f64 = out.shares.iter().map(|s| s.bill.sqs).sum::<f64>() / per;
@@ -624,9 +632,13 @@ fn report(run: &Scenario, out: &Outcome) {
         price::HTTP_API * 1e6 / if run.publish == Publish::Batch { 10.0 } else { 1.0 }
     };
     println!(
-        "  total    WRU {wru:>5.2}  RRU {rru:>5.2}  SQS {sqs:>4.2}  → ${total:.2} per million on demand (${:.2} with the HTTP API); provisioned at 70 %: ${:.2}\n",
+        "  total    WRU {wru:>5.2}  RRU {rru:>5.2}  SQS {sqs:>4.2}  → ${total:.2} per million on demand (${:.2} with the HTTP API); provisioned at 70 %: ${:.2}",
         total + http_api,
         total - dynamo_on_demand + dynamo_provisioned,
+    );
+    println!(
+        "  quiet    (LogLevel=warn, Metrics=0) → ${quiet:.2} on demand; provisioned at 70 %: ${:.2}\n",
+        quiet - dynamo_on_demand + dynamo_provisioned,
     );
 }
 

@@ -62,6 +62,9 @@ pub struct Bill {
     /// Bytes the handlers logged (their JSON lines and metrics), which
     /// CloudWatch Logs bills as ingested.
     pub log_bytes: f64,
+    /// Of those, what a quiet deployment (`LogLevel=warn`, `Metrics=0` in
+    /// the template) would still log: the lines at WARN and ERROR.
+    pub quiet_log_bytes: f64,
 }
 
 impl Bill {
@@ -74,6 +77,7 @@ impl Bill {
         self.rru += other.rru;
         self.sqs += other.sqs;
         self.log_bytes += other.log_bytes;
+        self.quiet_log_bytes += other.quiet_log_bytes;
         self.unmetered.extend(other.unmetered);
         for (key, wru) in other.partitions {
             *self.partitions.entry(key).or_default() += wru;
@@ -93,6 +97,7 @@ impl Bill {
         self.rru -= fixed.rru;
         self.sqs -= fixed.sqs;
         self.log_bytes = (self.log_bytes - fixed.log_bytes).max(0.0);
+        self.quiet_log_bytes = (self.quiet_log_bytes - fixed.quiet_log_bytes).max(0.0);
     }
 
     /// Takes the write units booked to the table's partition `pk` out of
@@ -117,13 +122,83 @@ impl Bill {
     }
 }
 
-/// Counts the bytes written to it ([`Meter::log_sink`]).
-#[derive(Clone)]
-pub struct LogSink(Arc<std::sync::atomic::AtomicU64>);
+/// Log bytes counted since the last take: all, and those a quiet
+/// deployment would still write.
+#[derive(Default)]
+struct LogCounts {
+    all: std::sync::atomic::AtomicU64,
+    quiet: std::sync::atomic::AtomicU64,
+}
+
+/// Counts the bytes written to it ([`Meter::log_sink`],
+/// [`Meter::metric_sink`]) and drops them.
+pub struct LogSink {
+    counts: Arc<LogCounts>,
+    /// Whether what this writer writes is kept by a quiet deployment:
+    /// decided by the line's start (at WARN or ERROR) unless set.
+    /// tracing-subscriber asks for a writer per line, so a line is never
+    /// judged by another's start.
+    quiet: Option<bool>,
+    /// `quiet` as set when the sink was made (a metric sink's `false`).
+    preset: Option<bool>,
+    /// The line's first bytes and how many were written, until decided.
+    head: Vec<u8>,
+    undecided: u64,
+}
+
+/// Long enough to tell a line's level: `{"level":"ERROR"`.
+const LEVEL_PREFIX: usize = 16;
+
+impl LogSink {
+    fn new(counts: Arc<LogCounts>, quiet: Option<bool>) -> Self {
+        Self { counts, quiet, preset: quiet, head: Vec::new(), undecided: 0 }
+    }
+
+    /// Judges the line by its start; what was written so far counts.
+    fn decide(&mut self) -> bool {
+        let quiet =
+            self.head.starts_with(br#"{"level":"WARN""#) || self.head.starts_with(br#"{"level":"ERROR""#);
+        self.quiet = Some(quiet);
+        if quiet {
+            self.counts.quiet.fetch_add(self.undecided, std::sync::atomic::Ordering::Relaxed);
+        }
+        quiet
+    }
+}
+
+impl Clone for LogSink {
+    /// A fresh writer for the next line.
+    fn clone(&self) -> Self {
+        Self::new(self.counts.clone(), self.preset)
+    }
+}
+
+impl Drop for LogSink {
+    fn drop(&mut self) {
+        if self.quiet.is_none() && self.undecided > 0 {
+            self.decide();
+        }
+    }
+}
 
 impl std::io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let n = buf.len() as u64;
+        self.counts.all.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        match self.quiet {
+            Some(true) => {
+                self.counts.quiet.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(false) => {}
+            None => {
+                let take = buf.len().min(LEVEL_PREFIX.saturating_sub(self.head.len()));
+                self.head.extend_from_slice(&buf[..take]);
+                self.undecided += n;
+                if self.head.len() >= LEVEL_PREFIX {
+                    self.decide();
+                }
+            }
+        }
         Ok(buf.len())
     }
 
@@ -144,8 +219,8 @@ pub struct Meter {
     state: Arc<Mutex<State>>,
     /// Each index's name and (partition key, sort key) attribute names.
     indexes: Arc<Vec<(String, (String, String))>>,
-    /// Log bytes written through [`Meter::log_sink`] since the last take.
-    logs: Arc<std::sync::atomic::AtomicU64>,
+    /// Log bytes written through the sinks since the last take.
+    logs: Arc<LogCounts>,
 }
 
 impl std::fmt::Debug for Meter {
@@ -243,13 +318,21 @@ impl Meter {
     pub fn take(&self) -> Bill {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut bill = std::mem::take(&mut s.bill);
-        bill.log_bytes = self.logs.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
+        bill.log_bytes = self.logs.all.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
+        bill.quiet_log_bytes = self.logs.quiet.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
         bill
     }
 
-    /// A writer that counts what the handlers log (and drops it).
+    /// A writer that counts what the handlers log (and drops it): one
+    /// line each (give `|| sink.clone()` to the log subscriber).
     pub fn log_sink(&self) -> LogSink {
-        LogSink(self.logs.clone())
+        LogSink::new(self.logs.clone(), None)
+    }
+
+    /// A writer that counts the handlers' metric lines (and drops them),
+    /// which a quiet deployment (`Metrics=0`) does not write.
+    pub fn metric_sink(&self) -> LogSink {
+        LogSink::new(self.logs.clone(), Some(false))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -525,6 +608,32 @@ impl Intercept for Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_deployment_keeps_only_warnings_and_errors_of_the_logs() {
+        use std::io::Write as _;
+        let meter = Meter::default();
+        let lines: [&[u8]; 3] = [
+            br#"{"level":"INFO","message":"attempt recorded"}"#,
+            br#"{"level":"WARN","message":"canceled"}"#,
+            br#"{"level":"ERROR","message":"request failed"}"#,
+        ];
+        for line in lines {
+            // A writer per line; this one writes its line in two pieces.
+            let mut sink = meter.log_sink();
+            let (head, tail) = line.split_at(5);
+            sink.write_all(head).unwrap();
+            sink.write_all(tail).unwrap();
+        }
+        let mut metrics = meter.metric_sink();
+        metrics.write_all(br#"{"level":"WARN","_aws":{}}"#).unwrap();
+        let bill = meter.take();
+        let total: usize =
+            lines.iter().map(|l| l.len()).sum::<usize>() + br#"{"level":"WARN","_aws":{}}"#.len();
+        assert_eq!(bill.log_bytes, total as f64);
+        assert_eq!(bill.quiet_log_bytes, (lines[1].len() + lines[2].len()) as f64);
+        assert_eq!(meter.take().log_bytes, 0.0, "taken");
+    }
 
     fn s(v: &str) -> AttributeValue {
         AttributeValue::S(v.into())
