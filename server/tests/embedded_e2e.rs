@@ -369,6 +369,8 @@ async fn json_logs_carry_typed_fields_and_every_request_its_id() {
     let (first, second) = (&lines[0], &lines[1]);
     assert_eq!(first["status_code"], 503, "{first}");
     assert_eq!(first["outcome"], "retry");
+    // A failed attempt is a warning (kept by RUST_LOG=warn), a success not.
+    assert_eq!((first["level"].clone(), second["level"].clone()), (json!("WARN"), json!("INFO")));
     assert!(first["retry_in_ms"].is_u64(), "{first}");
     assert!(first["duration_ms"].is_u64(), "{first}");
     assert_eq!((second["status_code"].clone(), second["outcome"].clone()), (json!(200), json!("succeeded")));

@@ -459,21 +459,33 @@ impl Context {
             self.tally.count(endpoint, started, decision == Decision::Succeeded);
         }
         // One line per attempt, every field typed (ids and the attempt
-        // number come from the span).
+        // number come from the span): at INFO when it succeeded, at WARN
+        // when it did not — so `RUST_LOG=warn` (the template's
+        // `LogLevel=warn`) still logs every failed attempt, and leaves
+        // successes to the store, the API and the metrics.
         let (retry_in_ms, give_up_reason) = match decision {
             Decision::Retry { delay } => (Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)), None),
             Decision::GiveUp(reason) => (None, Some(reason.as_str())),
             Decision::Succeeded => (None, None),
         };
-        info!(
-            status_code = record.status_code,
-            error = record.error.map(FailureKind::as_str),
-            duration_ms = record.duration_ms,
-            outcome = telemetry::outcome_name(decision),
-            retry_in_ms,
-            give_up_reason,
-            "attempt recorded"
-        );
+        macro_rules! attempt_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    status_code = record.status_code,
+                    error = record.error.map(FailureKind::as_str),
+                    duration_ms = record.duration_ms,
+                    outcome = telemetry::outcome_name(decision),
+                    retry_in_ms,
+                    give_up_reason,
+                    "attempt recorded"
+                )
+            };
+        }
+        if decision == Decision::Succeeded {
+            attempt_line!(info);
+        } else {
+            attempt_line!(warn);
+        }
         if let Some(next) = follow_up
             && !recorded.follow_up_queued
         {

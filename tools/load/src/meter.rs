@@ -19,6 +19,7 @@
 //! an index's), so a run shows its busiest partitions ([`Bill::busiest`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::{
@@ -62,9 +63,11 @@ pub struct Bill {
     /// Bytes the handlers logged (their JSON lines and metrics), which
     /// CloudWatch Logs bills as ingested.
     pub log_bytes: f64,
-    /// Of those, what a quiet deployment (`LogLevel=warn`, `Metrics=0` in
-    /// the template) would still log: the lines at WARN and ERROR.
-    pub quiet_log_bytes: f64,
+    /// Of those, the log lines at WARN and ERROR: what the template's
+    /// `LogLevel=warn` still writes.
+    pub warn_log_bytes: f64,
+    /// Of those, the metric lines (CloudWatch EMF): what `Metrics=0` saves.
+    pub metric_log_bytes: f64,
 }
 
 impl Bill {
@@ -77,7 +80,8 @@ impl Bill {
         self.rru += other.rru;
         self.sqs += other.sqs;
         self.log_bytes += other.log_bytes;
-        self.quiet_log_bytes += other.quiet_log_bytes;
+        self.warn_log_bytes += other.warn_log_bytes;
+        self.metric_log_bytes += other.metric_log_bytes;
         self.unmetered.extend(other.unmetered);
         for (key, wru) in other.partitions {
             *self.partitions.entry(key).or_default() += wru;
@@ -97,7 +101,8 @@ impl Bill {
         self.rru -= fixed.rru;
         self.sqs -= fixed.sqs;
         self.log_bytes = (self.log_bytes - fixed.log_bytes).max(0.0);
-        self.quiet_log_bytes = (self.quiet_log_bytes - fixed.quiet_log_bytes).max(0.0);
+        self.warn_log_bytes = (self.warn_log_bytes - fixed.warn_log_bytes).max(0.0);
+        self.metric_log_bytes = (self.metric_log_bytes - fixed.metric_log_bytes).max(0.0);
     }
 
     /// Takes the write units booked to the table's partition `pk` out of
@@ -122,26 +127,38 @@ impl Bill {
     }
 }
 
-/// Log bytes counted since the last take: all, and those a quiet
-/// deployment would still write.
+/// Log bytes counted since the last take.
 #[derive(Default)]
 struct LogCounts {
-    all: std::sync::atomic::AtomicU64,
-    quiet: std::sync::atomic::AtomicU64,
+    /// Everything.
+    all: AtomicU64,
+    /// Log lines at WARN or ERROR: what `LogLevel=warn` still writes.
+    warn: AtomicU64,
+    /// Metric lines: what `Metrics=0` does not write.
+    metrics: AtomicU64,
+}
+
+/// What a [`LogSink`] is counting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A log line whose level is not read yet.
+    Line,
+    /// A log line at WARN or ERROR.
+    Warn,
+    /// A log line below WARN.
+    Info,
+    /// Metric lines.
+    Metrics,
 }
 
 /// Counts the bytes written to it ([`Meter::log_sink`],
 /// [`Meter::metric_sink`]) and drops them.
 pub struct LogSink {
     counts: Arc<LogCounts>,
-    /// Whether what this writer writes is kept by a quiet deployment:
-    /// decided by the line's start (at WARN or ERROR) unless set.
-    /// tracing-subscriber asks for a writer per line, so a line is never
-    /// judged by another's start.
-    quiet: Option<bool>,
-    /// `quiet` as set when the sink was made (a metric sink's `false`).
-    preset: Option<bool>,
-    /// The line's first bytes and how many were written, until decided.
+    kind: Kind,
+    /// A log line's first bytes and how many were written, until its level
+    /// is read. tracing-subscriber asks for a writer per line, so a line is
+    /// never judged by another's start.
     head: Vec<u8>,
     undecided: u64,
 }
@@ -150,32 +167,40 @@ pub struct LogSink {
 const LEVEL_PREFIX: usize = 16;
 
 impl LogSink {
-    fn new(counts: Arc<LogCounts>, quiet: Option<bool>) -> Self {
-        Self { counts, quiet, preset: quiet, head: Vec::new(), undecided: 0 }
+    fn new(counts: Arc<LogCounts>, kind: Kind) -> Self {
+        Self { counts, kind, head: Vec::new(), undecided: 0 }
     }
 
-    /// Judges the line by its start; what was written so far counts.
-    fn decide(&mut self) -> bool {
-        let quiet =
-            self.head.starts_with(br#"{"level":"WARN""#) || self.head.starts_with(br#"{"level":"ERROR""#);
-        self.quiet = Some(quiet);
-        if quiet {
-            self.counts.quiet.fetch_add(self.undecided, std::sync::atomic::Ordering::Relaxed);
-        }
-        quiet
+    /// Reads the line's level off its start; what was written so far counts.
+    fn decide(&mut self) {
+        let warn =
+            [&br#"{"level":"WARN""#[..], br#"{"level":"ERROR""#].iter().any(|p| self.head.starts_with(p));
+        self.kind = if warn { Kind::Warn } else { Kind::Info };
+        let n = std::mem::take(&mut self.undecided);
+        self.count(n);
+    }
+
+    fn count(&self, n: u64) {
+        let to = match self.kind {
+            Kind::Warn => &self.counts.warn,
+            Kind::Metrics => &self.counts.metrics,
+            Kind::Info | Kind::Line => return,
+        };
+        to.fetch_add(n, Ordering::Relaxed);
     }
 }
 
 impl Clone for LogSink {
-    /// A fresh writer for the next line.
+    /// A fresh writer for the next line (or the next metric lines).
     fn clone(&self) -> Self {
-        Self::new(self.counts.clone(), self.preset)
+        let kind = if self.kind == Kind::Metrics { Kind::Metrics } else { Kind::Line };
+        Self::new(self.counts.clone(), kind)
     }
 }
 
 impl Drop for LogSink {
     fn drop(&mut self) {
-        if self.quiet.is_none() && self.undecided > 0 {
+        if self.kind == Kind::Line && self.undecided > 0 {
             self.decide();
         }
     }
@@ -184,20 +209,16 @@ impl Drop for LogSink {
 impl std::io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = buf.len() as u64;
-        self.counts.all.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        match self.quiet {
-            Some(true) => {
-                self.counts.quiet.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.counts.all.fetch_add(n, Ordering::Relaxed);
+        if self.kind == Kind::Line {
+            let take = buf.len().min(LEVEL_PREFIX.saturating_sub(self.head.len()));
+            self.head.extend_from_slice(&buf[..take]);
+            self.undecided += n;
+            if self.head.len() >= LEVEL_PREFIX {
+                self.decide();
             }
-            Some(false) => {}
-            None => {
-                let take = buf.len().min(LEVEL_PREFIX.saturating_sub(self.head.len()));
-                self.head.extend_from_slice(&buf[..take]);
-                self.undecided += n;
-                if self.head.len() >= LEVEL_PREFIX {
-                    self.decide();
-                }
-            }
+        } else {
+            self.count(n);
         }
         Ok(buf.len())
     }
@@ -318,21 +339,22 @@ impl Meter {
     pub fn take(&self) -> Bill {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut bill = std::mem::take(&mut s.bill);
-        bill.log_bytes = self.logs.all.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
-        bill.quiet_log_bytes = self.logs.quiet.swap(0, std::sync::atomic::Ordering::Relaxed) as f64;
+        bill.log_bytes = self.logs.all.swap(0, Ordering::Relaxed) as f64;
+        bill.warn_log_bytes = self.logs.warn.swap(0, Ordering::Relaxed) as f64;
+        bill.metric_log_bytes = self.logs.metrics.swap(0, Ordering::Relaxed) as f64;
         bill
     }
 
     /// A writer that counts what the handlers log (and drops it): one
     /// line each (give `|| sink.clone()` to the log subscriber).
     pub fn log_sink(&self) -> LogSink {
-        LogSink::new(self.logs.clone(), None)
+        LogSink::new(self.logs.clone(), Kind::Line)
     }
 
     /// A writer that counts the handlers' metric lines (and drops them),
-    /// which a quiet deployment (`Metrics=0`) does not write.
+    /// which `Metrics=0` does not write.
     pub fn metric_sink(&self) -> LogSink {
-        LogSink::new(self.logs.clone(), Some(false))
+        LogSink::new(self.logs.clone(), Kind::Metrics)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -610,7 +632,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_quiet_deployment_keeps_only_warnings_and_errors_of_the_logs() {
+    fn log_bytes_are_told_apart_by_level_and_metric_lines_counted_on_their_own() {
         use std::io::Write as _;
         let meter = Meter::default();
         let lines: [&[u8]; 3] = [
@@ -631,7 +653,8 @@ mod tests {
         let total: usize =
             lines.iter().map(|l| l.len()).sum::<usize>() + br#"{"level":"WARN","_aws":{}}"#.len();
         assert_eq!(bill.log_bytes, total as f64);
-        assert_eq!(bill.quiet_log_bytes, (lines[1].len() + lines[2].len()) as f64);
+        assert_eq!(bill.warn_log_bytes, (lines[1].len() + lines[2].len()) as f64);
+        assert_eq!(bill.metric_log_bytes, br#"{"level":"WARN","_aws":{}}"#.len() as f64);
         assert_eq!(meter.take().log_bytes, 0.0, "taken");
     }
 
