@@ -48,6 +48,10 @@
 //! subscriptions and tenant records carry their version (`ver`) and every
 //! rewrite is conditioned on the one it read; a subscription is created in
 //! one transaction with its tenant's count, conditioned on the limit.
+//! Reads are eventually consistent (half a read unit) where a stale answer
+//! is caught: an event (asked again when missing), the sweep's reads, and
+//! the deliver handler's `peek_delivery` / `peek_subscription` (see
+//! `hookline::deliver`); the rest are strongly consistent.
 //!
 //! TTL (`expires_at`) follows the work. An event carries `last_by`, the
 //! latest its deliveries can be attempted (set at publish from the longest
