@@ -772,14 +772,23 @@ async fn a_stale_read_of_an_attempt_already_made_counts_it_once() {
     w.store.lag_peeks();
     let message = w.queue.drain().remove(0).message;
     // Two copies of one message, each handed out for the first time: the
-    // second sees the delivery as it was before the first one's attempt.
+    // second sees the delivery as it was before the first one's attempt,
+    // which failed; its own succeeds, and must change nothing.
+    w.sender.then([status(500)]);
     let first = w.ctx.handle_message(&w.sender, &once(&message)).await.unwrap();
     let second = w.ctx.handle_message(&w.sender, &once(&message)).await.unwrap();
     assert!(matches!(first, Handled::Attempted { .. }), "{first:?}");
     assert!(matches!(second, Handled::Skipped(_)), "{second:?}");
+    assert_eq!(w.sender.requests().len(), 2, "sent twice, as two copies read at once would be");
     let QueueMessage::Deliver { delivery_id, .. } = &message;
-    assert_eq!(w.delivery(delivery_id).await.attempts, 1, "counted once");
-    assert!(w.queue.drain().is_empty(), "nothing queued by the refused one");
+    let d = w.delivery(delivery_id).await;
+    assert_eq!(
+        (d.status, d.attempts),
+        (DeliveryStatus::Pending, 1),
+        "counted once, the first's outcome kept"
+    );
+    let queued = w.queue.drain();
+    assert_eq!(queued.len(), 1, "the first one's follow-up only: {queued:?}");
 }
 
 #[tokio::test]
