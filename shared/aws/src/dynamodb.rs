@@ -186,11 +186,16 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
 }
 
 fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
-    match item.get(name) {
+    number(item.get(name), name)
+}
+
+/// `value` as a whole number (`what` names it in the error).
+fn number(value: Option<&AttributeValue>, what: &str) -> Result<i64, StoreError> {
+    match value {
         Some(AttributeValue::N(v)) => {
-            v.parse().map_err(|_| corrupt(format!("attribute {name} is not a number")))
+            v.parse().map_err(|_| corrupt(format!("attribute {what} is not a number")))
         }
-        _ => Err(corrupt(format!("attribute {name} missing or not a number"))),
+        _ => Err(corrupt(format!("attribute {what} missing or not a number"))),
     }
 }
 
@@ -586,12 +591,7 @@ impl DynamoStore {
             && let Some(AttributeValue::L(list)) = item.get("pos")
         {
             for (slot, v) in from.iter_mut().zip(list) {
-                let seconds: i64 = v
-                    .as_n()
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| corrupt("a sweep position is not a number"))?;
-                *slot = seconds * 1000;
+                *slot = number(Some(v), "pos (a sweep position)")? * 1000;
             }
         }
         Ok(from)

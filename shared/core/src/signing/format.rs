@@ -279,8 +279,9 @@ mod tests {
                     Some(&format.signature_header),
                     format.timestamp_header.as_ref(),
                     format.id_header.as_ref(),
+                    format.event_type_header.as_ref(),
                 ];
-                for name in names.into_iter().chain([format.event_type_header.as_ref()]).flatten() {
+                for name in names.into_iter().flatten() {
                     assert!(matches!(name, HeaderText::Borrowed(_)), "{}: {name} is a copy", preset.name);
                 }
             }
