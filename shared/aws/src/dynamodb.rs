@@ -1078,7 +1078,7 @@ impl EventStore for DynamoStore {
             idempotency_key: get_s(&item, "idem").ok().map(str::to_owned),
             webhook_url: get_s(&item, "webhook_url")
                 .ok()
-                .map(TargetUrl::parse)
+                .map(TargetUrl::stored)
                 .transpose()
                 .map_err(corrupt)?,
             created_at: Utc

@@ -19,9 +19,15 @@ pub const MAX_HEADER_NAME_LEN: usize = 64;
 /// Longest custom header value.
 pub const MAX_HEADER_VALUE_LEN: usize = 1024;
 
-/// An `http`/`https` URL with a host, no credentials and no fragment.
+/// An `http`/`https` URL with a host, no credentials and no fragment, kept
+/// byte for byte as it was given: a URL the parser would change (other than
+/// adding the `/` of an empty path, which HTTP sends anyway) is refused,
+/// never silently rewritten.
 #[derive(Clone, PartialEq, Eq)]
-pub struct TargetUrl(Url);
+pub struct TargetUrl {
+    url: Url,
+    text: String,
+}
 
 impl TargetUrl {
     /// Parses and checks a URL given for `field`.
@@ -32,6 +38,33 @@ impl TargetUrl {
         if s.len() > MAX_URL_LEN {
             return Err(ValidationError::too_long(field, MAX_URL_LEN, "characters"));
         }
+        // The parser drops tabs and line breaks and trims control
+        // characters; a URL carrying one is not what it looks like.
+        if let Some((at, c)) = s.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(ValidationError::invalid(
+                field,
+                format!("must not contain control characters (U+{:04X} at byte {at})", u32::from(c)),
+            ));
+        }
+        let url = Self::parsed(field, s)?;
+        if url.port() == Some(0) {
+            return Err(ValidationError::invalid(field, "port 0 is not a port anything listens on"));
+        }
+        if url.as_str() != s && !Self::only_adds_root_path(&url, s) {
+            return Err(ValidationError::invalid(
+                field,
+                format!(
+                    "would be sent as {} (the URL parser rewrites it); send it in that form",
+                    url.as_str()
+                ),
+            ));
+        }
+        Ok(Self { url, text: s.to_owned() })
+    }
+
+    /// The checks every URL passes, stored or new: a URL with an
+    /// `http`/`https` scheme and a host, no credentials, no fragment.
+    fn parsed(field: &'static str, s: &str) -> Result<Url, ValidationError> {
         let url =
             Url::parse(s).map_err(|e| ValidationError::invalid(field, format!("not a valid URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -49,7 +82,14 @@ impl TargetUrl {
         if url.fragment().is_some() {
             return Err(ValidationError::invalid(field, "must not have a #fragment"));
         }
-        Ok(Self(url))
+        Ok(url)
+    }
+
+    /// `https://example.com` is sent as `https://example.com/`: an empty
+    /// path is `/` on the wire (RFC 9110 §4.2.3), nothing changes.
+    fn only_adds_root_path(url: &Url, s: &str) -> bool {
+        use url::Position;
+        url.path() == "/" && format!("{}{}", &url[..Position::BeforePath], &url[Position::AfterPath..]) == s
     }
 
     /// Parses a subscription's `url`.
@@ -57,39 +97,49 @@ impl TargetUrl {
         Self::parse_field("url", s)
     }
 
-    /// The parsed URL.
-    pub fn url(&self) -> &Url {
-        &self.0
+    /// A URL read back from the store: what [`Self::parse`] accepts, or one
+    /// an earlier version stored before it refused rewritten URLs (it kept
+    /// the parser's form, which is sent as stored).
+    pub fn stored(s: &str) -> Result<Self, ValidationError> {
+        Self::parse(s).or_else(|e| match Self::parsed("url", s) {
+            Ok(url) if url.as_str() == s => Ok(Self { url, text: s.to_owned() }),
+            _ => Err(e),
+        })
     }
 
-    /// The URL as text.
+    /// The parsed URL, as the request goes to it.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL as it was given.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.text
     }
 }
 
 impl fmt::Debug for TargetUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TargetUrl({})", self.0)
+        write!(f, "TargetUrl({})", self.text)
     }
 }
 
 impl fmt::Display for TargetUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_str())
+        f.write_str(&self.text)
     }
 }
 
 impl Serialize for TargetUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
+        s.serialize_str(&self.text)
     }
 }
 
 impl<'de> Deserialize<'de> for TargetUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+        Self::stored(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -208,6 +258,40 @@ mod tests {
         for ok in ["https://example.com/hooks", "http://127.0.0.1:9000/h?x=1", "https://[2001:db8::1]/x"] {
             assert!(TargetUrl::parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn a_url_is_kept_byte_for_byte_or_refused() {
+        let bare = TargetUrl::parse("https://example.com").unwrap();
+        assert_eq!(bare.as_str(), "https://example.com", "stored as given");
+        assert_eq!(bare.url().as_str(), "https://example.com/", "sent to the root path");
+        assert_eq!(TargetUrl::parse("https://example.com?a=1").unwrap().as_str(), "https://example.com?a=1");
+        for (bad, why) in [
+            ("https://example.com/h\0", "control"),
+            ("https://example.com/h\r\nX-Injected: 1", "control"),
+            ("https://example.com/h\tx", "control"),
+            ("https://example.com/h\u{85}", "control"),
+            (" https://example.com/", "rewrites"),
+            ("https://example.com:0/", "port 0"),
+            ("HTTPS://example.com/", "rewrites"),
+            ("https://EXAMPLE.com/", "rewrites"),
+            ("https://example.com:443/", "rewrites"),
+            ("https://example.com/a/../b", "rewrites"),
+            ("https://example.com/a b", "rewrites"),
+            ("http://127.1/", "rewrites"),
+            ("https://bücher.example/", "rewrites"),
+        ] {
+            let e = TargetUrl::parse(bad).expect_err(bad).to_string();
+            assert!(e.starts_with("url") && e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_url_an_earlier_version_stored_is_read_back() {
+        // Stored in the parser's form, then a port 0 was not yet refused.
+        let old = TargetUrl::stored("https://example.com:0/h").unwrap();
+        assert_eq!(old.as_str(), "https://example.com:0/h");
+        assert!(TargetUrl::stored("https://example.com/a b").is_err(), "never a rewritten form");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! networks and cloud metadata services. Checked when a URL is accepted and
 //! on the address actually connected at every attempt.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod registry;
+
+use std::net::{IpAddr, Ipv4Addr};
 
 use url::Host;
 
@@ -16,8 +18,9 @@ pub enum Blocked {
     /// A loopback address (allowed only with `allow_loopback`).
     #[error("{0} is a loopback address")]
     Loopback(IpAddr),
-    /// Private, link-local, CGNAT, metadata, multicast, reserved…
-    #[error("{0} is a {1} address")]
+    /// Not globally reachable: private, link-local, shared, metadata,
+    /// multicast, reserved… (the IANA registries' name for its block).
+    #[error("{0} is not a public address: {1}")]
     NonPublic(IpAddr, &'static str),
     /// A name that always means this machine.
     #[error("{0} names this machine")]
@@ -42,69 +45,40 @@ pub struct TargetGuard {
     pub allowed_ports: Option<Vec<u16>>,
 }
 
-/// The class of a non-public IPv4 address, if it is one.
-fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
-    let o = ip.octets();
-    Some(match o {
-        [0, ..] => "this-network (0.0.0.0/8)",
-        [10, ..] => "private (10.0.0.0/8)",
-        [100, b, ..] if (64..128).contains(&b) => "carrier-grade NAT (100.64.0.0/10)",
-        [127, ..] => "loopback",
-        [169, 254, ..] => "link-local / cloud metadata (169.254.0.0/16)",
-        [172, b, ..] if (16..32).contains(&b) => "private (172.16.0.0/12)",
-        [192, 0, 0, _] => "IETF protocol assignment (192.0.0.0/24)",
-        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "documentation",
-        [192, 88, 99, _] => "6to4 relay anycast",
-        [192, 168, ..] => "private (192.168.0.0/16)",
-        [198, b, ..] if b == 18 || b == 19 => "benchmarking (198.18.0.0/15)",
-        [a, ..] if a >= 224 => "multicast or reserved (224.0.0.0/3)",
-        _ => return None,
-    })
-}
-
-/// The class of a non-public IPv6 address, if it is one. IPv4-mapped,
-/// -compatible, NAT64 and 6to4 forms are judged by the IPv4 inside.
-fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
-    if ip.is_unspecified() {
-        return Some("unspecified");
+/// Why an address is not public, if it is not: the IANA special-purpose
+/// registries (`registry`) say which blocks are globally reachable; outside
+/// them, IPv4 multicast (224.0.0.0/4, the IANA IPv4 Multicast Address Space
+/// registry) and any IPv6 address outside global unicast (2000::/3, the IANA
+/// IPv6 Address Space registry: the rest is reserved, unique-local,
+/// link-local, site-local or multicast) are refused too. The one reachable
+/// block that stands for IPv4 hosts, NAT64's 64:ff9b::/96, is judged by the
+/// IPv4 address inside.
+fn not_public(ip: IpAddr) -> Option<&'static str> {
+    match registry::lookup(ip) {
+        Some(block) if !block.reachable => Some(block.label),
+        Some(block) if block.embeds_ipv4 => match ip {
+            IpAddr::V6(v6) => {
+                let [.., a, b, c, d] = v6.octets();
+                not_public(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+            }
+            IpAddr::V4(_) => None,
+        },
+        Some(_) => None,
+        None => match ip {
+            IpAddr::V4(v4) if v4.is_multicast() => Some("Multicast (224.0.0.0/4)"),
+            IpAddr::V4(_) => None,
+            IpAddr::V6(v6) if v6.segments()[0] & 0xe000 != 0x2000 => {
+                Some("not global unicast (outside 2000::/3)")
+            }
+            IpAddr::V6(_) => None,
+        },
     }
-    if ip.is_loopback() {
-        return Some("loopback");
-    }
-    let s = ip.segments();
-    let embedded_v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
-    // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (deprecated compatible).
-    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
-        // Even a public IPv4 inside is refused: no receiver needs this spelling.
-        return v4_class(embedded_v4(s[6], s[7])).or(Some("IPv4-in-IPv6 form"));
-    }
-    // 64:ff9b::/96 NAT64 and 2002::/16 6to4 reach IPv4 hosts.
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return v4_class(embedded_v4(s[6], s[7]));
-    }
-    if s[0] == 0x2002 {
-        return v4_class(embedded_v4(s[1], s[2]));
-    }
-    Some(match s[0] {
-        x if x & 0xfe00 == 0xfc00 => "unique local (fc00::/7)",
-        x if x & 0xffc0 == 0xfe80 => "link-local (fe80::/10)",
-        x if x & 0xffc0 == 0xfec0 => "site-local (fec0::/10)",
-        x if x & 0xff00 == 0xff00 => "multicast (ff00::/8)",
-        0x2001 if s[1] == 0x0db8 => "documentation (2001:db8::/32)",
-        0x2001 if s[1] < 0x0200 => "IETF special purpose (2001::/23)",
-        0x0100 if s[1..4] == [0, 0, 0] => "discard-only (100::/64)",
-        _ => return None,
-    })
 }
 
 impl TargetGuard {
     /// Checks one address about to be connected to.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Blocked> {
-        let class = match ip {
-            IpAddr::V4(v4) => v4_class(v4),
-            IpAddr::V6(v6) => v6_class(v6),
-        };
-        let Some(class) = class else { return Ok(()) };
+        let Some(class) = not_public(ip) else { return Ok(()) };
         // Only the plain spellings count as loopback: 127.0.0.0/8 and ::1.
         let loopback = match ip {
             IpAddr::V4(v4) => v4.is_loopback(),
@@ -161,8 +135,12 @@ mod tests {
         TargetGuard::default()
     }
 
+    /// A URL in the parser's form: an odd spelling is refused as given
+    /// (`TargetUrl` keeps URLs byte for byte), so the guard judges the
+    /// address it stands for.
     fn url(s: &str) -> TargetUrl {
-        TargetUrl::parse(s).unwrap()
+        let canonical = url::Url::parse(s).unwrap();
+        TargetUrl::parse(canonical.as_str()).unwrap()
     }
 
     #[test]
@@ -202,6 +180,80 @@ mod tests {
         ] {
             assert!(guard().check_ip(ip.parse().unwrap()).is_err(), "{ip}");
         }
+    }
+
+    /// An address of `block` that no more specific block holds, so the
+    /// block's own entry decides it.
+    fn representative(block: &registry::Special) -> IpAddr {
+        let width = if block.v6 { 128 } else { 32 };
+        let host = width - u32::from(block.len);
+        let first = block.bits;
+        let last = if host == 0 { first } else { first | ((1u128 << host) - 1) };
+        let ip = |bits: u128| match block.v6 {
+            true => IpAddr::V6(bits.into()),
+            false => IpAddr::V4(u32::try_from(bits).expect("an IPv4 block").into()),
+        };
+        let inner = |bits: u128| registry::SPECIAL.iter().any(|s| s.len > block.len && s.contains(ip(bits)));
+        [last, first].into_iter().find(|b| !inner(*b)).map(ip).expect("an address only this block holds")
+    }
+
+    #[test]
+    fn every_block_of_the_iana_registries_is_judged_as_the_registry_says() {
+        assert!(registry::SPECIAL.len() >= 50, "both registries are read: {}", registry::SPECIAL.len());
+        for block in registry::SPECIAL {
+            let ip = representative(block);
+            let judged = guard().check_ip(ip);
+            if block.block == "64:ff9b::/96" {
+                // Reachable, and stands for the IPv4 address inside.
+                assert_eq!(guard().check_ip("64:ff9b::808:808".parse().unwrap()), Ok(()));
+                assert!(guard().check_ip("64:ff9b::7f00:1".parse().unwrap()).is_err());
+            } else if block.reachable {
+                assert_eq!(judged, Ok(()), "{} ({ip}) is globally reachable", block.block);
+            } else {
+                assert!(
+                    matches!(&judged, Err(Blocked::NonPublic(_, label)) if label.contains(block.block))
+                        || matches!(judged, Err(Blocked::Loopback(_))),
+                    "{} ({ip}): {judged:?}",
+                    block.block
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_registries_footnotes_and_shared_cells_are_read() {
+        let find = |b: &str| registry::SPECIAL.iter().find(|s| s.block == b).unwrap_or_else(|| panic!("{b}"));
+        assert!(!find("192.0.0.0/24").reachable, "a footnote mark on the block");
+        assert!(!find("127.0.0.0/8").reachable, "a footnote mark on the value");
+        assert!(find("192.0.0.9/32").reachable);
+        assert!(
+            !find("192.0.0.170/32").reachable && !find("192.0.0.171/32").reachable,
+            "two blocks in a cell"
+        );
+        assert!(!find("2001::/32").reachable, "N/A is not reachable");
+        assert!(!find("2001:10::/28").reachable, "a terminated block has no value");
+        assert!(find("255.255.255.255/32").label.contains("[RFC8190] [RFC919]"), "a line break in a cell");
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_translated_and_local_nat64_forms_are_blocked() {
+        for ip in [
+            "::ffff:0:7f00:1",
+            "::ffff:0:808:808",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1::808:808",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "5f00::1",
+            "3fff::1",
+            "100:0:0:1::1",
+            "fec0::1",
+            "::808:808",
+        ] {
+            assert!(guard().check_ip(ip.parse().unwrap()).is_err(), "{ip}");
+        }
+        let open = TargetGuard { allow_loopback: true, ..guard() };
+        assert!(open.check_ip("::ffff:0:7f00:1".parse().unwrap()).is_err(), "only plain loopback is allowed");
     }
 
     #[test]
