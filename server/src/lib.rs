@@ -2,6 +2,7 @@
 //! scheduler in one process, over one SQLite file, on the same handlers as
 //! the Lambda functions.
 
+pub mod connections;
 pub mod demo;
 pub mod metrics;
 
@@ -77,6 +78,7 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
         Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone())
             .with_dead_letters(Arc::new(queue.clone()));
 
+    let bounds = connections::Bounds::settle(config.http, config.concurrency)?;
     let api = listen.api;
     let listener = tokio::net::TcpListener::bind(api).await.with_context(|| format!("listening on {api}"))?;
     let addr = listener.local_addr()?;
@@ -86,18 +88,10 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
     if let Some((at, handle)) = listen.metrics {
         let listener = metrics::bind(at).await?;
         metrics_addr = Some(listener.local_addr()?);
-        workers.push(tokio::spawn(metrics::serve(listener, handle, queue.clone(), stopped.clone())));
+        workers.push(tokio::spawn(metrics::serve(listener, handle, queue.clone(), bounds, stopped.clone())));
     }
     let app = hookline_http::router(ctx.clone(), keys);
-    let mut on_stop = stopped.clone();
-    let server = tokio::spawn(async move {
-        let graceful = async move {
-            let _ = on_stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
-            tracing::error!(error = %e, "the API server stopped");
-        }
-    });
+    let server = tokio::spawn(connections::serve(listener, app, bounds, stopped.clone()));
     workers.extend([
         tokio::spawn(worker::run_deliver(ctx.clone(), queue, sender, config.concurrency, stopped.clone())),
         tokio::spawn(worker::run_purge(purge_store, config.retention, PURGE_EVERY, stopped.clone())),

@@ -41,7 +41,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
     queue: SqliteQueue,
-    mut stop: watch::Receiver<bool>,
+    bounds: crate::connections::Bounds,
+    stop: watch::Receiver<bool>,
 ) {
     let upkeep = handle.clone();
     let app = Router::new().route(
@@ -80,12 +81,7 @@ pub async fn serve(
             }
         }
     });
-    let graceful = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
-        tracing::error!(error = %e, "the metrics server stopped");
-    }
+    crate::connections::serve(listener, app, bounds, stop).await;
 }
 
 /// Binds the metrics address.

@@ -108,6 +108,11 @@ impl Hookline {
         &self.client
     }
 
+    /// The `/metrics` URL, when the process was started with `--metrics`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.log().iter().find_map(|l| l.split("metrics on ").nth(1).map(|u| u.trim().to_owned()))
+    }
+
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("lock").clone()

@@ -317,7 +317,8 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
             Err(e) if e.status() >= 500 => true,
             Err(e) => {
                 let error = e.body().error;
-                error!(message_id = ?id, code = error.code, reason = error.message,
+                // The reason can quote the request (a field's name): clipped.
+                error!(message_id = ?id, code = error.code, reason = %hookline::telemetry::clip(&error.message),
                     "a request on the ingest queue can never be published; set aside in its dead-letter queue");
                 match rejects.reject(&body, &error.code, &error.message).await {
                     Ok(()) => false,

@@ -25,6 +25,10 @@
 //! | `HOOKLINE_PORTAL_FRAME_ANCESTORS` | — (the portal's own origin only) | origins, comma-separated, whose pages may embed the portal in an iframe (`https://app.example.com`) |
 //! | `HOOKLINE_DECLARED_TYPES_ONLY` | `0` | `1`: subscriptions may name only declared event types (prefixes stay free) |
 //! | `HOOKLINE_CHARTS` | `1` | `0`: no hourly attempt counts (the portal's health charts, `/v1/stats`); on DynamoDB they cost one write per endpoint and hour per deliver batch, plus one for the service |
+//! | `HOOKLINE_HTTP_HEADER_TIMEOUT` | `10s` | embedded: how long a client has to send a request's head (from its first byte; a new connection's from when it opened) |
+//! | `HOOKLINE_HTTP_BODY_TIMEOUT` | `30s` | embedded: how long a client has to send a request's body, from the end of its head |
+//! | `HOOKLINE_HTTP_IDLE_TIMEOUT` | `60s` | embedded: how long a connection may wait between requests |
+//! | `HOOKLINE_HTTP_MAX_CONNECTIONS` | what the file limit allows, at most 4096 | embedded: client connections open at once |
 //! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
 //! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
 //!
@@ -62,6 +66,58 @@ pub struct Config {
     pub concurrency: usize,
     /// How long events and finished deliveries are kept.
     pub retention: Duration,
+    /// Bounds on client connections (the embedded server's).
+    pub http: HttpLimits,
+}
+
+/// Bounds on the embedded server's client connections, so that slow or
+/// idle clients cannot hold its file descriptors (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// How long a request's head may take to arrive: from its first byte,
+    /// or on a new connection from when it opened.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive, from the end of its head.
+    pub body_timeout: Duration,
+    /// How long a connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Client connections open at once; `None`: what the process's file
+    /// limit leaves room for (the server decides).
+    pub max_connections: Option<usize>,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: None,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut limits = Self::default();
+        let timeout = |name: &'static str, into: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(v) = var(name) {
+                let d = duration(name, &v)?;
+                if d.is_zero() || d > Duration::from_secs(3600) {
+                    return Err(ConfigError { name, problem: format!("{v:?} is not between 1s and 1h") });
+                }
+                *into = d;
+            }
+            Ok(())
+        };
+        timeout("HOOKLINE_HTTP_HEADER_TIMEOUT", &mut limits.header_timeout)?;
+        timeout("HOOKLINE_HTTP_BODY_TIMEOUT", &mut limits.body_timeout)?;
+        timeout("HOOKLINE_HTTP_IDLE_TIMEOUT", &mut limits.idle_timeout)?;
+        if let Some(v) = var("HOOKLINE_HTTP_MAX_CONNECTIONS") {
+            limits.max_connections = Some(number("HOOKLINE_HTTP_MAX_CONNECTIONS", &v, 1, 1 << 20)?);
+        }
+        Ok(limits)
+    }
 }
 
 /// A variable that must be set and not blank, for the binaries that need it.
@@ -213,7 +269,8 @@ impl Config {
             Some(v) => duration("HOOKLINE_RETENTION", &v)?,
             None => Duration::from_secs(30 * 86_400),
         };
-        Ok(Self { settings, api_keys, concurrency, retention })
+        let http = HttpLimits::from_env(&var)?;
+        Ok(Self { settings, api_keys, concurrency, retention, http })
     }
 }
 
@@ -250,6 +307,10 @@ mod tests {
         assert_eq!(c.concurrency, 256);
         assert!(c.settings.charts);
         assert!(c.api_keys.is_empty());
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.max_connections, None);
         assert_eq!(required(|_| Some("  ".into()), "HOOKLINE_TABLE").unwrap_err().name, "HOOKLINE_TABLE");
     }
 
@@ -284,6 +345,9 @@ mod tests {
             ("HOOKLINE_ALLOWED_PORTS", "80,x"),
             ("HOOKLINE_DISABLE_AFTER", "forever"),
             ("HOOKLINE_CHARTS", "maybe"),
+            ("HOOKLINE_HTTP_HEADER_TIMEOUT", "0s"),
+            ("HOOKLINE_HTTP_IDLE_TIMEOUT", "a while"),
+            ("HOOKLINE_HTTP_MAX_CONNECTIONS", "0"),
             ("HOOKLINE_API_KEY_SHA256", "not-a-digest"),
             ("HOOKLINE_TENANT_API_KEYS", "no-tenant-here"),
             ("HOOKLINE_TENANT_API_KEY_SHA256", "acme:not-a-digest"),

@@ -43,6 +43,15 @@ pub const SCHEDULER_ENQUEUED: &str = "hookline_scheduler_enqueued_total";
 pub const HTTP_REQUESTS: &str = "hookline_http_requests_total";
 /// How long API requests took, by `route`.
 pub const HTTP_DURATION: &str = "hookline_http_request_duration_seconds";
+/// Client connections open now (embedded).
+pub const HTTP_CONNECTIONS_OPEN: &str = "hookline_http_connections_open";
+/// Client connections hookline closed, by `reason`: `header_timeout`,
+/// `body_timeout`, `idle_timeout`, or `evicted` (the oldest idle or slow one,
+/// to make room at the connection cap).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "hookline_http_connections_closed_total";
+/// Client connections refused at once: the cap was reached and every open
+/// connection was serving a request.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "hookline_http_connections_refused_total";
 /// Messages in the delivery queue, by `state` (ready, in_flight, delayed).
 /// Sampled when scraped (embedded; on AWS, SQS's own metrics).
 pub const QUEUE_MESSAGES: &str = "hookline_queue_messages";
@@ -68,6 +77,13 @@ pub fn describe() {
     describe_counter!(SCHEDULER_ENQUEUED, Unit::Count, "Due deliveries queued by the scheduler");
     describe_counter!(HTTP_REQUESTS, Unit::Count, "API requests, by route, method and status");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "Duration of API requests");
+    describe_gauge!(HTTP_CONNECTIONS_OPEN, Unit::Count, "Client connections open");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        Unit::Count,
+        "Client connections closed by a limit, by reason"
+    );
+    describe_counter!(HTTP_CONNECTIONS_REFUSED, Unit::Count, "Client connections refused at the cap");
     describe_gauge!(QUEUE_MESSAGES, Unit::Count, "Messages in the delivery queue, by state");
     describe_gauge!(QUEUE_OLDEST_AGE, Unit::Seconds, "Wait of the oldest ready message past its due time");
     describe_gauge!(DEAD_LETTERS, Unit::Count, "Messages in the dead letters");
@@ -116,12 +132,71 @@ pub(crate) fn scheduler_enqueued(n: usize) {
     counter!(SCHEDULER_ENQUEUED).increment(n as u64);
 }
 
-/// An API request answered.
+/// An API request answered. Every label is drawn from a closed set, so
+/// no request can add a series: `route` is a route's pattern from the
+/// router (or `unmatched`: the caller passes no path), `method` one hookline serves (or
+/// `other`, [`method_label`]) and `status` the code hookline answered with.
 pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
-    counter!(HTTP_REQUESTS, "route" => route.to_owned(), "method" => method.to_owned(),
-        "status" => status.to_string())
+    counter!(HTTP_REQUESTS, "route" => route.to_owned(), "method" => method_label(method),
+        "status" => status_label(status))
     .increment(1);
     histogram!(HTTP_DURATION, "route" => route.to_owned()).record(took.as_secs_f64());
+}
+
+/// A request's method as a label: one of the methods hookline serves, or
+/// `other` (a client can send any token as a method).
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A status code hookline answered with, as a label (`other` for anything
+/// outside 100–599, which hookline never sends).
+fn status_label(status: u16) -> metrics::SharedString {
+    match status {
+        100..=599 => metrics::SharedString::from(status.to_string()),
+        _ => metrics::SharedString::const_str("other"),
+    }
+}
+
+/// Most bytes of client-sent text a log field carries.
+pub const LOG_TEXT_MAX: usize = 200;
+
+/// Client-sent text as a log field: at most [`LOG_TEXT_MAX`] bytes (cut
+/// at a character boundary, marked with `…`), so no request can make a log
+/// line as long as it likes.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOG_TEXT_MAX {
+        return text.into();
+    }
+    let mut end = LOG_TEXT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// A client connection closed by a limit (see [`HTTP_CONNECTIONS_CLOSED`]).
+pub fn http_connection_closed(reason: &'static str) {
+    counter!(HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+}
+
+/// A client connection refused at the cap.
+pub fn http_connection_refused() {
+    counter!(HTTP_CONNECTIONS_REFUSED).increment(1);
+}
+
+/// How many client connections are open.
+pub fn http_connections_open(n: usize) {
+    metrics::gauge!(HTTP_CONNECTIONS_OPEN).set(n as f64);
 }
 
 /// The policy's decision as a label (and a log field).
@@ -160,5 +235,24 @@ mod tests {
         assert_eq!(class(&response(429)), "4xx");
         assert_eq!(class(&response(503)), "5xx");
         assert_eq!(class(&AttemptOutcome::Failed(FailureKind::Timeout)), "timeout");
+    }
+
+    #[test]
+    fn a_method_hookline_does_not_serve_is_labelled_other() {
+        assert_eq!(method_label("PATCH"), "PATCH");
+        for junk in ["XQZVBNMASDFGH", "get", "", "PROPFIND"] {
+            assert_eq!(method_label(junk), "other", "{junk}");
+        }
+        assert_eq!(status_label(404).as_ref(), "404");
+        assert_eq!(status_label(1000).as_ref(), "other");
+    }
+
+    #[test]
+    fn client_text_in_a_log_field_is_clipped_at_a_character_boundary() {
+        assert_eq!(clip("/v1/events"), "/v1/events");
+        let long = "é".repeat(LOG_TEXT_MAX);
+        let clipped = clip(&long);
+        assert!(clipped.len() <= LOG_TEXT_MAX + '…'.len_utf8(), "{}", clipped.len());
+        assert!(clipped.ends_with('…') && clipped.starts_with("éé"));
     }
 }

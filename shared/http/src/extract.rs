@@ -46,10 +46,23 @@ pub async fn json_body_nested<T: DeserializeOwned>(
     if !mime.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = axum::body::to_bytes(body, limit.bytes)
-        .await
-        .map_err(|_| ApiError::TooLarge { what: limit.what, limit: limit.stated })?;
+    let bytes = read_body(body, limit).await?;
     parse_json(&bytes, MAX_JSON_DEPTH + envelope)
+}
+
+/// Reads a body of at most `limit.bytes`: 413 past it, 408 when it does not
+/// arrive in full (the server's body deadline passed, or the connection
+/// failed while it was being sent).
+pub async fn read_body(body: Body, limit: BodyLimit) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit.bytes).await.map_err(|e| {
+        let too_large = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge { what: limit.what, limit: limit.stated }
+        } else {
+            ApiError::BodyTimeout
+        }
+    })
 }
 
 /// A path segment, refused with a JSON error (not axum's plain text) when

@@ -60,6 +60,10 @@ impl IntoResponse for ErrorResponse {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // What is left of the body is not waited for.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -160,17 +164,20 @@ async fn request_id(State(state): State<ApiState>, request: Request, next: Next)
     let id = callers_id(request.headers()).unwrap_or_else(|| {
         format!("req_{}", hookline::model::ulid(state.ctx.clock.now(), state.ctx.entropy.id_bytes()))
     });
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    // The route's pattern, not the path: ids would make a metric per request.
+    // Every field from the client is bounded: the method one of a closed
+    // set, the path clipped. The metric takes the route's pattern, not the
+    // path: ids would make a series per request.
+    let method = hookline::telemetry::method_label(request.method().as_str());
+    let path = hookline::telemetry::clip(request.uri().path()).into_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let span = tracing::info_span!("request", request_id = %id, method, path = %path);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let took = started.elapsed();
     let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     let status = response.status().as_u16();
     span.in_scope(|| tracing::info!(status, duration_ms, "request"));
-    hookline::telemetry::http_request(&route, method.as_str(), status, took);
+    hookline::telemetry::http_request(&route, method, status, took);
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -278,9 +285,7 @@ async fn delete_subscription(
 
 /// The grace period of a rotation: its optional JSON body.
 async fn rotation_grace(headers: &HeaderMap, body: Body) -> Result<Option<std::time::Duration>, ApiError> {
-    let bytes = axum::body::to_bytes(body, SMALL_BODY.bytes)
-        .await
-        .map_err(|_| ApiError::TooLarge { what: SMALL_BODY.what, limit: SMALL_BODY.stated })?;
+    let bytes = extract::read_body(body, SMALL_BODY).await?;
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -534,6 +539,8 @@ async fn put_one_off(
     Ok(ok(StatusCode::OK, s.ctx.put_one_off(&caller, &tenant, req).await?))
 }
 
+#[cfg(test)]
+mod log_tests;
 #[cfg(test)]
 mod openapi_tests;
 

@@ -54,6 +54,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/service", get(service))
         .route("/portal/event-types", get(event_types))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
+        // No form is near this; a larger body is refused before it is read.
+        .layer(axum::extract::DefaultBodyLimit::max(16 * MAX_FORM))
 }
 
 /// The stylesheet, inline: one request per page, nothing from elsewhere.

@@ -47,6 +47,10 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// The body did not arrive in full in time (a slow client, or a
+    /// connection lost while sending it).
+    #[error("the request body did not arrive in full in time")]
+    BodyTimeout,
     /// The store failed (our fault; whether a retry can help is in
     /// [`StoreError::is_retryable`]).
     #[error("{}", if .0.is_retryable() { "the store is unavailable; retry later" } else { "the service failed; it has been logged" })]
@@ -65,6 +69,7 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound(_) | Self::NoRoute => 404,
             Self::MethodNotAllowed => 405,
+            Self::BodyTimeout => 408,
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
@@ -89,6 +94,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTimeout => "request_timeout",
             Self::Store(e) if e.is_retryable() => "store_unavailable",
             Self::Queue(e) if e.is_retryable() => "queue_unavailable",
             Self::Store(_) | Self::Queue(_) => "internal_error",
