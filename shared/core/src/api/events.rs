@@ -287,7 +287,13 @@ impl Context {
         requests: Vec<Result<PublishEventRequest, ApiError>>,
     ) -> Vec<Result<PublishEventResponse, ApiError>> {
         let checked = requests.into_iter().map(|r| r.and_then(|req| self.check_publish(caller, req, None)));
-        self.accept_events(checked.collect()).await
+        let results = self.accept_events(checked.collect()).await;
+        // Each result is answered inside a batch (or a queue's reply), never
+        // as an error response that logs itself: logged here, once.
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            e.log_if_ours();
+        }
+        results
     }
 
     /// Everything about one publish request that needs no store.
@@ -385,9 +391,6 @@ impl Context {
             })
             .collect();
         self.queue_first_attempts(&messages).await;
-        for e in results.iter().filter_map(|r| r.as_ref().err()) {
-            e.log_if_ours();
-        }
         results
     }
 
