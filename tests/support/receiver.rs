@@ -69,6 +69,8 @@ pub enum Reply {
     Slow(Duration, u16),
     /// This status with one response header.
     WithHeader(u16, &'static str, &'static str),
+    /// This status with the request's body as the response's.
+    Echo(u16),
 }
 
 #[derive(Default)]
@@ -126,6 +128,10 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
     };
     let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(fallback);
     let (status, header) = match reply {
+        Reply::Echo(s) => {
+            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, body).into_response();
+        }
         Reply::Status(s) => (s, None),
         Reply::Slow(wait, s) => {
             tokio::time::sleep(wait).await;

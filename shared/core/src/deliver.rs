@@ -355,7 +355,11 @@ impl Context {
                         status_code,
                         error,
                         error_message: result.error_message,
-                        response_excerpt: result.response_excerpt,
+                        // A receiver may echo what it got, secret included
+                        // (a preset that sends it in the body): never kept.
+                        response_excerpt: result
+                            .response_excerpt
+                            .map(|e| target.secrets.hide_in(e, crate::api::sent::HIDDEN_SECRET)),
                         signature: request
                             .headers
                             .header(&target.settings.signature.signature_header)

@@ -76,9 +76,7 @@ impl Context {
         let secrets = target.secrets.signing_at(attempt.started_at);
         let mut request = build_request(&settings, &secrets, id.as_str(), &content, attempt.started_at)
             .map_err(|e| ApiError::Conflict(format!("nothing was sent: {e}")))?;
-        let known: Vec<&Secret> = std::iter::once(&target.secrets.current)
-            .chain(target.secrets.retiring.iter().map(|r| &r.secret))
-            .collect();
+        let known: Vec<&Secret> = target.secrets.all().collect();
         let verified = match &attempt.signature {
             Some(sent) => {
                 for (name, value) in &mut request.headers {
@@ -98,9 +96,7 @@ impl Context {
         }
         let mut body = String::from_utf8_lossy(&request.body).into_owned();
         if target.settings.body.exposes_secret() {
-            for s in &known {
-                body = body.replace(s.expose(), HIDDEN_SECRET);
-            }
+            body = target.secrets.hide_in(body, HIDDEN_SECRET);
         }
         let headers = request
             .headers

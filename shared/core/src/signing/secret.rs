@@ -153,6 +153,18 @@ impl SecretSet {
             .collect()
     }
 
+    /// Every secret the set holds, expired or not, newest first.
+    pub fn all(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.current).chain(self.retiring.iter().map(|r| &r.secret))
+    }
+
+    /// `text` with every occurrence of a secret the set holds replaced by
+    /// `shown`: what a receiver echoed back, or a rebuilt body, can then be
+    /// shown without the secret.
+    pub fn hide_in(&self, text: String, shown: &str) -> String {
+        self.all().fold(text, |t, s| if t.contains(s.expose()) { t.replace(s.expose(), shown) } else { t })
+    }
+
     /// Makes `next` current; the old current keeps signing until `until`.
     pub fn rotate(&mut self, next: Secret, now: DateTime<Utc>, until: DateTime<Utc>) {
         let old = std::mem::replace(&mut self.current, next);
