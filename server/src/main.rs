@@ -19,19 +19,39 @@ USAGE:
     hookline serve [--listen ADDR] [--db PATH] [--metrics ADDR]
     hookline demo [--keep]
     hookline --help | --version
+    hookline <command> --help
 
 serve    the HTTP API, delivery workers and retry scheduler
-         --listen ADDR   where the API listens (default 127.0.0.1:8080)
-         --db PATH       the SQLite database (default ./hookline.db)
-         --metrics ADDR  serve /metrics (Prometheus) on this address, apart
-                         from the API (e.g. 127.0.0.1:9464); default: none
-demo     a guided tour: starts hookline and local receivers, publishes
-         events, shows signed deliveries, a retry, the delivery log and a
-         link to the portal; --keep serves on until Ctrl-C
+demo     a guided tour of signed deliveries, a retry and the portal
 
-Configuration comes from HOOKLINE_* environment variables (see README.md):
-HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1, HOOKLINE_RETRY_SCHEDULE,
-HOOKLINE_LOG_FORMAT=json (one JSON object per log line), ...";
+Configuration comes from HOOKLINE_* environment variables
+(docs/configuration.md).";
+
+const SERVE_USAGE: &str = "\
+hookline serve — the HTTP API, delivery workers and retry scheduler
+
+USAGE:
+    hookline serve [--listen ADDR] [--db PATH] [--metrics ADDR]
+
+    --listen ADDR   where the API listens (default 127.0.0.1:8080)
+    --db PATH       the SQLite database (default ./hookline.db)
+    --metrics ADDR  serve /metrics (Prometheus) on this address, apart
+                    from the API (e.g. 127.0.0.1:9464); default: none
+
+Configuration comes from HOOKLINE_* environment variables
+(docs/configuration.md): HOOKLINE_API_KEY, HOOKLINE_ALLOW_PRIVATE_TARGETS=1,
+HOOKLINE_RETRY_SCHEDULE, HOOKLINE_LOG_FORMAT=json, ...";
+
+const DEMO_USAGE: &str = "\
+hookline demo — a guided tour
+
+USAGE:
+    hookline demo [--keep]
+
+Starts hookline and local receivers on 127.0.0.1, publishes events, shows
+signed deliveries, a retry, the delivery log and a link to the portal.
+
+    --keep   serve on until Ctrl-C, so the portal link can be opened";
 
 struct ServeArgs {
     listen: SocketAddr,
@@ -168,6 +188,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        match command {
+            "serve" => println!("{SERVE_USAGE}"),
+            "demo" => println!("{DEMO_USAGE}"),
+            _ => println!("{USAGE}"),
+        }
+        return ExitCode::SUCCESS;
+    }
     let result = match command {
         "serve" => match parse_serve(rest) {
             Ok(a) => {
@@ -175,13 +203,18 @@ fn main() -> ExitCode {
                 runtime.block_on(serve(a))
             }
             Err(e) => {
-                eprintln!("error: {e}\n\n{USAGE}");
+                eprintln!("error: {e}\n\n{SERVE_USAGE}");
                 return ExitCode::from(2);
             }
         },
         "demo" if rest.is_empty() || rest == ["--keep"] => {
             init_logging("warn", format);
             runtime.block_on(hookline_server::demo::run(!rest.is_empty(), shutdown_signal()))
+        }
+        "demo" => {
+            let bad = rest.iter().find(|a| *a != "--keep").map_or("", String::as_str);
+            eprintln!("error: unknown option {bad:?}\n\n{DEMO_USAGE}");
+            return ExitCode::from(2);
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

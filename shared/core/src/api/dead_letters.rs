@@ -14,7 +14,7 @@ use crate::model::{DeliveryId, DeliveryStatus};
 use crate::ports::{DeadLetter, QueueMessage};
 
 /// Most dead letters one listing returns.
-pub const MAX_DEAD_LETTERS: usize = 100;
+pub const MAX_DEAD_LETTERS: usize = super::page::MAX_PAGE_LIMIT;
 
 /// A dead letter as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +71,11 @@ impl Context {
         limit: Option<usize>,
     ) -> Result<ListResponse<DeadLetterView>, ApiError> {
         caller.operator()?;
-        let limit = limit.unwrap_or(MAX_DEAD_LETTERS).clamp(1, MAX_DEAD_LETTERS);
+        // A limit out of range is refused as on every list, not narrowed.
+        let limit = match limit {
+            None => MAX_DEAD_LETTERS,
+            Some(n) => super::page::page_request(None, Some(n))?.limit,
+        };
         let mut data = Vec::new();
         for dead in self.dead_letters.dead_letters(limit).await? {
             data.push(self.view(dead).await);
