@@ -5,12 +5,14 @@
 //! loopback: non-loopback targets are only ever judged, never dialled.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hookline_tests::process::{API_KEY, Hookline, eventually};
 use hookline_tests::receiver::Receiver;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
@@ -58,6 +60,22 @@ fn hostile_urls() -> Vec<String> {
         "http://0xa9fea9fe/",
         "http://2852039166/",
         "http://0251.0376.0251.0376/",
+        // IPv4 inside IPv6: translated (::ffff:0:0:0/96) and local-use NAT64
+        // (64:ff9b:1::/48), in the parser's form and in others
+        "http://[::ffff:0:7f00:1]/",
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[64:ff9b:1::7f00:1]/",
+        "http://[64:ff9b:1::a9fe:a9fe]:8080/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        "http://[5f00::1]/",
+        // what the URL parser would change is refused, not rewritten
+        "https://example.com/h\u{0}",
+        "https://example.com/h\r\nX-Injected: 1",
+        "https://example.com/\th",
+        "https://example.com:0/",
+        "HTTPS://example.com/",
+        "https://example.com/a/../b",
+        "https://example.com:443/",
         // multicast, broadcast, documentation, benchmarking, reserved
         "http://224.0.0.1/",
         "http://239.255.255.250/",
@@ -270,6 +288,9 @@ fn malformed() -> Vec<Case> {
         ("GET", p("/v1/deliveries?tenant=t&limit=0"), None, vec![], 422),
         ("GET", p("/v1/deliveries?tenant=t&limit=1000"), None, vec![], 422),
         ("GET", p("/v1/deliveries?tenant=t&limit=abc"), None, vec![], 422),
+        ("GET", p("/v1/dead-letters?limit=0"), None, vec![], 422),
+        ("GET", p("/v1/dead-letters?limit=101"), None, vec![], 422),
+        ("GET", p("/v1/subscriptions?tenant=t&limit=0"), None, vec![], 422),
         ("GET", p("/v1/deliveries?tenant=t&since=yesterday"), None, vec![], 422),
         ("GET", p("/v1/deliveries?tenant=t&cursor=..%2F..%2Fetc"), None, vec![], 422),
         ("GET", p("/v1/deliveries?tenant=a&tenant=b"), None, vec![], 422),
@@ -445,4 +466,285 @@ async fn no_secret_or_api_key_ever_appears_in_a_log_line() {
         let needle = secret.trim_start_matches("whsec_");
         assert!(!log.iter().any(|l| l.contains(needle)), "a secret appeared in the log");
     }
+}
+
+/// A raw connection to the API with `bytes` written to it.
+async fn raw(h: &Hookline, bytes: &[u8]) -> TcpStream {
+    let addr = h.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.expect("connect to the API");
+    stream.write_all(bytes).await.expect("write");
+    stream
+}
+
+/// Reads until the server closes the connection (within `within`): what it
+/// sent, and when it closed.
+async fn until_closed(mut stream: TcpStream, within: Duration) -> (String, Instant) {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open past {within:?}");
+    (String::from_utf8_lossy(&got).into_owned(), Instant::now())
+}
+
+/// One counter of a Prometheus scrape, 0 when absent.
+fn counter(scrape: &str, series: &str) -> u64 {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+async fn scrape(h: &Hookline) -> String {
+    let url = eventually(Duration::from_secs(10), "the metrics address", || async { h.metrics_url() }).await;
+    reqwest::get(url).await.expect("scrape").text().await.expect("scrape text")
+}
+
+/// A client that opens a new connection for every request.
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("a client")
+}
+
+async fn healthz_within_a_second(h: &Hookline) {
+    let answer = tokio::time::timeout(
+        Duration::from_secs(1),
+        fresh_client().get(format!("{}/healthz", h.base)).send(),
+    )
+    .await;
+    let status = answer.expect("GET /healthz answered within a second").expect("GET /healthz").status();
+    assert_eq!(status, 200);
+}
+
+/// A request that sends 10 of its 1,000 bytes of body, once the server
+/// reads it (it answers `100 Continue` when the route starts on the body: the
+/// connection is then serving a request).
+async fn slow_body(h: &Hookline) -> TcpStream {
+    let head = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        Authorization: Bearer test-api-key-0123456789\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n";
+    let mut stream = raw(h, head.as_bytes()).await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("the server reads the head")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 100 Continue"), "{}", String::from_utf8_lossy(&buf[..n]));
+    stream.write_all(b"{\"tenant\":").await.expect("write");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_beyond_the_cap_cannot_starve_the_api() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (header, body, idle) = (Duration::from_secs(2), Duration::from_secs(2), Duration::from_secs(4));
+    let h = Hookline::start_with(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[
+            ("HOOKLINE_HTTP_MAX_CONNECTIONS", "40"),
+            ("HOOKLINE_HTTP_HEADER_TIMEOUT", "2s"),
+            ("HOOKLINE_HTTP_BODY_TIMEOUT", "2s"),
+            ("HOOKLINE_HTTP_IDLE_TIMEOUT", "4s"),
+        ],
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await;
+    let margin = Duration::from_secs(3);
+    // 5 requests sending 10 of their 1,000 bytes, 30 connections saying
+    // nothing, 30 heads never finished: 65 connections for 40 places.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(("body", Instant::now(), slow_body(&h).await));
+    }
+    for _ in 0..30 {
+        held.push(("idle", Instant::now(), raw(&h, b"").await));
+    }
+    for _ in 0..30 {
+        held.push(("head", Instant::now(), raw(&h, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        healthz_within_a_second(&h).await;
+    }
+    // Idle ones opened after the rest are closed at their own timeout.
+    for _ in 0..3 {
+        held.push(("idle", Instant::now(), raw(&h, b"").await));
+    }
+    let waits = held.into_iter().map(|(kind, opened, stream)| async move {
+        let (got, closed) = until_closed(stream, Duration::from_secs(15)).await;
+        (kind, opened, got, closed)
+    });
+    for (kind, opened, got, closed) in futures_util::future::join_all(waits).await {
+        let limit = match kind {
+            "body" => body,
+            "idle" => idle,
+            _ => header,
+        };
+        let took = closed - opened;
+        assert!(took <= limit + margin, "a {kind} connection closed after {took:?}, its limit {limit:?}");
+        if kind == "body" {
+            // Serving a request, it is never evicted: it runs to its deadline.
+            assert!(took >= body, "a slow body closed after {took:?}");
+            assert!(got.contains("HTTP/1.1 408"), "a slow body is told: {got}");
+        }
+    }
+    healthz_within_a_second(&h).await;
+    let metrics = scrape(&h).await;
+    let closed = |reason: &str| {
+        counter(&metrics, &format!("hookline_http_connections_closed_total{{reason=\"{reason}\"}}"))
+    };
+    assert!(closed("evicted") >= 25, "{metrics}");
+    assert_eq!(closed("body_timeout"), 5);
+    assert!(closed("header_timeout") >= 1 && closed("idle_timeout") >= 1, "{metrics}");
+    assert_eq!(counter(&metrics, "hookline_http_connections_refused_total"), 0, "room was made each time");
+    let lines = h.log().iter().filter(|l| l.contains("a connection limit acted")).count();
+    assert!((1..=8).contains(&lines), "limits are logged, not once a connection: {lines} lines");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_with_every_connection_serving_a_new_one_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let h = Hookline::start_with(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_HTTP_MAX_CONNECTIONS", "3"), ("HOOKLINE_HTTP_BODY_TIMEOUT", "3s")],
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await;
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        busy.push(slow_body(&h).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (got, _) =
+        until_closed(raw(&h, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await, Duration::from_secs(1))
+            .await;
+    assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+    assert!(got.contains("retry-after: 1") && got.contains("\"code\":\"unavailable\""), "{got}");
+    // The slow bodies run out; the API answers again.
+    for stream in busy {
+        until_closed(stream, Duration::from_secs(8)).await;
+    }
+    healthz_within_a_second(&h).await;
+    assert!(counter(&scrape(&h).await, "hookline_http_connections_refused_total") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_methods_and_paths_add_no_metric_series_and_no_long_log_fields() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let h = Hookline::start_with(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[],
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await;
+    let series =
+        |scrape: &str| scrape.lines().filter(|l| l.starts_with("hookline_http_requests_total{")).count();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut junk = |n: usize| {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (0..12).map(|i| char::from(b'A' + ((seed >> (i * 5)) % 26) as u8)).collect::<String>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let client = h.client().clone();
+    let send = |method: String, path: String| {
+        let client = client.clone();
+        let url = format!("{}{path}", h.base);
+        async move {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a token is a method");
+            let _ = client.request(method, url).send().await;
+        }
+    };
+    let before = series(&scrape(&h).await);
+    for (i, word) in junk(200).into_iter().enumerate() {
+        let path = if i % 2 == 0 { "/healthz".to_owned() } else { format!("/v1/{word}") };
+        send(format!("X{word}"), path).await;
+    }
+    // And a few long ones: a 20 KB method, a 10 KB path.
+    send("Q".repeat(20_000), "/healthz".into()).await;
+    send("GET".into(), format!("/{}", "z".repeat(10_000))).await;
+    let after_some = series(&scrape(&h).await);
+    for (i, word) in junk(800).into_iter().enumerate() {
+        let path = if i % 2 == 0 { "/healthz".to_owned() } else { format!("/v1/{word}/{i}") };
+        send(format!("X{word}"), path).await;
+    }
+    let after_all = series(&scrape(&h).await);
+    assert!(after_some <= before + 6, "{before} series, then {after_some}");
+    assert_eq!(after_all, after_some, "a thousand junk requests added series");
+    let log = h.log();
+    assert!(!log.iter().any(|l| l.contains(&"Q".repeat(300))), "a long method was logged whole");
+    assert!(!log.iter().any(|l| l.contains(&"z".repeat(300))), "a long path was logged whole");
+    assert!(log.iter().any(|l| l.contains(&"z".repeat(100))), "the path is logged, clipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_echoes_its_body_never_shows_the_secret_in_the_delivery() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let h = start(&dir, &[]).await;
+    let r = Receiver::start().await;
+    r.script([hookline_tests::receiver::Reply::Echo(200)]);
+    let secret = "echoed-secret-sentinel-0123456789";
+    let (status, sub) = h
+        .call(
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"tenant":"t","url":r.url("/echo"),"preset":"targetvideo","secret":secret})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let (_, ev) = h
+        .call("POST", "/v1/events", Some(json!({"tenant":"t","type":"video.encoded","payload":{"v":1}})))
+        .await;
+    let id = hookline_tests::delivery_ids(&ev).pop().expect("a delivery");
+    let delivery = eventually(Duration::from_secs(20), "the delivery", || async {
+        let (_, d) = h.call("GET", &format!("/v1/deliveries/{id}"), None).await;
+        (d["status"] == "succeeded").then_some(d)
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&r.received()[0].body).contains(secret), "the preset sent it");
+    let excerpt = delivery["attempts"][0]["response_excerpt"].as_str().expect("an excerpt");
+    assert!(!excerpt.contains(secret), "{excerpt}");
+    assert!(excerpt.contains("(the signing secret; not shown)"), "{excerpt}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_is_stored_byte_for_byte_as_it_was_given() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let h = start(&dir, &[("HOOKLINE_ALLOW_PRIVATE_TARGETS", "0")]).await;
+    for url in ["https://example.com", "https://example.com/hooks?v=2&x=%20", "https://example.com?a=1"] {
+        let (status, sub) = h.call("POST", "/v1/subscriptions", Some(json!({"tenant":"t","url":url}))).await;
+        assert_eq!(status, 201, "{url}: {sub}");
+        let (_, read) =
+            h.call("GET", &format!("/v1/subscriptions/{}", sub["id"].as_str().expect("id")), None).await;
+        assert_eq!(read["url"], url);
+    }
+}
+
+#[tokio::test]
+async fn every_subcommand_prints_its_usage_on_help_and_exits_0() {
+    for args in [&["--help"][..], &["serve", "--help"], &["demo", "--help"], &["serve", "-h"]] {
+        let out = std::process::Command::new(BIN).args(args).output().expect("run hookline");
+        assert!(out.status.success(), "{args:?}: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("USAGE:"), "{args:?}: {text}");
+        if args[0] != "--help" {
+            assert!(text.contains(&format!("hookline {}", args[0])), "{args:?}: {text}");
+        }
+    }
+    let out = std::process::Command::new(BIN).args(["serve", "--bogus"]).output().expect("run hookline");
+    assert_eq!(out.status.code(), Some(2), "an unknown option is still an error");
 }
