@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::guard::TargetGuard;
 use hookline::policy::RetrySchedule;
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::{Clock, OsEntropy};
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 use hookline_aws::pump::{Batch, Pump};
 use hookline_aws::{DynamoStore, SqsDeadLetters, SqsQueue, lambda, provision};
 use hookline_sender::HttpSender;
@@ -63,7 +63,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     let queue_url = queues.url.clone();
     // Near real time, so receivers' 5-minute freshness check holds.
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let mut settings = Settings::default();
+    let mut settings = ServiceSettings::default();
     settings.retry.jitter = 0.0;
     settings.retry.schedule = RetrySchedule::parse_list("1s,1s").expect("schedule");
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
@@ -684,7 +684,7 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
 }
 
 #[async_trait::async_trait]
-impl hookline_tests::scenarios::Hook for World {
+impl hookline_tests::scenarios::ServiceUnderTest for World {
     async fn send(
         &self,
         method: &str,
@@ -819,9 +819,9 @@ async fn a_rate_limit_holds_across_concurrent_deliver_handlers_sharing_the_table
     }
     // Four deliver "instances": each its own process state (its own leased
     // slots), on real time, sharing only the table and the queue.
-    let settings = Settings {
+    let settings = ServiceSettings {
         guard: TargetGuard { allow_loopback: true, ..TargetGuard::default() },
-        ..Settings::default()
+        ..ServiceSettings::default()
     };
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut handlers = Vec::new();

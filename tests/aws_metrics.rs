@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::guard::TargetGuard;
 use hookline::ports::{OsEntropy, SystemClock};
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 use hookline_aws::pump::Pump;
 use hookline_aws::{AwsConfig, DynamoStore, SqsQueue, lambda, provision};
 use hookline_sender::HttpSender;
@@ -59,7 +59,7 @@ async fn the_functions_write_what_they_counted_as_embedded_metrics() {
     .expect("config");
     let collector = lambda::init_metrics(&config).expect("the recorder");
 
-    let mut settings = Settings::default();
+    let mut settings = ServiceSettings::default();
     settings.retry.jitter = 0.0;
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
     let ctx = Context::new(

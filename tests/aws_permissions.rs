@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use chrono::Utc;
-use hookline::api::access::Caller;
 use hookline::api::events::PublishEventRequest;
 use hookline::api::tenants::OneOffRequest;
+use hookline::auth::Caller;
 use hookline::guard::TargetGuard;
 use hookline::model::TenantId;
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::{
     Clock, DeliveryFilter, DeliveryStore, EventStore, OsEntropy, PageRequest, SubscriptionStore,
 };
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 use hookline_aws::pump::Pump;
 use hookline_aws::{DynamoStore, SqsQueue, lambda, provision};
 use hookline_sender::HttpSender;
@@ -65,7 +65,7 @@ async fn function(
     table: &str,
     queue_url: &str,
     clock: Arc<ManualClock>,
-    settings: &Settings,
+    settings: &ServiceSettings,
 ) -> Function {
     let sdk = sdk_as(moto, creds).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, Duration::from_secs(86_400));
@@ -176,7 +176,7 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     gone.script([Reply::Status(410); 4]);
     let ops = Receiver::start().await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let mut settings = Settings::default();
+    let mut settings = ServiceSettings::default();
     settings.retry.jitter = 0.0;
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
     settings.ops_url = Some(hookline::target::TargetUrl::parse(&ops.url("/ops")).expect("url"));
@@ -264,7 +264,8 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     // The deliver function wrote its batches' attempt counts (a failed write
     // only warns, so this is where a missing grant shows); the ingest
     // function, which serves the portal, reads them.
-    let counted = |s: hookline::counts::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
+    let counted =
+        |s: hookline::api::stats::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
     assert!(counted(ingest.ctx.stats(&op, Some(&a.subscription.id), 1).await.unwrap()) >= 1);
     assert!(
         counted(ingest.ctx.stats(&op, None, 1).await.unwrap()) >= 3,

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::config::Config;
 use hookline::signing::{Secret, standard};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookline::Context;
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::config::Config;
 use hookline::ports::{OsEntropy, SystemClock};
 use hookline_sender::HttpSender;
@@ -71,7 +71,7 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
         use hookline::ports::Entropy;
         let mut key = vec![0u8; 32];
         OsEntropy.fill(&mut key);
-        config.settings.portal_key = hookline::api::portal::PortalKey::from_bytes(key).ok();
+        config.settings.portal_key = hookline::auth::PortalKey::from_bytes(key).ok();
     }
     let sender = Arc::new(HttpSender::new(config.settings.guard.clone())?);
     let ctx =

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hookline_tests::process::Hookline;
 use hookline_tests::receiver::Receiver;
-use hookline_tests::scenarios::{self, Hook};
+use hookline_tests::scenarios::{self, ServiceUnderTest};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -19,7 +19,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 struct Embedded(Hookline, #[allow(dead_code)] tempfile::TempDir);
 
 #[async_trait]
-impl Hook for Embedded {
+impl ServiceUnderTest for Embedded {
     async fn send(
         &self,
         method: &str,

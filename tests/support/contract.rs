@@ -430,7 +430,7 @@ pub async fn hourly_counts_add_up_per_scope_and_hour(s: &dyn Store) {
     use hookline::ports::{CountScope, HourCount};
     let sub = CountScope::Subscription(subscription(1).id);
     let other = CountScope::Subscription(subscription(2).id);
-    let h = |n: i64| hookline::counts::hour_of(t0()) + Span::hours(n);
+    let h = |n: i64| hookline::tally::hour_of(t0()) + Span::hours(n);
     let c = |hour, succeeded, failed| HourCount { hour, succeeded, failed };
     s.add_counts(&[(CountScope::Service, c(h(0), 3, 1)), (sub.clone(), c(h(0), 2, 1))]).await.unwrap();
     // Writes from several processes (DynamoDB: a shard each) add up.

@@ -1,6 +1,6 @@
 //! End-to-end behaviour written once and run in both modes: against the
 //! embedded binary (`server/tests/scenarios.rs`) and against the AWS
-//! handlers on moto (`tests/aws_e2e.rs`). A [`Hook`] is the service as its
+//! handlers on moto (`tests/aws_e2e.rs`). A [`ServiceUnderTest`] is the service as its
 //! API user sees it, plus a way to let queued work happen. Every receiver
 //! verifies signatures with its own code.
 
@@ -13,7 +13,7 @@ use crate::receiver::{Receiver, Reply, verify_standard};
 
 /// The service under test.
 #[async_trait]
-pub trait Hook: Send + Sync {
+pub trait ServiceUnderTest: Send + Sync {
     /// Calls the API with extra request headers; the status and JSON body.
     async fn send(
         &self,
@@ -31,14 +31,19 @@ pub trait Hook: Send + Sync {
     }
 }
 
-async fn ok(h: &dyn Hook, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
+async fn ok(h: &dyn ServiceUnderTest, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
     let (status, v) = h.call(method, path, body).await;
     assert_eq!(status, expect, "{method} {path}: {v}");
     v
 }
 
 /// Ticks until the delivery satisfies `done`; returns it.
-pub async fn wait_for(h: &dyn Hook, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_for(
+    h: &dyn ServiceUnderTest,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..150 {
         let (_, d) = h.call("GET", &format!("/v1/deliveries/{id}"), None).await;
         if done(&d) {
@@ -50,11 +55,11 @@ pub async fn wait_for(h: &dyn Hook, id: &str, what: &str, done: impl Fn(&Value) 
 }
 
 /// Ticks until the delivery is in `status`; returns it.
-pub async fn wait_status(h: &dyn Hook, id: &str, status: &str) -> Value {
+pub async fn wait_status(h: &dyn ServiceUnderTest, id: &str, status: &str) -> Value {
     wait_for(h, id, status, |d| d["status"] == status).await
 }
 
-async fn publish(h: &dyn Hook, tenant: &str, ty: &str) -> Vec<String> {
+async fn publish(h: &dyn ServiceUnderTest, tenant: &str, ty: &str) -> Vec<String> {
     let ev =
         ok(h, "POST", "/v1/events", Some(json!({"tenant": tenant, "type": ty, "payload": {"n": 1}})), 202)
             .await;
@@ -65,7 +70,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-async fn subscribe(h: &dyn Hook, body: Value) -> (String, String) {
+async fn subscribe(h: &dyn ServiceUnderTest, body: Value) -> (String, String) {
     let sub = ok(h, "POST", "/v1/subscriptions", Some(body), 201).await;
     (sub["id"].as_str().expect("id").to_owned(), sub["secret"].as_str().expect("secret").to_owned())
 }
@@ -73,7 +78,7 @@ async fn subscribe(h: &dyn Hook, body: Value) -> (String, String) {
 /// An event goes to every subscription whose patterns want its type, and
 /// only to those; each receiver verifies its own signature and reads the
 /// payload in the standard envelope; the event lists its deliveries.
-pub async fn an_event_fans_out_by_type_with_verified_signatures(h: &dyn Hook) {
+pub async fn an_event_fans_out_by_type_with_verified_signatures(h: &dyn ServiceUnderTest) {
     let (a, b, c) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
     let (_, secret_a) =
         subscribe(h, json!({"tenant":"fan","url":a.url("/hooks"),"event_types":["video.*"]})).await;
@@ -108,7 +113,9 @@ pub async fn an_event_fans_out_by_type_with_verified_signatures(h: &dyn Hook) {
 
 /// A failing receiver is retried on its schedule under the same delivery id
 /// until it answers 2xx, every attempt signed and recorded in order.
-pub async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded(h: &dyn Hook) {
+pub async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_recorded(
+    h: &dyn ServiceUnderTest,
+) {
     let r = Receiver::start().await;
     r.script([Reply::Status(503), Reply::Status(500)]);
     let body = json!({"tenant":"retry","url":r.url("/"),"retry_schedule":["1s","1s","1s"]});
@@ -129,7 +136,7 @@ pub async fn a_failing_receiver_is_retried_then_succeeds_with_every_attempt_reco
 
 /// A receiver that fails every attempt exhausts the schedule: the delivery
 /// fails after exactly the schedule's attempts.
-pub async fn an_exhausted_schedule_fails_the_delivery(h: &dyn Hook) {
+pub async fn an_exhausted_schedule_fails_the_delivery(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     r.script([Reply::Status(500), Reply::Status(502), Reply::Status(500)]);
     subscribe(h, json!({"tenant":"exhaust","url":r.url("/"),"retry_schedule":["1s","1s"]})).await;
@@ -141,7 +148,7 @@ pub async fn an_exhausted_schedule_fails_the_delivery(h: &dyn Hook) {
 
 /// Publishing twice with one `Idempotency-Key` answers the same and creates
 /// one event and one delivery.
-pub async fn one_idempotency_key_creates_one_event(h: &dyn Hook) {
+pub async fn one_idempotency_key_creates_one_event(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     subscribe(h, json!({"tenant":"idem","url":r.url("/")})).await;
     let body = json!({"tenant":"idem","type":"import.completed","payload":{"jobId":"abc123"}});
@@ -163,7 +170,7 @@ pub async fn one_idempotency_key_creates_one_event(h: &dyn Hook) {
 /// arrive oldest first (the embedded queue); SQS orders replays only second
 /// by second (`DelaySeconds` has whole seconds, a standard queue no order
 /// within them), so there only the set is checked.
-pub async fn replay_and_redeliver(h: &dyn Hook, strict_order: bool) {
+pub async fn replay_and_redeliver(h: &dyn ServiceUnderTest, strict_order: bool) {
     let r = Receiver::start().await;
     r.script([Reply::Status(500), Reply::Status(500)]);
     let sub = ok(
@@ -214,7 +221,7 @@ pub async fn replay_and_redeliver(h: &dyn Hook, strict_order: bool) {
 
 /// After a rotation both secrets sign for the grace period; with no grace,
 /// only the new one.
-pub async fn rotation(h: &dyn Hook) {
+pub async fn rotation(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let sub = ok(h, "POST", "/v1/subscriptions", Some(json!({"tenant":"ops2","url":r.url("/")})), 201).await;
     let (id, a) = (sub["id"].as_str().expect("id").to_owned(), sub["secret"].as_str().expect("s").to_owned());
@@ -268,7 +275,7 @@ pub async fn rotation(h: &dyn Hook) {
 
 /// Custom headers, filters, body format, the active flag and the timeout
 /// all reach the wire, and a PATCH applies to what is sent next.
-pub async fn settings_end_to_end(h: &dyn Hook) {
+pub async fn settings_end_to_end(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let sub = ok(
         h,
@@ -348,7 +355,7 @@ pub async fn settings_end_to_end(h: &dyn Hook) {
 /// A subscription whose deliveries keep failing for the disable period is
 /// disabled, and its pending delivery canceled (the service runs with a
 /// short disable period here).
-pub async fn disabled_after_failing_for_the_period(h: &dyn Hook) {
+pub async fn disabled_after_failing_for_the_period(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     r.script([Reply::Status(503); 20]);
     let body = json!({"tenant":"ops6","url":r.url("/"),"retry_schedule":["1s","1s","1s","1s","1s"]});
@@ -367,7 +374,7 @@ pub async fn disabled_after_failing_for_the_period(h: &dyn Hook) {
 /// The stop header ends one delivery; 410 disables the subscription and
 /// cancels its pending deliveries, which re-enabling does not resurrect
 /// unless they are replayed.
-pub async fn endpoint_health(h: &dyn Hook) {
+pub async fn endpoint_health(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     r.script([Reply::WithHeader(500, "hookline-stop-retries", "true")]);
     let sub = ok(
@@ -417,7 +424,7 @@ pub async fn endpoint_health(h: &dyn Hook) {
 /// services under test announce after 2); a success ending the run
 /// (recovered); an update naming what changed; the deletion. The ops tenant
 /// is reserved to hookline.
-pub async fn operational_events(h: &dyn Hook, ops: &Receiver, ops_secret: &str) {
+pub async fn operational_events(h: &dyn ServiceUnderTest, ops: &Receiver, ops_secret: &str) {
     let r = Receiver::start().await;
     r.script([Reply::Status(500), Reply::Status(500)]);
     let (sub, secret) = subscribe(h, json!({"tenant":"ops5","url":r.url("/"),"retry_schedule":[]})).await;
@@ -502,7 +509,11 @@ pub async fn operational_events(h: &dyn Hook, ops: &Receiver, ops_secret: &str) 
 
 /// Ticks until the operator's receiver holds at least the events of these
 /// types (each as many times as listed); returns every event received.
-async fn wait_for_ops(h: &dyn Hook, ops: &Receiver, types: &[&str]) -> Vec<crate::receiver::Received> {
+async fn wait_for_ops(
+    h: &dyn ServiceUnderTest,
+    ops: &Receiver,
+    types: &[&str],
+) -> Vec<crate::receiver::Received> {
     for _ in 0..150 {
         let got = ops.received();
         let seen: Vec<String> =
@@ -529,7 +540,13 @@ fn bearer(key: &str) -> [(&'static str, String); 1] {
     [("authorization", format!("Bearer {key}"))]
 }
 
-async fn as_key(h: &dyn Hook, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn as_key(
+    h: &dyn ServiceUnderTest,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let auth = bearer(key);
     let headers: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
     h.send(method, path, body, &headers).await
@@ -539,7 +556,7 @@ async fn as_key(h: &dyn Hook, key: &str, method: &str, path: &str, body: Option<
 /// attempt on another tenant's subscription, event, delivery, secret or
 /// lists answers 404, as for an id that does not exist. Custom header values
 /// are never shown back.
-pub async fn a_tenant_key_reaches_its_own_tenant_alone(h: &dyn Hook) {
+pub async fn a_tenant_key_reaches_its_own_tenant_alone(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let (a, b) = ("key-for-scope-a", "key-for-scope-b");
     // What scope b owns, made by the operator.
@@ -631,7 +648,7 @@ pub async fn a_tenant_key_reaches_its_own_tenant_alone(h: &dyn Hook) {
 /// Concurrent writes keep every change: creates never pass the tenant's
 /// limit, and a PATCH racing a rotation neither loses the new secret nor
 /// its own change.
-pub async fn concurrent_writes_keep_every_change(h: &dyn Hook) {
+pub async fn concurrent_writes_keep_every_change(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let creates = (0..60).map(|i| {
         h.call(
@@ -676,7 +693,7 @@ pub async fn concurrent_writes_keep_every_change(h: &dyn Hook) {
 
 /// A PATCH racing the automatic disable of a subscription (410 Gone) never
 /// re-enables it.
-pub async fn a_patch_racing_a_disable_never_re_enables(h: &dyn Hook) {
+pub async fn a_patch_racing_a_disable_never_re_enables(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     r.script([Reply::Status(410)]);
     let (id, _) = subscribe(h, json!({"tenant":"race3","url":r.url("/"),"retry_schedule":[]})).await;
@@ -705,7 +722,7 @@ pub async fn a_patch_racing_a_disable_never_re_enables(h: &dyn Hook) {
 
 /// A delivery that cannot be built from the publisher's payload fails at
 /// once, says so, and is not held against the endpoint.
-pub async fn a_payload_that_cannot_be_sent_is_the_publishers_fault(h: &dyn Hook) {
+pub async fn a_payload_that_cannot_be_sent_is_the_publishers_fault(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let merged = json!({"kind":"object","type_field":"event"});
     let (id, _) = subscribe(h, json!({"tenant":"blame","url":r.url("/"),"body":merged})).await;
@@ -730,7 +747,10 @@ pub async fn a_payload_that_cannot_be_sent_is_the_publishers_fault(h: &dyn Hook)
 /// A tenant's per-job `webhook_url` deliveries follow its one-off profile:
 /// Transcodely's format to Transcodely's published receiver, Importly's to
 /// an Importly receiver, each with the secret the platform imported.
-pub async fn per_job_urls_speak_the_tenants_format(h: &dyn Hook, transcodely: &crate::external::External) {
+pub async fn per_job_urls_speak_the_tenants_format(
+    h: &dyn ServiceUnderTest,
+    transcodely: &crate::external::External,
+) {
     let (status, err) = h
         .call(
             "POST",
@@ -799,7 +819,7 @@ pub async fn per_job_urls_speak_the_tenants_format(h: &dyn Hook, transcodely: &c
 /// tenant's under a tenant key, a reused key) fails alone and stores
 /// nothing; the good ones are delivered, signed. Idempotency keys hold per
 /// event across batches. A batch that is itself wrong is refused whole.
-pub async fn a_batch_publishes_each_event_alone(h: &dyn Hook) {
+pub async fn a_batch_publishes_each_event_alone(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;
     let (_, secret) = subscribe(h, json!({"tenant":"scopea","url":r.url("/batch")})).await;
     let event = |n: u32| json!({"tenant":"scopea","type":"batch.item","payload":{"n":n}});

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hookline::Context;
-use hookline::api::access::ApiKeys;
-use hookline::api::portal::PortalKey;
-use hookline::context::Settings;
+use hookline::auth::ApiKeys;
+use hookline::auth::PortalKey;
+use hookline::context::ServiceSettings;
 use hookline::ports::SystemClock;
 use hookline::ports::fakes::{MemoryQueue, MemoryStore, SeededEntropy};
 use lambda_http::request::LambdaRequest;
@@ -78,7 +78,7 @@ where
 
 #[tokio::test]
 async fn a_portal_session_opens_and_acts_through_a_function_url() {
-    let settings = Settings {
+    let settings = ServiceSettings {
         portal_key: Some(PortalKey::from_bytes(vec![7; 32]).expect("a key")),
         ..Default::default()
     };
@@ -91,7 +91,7 @@ async fn a_portal_session_opens_and_acts_through_a_function_url() {
     );
     let sub = ctx
         .create_subscription(
-            &hookline::api::access::Caller::internal(),
+            &hookline::auth::Caller::internal(),
             serde_json::from_value(json!({"tenant":"acme","url":"https://acme.example/hooks"}))
                 .expect("request"),
         )

@@ -106,7 +106,7 @@ use hookline::ports::{
 };
 use hookline::target::TargetUrl;
 
-use super::error::store_error as unavailable;
+use super::error::store_error;
 use super::size::{WRITE_UNIT, item_size};
 
 /// Shards of the `due` index: every delivery adds an entry at publish (and
@@ -315,7 +315,7 @@ impl DynamoStore {
             .set_key(Some(key("WARM-UP".into(), "WARM-UP")))
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -411,7 +411,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -451,7 +451,7 @@ impl DynamoStore {
                 Some(f) => resp.expression_attribute_values(":from", s(f.clone())),
                 None => resp,
             };
-            let resp = resp.send().await.map_err(unavailable)?;
+            let resp = resp.send().await.map_err(store_error)?;
             out.extend(resp.items().iter().cloned());
             match resp.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
@@ -476,7 +476,7 @@ impl DynamoStore {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(out.item().cloned())
     }
 
@@ -517,7 +517,7 @@ impl DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
                 Ok(false)
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(store_error(e)),
         }
     }
 
@@ -539,7 +539,7 @@ impl DynamoStore {
                     .request_items(&self.table, requests)
                     .send()
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(store_error)?;
                 requests =
                     out.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
                 if requests.is_empty() {
@@ -664,7 +664,7 @@ impl DynamoStore {
                 .request_items(&self.table, ka)
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(store_error)?;
             found.extend(out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten().cloned());
             keys = out
                 .unprocessed_keys()
@@ -785,7 +785,7 @@ impl ShardReader {
                 .expression_attribute_values(":c", s(c)),
             None => query.key_condition_expression(format!("{pk_name} = :p")),
         };
-        let out = query.send().await.map_err(unavailable)?;
+        let out = query.send().await.map_err(store_error)?;
         for item in out.items() {
             self.ids.push_back(get_s(item, sk_name)?.to_owned());
         }
@@ -867,7 +867,7 @@ impl SubscriptionStore for DynamoStore {
                 Some([_, true]) => {
                     Err(StoreError::Internal(format!("subscription {} already exists", sub.id)))
                 }
-                _ => Err(unavailable(e)),
+                _ => Err(store_error(e)),
             },
         }
     }
@@ -929,7 +929,7 @@ impl SubscriptionStore for DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(store_error(e)),
         }
     }
 
@@ -1116,7 +1116,7 @@ impl EventStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
                 Ok(())
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(store_error(e)),
         }
     }
 }
@@ -1387,7 +1387,7 @@ impl DeliveryStore for DynamoStore {
                 .buffered(REQUESTS_IN_FLIGHT)
                 .try_collect()
                 .await
-                .map_err(unavailable)?;
+                .map_err(store_error)?;
             let pks = pages
                 .iter()
                 .flat_map(|p| p.items())
@@ -1542,7 +1542,7 @@ impl CountStore for DynamoStore {
                 .expression_attribute_values(":exp", n(expires.timestamp()))
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(store_error)?;
         }
         Ok(())
     }
@@ -1599,7 +1599,7 @@ impl CatalogStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(out.attributes().is_some())
     }
 }
@@ -1647,7 +1647,7 @@ impl RateSlots for DynamoStore {
                     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
                     let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = e.as_service_error()
                     else {
-                        return Err(unavailable(e));
+                        return Err(store_error(e));
                     };
                     // Another sender moved it (or TTL removed it): try again
                     // from what is there now.

@@ -12,9 +12,9 @@ use futures_util::StreamExt;
 use tracing::{error, info, warn};
 
 use hookline::Context;
-use hookline::api::access::{ApiKeys, Caller};
 use hookline::api::events::PublishEventRequest;
 use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
+use hookline::auth::{ApiKeys, Caller};
 use hookline::config::{Config, ConfigError, required};
 use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
 

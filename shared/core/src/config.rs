@@ -38,8 +38,8 @@
 
 use std::time::Duration;
 
-use crate::api::access::ApiKeys;
-use crate::context::{MAX_PAYLOAD_LIMIT_BYTES, Settings};
+use crate::auth::ApiKeys;
+use crate::context::{MAX_PAYLOAD_LIMIT_BYTES, ServiceSettings};
 use crate::guard::TargetGuard;
 use crate::policy::RetrySchedule;
 use crate::policy::retry::parse_duration;
@@ -58,7 +58,7 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Handler settings.
-    pub settings: Settings,
+    pub settings: ServiceSettings,
     /// The accepted API keys, from `HOOKLINE_API_KEY` (hashed at once) and
     /// `HOOKLINE_API_KEY_SHA256` (digests).
     pub api_keys: ApiKeys,
@@ -178,7 +178,7 @@ impl Config {
 
     /// Reads configuration through `var` (the environment, or a map in tests).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut settings = Settings::default();
+        let mut settings = ServiceSettings::default();
         let mut guard = TargetGuard {
             allow_loopback: flag("HOOKLINE_ALLOW_PRIVATE_TARGETS", var("HOOKLINE_ALLOW_PRIVATE_TARGETS"))?,
             https_only: flag("HOOKLINE_HTTPS_ONLY", var("HOOKLINE_HTTPS_ONLY"))?,
@@ -218,8 +218,11 @@ impl Config {
             })?;
             let secret = crate::signing::Secret::parse(&secret)
                 .and_then(|s| {
-                    crate::api::settings::check_secret_fits(&s, &crate::signing::SignatureFormat::standard())
-                        .map(|()| s)
+                    crate::api::delivery_settings::check_secret_fits(
+                        &s,
+                        &crate::signing::SignatureFormat::standard(),
+                    )
+                    .map(|()| s)
                 })
                 .map_err(|e| ConfigError { name: SECRET, problem: e.to_string() })?;
             settings.ops_url = Some(url);
@@ -234,7 +237,7 @@ impl Config {
         }
         if let Some(v) = var("HOOKLINE_PORTAL_KEY").filter(|v| !v.trim().is_empty()) {
             settings.portal_key = Some(
-                crate::api::portal::PortalKey::parse(&v)
+                crate::auth::PortalKey::parse(&v)
                     .map_err(|e| ConfigError { name: "HOOKLINE_PORTAL_KEY", problem: e.to_string() })?,
             );
         }
@@ -252,7 +255,7 @@ impl Config {
         };
         let clear = var("HOOKLINE_API_KEY").unwrap_or_default();
         let mut api_keys = ApiKeys::from_keys(clear.split(',').map(str::trim).filter(|k| !k.is_empty()));
-        let keys = |name: &'static str, parse: fn(&str) -> Result<ApiKeys, crate::api::access::BadKey>| {
+        let keys = |name: &'static str, parse: fn(&str) -> Result<ApiKeys, crate::auth::BadKey>| {
             var(name).map(|v| parse(&v).map_err(|e| ConfigError { name, problem: e.to_string() })).transpose()
         };
         for more in [

@@ -1,5 +1,5 @@
 //! What every role's logic works with: the ports ([`Context`]) and the
-//! service-wide settings ([`Settings`]). The API operations ([`crate::api`]),
+//! service-wide settings ([`ServiceSettings`]). The API operations ([`crate::api`]),
 //! the deliver handler ([`crate::deliver`]) and the scheduler
 //! ([`crate::scheduler`]) are methods on the one context, which the Lambda
 //! functions and the embedded binary build once per process.
@@ -28,7 +28,7 @@ pub const MAX_PAYLOAD_LIMIT_BYTES: usize = 350 * 1024;
 
 /// Service-wide settings the handlers need (read once, by `Config`).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ServiceSettings {
     /// The schedule of subscriptions without their own, and of one-off URLs.
     pub retry: RetryPolicy,
     /// When an endpoint is disabled for failing.
@@ -55,7 +55,7 @@ pub struct Settings {
     pub metrics_by_tenant: bool,
     /// What signs portal links and sessions (`HOOKLINE_PORTAL_KEY`); none:
     /// no portal.
-    pub portal_key: Option<crate::api::portal::PortalKey>,
+    pub portal_key: Option<crate::auth::PortalKey>,
     /// The sites whose pages may show the portal in a frame
     /// (`HOOKLINE_PORTAL_FRAME_ANCESTORS`, origins); none: only the
     /// portal's own.
@@ -72,7 +72,7 @@ pub struct Settings {
 /// signs its deliveries.
 pub const OPS_TENANT: &str = "hookline-ops";
 
-impl Default for Settings {
+impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
             retry: RetryPolicy::default(),
@@ -109,7 +109,7 @@ pub struct Context {
     /// Hourly attempt counts.
     pub counts: Arc<dyn crate::ports::CountStore>,
     /// Attempts counted and not yet written to `counts`.
-    pub tally: Arc<crate::counts::Tally>,
+    pub tally: Arc<crate::tally::Tally>,
     /// The delivery queue.
     pub queue: Arc<dyn DeliveryQueue>,
     /// Its dead letters (none until [`Context::with_dead_letters`]).
@@ -118,8 +118,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// Randomness.
     pub entropy: Arc<dyn Entropy>,
-    /// Settings.
-    pub settings: Arc<Settings>,
+    /// The service-wide settings.
+    pub settings: Arc<ServiceSettings>,
     /// This process's slots of rate-limited subscriptions (schedules kept
     /// in this process until [`Context::with_rate_slots`]).
     pub pacer: Arc<crate::pacing::Pacer>,
@@ -132,7 +132,7 @@ impl Context {
         queue: Arc<dyn DeliveryQueue>,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
-        settings: Settings,
+        settings: ServiceSettings,
     ) -> Self {
         Self {
             subscriptions: store.clone(),
@@ -162,6 +162,12 @@ impl Context {
     pub fn with_dead_letters(mut self, dead_letters: Arc<dyn DeadLetters>) -> Self {
         self.dead_letters = dead_letters;
         self
+    }
+
+    /// Writes the attempts counted since the last flush; how many sums it
+    /// wrote. On failure they stay counted for the next flush.
+    pub async fn flush_counts(&self) -> Result<usize, crate::ports::StoreError> {
+        self.tally.flush(self.counts.as_ref()).await
     }
 
     /// A fresh secret from the context's entropy.

@@ -34,7 +34,7 @@ use crate::telemetry;
 
 /// The longest a `Retry-After` on a 429 pauses an endpoint.
 pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
-use crate::wire::{Content, TargetSettings, build_request};
+use crate::wire::{Content, RequestTarget, build_request};
 
 /// What handling a message came to (all of them are successes for the
 /// queue: the message is done).
@@ -317,7 +317,7 @@ impl Context {
         number: u32,
     ) -> Result<Handled, DeliverError> {
         let started = self.clock.now();
-        let settings = TargetSettings {
+        let settings = RequestTarget {
             url: &target.url,
             signature: &target.settings.signature,
             body: &target.settings.body,

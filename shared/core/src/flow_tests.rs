@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 
-use crate::api::access::Caller;
 use crate::api::deliveries::ReplayRequest;
 use crate::api::events::PublishEventRequest;
 use crate::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
-use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT, OPS_TENANT, Settings};
+use crate::auth::Caller;
+use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT, OPS_TENANT, ServiceSettings};
 use crate::deliver::Handled;
 use crate::model::{DeliveryId, DeliveryStatus, SubscriptionId};
 use crate::policy::{AttemptOutcome, Decision, FailureKind, GiveUpReason, RetrySchedule};
@@ -30,7 +30,7 @@ fn world() -> World {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
-    let mut settings = Settings::default();
+    let mut settings = ServiceSettings::default();
     settings.retry.jitter = 0.0;
     let ctx =
         Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(1)), settings);
@@ -570,10 +570,10 @@ async fn exhausted_deliveries_and_disabled_subscriptions_become_operational_even
     let queue = Arc::new(MemoryQueue::new());
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
     let ops_secret = Secret::generate([5; crate::signing::GENERATED_SECRET_BYTES]);
-    let settings = Settings {
+    let settings = ServiceSettings {
         ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
         ops_secret: Some(ops_secret.clone()),
-        ..Settings::default()
+        ..ServiceSettings::default()
     };
     let ctx =
         Context::new(store.clone(), queue.clone(), clock.clone(), Arc::new(SeededEntropy::new(2)), settings);
@@ -628,10 +628,10 @@ async fn the_ops_tenants_own_failures_publish_nothing() {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
-    let mut settings = Settings {
+    let mut settings = ServiceSettings {
         ops_url: Some(crate::target::TargetUrl::parse("https://ops.example/hookline").unwrap()),
         ops_secret: Some(Secret::generate([5; crate::signing::GENERATED_SECRET_BYTES])),
-        ..Settings::default()
+        ..ServiceSettings::default()
     };
     settings.retry.schedule = RetrySchedule::parse_list("").unwrap();
     let ctx =
@@ -978,8 +978,8 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
     w.run_queue().await;
     let refused = w.ctx.send_test_event(&op(), &one, "invoice.paid").await.unwrap_err();
     assert_eq!(refused.status(), 422, "{refused}");
-    let other_tenant = crate::api::access::Caller {
-        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+    let other_tenant = crate::auth::Caller {
+        scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
         key_id: "k".into(),
     };
     assert_eq!(w.ctx.send_test_event(&other_tenant, &one, "order.paid").await.unwrap_err().status(), 404);
@@ -989,8 +989,8 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
 async fn the_operator_declares_event_types_that_every_key_reads() {
     use crate::api::catalog::DeclareEventType;
     let w = world();
-    let tenant_key = crate::api::access::Caller {
-        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("acme").unwrap()),
+    let tenant_key = crate::auth::Caller {
+        scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("acme").unwrap()),
         key_id: "k".into(),
     };
     let declare = |description: &str| DeclareEventType {
@@ -1047,8 +1047,8 @@ async fn with_declared_types_only_a_subscription_names_declared_types_or_prefixe
 async fn a_secret_is_revealed_to_a_key_that_reaches_its_subscription_alone() {
     let w = world();
     let (id, secret) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
-    let key = |tenant: &str| crate::api::access::Caller {
-        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse(tenant).unwrap()),
+    let key = |tenant: &str| crate::auth::Caller {
+        scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse(tenant).unwrap()),
         key_id: "k".into(),
     };
     let revealed = w.ctx.reveal_subscription_secret(&key("acme"), &id).await.unwrap();
@@ -1093,8 +1093,8 @@ async fn an_attempts_request_is_rebuilt_exactly_and_proven_by_its_signature() {
     w.ctx.update_subscription(&op(), &sub, patch).await.unwrap();
     assert!(!w.ctx.sent_request(&op(), &ids[0], 1).await.unwrap().verified);
 
-    let other = crate::api::access::Caller {
-        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+    let other = crate::auth::Caller {
+        scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
         key_id: "k".into(),
     };
     assert_eq!(w.ctx.sent_request(&other, &ids[0], 1).await.unwrap_err().status(), 404);
@@ -1140,7 +1140,7 @@ async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
         .await;
     w.publish(r#"{"tenant":"acme","type":"raw.x","payload":[1,2]}"#).await;
     w.run_queue().await;
-    let total = |s: &crate::counts::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
+    let total = |s: &crate::api::stats::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
     assert_eq!(total(&w.ctx.stats(&op(), Some(&sub), 1).await.unwrap()), 0, "nothing before a flush");
     assert_eq!(w.ctx.flush_counts().await.unwrap(), 4, "two scopes, two hours");
 
@@ -1156,8 +1156,8 @@ async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
     assert_eq!(sums, (1, 2), "the service counts the unsendable attempt");
     assert_eq!(total(&w.ctx.stats(&op(), Some(&raw), 1).await.unwrap()), 0, "its endpoint does not");
 
-    let beta = crate::api::access::Caller {
-        scope: crate::api::access::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
+    let beta = crate::auth::Caller {
+        scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
         key_id: "k".into(),
     };
     assert_eq!(w.ctx.stats(&beta, Some(&sub), 1).await.unwrap_err().status(), 404, "another tenant's");

@@ -11,14 +11,15 @@
 //! of their own beside this one, so no layer can reach past another.
 //!
 //! Layers, bottom up: [`validation`] → [`target`], [`signing`], [`policy`]
-//! → [`wire`] → [`presets`], [`model`] → [`guard`], [`ports`] →
-//! [`context`], [`config`] → [`api`] → [`deliver`], [`scheduler`]; [`telemetry`] names what
-//! they count.
+//! → [`wire`] → [`presets`], [`model`] → [`guard`], [`ports`] → [`auth`],
+//! [`tally`], [`pacing`] → [`context`], [`config`] → [`api`] → [`deliver`],
+//! [`scheduler`]; [`telemetry`] names what they count. No module imports one
+//! that imports it back (`scripts/check-modules`, in CI).
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod context;
-pub mod counts;
 pub mod deliver;
 pub mod guard;
 pub mod model;
@@ -29,12 +30,13 @@ pub mod ports;
 pub mod presets;
 pub mod scheduler;
 pub mod signing;
+pub mod tally;
 pub mod target;
 pub mod telemetry;
 pub mod validation;
 pub mod wire;
 
-pub use context::{Context, Settings};
+pub use context::{Context, ServiceSettings};
 
 #[cfg(test)]
 mod flow_tests;

@@ -9,7 +9,7 @@
 //!
 //! Names follow Prometheus' conventions (`_total` counters, `_seconds`
 //! histograms); labels are few and bounded, but for `tenant`, which
-//! [`crate::Settings::metrics_by_tenant`] can switch off (on CloudWatch each
+//! [`crate::ServiceSettings::metrics_by_tenant`] can switch off (on CloudWatch each
 //! tenant is then a metric of its own, billed monthly).
 
 use std::time::Duration;

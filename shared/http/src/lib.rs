@@ -23,9 +23,9 @@ use tracing::Instrument;
 
 use extract::{BodyLimit, PathParam, json_body, json_body_nested, param, path, query};
 use hookline::Context;
-use hookline::api::access::{ApiKeys, Caller};
 use hookline::api::page::{page_request, parse_time};
 use hookline::api::{ApiError, RotateSecretRequest};
+use hookline::auth::{ApiKeys, Caller};
 use hookline::model::{DeliveryId, DeliveryStatus, EventId, SubscriptionId, TenantId};
 use hookline::ports::DeliveryFilter;
 use hookline::validation::ValidationError;

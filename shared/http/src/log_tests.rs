@@ -7,9 +7,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, SeededEntropy};
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 
 use super::router;
 
@@ -55,7 +55,7 @@ async fn a_publish_the_store_refuses_logs_one_error_line() {
         Arc::new(MemoryQueue::new()),
         Arc::new(ManualClock::new(chrono::Utc::now())),
         Arc::new(SeededEntropy::new(1)),
-        Settings::default(),
+        ServiceSettings::default(),
     );
     let app = router(ctx, ApiKeys::from_keys(["k"]));
     store.set_unavailable(true);

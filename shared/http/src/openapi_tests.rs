@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use hookline::api::access::ApiKeys;
+use hookline::auth::ApiKeys;
 use hookline::ports::fakes::{ManualClock, MemoryQueue, MemoryStore, SeededEntropy};
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 
 use super::{ROUTES, router};
 
@@ -60,7 +60,7 @@ async fn the_router_serves_exactly_the_route_table() {
         Arc::new(MemoryQueue::new()),
         Arc::new(ManualClock::new(chrono::Utc::now())),
         Arc::new(SeededEntropy::new(1)),
-        Settings::default(),
+        ServiceSettings::default(),
     );
     let app = router(ctx, ApiKeys::from_keys(["k"]));
     for (path, methods) in ROUTES {

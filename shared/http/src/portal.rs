@@ -18,10 +18,10 @@ use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hookline::api::access::Caller;
 use hookline::api::deliveries::ReplayRequest;
-use hookline::api::portal::{SESSION_TTL, Session};
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
+use hookline::auth::Caller;
+use hookline::auth::portal::{SESSION_TTL, Session};
 use hookline::model::{DeliveryId, DeliveryStatus, EventTypeInfo, SubscriptionId, TenantId};
 use hookline::policy::FailureKind;
 use hookline::ports::{DeliveryFilter, PageRequest};
@@ -709,7 +709,7 @@ async fn endpoint_page(
         (Err(e), _) | (_, Err(e)) => return failed(&e),
     };
     let stats = match s.ctx.settings.charts {
-        true => match s.ctx.subscription_stats(&sub, hookline::counts::MAX_STATS_DAYS).await {
+        true => match s.ctx.subscription_stats(&sub, hookline::api::stats::MAX_STATS_DAYS).await {
             Ok(stats) => Some(stats),
             Err(e) => return failed(&e),
         },
@@ -816,7 +816,7 @@ fn chart(title: &str, sums: &[(String, u64, u64)]) -> Markup {
 
 /// The last 24 hours hour by hour and the last 7 days day by day, from
 /// 7 days of hourly stats.
-fn charts(stats: &hookline::counts::Stats) -> Markup {
+fn charts(stats: &hookline::api::stats::Stats) -> Markup {
     let hours = &stats.hours;
     let day: Vec<_> = hours[hours.len().saturating_sub(24)..]
         .iter()
@@ -1225,7 +1225,7 @@ async fn event_types(State(s): State<ApiState>, headers: HeaderMap) -> Response 
 /// The whole service's attempts over time (operator only).
 async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     let Some(caller) = caller(&s, &headers) else { return signed_out() };
-    let stats = match s.ctx.stats(&caller, None, hookline::counts::MAX_STATS_DAYS).await {
+    let stats = match s.ctx.stats(&caller, None, hookline::api::stats::MAX_STATS_DAYS).await {
         Ok(stats) => stats,
         Err(e) => return failed(&e),
     };

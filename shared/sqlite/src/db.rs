@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 
 use hookline::ports::StoreError;
 
-use crate::store::unavailable;
+use crate::sql::classify;
 
 /// Most writes one transaction takes.
 pub const MAX_BATCH: usize = 512;
@@ -61,7 +61,7 @@ pub struct Db {
 }
 
 fn busy(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)
+    conn.busy_timeout(Duration::from_secs(5)).map_err(classify)
 }
 
 impl Db {
@@ -71,16 +71,16 @@ impl Db {
         path: &Path,
         setup: impl FnOnce(&Connection) -> Result<(), StoreError>,
     ) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
+        let conn = Connection::open(path).map_err(classify)?;
         busy(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(classify)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(classify)?;
         // Each write of a group runs in its own savepoint, and SQLite keeps
         // the pages a savepoint changes in a sub-journal — spilled to a
         // temporary file past 64 KiB unless temporary storage is memory.
         // The profile showed that file's writes at ~38 % of the writer
         // thread. It is never needed after a crash (the WAL is the log).
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(classify)?;
         setup(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (tx, rx) = mpsc::channel::<Job>();
@@ -171,9 +171,9 @@ impl Db {
         let conn = match pooled {
             Some(c) => c,
             None => {
-                let c = Connection::open(&self.path).map_err(unavailable)?;
+                let c = Connection::open(&self.path).map_err(classify)?;
                 busy(&c)?;
-                c.pragma_update(None, "query_only", true).map_err(unavailable)?;
+                c.pragma_update(None, "query_only", true).map_err(classify)?;
                 c.set_prepared_statement_cache_capacity(64);
                 c
             }
@@ -193,7 +193,7 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let step = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(unavailable);
+    let step = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(classify);
     step("SAVEPOINT w")?;
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
@@ -254,7 +254,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
 /// Runs `batch` in one transaction and answers each write.
 fn commit(conn: &Connection, batch: Vec<Run>) {
     let step =
-        |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(unavailable);
+        |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(classify);
     match step("BEGIN IMMEDIATE") {
         Ok(()) => {
             let replies: Vec<Reply> = batch.into_iter().map(|job| job(Some(conn))).collect();
@@ -294,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("t.db");
         let db = Arc::new(
-            Db::open(&path, |c| c.execute_batch("CREATE TABLE t (k INTEGER)").map_err(unavailable))
+            Db::open(&path, |c| c.execute_batch("CREATE TABLE t (k INTEGER)").map_err(classify))
                 .expect("open"),
         );
         // Each write notes the rows committed when it ran (seen from
@@ -311,7 +311,7 @@ mod tests {
             Box::pin(async move {
                 let f = move |c: &Connection| {
                     let seen = committed();
-                    c.execute("INSERT INTO t VALUES (1)", []).map_err(unavailable)?;
+                    c.execute("INSERT INTO t VALUES (1)", []).map_err(classify)?;
                     Ok((intake, seen))
                 };
                 if intake { db.write_intake(1, f).await } else { db.write(f).await }

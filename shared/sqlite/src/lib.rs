@@ -3,6 +3,7 @@
 
 pub mod db;
 mod queue;
+mod sql;
 mod store;
 pub mod worker;
 

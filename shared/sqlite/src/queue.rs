@@ -9,7 +9,8 @@ use rusqlite::{OptionalExtension, params};
 
 use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
 
-use super::store::{SqliteStore, exec, millis, unavailable};
+use crate::sql::{classify, exec, millis};
+use crate::store::SqliteStore;
 
 /// Receives of one message before it is moved to `dead_letters`.
 pub const MAX_RECEIVES: u32 = 5;
@@ -45,20 +46,6 @@ pub struct QueueStats {
 #[derive(Clone)]
 pub struct SqliteQueue {
     store: SqliteStore,
-}
-
-/// Inserts messages into the queue table, visible after their delays from
-/// `now` (unix milliseconds). The queue's `enqueue` and the store's
-/// `record_attempt` (for a follow-up) both write through here.
-pub(crate) fn insert(tx: &rusqlite::Connection, messages: &[Queued], now: i64) -> Result<(), StoreError> {
-    let mut stmt =
-        tx.prepare_cached("INSERT INTO queue (message, visible_at) VALUES (?1, ?2)").map_err(unavailable)?;
-    for q in messages {
-        let text = serde_json::to_string(&q.message).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let delay = i64::try_from(q.delay.as_millis()).unwrap_or(i64::MAX);
-        stmt.execute(params![text, now.saturating_add(delay)]).map_err(unavailable)?;
-    }
-    Ok(())
 }
 
 impl SqliteQueue {
@@ -99,7 +86,7 @@ impl SqliteQueue {
                         })
                     },
                 )
-                .map_err(unavailable)
+                .map_err(classify)
             })
             .await
     }
@@ -116,7 +103,7 @@ impl SqliteQueue {
                     "UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1",
                     [now],
                 )
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 Ok(n as u64)
             })
             .await
@@ -134,11 +121,11 @@ impl SqliteQueue {
                         .prepare_cached(
                             "SELECT seq, message, receives, last_error FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, seq LIMIT ?2",
                         )
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                     stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                        .map_err(unavailable)?
+                        .map_err(classify)?
                         .collect::<Result<_, _>>()
-                        .map_err(unavailable)?
+                        .map_err(classify)?
                 };
                 let mut out = Vec::with_capacity(rows.len());
                 for (seq, text, receives, last_error) in rows {
@@ -148,7 +135,7 @@ impl SqliteQueue {
                         continue;
                     }
                     exec(tx, "UPDATE queue SET visible_at = ?2, receives = receives + 1 WHERE seq = ?1", params![seq, until])
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                     let message = serde_json::from_str(&text).map_err(|_| text);
                     out.push(Lease { seq, receives: receives + 1, message });
                 }
@@ -169,7 +156,7 @@ impl SqliteQueue {
                     "UPDATE queue SET last_error = ?2, visible_at = ?3 WHERE seq = ?1",
                     params![seq, error, back],
                 )
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 Ok(())
             })
             .await?;
@@ -188,7 +175,7 @@ impl SqliteQueue {
                         Ok((r.get(0)?, r.get(1)?))
                     })
                     .optional()
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 if let Some((text, receives)) = found {
                     bury(tx, seq, &text, receives, now, Some(&reason))?;
                 }
@@ -206,9 +193,9 @@ impl SqliteQueue {
     pub async fn ack_all(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
         self.store
             .write(move |tx| {
-                let mut stmt = tx.prepare_cached("DELETE FROM queue WHERE seq = ?1").map_err(unavailable)?;
+                let mut stmt = tx.prepare_cached("DELETE FROM queue WHERE seq = ?1").map_err(classify)?;
                 for seq in &seqs {
-                    stmt.execute([seq]).map_err(unavailable)?;
+                    stmt.execute([seq]).map_err(classify)?;
                 }
                 Ok(())
             })
@@ -220,9 +207,8 @@ impl SqliteQueue {
         let now = millis(self.store.clock.now());
         self.store
             .with(move |c| {
-                let next: Option<i64> = c
-                    .query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0))
-                    .map_err(unavailable)?;
+                let next: Option<i64> =
+                    c.query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0)).map_err(classify)?;
                 Ok(next.map(|t| Duration::from_millis(u64::try_from(t - now).unwrap_or(0))))
             })
             .await
@@ -248,8 +234,8 @@ fn bury(
         "INSERT OR REPLACE INTO dead_letters (seq, message, receives, died_at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, text, receives, now, reason],
     )
-    .map_err(unavailable)?;
-    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+    .map_err(classify)?;
+    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(classify)?;
     Ok(())
 }
 
@@ -263,7 +249,7 @@ impl DeadLetters for SqliteQueue {
                     .prepare_cached(
                         "SELECT seq, message, receives, died_at, reason FROM dead_letters ORDER BY died_at DESC, seq DESC LIMIT ?1",
                     )
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 let rows = stmt
                     .query_map([limit], |r| {
                         let died_at: i64 = r.get(3)?;
@@ -275,9 +261,9 @@ impl DeadLetters for SqliteQueue {
                             reason: r.get(4)?,
                         })
                     })
-                    .map_err(unavailable)?
+                    .map_err(classify)?
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 Ok(rows)
             })
             .await
@@ -294,11 +280,11 @@ impl DeadLetters for SqliteQueue {
                 let text: Option<String> = tx
                     .query_row("SELECT message FROM dead_letters WHERE seq = ?1", [seq], |r| r.get(0))
                     .optional()
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 let Some(text) = text else { return Ok(false) };
                 exec(tx, "INSERT INTO queue (message, visible_at) VALUES (?1, ?2)", params![text, now])
-                    .map_err(unavailable)?;
-                exec(tx, "DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                    .map_err(classify)?;
+                exec(tx, "DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(classify)?;
                 Ok(true)
             })
             .await
@@ -321,7 +307,7 @@ impl DeliveryQueue for SqliteQueue {
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
         let now = millis(self.store.clock.now());
         let messages = messages.to_vec();
-        self.store.write(move |tx| insert(tx, &messages, now)).await.map_err(|e| {
+        self.store.write(move |tx| crate::sql::enqueue_in(tx, &messages, now)).await.map_err(|e| {
             if e.is_retryable() { QueueError::unavailable(e) } else { QueueError::refused(e) }
         })?;
         self.store.wake.notify_waiters();

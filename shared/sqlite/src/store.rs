@@ -23,6 +23,8 @@ use hookline::ports::{
 };
 use tokio::sync::Notify;
 
+use crate::sql::{classify, exec, millis};
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -31,27 +33,6 @@ pub struct SqliteStore {
     /// Told when a message may have become available (the queue's workers
     /// wait on it).
     pub(super) wake: Arc<Notify>,
-}
-
-/// A SQLite failure as a store error: a busy or locked database, an I/O
-/// error or a full disk may pass; a file that cannot be opened or written,
-/// or is corrupt, needs an operator; anything else is a bug of ours.
-pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode as C;
-    match e.sqlite_error_code() {
-        Some(C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory) => {
-            StoreError::unavailable(e)
-        }
-        Some(C::DatabaseCorrupt | C::NotADatabase) => StoreError::Corrupt(e.to_string()),
-        Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied | C::FileLockingProtocolFailed) => {
-            StoreError::refused(e)
-        }
-        _ => StoreError::Internal(e.to_string()),
-    }
-}
-
-pub(super) fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
@@ -67,7 +48,7 @@ impl SqliteStore {
     /// [`crate::db`] for how it is written and read).
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let db = crate::db::Db::open(path, |conn| {
-            conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+            conn.execute_batch(include_str!("schema.sql")).map_err(classify)?;
             migrate(conn)
         })?;
         Ok(Self { db: Arc::new(db), clock, wake: Arc::new(Notify::new()) })
@@ -110,22 +91,14 @@ impl SqliteStore {
     }
 }
 
-/// Runs one statement from the connection's statement cache (parsing SQL
-/// showed in the profile of the embedded mode).
-pub(crate) fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    c.prepare_cached(sql)?.execute(p)
-}
-
 /// The record (first column, JSON) of the one row `sql` selects, if any.
 fn one<T: DeserializeOwned>(
     c: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
 ) -> Result<Option<T>, StoreError> {
-    let rec: Option<String> = c
-        .prepare_cached(sql)
-        .and_then(|mut s| s.query_row(p, |r| r.get(0)).optional())
-        .map_err(unavailable)?;
+    let rec: Option<String> =
+        c.prepare_cached(sql).and_then(|mut s| s.query_row(p, |r| r.get(0)).optional()).map_err(classify)?;
     rec.map(|r| from_json(&r)).transpose()
 }
 
@@ -135,12 +108,12 @@ fn all<T: DeserializeOwned>(
     sql: &str,
     p: impl rusqlite::Params,
 ) -> Result<Vec<T>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
     let recs = stmt
         .query_map(p, |r| r.get::<_, String>(0))
-        .map_err(unavailable)?
+        .map_err(classify)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
+        .map_err(classify)?;
     recs.iter().map(|r| from_json(r)).collect()
 }
 
@@ -157,22 +130,22 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 [],
                 |r| r.get(0),
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         if !has {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-                .map_err(unavailable)?;
+                .map_err(classify)?;
         }
     }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",
     )
-    .map_err(unavailable)?;
+    .map_err(classify)?;
     // Tenants kept only their secrets before they had a record of their own.
     let legacy_tenants: bool = conn
         .query_row("SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'secrets'", [], |r| {
             r.get(0)
         })
-        .map_err(unavailable)?;
+        .map_err(classify)?;
     if legacy_tenants {
         conn.execute_batch(
             "BEGIN IMMEDIATE;
@@ -185,7 +158,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
              ALTER TABLE tenants_record RENAME TO tenants;
              COMMIT;",
         )
-        .map_err(unavailable)?;
+        .map_err(classify)?;
     }
     Ok(())
 }
@@ -213,20 +186,20 @@ impl SqliteStore {
                    (SELECT id FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1)",
                 [cutoff],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             let deliveries = exec(
                 tx,
                 "DELETE FROM deliveries WHERE finished_at IS NOT NULL AND finished_at < ?1",
                 [cutoff],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             let events = exec(
                 tx,
                 "DELETE FROM events WHERE created_at < ?1
                        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
                 [cutoff],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             Ok(Purged { events: events as u64, deliveries: deliveries as u64 })
         })
         .await
@@ -255,7 +228,7 @@ fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
             d.status.is_final().then(|| millis(d.updated_at)),
         ],
     )
-    .map_err(unavailable)?;
+    .map_err(classify)?;
     Ok(())
 }
 
@@ -267,12 +240,12 @@ fn paged<T: DeserializeOwned>(
     p: impl rusqlite::Params,
     limit: usize,
 ) -> Result<Page<T>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
     let rows = stmt
         .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(unavailable)?
+        .map_err(classify)?
         .collect::<Result<Vec<(String, String)>, _>>()
-        .map_err(unavailable)?;
+        .map_err(classify)?;
     page_of(rows, limit)
 }
 
@@ -307,7 +280,7 @@ impl SubscriptionStore for SqliteStore {
         self.write(move |tx| {
             let n: i64 = tx
                 .query_row("SELECT COUNT(*) FROM subscriptions WHERE tenant = ?1", [&tenant], |r| r.get(0))
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             if usize::try_from(n).unwrap_or(usize::MAX) >= max_per_tenant {
                 return Ok(false);
             }
@@ -316,7 +289,7 @@ impl SubscriptionStore for SqliteStore {
                 "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
                 params![id, tenant, rec],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             Ok(true)
         })
         .await
@@ -338,7 +311,7 @@ impl SubscriptionStore for SqliteStore {
                 return Ok(Written::Stale);
             }
             exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             Ok(Written::Done)
         })
         .await
@@ -362,7 +335,7 @@ impl SubscriptionStore for SqliteStore {
                 paused_until,
             });
             exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             Ok(())
         })
         .await
@@ -371,7 +344,7 @@ impl SubscriptionStore for SqliteStore {
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.write(move |tx| {
-            Ok(exec(tx, "DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(unavailable)? == 1)
+            Ok(exec(tx, "DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(classify)? == 1)
         })
         .await
     }
@@ -416,7 +389,7 @@ impl TenantStore for SqliteStore {
                 "INSERT INTO tenants (tenant, record) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET record = ?2",
                 params![tenant, rec],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             Ok(Written::Done)
         })
         .await
@@ -443,11 +416,11 @@ impl CountStore for SqliteStore {
                     "INSERT INTO hourly_counts (scope, hour, succeeded, failed) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (scope, hour) DO UPDATE SET succeeded = succeeded + ?3, failed = failed + ?4",
                 )
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             for (scope, hour, succeeded, failed) in &rows {
-                add.execute(params![scope, hour, succeeded, failed]).map_err(unavailable)?;
+                add.execute(params![scope, hour, succeeded, failed]).map_err(classify)?;
             }
-            exec(tx, "DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(unavailable)?;
+            exec(tx, "DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(classify)?;
             Ok(())
         })
         .await
@@ -464,14 +437,14 @@ impl CountStore for SqliteStore {
                 .prepare_cached(
                     "SELECT hour, succeeded, failed FROM hourly_counts WHERE scope = ?1 AND hour >= ?2 ORDER BY hour",
                 )
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             let rows = stmt
                 .query_map(params![scope, since], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
                 })
-                .map_err(unavailable)?
+                .map_err(classify)?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             rows.into_iter()
                 .map(|(hour, succeeded, failed)| {
                     let hour = DateTime::from_timestamp(hour, 0)
@@ -493,7 +466,7 @@ impl CatalogStore for SqliteStore {
                 "INSERT INTO event_types (name, record) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET record = ?2",
                 params![name, rec],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             Ok(())
         })
         .await
@@ -506,7 +479,7 @@ impl CatalogStore for SqliteStore {
     async fn delete_event_type(&self, name: &EventType) -> Result<bool, StoreError> {
         let name = name.to_string();
         self.write(move |tx| {
-            Ok(exec(tx, "DELETE FROM event_types WHERE name = ?1", [name]).map_err(unavailable)? > 0)
+            Ok(exec(tx, "DELETE FROM event_types WHERE name = ?1", [name]).map_err(classify)? > 0)
         })
         .await
     }
@@ -548,11 +521,11 @@ impl EventStore for SqliteStore {
                     to_json(&event)?
                 ],
             )
-            .map_err(unavailable)?;
+            .map_err(classify)?;
             for d in &deliveries {
                 write_delivery(tx, d)?;
             }
-            crate::queue::insert(tx, &messages, now)?;
+            crate::sql::enqueue_in(tx, &messages, now)?;
             Ok(Inserted::New)
         })
         .await?;
@@ -582,7 +555,7 @@ impl EventStore for SqliteStore {
             }
             event.last_attempt_by = Some(until);
             exec(tx, "UPDATE events SET record = ?2 WHERE id = ?1", params![id, to_json(&event)?])
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             Ok(())
         })
         .await
@@ -664,12 +637,12 @@ impl DeliveryStore for SqliteStore {
                     "INSERT INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
                     params![attempt.delivery_id.as_str(), attempt.number, to_json(&attempt)?],
                 )
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 if let Some(next) = &follow_up {
-                    crate::queue::insert(tx, std::slice::from_ref(next), now)?;
+                    crate::sql::enqueue_in(tx, std::slice::from_ref(next), now)?;
                 }
                 if let Some(Ack(seq)) = ack {
-                    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(classify)?;
                 }
                 Ok(Recorded {
                     applied: true,
@@ -698,11 +671,11 @@ impl DeliveryStore for SqliteStore {
                         "SELECT id FROM deliveries WHERE status = 'pending' AND due_at IS NOT NULL AND due_at <= ?1
                          ORDER BY due_at LIMIT ?2",
                     )
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 stmt.query_map(params![millis(now), limit], |r| r.get(0))
-                    .map_err(unavailable)?
+                    .map_err(classify)?
                     .collect::<Result<_, _>>()
-                    .map_err(unavailable)?
+                    .map_err(classify)?
             };
             let mut claimed = Vec::with_capacity(ids.len());
             for id in ids {
@@ -758,11 +731,11 @@ impl DeliveryStore for SqliteStore {
                     .prepare_cached(
                         "SELECT record FROM deliveries WHERE subscription_id = ?1 AND status = 'pending'",
                     )
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 stmt.query_map([id], |r| r.get(0))
-                    .map_err(unavailable)?
+                    .map_err(classify)?
                     .collect::<Result<_, _>>()
-                    .map_err(unavailable)?
+                    .map_err(classify)?
             };
             for rec in &recs {
                 let mut d: Delivery = from_json(rec)?;

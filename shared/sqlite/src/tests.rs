@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use hookline::api::access::Caller;
+use hookline::auth::Caller;
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, Tenant};
 use hookline::ports::fakes::ManualClock;
 use hookline::ports::samples::{attempt, delivery, event, record, subscription, succeeded, t0, tenant};
@@ -240,7 +240,7 @@ async fn a_message_that_cannot_be_read_is_set_aside_at_once_with_why() {
     store
         .write(|tx| {
             tx.execute("INSERT INTO queue (message, visible_at) VALUES ('{not json', 0)", [])
-                .map_err(store::unavailable)?;
+                .map_err(crate::sql::classify)?;
             Ok(())
         })
         .await
@@ -359,7 +359,7 @@ async fn the_workers_acknowledge_every_handled_message_before_they_return() {
     use hookline::api::events::PublishEventRequest;
     use hookline::api::subscriptions::CreateSubscriptionRequest;
     use hookline::ports::fakes::SeededEntropy;
-    use hookline::{Context, Settings};
+    use hookline::{Context, ServiceSettings};
 
     let db = Db::new();
     let store = Arc::new(db.open());
@@ -369,7 +369,7 @@ async fn the_workers_acknowledge_every_handled_message_before_they_return() {
         Arc::new(queue.clone()),
         db.clock.clone(),
         Arc::new(SeededEntropy::new(1)),
-        Settings::default(),
+        ServiceSettings::default(),
     );
     let req: CreateSubscriptionRequest =
         serde_json::from_str(r#"{"tenant":"acme","url":"https://example.com/h"}"#).unwrap();

@@ -19,15 +19,15 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hookline::api::access::{ApiKeys, Caller};
 use hookline::api::subscriptions::CreateSubscriptionRequest;
+use hookline::auth::{ApiKeys, Caller};
 use hookline::guard::TargetGuard;
 use hookline::model::{DeliveryStatus, TenantId};
 use hookline::ports::fakes::{ManualClock, SeededEntropy};
 use hookline::ports::{
     Clock, DeliveryFilter, DeliveryQueue, DeliveryStore, PageRequest, QueueError, QueueMessage, Queued,
 };
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 use hookline_aws::pump::Pump;
 use hookline_aws::{DynamoStore, RejectQueue, SqsQueue, provision};
 use hookline_sender::HttpSender;
@@ -278,9 +278,9 @@ impl Rig {
         // same shards (ULIDs carry their time), and the figures repeat.
         let start = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")?.to_utc();
         let clock = Arc::new(ManualClock::new(start));
-        let settings = Settings {
+        let settings = ServiceSettings {
             guard: TargetGuard { allow_loopback: true, ..TargetGuard::default() },
-            ..Settings::default()
+            ..ServiceSettings::default()
         };
         let guard = settings.guard.clone();
         // Rate-limited endpoints take their slots from the table, as on AWS.
@@ -447,7 +447,7 @@ impl Rig {
     /// Runs one scenario to the end of every delivery.
     async fn scenario(&self, run: &Scenario) -> anyhow::Result<Outcome> {
         let mut ctx = self.ctx.clone();
-        ctx.settings = Arc::new(Settings { charts: run.charts, ..(*self.ctx.settings).clone() });
+        ctx.settings = Arc::new(ServiceSettings { charts: run.charts, ..(*self.ctx.settings).clone() });
         let ctx = &ctx;
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let tenant = format!("cost-{}-{}", run.script, RUNS.fetch_add(1, Ordering::Relaxed));

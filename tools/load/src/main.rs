@@ -29,14 +29,14 @@ use anyhow::{Context as _, bail};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hookline::api::access::Caller;
 use hookline::api::events::PublishEventRequest;
 use hookline::api::subscriptions::CreateSubscriptionRequest;
+use hookline::auth::Caller;
 use hookline::guard::TargetGuard;
 use hookline::ports::Received;
 use hookline::ports::fakes::{MemoryQueue, MemoryStore};
 use hookline::ports::{OsEntropy, SystemClock};
-use hookline::{Context, Settings};
+use hookline::{Context, ServiceSettings};
 use hookline_sender::HttpSender;
 
 fn arg<T: std::str::FromStr>(args: &HashMap<String, String>, name: &str, default: T) -> anyhow::Result<T> {
@@ -309,9 +309,9 @@ async fn deliver_only(args: &HashMap<String, String>) -> anyhow::Result<()> {
     let (url, sink) = sink(started, Duration::ZERO, 0.0).await?;
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let settings = Settings {
+    let settings = ServiceSettings {
         guard: TargetGuard { allow_loopback: true, ..TargetGuard::default() },
-        ..Settings::default()
+        ..ServiceSettings::default()
     };
     let ctx =
         Context::new(store, queue.clone(), Arc::new(SystemClock), Arc::new(OsEntropy), settings.clone());

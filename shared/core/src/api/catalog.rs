@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::ApiError;
-use super::access::Caller;
 use super::page::ListResponse;
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::model::{EventType, EventTypeInfo};
 use crate::validation::ValidationError;

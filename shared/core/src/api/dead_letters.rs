@@ -7,8 +7,8 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::ApiError;
-use super::access::Caller;
 use super::page::ListResponse;
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::model::{DeliveryId, DeliveryStatus};
 use crate::ports::{DeadLetter, QueueMessage};

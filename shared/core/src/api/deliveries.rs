@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::ApiError;
-use super::access::Caller;
 use super::page::{ListResponse, parse_time};
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::model::{
     Attempt, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, EventId, EventType, Subscription,

@@ -60,6 +60,15 @@ pub enum ApiError {
     Queue(#[from] QueueError),
 }
 
+impl From<crate::auth::Denied> for ApiError {
+    fn from(d: crate::auth::Denied) -> Self {
+        match d {
+            crate::auth::Denied::NotFound(what) => Self::NotFound(what),
+            crate::auth::Denied::OperatorsOnly => Self::Forbidden,
+        }
+    }
+}
+
 impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {

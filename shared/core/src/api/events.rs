@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tracing::{info, warn};
 
-use super::access::Caller;
 use super::deliveries::DeliveryView;
 use super::json::{MAX_JSON_DEPTH, parse_json};
 use super::{ApiError, ErrorDetail, reserved};
+use crate::auth::Caller;
 use crate::context::{Context, OPS_TENANT};
 use crate::model::{
     Delivery, DeliveryId, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,

@@ -4,17 +4,17 @@
 //! methods on the [`Context`](crate::Context). The `hookline-http` crate
 //! maps routes onto these; nothing here knows a status code but [`ApiError`].
 
-pub mod access;
 pub mod catalog;
 pub mod dead_letters;
 pub mod deliveries;
+pub mod delivery_settings;
 mod error;
 pub mod events;
 pub mod json;
 pub mod page;
 pub mod portal;
 pub mod sent;
-pub mod settings;
+pub mod stats;
 pub mod subscriptions;
 pub mod tenants;
 

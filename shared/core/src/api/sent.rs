@@ -12,11 +12,11 @@
 use serde::Serialize;
 
 use super::ApiError;
-use super::access::Caller;
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::model::DeliveryId;
 use crate::signing::{Secret, verify};
-use crate::wire::{Content, TargetSettings, build_request};
+use crate::wire::{Content, RequestTarget, build_request};
 
 /// What a custom header's value is shown as: those values are write-only
 /// (they often carry the receiver's own credentials).
@@ -61,7 +61,7 @@ impl Context {
         let event = self.events.get_event(&d.event_id).await?.ok_or_else(gone)?;
         let target = self.target(&d).await?.ok_or_else(gone)?;
         let format = &target.settings.signature;
-        let settings = TargetSettings {
+        let settings = RequestTarget {
             url: &target.url,
             signature: format,
             body: &target.settings.body,

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::access::Caller;
+use super::delivery_settings::{DeliverySettingsInput, DeliverySettingsView, check_secret_fits};
 use super::page::ListResponse;
-use super::settings::{SettingsInput, SettingsView, check_secret_fits};
 use super::{ApiError, reserved};
+use crate::auth::Caller;
 use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT};
 use crate::model::{DeliverySettings, EventTypePattern, Subscription, SubscriptionId, TenantId};
 use crate::policy::RateLimit;
@@ -114,7 +114,7 @@ impl CreateSubscriptionRequest {
         let event_types = parse_event_types(self.event_types.as_deref().unwrap_or_default())?;
         let description = parse_description(self.description)?;
         let rate_limit = self.rate_limit.map(RateLimit::new).transpose()?;
-        let settings = SettingsInput {
+        let settings = DeliverySettingsInput {
             preset: self.preset,
             signature: self.signature,
             body: self.body,
@@ -208,7 +208,7 @@ impl UpdateSubscriptionRequest {
     /// changes unless every field is valid.
     pub fn apply(&self, sub: &Subscription, now: DateTime<Utc>) -> Result<Subscription, ValidationError> {
         let mut next = sub.clone();
-        next.settings = SettingsInput {
+        next.settings = DeliverySettingsInput {
             preset: self.preset.clone(),
             signature: self.signature.clone(),
             body: self.body.clone(),
@@ -271,7 +271,7 @@ pub struct SubscriptionView {
     pub failing_since: Option<DateTime<Utc>>,
     /// How requests are made.
     #[serde(flatten)]
-    pub settings: SettingsView,
+    pub settings: DeliverySettingsView,
     /// The most deliveries a second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
@@ -296,7 +296,7 @@ impl From<&Subscription> for SubscriptionView {
             active: s.active,
             disabled_reason: s.disabled_reason.clone(),
             failing_since: s.failing_since,
-            settings: SettingsView::from(&s.settings),
+            settings: DeliverySettingsView::from(&s.settings),
             rate_limit: s.rate_limit,
             paused_until: s.paused_until,
             created_at: s.created_at,

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::access::Caller;
-use super::settings::{SettingsInput, SettingsView, check_secret_fits};
+use super::delivery_settings::{DeliverySettingsInput, DeliverySettingsView, check_secret_fits};
 use super::subscriptions::nullable;
 use super::{ApiError, reserved};
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::model::{DeliverySettings, Tenant, TenantId};
 use crate::ports::{Written, span};
@@ -72,7 +72,7 @@ pub struct OneOffView {
     pub tenant: TenantId,
     /// How one-off deliveries are made.
     #[serde(flatten)]
-    pub settings: SettingsView,
+    pub settings: DeliverySettingsView,
     /// Whether the tenant has a secret to sign them with (shown masked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'static str>,
@@ -82,8 +82,8 @@ impl OneOffView {
     fn new(t: &Tenant) -> Self {
         Self {
             tenant: t.id.clone(),
-            settings: SettingsView::from(&t.one_off),
-            secret: t.secrets.as_ref().map(|_| super::settings::MASKED),
+            settings: DeliverySettingsView::from(&t.one_off),
+            secret: t.secrets.as_ref().map(|_| super::delivery_settings::MASKED),
         }
     }
 }
@@ -194,7 +194,7 @@ impl Context {
         tenant: &TenantId,
         req: OneOffRequest,
     ) -> Result<OneOffView, ApiError> {
-        let settings = SettingsInput {
+        let settings = DeliverySettingsInput {
             preset: req.preset,
             signature: req.signature,
             body: req.body,

@@ -4,20 +4,20 @@
 
 mod catalog;
 mod delivery;
+mod delivery_settings;
 mod event;
 mod ids;
 mod names;
-mod settings;
 mod status;
 mod subscription;
 mod tenant;
 
 pub use catalog::EventTypeInfo;
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
+pub use delivery_settings::DeliverySettings;
 pub use event::Event;
 pub use ids::{DeliveryId, EventId, SubscriptionId, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
-pub use settings::DeliverySettings;
 pub use status::{DeliveryStatus, IllegalTransition, Transition};
 pub use subscription::{Health, Subscription};
 pub use tenant::Tenant;

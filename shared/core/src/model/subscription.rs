@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::delivery_settings::DeliverySettings;
 use super::ids::SubscriptionId;
 use super::names::{EventType, EventTypePattern, TenantId};
-use super::settings::DeliverySettings;
 use crate::policy::RateLimit;
 use crate::signing::SecretSet;
 use crate::target::TargetUrl;

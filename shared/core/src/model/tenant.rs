@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::delivery_settings::DeliverySettings;
 use super::names::TenantId;
-use super::settings::DeliverySettings;
 use crate::signing::SecretSet;
 
 /// A tenant's own record.

@@ -290,7 +290,7 @@ pub enum CountScope {
 }
 
 /// How many attempts in one hour succeeded and failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HourCount {
     /// The start of the hour.
     pub hour: DateTime<Utc>,
@@ -301,7 +301,7 @@ pub struct HourCount {
 }
 
 /// Attempt counts by hour, kept [`COUNT_RETENTION`]: what the portal's
-/// charts draw. Written in sums ([`crate::counts::Tally`]), not per attempt.
+/// charts draw. Written in sums ([`crate::tally::Tally`]), not per attempt.
 #[async_trait]
 pub trait CountStore: Send + Sync {
     /// Adds each count to what its scope and hour hold.

@@ -5,4 +5,4 @@ mod body;
 mod request;
 
 pub use body::{BodyError, BodyFormat, BodyInput, TimestampFormat};
-pub use request::{BuildError, Content, OutgoingRequest, TargetSettings, USER_AGENT, build_request};
+pub use request::{BuildError, Content, OutgoingRequest, RequestTarget, USER_AGENT, build_request};

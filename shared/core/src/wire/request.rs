@@ -17,7 +17,7 @@ pub const USER_AGENT: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
 
 /// How requests to one target are made.
 #[derive(Debug, Clone, Copy)]
-pub struct TargetSettings<'a> {
+pub struct RequestTarget<'a> {
     /// Where to.
     pub url: &'a TargetUrl,
     /// Signature format.
@@ -69,7 +69,7 @@ pub enum BuildError {
 /// Builds and signs the request delivering `content` as `delivery_id` at
 /// `now` with the given secrets (newest first).
 pub fn build_request(
-    target: &TargetSettings<'_>,
+    target: &RequestTarget<'_>,
     secrets: &[&Secret],
     delivery_id: &str,
     content: &Content<'_>,
@@ -105,7 +105,7 @@ mod tests {
         let secret = Secret::generate([4; GENERATED_SECRET_BYTES]);
         let url = TargetUrl::parse("https://example.com/hook").unwrap();
         let headers = CustomHeaders::new([("X-Team".to_owned(), "video".to_owned())].into()).unwrap();
-        let target = TargetSettings {
+        let target = RequestTarget {
             url: &url,
             signature: &SignatureFormat::standard(),
             body: &BodyFormat::Standard,

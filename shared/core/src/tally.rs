@@ -2,7 +2,7 @@
 //!
 //! Counting each attempt in the store would add a write to every attempt
 //! (a write unit each on DynamoDB). Instead a process sums its attempts in a
-//! [`Tally`] and adds the sums at once ([`Context::flush_counts`]): the
+//! [`Tally`] and adds the sums at once ([`Tally::flush`], which `Context::flush_counts` calls): the
 //! embedded server every few seconds, a deliver function at the end of each
 //! batch — one write per endpoint and hour per flush, not per attempt. A
 //! process killed before it flushes loses those seconds of its chart, never
@@ -14,16 +14,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use serde::Serialize;
-
-use crate::api::ApiError;
-use crate::api::access::Caller;
-use crate::api::subscriptions::SubscriptionView;
-use crate::context::Context;
 use crate::model::SubscriptionId;
-use crate::ports::{CountScope, HourCount, StoreError};
-use crate::validation::ValidationError;
-
+use crate::ports::{CountScope, CountStore, HourCount, StoreError};
 /// Sums by scope and hour: (succeeded, failed).
 type Sums = BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>;
 
@@ -77,105 +69,21 @@ impl Tally {
     }
 }
 
-impl Context {
-    /// Writes the attempts counted since the last flush; how many sums it
+impl Tally {
+    /// Writes the sums counted since the last flush to `store`; how many it
     /// wrote. On failure they stay counted for the next flush.
-    pub async fn flush_counts(&self) -> Result<usize, StoreError> {
-        let counts = self.tally.take();
+    pub async fn flush(&self, store: &dyn CountStore) -> Result<usize, StoreError> {
+        let counts = self.take();
         if counts.is_empty() {
             return Ok(0);
         }
-        match self.counts.add_counts(&counts).await {
+        match store.add_counts(&counts).await {
             Ok(()) => Ok(counts.len()),
             Err(e) => {
-                self.tally.restore(counts);
+                self.restore(counts);
                 Err(e)
             }
         }
-    }
-}
-
-/// `GET /v1/subscriptions/{id}/stats` and `GET /v1/stats`: attempts by
-/// hour over the last `days` (1–7), every hour listed (zeros included),
-/// oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// The subscription, or none for the whole service.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscription_id: Option<SubscriptionId>,
-    /// One entry per hour.
-    pub hours: Vec<HourStats>,
-}
-
-/// One hour of [`Stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct HourStats {
-    /// The hour's start.
-    pub hour: DateTime<Utc>,
-    /// Attempts that succeeded.
-    pub succeeded: u64,
-    /// Attempts that failed.
-    pub failed: u64,
-}
-
-/// The longest period stats cover.
-pub const MAX_STATS_DAYS: u32 = 7;
-
-impl Context {
-    /// The attempt counts of a subscription the caller reaches, or (an
-    /// operator's) of the whole service, by hour over the last `days`.
-    pub async fn stats(
-        &self,
-        caller: &Caller,
-        subscription: Option<&SubscriptionId>,
-        days: u32,
-    ) -> Result<Stats, ApiError> {
-        match subscription {
-            Some(id) => {
-                self.reachable_subscription(caller, id).await?;
-                self.hourly(Some(id), days).await
-            }
-            None => {
-                caller.operator()?;
-                self.hourly(None, days).await
-            }
-        }
-    }
-
-    /// The stats of a subscription the caller has just read: its view is
-    /// the proof of access, so the subscription is not read again.
-    pub async fn subscription_stats(&self, reached: &SubscriptionView, days: u32) -> Result<Stats, ApiError> {
-        self.hourly(Some(&reached.id), days).await
-    }
-
-    /// Every hour of the last `days` of a subscription's (or the service's)
-    /// counts, zeros included.
-    async fn hourly(&self, subscription: Option<&SubscriptionId>, days: u32) -> Result<Stats, ApiError> {
-        if !self.settings.charts {
-            return Err(ApiError::Conflict(
-                "attempt counts are off on this service (HOOKLINE_CHARTS=0)".into(),
-            ));
-        }
-        if !(1..=MAX_STATS_DAYS).contains(&days) {
-            return Err(ValidationError::invalid("days", format!("1 to {MAX_STATS_DAYS}")).into());
-        }
-        let scope = subscription.map_or(CountScope::Service, |id| CountScope::Subscription(id.clone()));
-        let hours = i64::from(days) * 24;
-        let first = hour_of(self.clock.now()) - TimeDelta::hours(hours - 1);
-        let stored = self.counts.hourly_counts(&scope, first).await?;
-        let mut stored = stored.into_iter().peekable();
-        let mut out = Vec::with_capacity(usize::try_from(hours).unwrap_or(0));
-        for i in 0..hours {
-            let hour = first + TimeDelta::hours(i);
-            let (mut succeeded, mut failed) = (0, 0);
-            while let Some(c) = stored.next_if(|c| c.hour <= hour) {
-                if c.hour == hour {
-                    (succeeded, failed) = (c.succeeded, c.failed);
-                }
-            }
-            out.push(HourStats { hour, succeeded, failed });
-        }
-        Ok(Stats { subscription_id: subscription.cloned(), hours: out })
     }
 }
 

@@ -74,7 +74,7 @@ pub fn check_secret_fits(secret: &Secret, format: &SignatureFormat) -> Result<()
 /// The delivery fields of a request, as the client sent them. For the
 /// schedule and the initial delay, `Some(None)` is an explicit `null`.
 #[derive(Debug, Clone, Default)]
-pub struct SettingsInput {
+pub struct DeliverySettingsInput {
     /// A provider's preset: its signature, body, schedule and timeout.
     pub preset: Option<String>,
     /// `"standard"`, a preset name, or a format object.
@@ -91,7 +91,7 @@ pub struct SettingsInput {
     pub initial_delay: Option<Option<serde_json::Value>>,
 }
 
-impl SettingsInput {
+impl DeliverySettingsInput {
     /// The settings after this input: a preset first resets the signature,
     /// body, schedule and timeout to its own, then each field given
     /// overrides. Nothing changes unless every field is valid.
@@ -130,7 +130,7 @@ impl SettingsInput {
 
 /// The delivery fields as reads show them: header values masked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SettingsView {
+pub struct DeliverySettingsView {
     /// Signature format.
     pub signature: SignatureFormat,
     /// Body format.
@@ -154,7 +154,7 @@ pub struct SettingsView {
     pub warnings: Vec<String>,
 }
 
-impl From<&DeliverySettings> for SettingsView {
+impl From<&DeliverySettings> for DeliverySettingsView {
     fn from(s: &DeliverySettings) -> Self {
         let mut warnings = Vec::new();
         if s.body.exposes_secret() {
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_preset_resets_the_format_and_fields_beside_it_override() {
-        let input = SettingsInput {
+        let input = DeliverySettingsInput {
             preset: Some("transcodely".into()),
             timeout_ms: Some(5000),
             ..Default::default()
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn null_clears_the_schedule_and_the_delay_and_absent_keeps_them() {
-        let start = SettingsInput {
+        let start = DeliverySettingsInput {
             retry_schedule: Some(Some(serde_json::json!(["1s"]))),
             initial_delay: Some(Some(serde_json::json!("30s"))),
             ..Default::default()
@@ -203,24 +203,27 @@ mod tests {
         .apply(&DeliverySettings::default())
         .unwrap();
         assert_eq!(start.initial_delay_secs, 30);
-        let kept = SettingsInput::default().apply(&start).unwrap();
+        let kept = DeliverySettingsInput::default().apply(&start).unwrap();
         assert_eq!(kept, start);
-        let cleared =
-            SettingsInput { retry_schedule: Some(None), initial_delay: Some(None), ..Default::default() }
-                .apply(&start)
-                .unwrap();
+        let cleared = DeliverySettingsInput {
+            retry_schedule: Some(None),
+            initial_delay: Some(None),
+            ..Default::default()
+        }
+        .apply(&start)
+        .unwrap();
         assert_eq!((cleared.retry_schedule, cleared.initial_delay_secs), (None, 0));
     }
 
     #[test]
     fn header_values_are_write_only() {
-        let s = SettingsInput {
+        let s = DeliverySettingsInput {
             headers: Some([("Authorization".to_owned(), "Bearer sk_live_123".to_owned())].into()),
             ..Default::default()
         }
         .apply(&DeliverySettings::default())
         .unwrap();
-        let shown = serde_json::to_string(&SettingsView::from(&s)).unwrap();
+        let shown = serde_json::to_string(&DeliverySettingsView::from(&s)).unwrap();
         assert!(!shown.contains("sk_live_123"), "{shown}");
         assert!(shown.contains("authorization"), "the names stay visible: {shown}");
     }

@@ -7,7 +7,6 @@
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use super::ApiError;
 use crate::model::TenantId;
 
 /// What a key may reach.
@@ -44,16 +43,16 @@ impl Caller {
     }
 
     /// `Ok` if the caller may reach `tenant`'s data; otherwise the same
-    /// 404 as for something that does not exist, so ids do not leak.
-    pub fn check(&self, tenant: &TenantId, what: &'static str) -> Result<(), ApiError> {
-        if self.reaches(tenant) { Ok(()) } else { Err(ApiError::NotFound(what)) }
+    /// "not found" as for something that does not exist, so ids do not leak.
+    pub fn check(&self, tenant: &TenantId, what: &'static str) -> Result<(), Denied> {
+        if self.reaches(tenant) { Ok(()) } else { Err(Denied::NotFound(what)) }
     }
 
-    /// `Ok` for an operator's key (every tenant); a tenant's key gets 403.
-    pub fn operator(&self) -> Result<(), ApiError> {
+    /// `Ok` for an operator's key (every tenant); a tenant's key is refused.
+    pub fn operator(&self) -> Result<(), Denied> {
         match self.scope {
             Scope::Global => Ok(()),
-            Scope::Tenant(_) => Err(ApiError::Forbidden),
+            Scope::Tenant(_) => Err(Denied::OperatorsOnly),
         }
     }
 
@@ -64,6 +63,15 @@ impl Caller {
             Scope::Tenant(t) => Some(t),
         }
     }
+}
+
+/// Why a caller is turned away (the API answers 404 and 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// Another tenant's: answered as if it did not exist.
+    NotFound(&'static str),
+    /// A tenant's key where an operator's is needed.
+    OperatorsOnly,
 }
 
 /// The accepted API keys, as digests with their scopes.
@@ -205,7 +213,7 @@ mod tests {
         let a = keys.caller("ka").unwrap();
         assert_eq!(a.scope, Scope::Tenant(acme.clone()));
         assert!(a.reaches(&acme) && !a.reaches(&beta));
-        assert!(matches!(a.check(&beta, "subscription"), Err(ApiError::NotFound("subscription"))));
+        assert!(matches!(a.check(&beta, "subscription"), Err(Denied::NotFound("subscription"))));
         assert!(keys.caller("kd").unwrap().reaches(&acme));
         assert!(keys.is_empty(), "tenant keys alone let no operator in");
         assert_ne!(a.key_id, keys.caller("kb").unwrap().key_id, "keys are told apart in logs");
