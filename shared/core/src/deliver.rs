@@ -307,6 +307,10 @@ impl Context {
         }
     }
 
+    /// Makes attempt `number` of `delivery` and records it, in three steps:
+    /// [`Self::send`] it, [`Self::plan`] what follows, record both at once;
+    /// then what the record sets in motion — the follow-up on the queue,
+    /// an operational event, the endpoint's health.
     async fn attempt(
         &self,
         sender: &dyn Sender,
@@ -316,181 +320,32 @@ impl Context {
         target: &Target,
         number: u32,
     ) -> Result<Handled, DeliverError> {
-        let started = self.clock.now();
-        let settings = RequestTarget {
-            url: &target.url,
-            signature: &target.settings.signature,
-            body: &target.settings.body,
-            headers: &target.settings.headers,
-            timeout: target.settings.timeout.duration(),
-        };
-        let secrets = target.secrets.signing_at(started);
-        let content = Content {
-            event_type: event.event_type.as_str(),
-            created_at: event.created_at,
-            payload: &event.payload,
-        };
-        let mut pause = None;
-        let (decision, record) =
-            match build_request(&settings, &secrets, delivery.id.as_str(), &content, started) {
-                Ok(request) => {
-                    let result = sender.send(&request).await;
-                    // "Slow down": nothing more goes to this endpoint until then.
-                    if let AttemptOutcome::Response { status: 429, retry_after: Some(d), .. } = result.outcome
-                    {
-                        pause = Some(d.min(MAX_PAUSE));
-                    }
-                    let decision = decide(&target.retry, number, &result.outcome, self.entropy.unit());
-                    telemetry::attempt(&result.outcome, decision, result.duration);
-                    let (status_code, error) = match result.outcome {
-                        AttemptOutcome::Response { status, .. } => (Some(status), None),
-                        AttemptOutcome::Failed(kind) => (None, Some(kind)),
-                    };
-                    let record = Attempt {
-                        delivery_id: delivery.id.clone(),
-                        number,
-                        started_at: started,
-                        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-                        url: target.url.to_string(),
-                        status_code,
-                        error,
-                        error_message: result.error_message,
-                        // A receiver may echo what it got, secret included
-                        // (a preset that sends it in the body): never kept.
-                        response_excerpt: result
-                            .response_excerpt
-                            .map(|e| target.secrets.hide_in(e, crate::api::sent::HIDDEN_SECRET)),
-                        signature: request
-                            .headers
-                            .header(&target.settings.signature.signature_header)
-                            .map(str::to_owned),
-                    };
-                    (decision, record)
-                }
-                // The payload does not fit this target's body format (or the
-                // secret its signature): no later attempt can do better, and it
-                // is not the endpoint's doing.
-                Err(e) => {
-                    telemetry::unsendable();
-                    (
-                        Decision::GiveUp(GiveUpReason::Unsendable),
-                        Attempt {
-                            delivery_id: delivery.id.clone(),
-                            number,
-                            started_at: started,
-                            duration_ms: 0,
-                            url: target.url.to_string(),
-                            status_code: None,
-                            error: Some(FailureKind::Payload),
-                            error_message: Some(format!("nothing was sent: {e}")),
-                            response_excerpt: None,
-                            signature: None,
-                        },
-                    )
-                }
-            };
-        let now = self.clock.now();
-        let mut follow_up = None;
-        let mut keep_until = event.last_attempt_by;
-        let update = match decision {
-            Decision::Succeeded => AttemptUpdate {
-                status: DeliveryStatus::Succeeded,
-                next_attempt_at: None,
-                due_at: None,
-                give_up_reason: None,
-            },
-            Decision::Retry { delay } => {
-                let next = now + span(delay);
-                let in_queue = delay <= self.queue.max_delay();
-                telemetry::retry_scheduled(in_queue);
-                let due_at = if in_queue {
-                    follow_up = Some(Queued {
-                        message: QueueMessage::Deliver {
-                            delivery_id: delivery.id.clone(),
-                            attempt: number + 1,
-                        },
-                        delay,
-                    });
-                    next + span(self.settings.queue_grace)
-                } else {
-                    next
-                };
-                // A schedule made longer since the publish (a PATCH) must
-                // not outrun its event: kept first, so no crash can leave the
-                // attempt recorded and the event short.
-                let last_use =
-                    next + span(self.settings.queue_grace) + span(target.settings.timeout.duration());
-                if event.last_attempt_by.is_none_or(|by| by < last_use) {
-                    self.events.keep_event(&event.id, last_use).await?;
-                    keep_until = Some(last_use);
-                }
-                AttemptUpdate {
-                    status: DeliveryStatus::Pending,
-                    next_attempt_at: Some(next),
-                    due_at: Some(due_at),
-                    give_up_reason: None,
-                }
-            }
-            Decision::GiveUp(reason) => AttemptUpdate {
-                status: DeliveryStatus::Failed,
-                next_attempt_at: None,
-                due_at: None,
-                give_up_reason: Some(reason),
-            },
-        };
+        let sent = self.send(sender, delivery, event, target, number).await;
+        let plan = self.plan(sent.decision, delivery, event, target, number).await?;
         let recorded = self
             .deliveries
             .record_attempt(&Recording {
-                attempt: &record,
+                attempt: &sent.record,
                 delivery: Some(delivery),
-                update: &update,
-                follow_up: follow_up.as_ref(),
+                update: &plan.update,
+                follow_up: plan.follow_up.as_ref(),
                 ack: received.ack,
-                keep_until,
+                keep_until: plan.keep_until,
             })
             .await?;
         if !recorded.applied {
             return Ok(Handled::Skipped("another worker recorded this attempt first"));
         }
+        let (decision, record) = (sent.decision, &sent.record);
         // The endpoint's chart counts what the endpoint did: not a request
         // that could not be built.
-        let endpoint = target
-            .subscription
-            .as_ref()
-            .filter(|_| decision != Decision::GiveUp(GiveUpReason::Unsendable))
-            .map(|s| &s.id);
+        let endpoint_did = decision != Decision::GiveUp(GiveUpReason::Unsendable);
         if self.settings.charts {
-            self.tally.count(endpoint, started, decision == Decision::Succeeded);
+            let endpoint = target.subscription.as_ref().filter(|_| endpoint_did).map(|s| &s.id);
+            self.tally.count(endpoint, record.started_at, decision == Decision::Succeeded);
         }
-        // One line per attempt, every field typed (ids and the attempt
-        // number come from the span): at INFO when it succeeded, at WARN
-        // when it did not — so `RUST_LOG=warn` (the template's
-        // `LogLevel=warn`) still logs every failed attempt, and leaves
-        // successes to the store, the API and the metrics.
-        let (retry_in_ms, give_up_reason) = match decision {
-            Decision::Retry { delay } => (Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)), None),
-            Decision::GiveUp(reason) => (None, Some(reason.as_str())),
-            Decision::Succeeded => (None, None),
-        };
-        macro_rules! attempt_line {
-            ($level:ident) => {
-                tracing::$level!(
-                    status_code = record.status_code,
-                    error = record.error.map(FailureKind::as_str),
-                    duration_ms = record.duration_ms,
-                    outcome = telemetry::outcome_name(decision),
-                    retry_in_ms,
-                    give_up_reason,
-                    "attempt recorded"
-                )
-            };
-        }
-        if decision == Decision::Succeeded {
-            attempt_line!(info);
-        } else {
-            attempt_line!(warn);
-        }
-        if let Some(next) = follow_up
+        log_attempt(record, decision);
+        if let Some(next) = plan.follow_up
             && !recorded.follow_up_queued
         {
             // If this fails the message comes back; its attempt is recorded,
@@ -512,11 +367,142 @@ impl Context {
         // A request that could not be built is the publisher's doing, not
         // the endpoint's: it never counts toward disabling it.
         if let Some(sub) = &target.subscription
-            && decision != Decision::GiveUp(GiveUpReason::Unsendable)
+            && endpoint_did
         {
-            self.update_health(sub, decision, &record, now, pause).await?;
+            self.update_health(sub, decision, record, self.clock.now(), sent.pause).await?;
         }
         Ok(Handled::Attempted { decision, acknowledged: recorded.acknowledged })
+    }
+
+    /// Builds, signs and sends the request, and decides what its outcome
+    /// means; nothing is stored yet.
+    async fn send(
+        &self,
+        sender: &dyn Sender,
+        delivery: &Delivery,
+        event: &Event,
+        target: &Target,
+        number: u32,
+    ) -> Sent {
+        let started = self.clock.now();
+        let settings = RequestTarget {
+            url: &target.url,
+            signature: &target.settings.signature,
+            body: &target.settings.body,
+            headers: &target.settings.headers,
+            timeout: target.settings.timeout.duration(),
+        };
+        let secrets = target.secrets.signing_at(started);
+        let content = Content {
+            event_type: event.event_type.as_str(),
+            created_at: event.created_at,
+            payload: &event.payload,
+        };
+        let unsent = |error: Option<FailureKind>, message: Option<String>| Attempt {
+            delivery_id: delivery.id.clone(),
+            number,
+            started_at: started,
+            duration_ms: 0,
+            url: target.url.to_string(),
+            status_code: None,
+            error,
+            error_message: message,
+            response_excerpt: None,
+            signature: None,
+        };
+        let request = match build_request(&settings, &secrets, delivery.id.as_str(), &content, started) {
+            Ok(request) => request,
+            // The payload does not fit this target's body format (or the
+            // secret its signature): no later attempt can do better, and it
+            // is not the endpoint's doing.
+            Err(e) => {
+                telemetry::unsendable();
+                let record = unsent(Some(FailureKind::Payload), Some(format!("nothing was sent: {e}")));
+                return Sent { decision: Decision::GiveUp(GiveUpReason::Unsendable), record, pause: None };
+            }
+        };
+        let result = sender.send(&request).await;
+        // "Slow down": nothing more goes to this endpoint until then.
+        let pause = match result.outcome {
+            AttemptOutcome::Response { status: 429, retry_after: Some(d), .. } => Some(d.min(MAX_PAUSE)),
+            _ => None,
+        };
+        let decision = decide(&target.retry, number, &result.outcome, self.entropy.unit());
+        telemetry::attempt(&result.outcome, decision, result.duration);
+        let (status_code, error) = match result.outcome {
+            AttemptOutcome::Response { status, .. } => (Some(status), None),
+            AttemptOutcome::Failed(kind) => (None, Some(kind)),
+        };
+        let record = Attempt {
+            duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+            status_code,
+            error,
+            error_message: result.error_message,
+            // A receiver may echo what it got, secret included (a preset
+            // that sends it in the body): never kept.
+            response_excerpt: result
+                .response_excerpt
+                .map(|e| target.secrets.hide_in(e, crate::api::sent::HIDDEN_SECRET)),
+            signature: request.headers.header(&target.settings.signature.signature_header).map(str::to_owned),
+            ..unsent(None, None)
+        };
+        Sent { decision, record, pause }
+    }
+
+    /// What the delivery becomes after `decision`, and the follow-up to
+    /// queue. A retry that would outlive its event keeps the event longer
+    /// first, so no crash can leave the attempt recorded and the event
+    /// short.
+    async fn plan(
+        &self,
+        decision: Decision,
+        delivery: &Delivery,
+        event: &Event,
+        target: &Target,
+        number: u32,
+    ) -> Result<Plan, StoreError> {
+        let now = self.clock.now();
+        let finished = |status, give_up_reason| AttemptUpdate {
+            status,
+            next_attempt_at: None,
+            due_at: None,
+            give_up_reason,
+        };
+        let (update, follow_up, keep_until) = match decision {
+            Decision::Succeeded => (finished(DeliveryStatus::Succeeded, None), None, event.last_attempt_by),
+            Decision::GiveUp(reason) => {
+                (finished(DeliveryStatus::Failed, Some(reason)), None, event.last_attempt_by)
+            }
+            Decision::Retry { delay } => {
+                let next = now + span(delay);
+                let in_queue = delay <= self.queue.max_delay();
+                telemetry::retry_scheduled(in_queue);
+                let follow_up = in_queue.then(|| Queued {
+                    message: QueueMessage::Deliver { delivery_id: delivery.id.clone(), attempt: number + 1 },
+                    delay,
+                });
+                // On the queue, the scheduler looks again only once its
+                // message is overdue by the grace period.
+                let due_at = if in_queue { next + span(self.settings.queue_grace) } else { next };
+                // A schedule made longer since the publish (a PATCH) must
+                // not outrun its event.
+                let last_use =
+                    next + span(self.settings.queue_grace) + span(target.settings.timeout.duration());
+                let mut keep_until = event.last_attempt_by;
+                if event.last_attempt_by.is_none_or(|by| by < last_use) {
+                    self.events.keep_event(&event.id, last_use).await?;
+                    keep_until = Some(last_use);
+                }
+                let update = AttemptUpdate {
+                    status: DeliveryStatus::Pending,
+                    next_attempt_at: Some(next),
+                    due_at: Some(due_at),
+                    give_up_reason: None,
+                };
+                (update, follow_up, keep_until)
+            }
+        };
+        Ok(Plan { update, follow_up, keep_until })
     }
 
     /// The endpoint's health after an attempt: the start of its run of
@@ -586,5 +572,50 @@ impl Context {
                 .await;
         }
         Ok(())
+    }
+}
+
+/// An attempt made, not yet recorded.
+struct Sent {
+    decision: Decision,
+    record: Attempt,
+    /// How long the endpoint asked to be left alone (429 with `Retry-After`).
+    pause: Option<Duration>,
+}
+
+/// What recording an attempt changes.
+struct Plan {
+    update: AttemptUpdate,
+    follow_up: Option<Queued>,
+    keep_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One line per attempt, every field typed (ids and the attempt number come
+/// from the span): at INFO when it succeeded, at WARN when it did not — so
+/// `RUST_LOG=warn` (the template's `LogLevel=warn`) still logs every failed
+/// attempt, and leaves successes to the store, the API and the metrics.
+fn log_attempt(record: &Attempt, decision: Decision) {
+    let (retry_in_ms, give_up_reason) = match decision {
+        Decision::Retry { delay } => (Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)), None),
+        Decision::GiveUp(reason) => (None, Some(reason.as_str())),
+        Decision::Succeeded => (None, None),
+    };
+    macro_rules! attempt_line {
+        ($level:ident) => {
+            tracing::$level!(
+                status_code = record.status_code,
+                error = record.error.map(FailureKind::as_str),
+                duration_ms = record.duration_ms,
+                outcome = telemetry::outcome_name(decision),
+                retry_in_ms,
+                give_up_reason,
+                "attempt recorded"
+            )
+        };
+    }
+    if decision == Decision::Succeeded {
+        attempt_line!(info);
+    } else {
+        attempt_line!(warn);
     }
 }

@@ -11,8 +11,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::model::DeliveryStatus;
+use crate::model::{
+    Attempt, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, EventTypeInfo, Health,
+    Subscription, SubscriptionId, Tenant, TenantId,
+};
 use crate::policy::AttemptOutcome;
+use crate::wire::OutgoingRequest;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A test that panicked while holding the lock already failed; keep going.

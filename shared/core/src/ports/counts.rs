@@ -1,0 +1,47 @@
+//! Hourly attempt counts, as the portal's charts draw them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::SubscriptionId;
+
+use super::error::StoreError;
+
+/// Whose attempts an hourly count is of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CountScope {
+    /// Every attempt of the service (the operator's view).
+    Service,
+    /// One endpoint's (its health chart).
+    Subscription(SubscriptionId),
+}
+
+/// How many attempts in one hour succeeded and failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HourCount {
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed (retried or given up).
+    pub failed: u64,
+}
+
+/// Attempt counts by hour, kept [`COUNT_RETENTION`]: what the portal's
+/// charts draw. Written in sums ([`crate::tally::Tally`]), not per attempt.
+#[async_trait]
+pub trait CountStore: Send + Sync {
+    /// Adds each count to what its scope and hour hold.
+    async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError>;
+    /// The hours from `since` on that have counts, oldest first.
+    async fn hourly_counts(
+        &self,
+        scope: &CountScope,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError>;
+}
+
+/// How long hourly counts are kept: the longest chart (7 days) and a day.
+pub const COUNT_RETENTION: Duration = Duration::from_secs(8 * 86_400);

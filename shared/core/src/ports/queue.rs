@@ -1,0 +1,105 @@
+//! The delivery queue: its messages, how one is received and acknowledged, and its dead letters.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::DeliveryId;
+
+use super::error::QueueError;
+
+/// What travels on the delivery queue: versioned and tagged, so old
+/// messages stay readable after a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum QueueMessage {
+    /// Make attempt number `attempt` of a delivery.
+    #[serde(rename = "deliver.v1")]
+    Deliver {
+        /// The delivery.
+        delivery_id: DeliveryId,
+        /// The attempt this message is for (1-based).
+        attempt: u32,
+    },
+}
+
+/// How a queue that lives in the store names a message it handed out, so
+/// the store can acknowledge it in the transaction that records its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack(pub i64);
+
+/// A message as a consumer received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The message.
+    pub message: QueueMessage,
+    /// How many times it has been handed out, this time included: above 1,
+    /// an earlier handling died or failed before it was acknowledged.
+    pub receives: u32,
+    /// Its acknowledgement handle, when the store can acknowledge it.
+    pub ack: Option<Ack>,
+}
+
+/// A message and how long the queue should hold it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The message.
+    pub message: QueueMessage,
+    /// Delay before it becomes visible (at most the queue's `max_delay`).
+    pub delay: Duration,
+}
+
+/// The delivery queue (the sending side; each mode consumes it its own way).
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// The longest delay the queue can hold a message back (15 min on SQS).
+    fn max_delay(&self) -> Duration;
+    /// Sends messages, in batches as the queue allows.
+    async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
+}
+
+/// A message the delivery queue gave up on: received too often without
+/// being handled (the store or queue kept failing for it, or it could not
+/// be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The queue's id for it (what redriving names).
+    pub id: String,
+    /// The message as it was queued.
+    pub body: String,
+    /// How many times it was received.
+    pub receives: u32,
+    /// Why its handling failed, where the queue kept it (the embedded queue
+    /// keeps the last error; SQS keeps none: the deliver function's log has
+    /// it, under the delivery's id).
+    pub reason: Option<String>,
+    /// When it was given up on, where the queue knows.
+    pub died_at: Option<DateTime<Utc>>,
+}
+
+/// The delivery queue's dead letters: the embedded `dead_letters` table or
+/// the SQS dead-letter queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Up to `limit` of them, newest first where the queue can tell.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Puts the dead letter `id` back on the queue, to be handled now as if
+    /// new; whether there was one.
+    async fn redrive(&self, id: &str) -> Result<bool, QueueError>;
+}
+
+/// No dead letters to show (a context without access to them).
+pub struct NoDeadLetters;
+
+#[async_trait]
+impl DeadLetters for NoDeadLetters {
+    async fn dead_letters(&self, _limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(Vec::new())
+    }
+
+    async fn redrive(&self, _id: &str) -> Result<bool, QueueError> {
+        Ok(false)
+    }
+}

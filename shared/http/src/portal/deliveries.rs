@@ -1,0 +1,263 @@
+//! The delivery log, one delivery with its attempts, the exact request an attempt sent, and redelivery.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
+use hookline::policy::FailureKind;
+use hookline::ports::{DeliveryFilter, PageRequest};
+use maud::html;
+
+use super::layout::{action_form, page, problem, secured, see_other, signed_out, status_class, who};
+use super::operator::{failed, tenant_form};
+use super::session::{caller, posted, session};
+use crate::ApiState;
+use crate::extract::{param, query};
+
+pub(super) async fn redeliver(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let post = match posted(&s, &headers, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
+    };
+    match s.ctx.redeliver(&post.caller(), &id).await {
+        Ok(_) => see_other(&format!("/portal/deliveries/{id}")),
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn deliveries(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let tenant = Some(who(&caller));
+    let allowed = ["tenant", "subscription", "status", "event_type", "since", "until", "cursor"];
+    let params = match query(q.as_deref(), &allowed) {
+        Ok(p) => p,
+        Err(e) => return failed(&e),
+    };
+    let subscription: Option<SubscriptionId> = match param(&params, "subscription").filter(|v| !v.is_empty())
+    {
+        Some(v) => match v.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return problem(StatusCode::BAD_REQUEST, "Delivery log", "That endpoint id is not valid.");
+            }
+        },
+        None => None,
+    };
+    let time = |name: &'static str| match param(&params, name).map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => hookline::api::page::parse_time(name, v).map(Some),
+        None => Ok(None),
+    };
+    let event_type = match param(&params, "event_type").map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => match hookline::model::EventType::parse(v) {
+            Ok(t) => Some(t),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That is not an event type."),
+        },
+        None => None,
+    };
+    let (since, until) = match (time("since"), time("until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Delivery log",
+                "A time is written like 2026-11-23T09:00:00Z (UTC).",
+            );
+        }
+    };
+    let status = match param(&params, "status").filter(|v| !v.is_empty()) {
+        Some(v) => match DeliveryStatus::parse(v) {
+            Ok(st) => Some(st),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That status is not valid."),
+        },
+        None => None,
+    };
+    // An operator reads one tenant at a time (the listings are by tenant).
+    let operator = caller.tenant().is_none();
+    let chosen_tenant = match param(&params, "tenant").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if operator => match TenantId::parse(t) {
+            Ok(t) => Some(t),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Delivery log", "That is not a tenant name."),
+        },
+        _ => None,
+    };
+    if operator && chosen_tenant.is_none() {
+        let body = html! { p { "Choose a tenant to see its deliveries." } (tenant_form("/portal/deliveries", None)) };
+        return secured(StatusCode::OK, page("Delivery log", tenant.as_ref(), body));
+    }
+    let filter = DeliveryFilter {
+        tenant: chosen_tenant.clone(),
+        subscription_id: subscription.clone(),
+        status,
+        event_type: event_type.clone(),
+        since,
+        until,
+        ..DeliveryFilter::default()
+    };
+    let page_request = PageRequest { cursor: param(&params, "cursor").map(str::to_owned), limit: 50 };
+    let (list, subs) = match (
+        s.ctx.list_deliveries(&caller, &filter, &page_request).await,
+        s.ctx
+            .list_subscriptions(&caller, chosen_tenant.clone(), &PageRequest { cursor: None, limit: 100 })
+            .await,
+    ) {
+        (Ok(l), Ok(subs)) => (l, subs),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    };
+    let chosen = |v: &str| status.is_some_and(|s| s.as_str() == v);
+    let body = html! {
+        form method="get" action="/portal/deliveries" {
+            @if let Some(t) = &chosen_tenant {
+                label { "Tenant" input name="tenant" type="text" value=(t.as_str()) required; }
+            }
+            label { "Endpoint"
+                select name="subscription" {
+                    option value="" { "All endpoints" }
+                    @for sub in &subs.data {
+                        option value=(sub.id) selected[subscription.as_ref() == Some(&sub.id)] { (sub.url) }
+                    }
+                }
+            }
+            label { "Status"
+                select name="status" {
+                    option value="" { "Any" }
+                    @for st in ["pending", "succeeded", "failed", "canceled"] {
+                        option value=(st) selected[chosen(st)] { (st) }
+                    }
+                }
+            }
+            label { "Event type" input name="event_type" type="text" placeholder="order.paid" value=[event_type.as_ref().map(|t| t.as_str())]; }
+            label { "Since" input name="since" type="text" placeholder="2026-11-23T09:00:00Z" value=[since.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
+            label { "Until" input name="until" type="text" placeholder="UTC" value=[until.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())]; }
+            button type="submit" { "Filter" }
+        }
+        @if list.data.is_empty() {
+            p { "No deliveries match." }
+        } @else {
+            table {
+                thead { tr { th { "Delivery" } th { "Event type" } th { "Status" } th { "Attempts" } th { "Last response" } th { "Created" } } }
+                tbody {
+                    @for d in &list.data {
+                        tr {
+                            td { a href={ "/portal/deliveries/" (d.id) } { code { (d.id) } } }
+                            td { code { (d.event_type) } }
+                            td { span class=(status_class(d.status)) { (d.status.as_str()) } }
+                            td { (d.attempt_count) }
+                            td { @if let Some(c) = d.last_status_code { (c) } @else { "—" } }
+                            td { (d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &list.next_cursor {
+                p { a href={ "/portal/deliveries?cursor=" (next)
+                    @if let Some(t) = &chosen_tenant { "&tenant=" (t.as_str()) }
+                    @if let Some(sub) = &subscription { "&subscription=" (sub) }
+                    @if let Some(st) = status { "&status=" (st.as_str()) }
+                    @if let Some(t) = &event_type { "&event_type=" (t.as_str()) }
+                    @if let Some(t) = since { "&since=" (t.format("%Y-%m-%dT%H:%M:%SZ")) }
+                    @if let Some(t) = until { "&until=" (t.format("%Y-%m-%dT%H:%M:%SZ")) } } { "Older deliveries" } }
+            }
+        }
+    };
+    secured(StatusCode::OK, page("Delivery log", tenant.as_ref(), body))
+}
+
+pub(super) async fn delivery(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(&session));
+    let tenant = Some(who(&caller));
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "No such delivery", "There is no delivery with this id.");
+    };
+    let d = match s.ctx.get_delivery(&caller, &id).await {
+        Ok(d) => d,
+        Err(e) => return failed(&e),
+    };
+    let body = html! {
+        dl {
+            dt { "Event type" } dd { code { (d.event_type) } }
+            dt { "Status" } dd { span class=(status_class(d.status)) { (d.status.as_str()) }
+                @if let Some(r) = d.give_up_reason { " (" (r.as_str()) ")" } }
+            @if let Some(url) = &d.url { dt { "Endpoint" } dd { code { (url) } } }
+            @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next.format("%Y-%m-%d %H:%M:%S UTC")) } }
+            dt { "Event" } dd { code { (d.event_id) } }
+        }
+        (action_form(&csrf, &format!("/portal/deliveries/{}/redeliver", d.id), "Redeliver now", &[]))
+        h2 { "Attempts" }
+        @let attempts = d.attempts.clone().unwrap_or_default();
+        @if attempts.is_empty() {
+            p { "No attempt yet." }
+        } @else {
+            table {
+                thead { tr { th { "#" } th { "Time" } th { "Result" } th { "Duration" } th { "Response" } } }
+                tbody {
+                    @for a in &attempts {
+                        tr {
+                            td { (a.number) }
+                            td { (a.started_at.format("%Y-%m-%d %H:%M:%S UTC")) br;
+                                 @if a.error != Some(FailureKind::Payload) {
+                                     a href={ "/portal/deliveries/" (d.id) "/attempts/" (a.number) } { "the request" }
+                                 } }
+                            td {
+                                @if let Some(code) = a.status_code { (code) }
+                                @if let Some(e) = a.error { (e.as_str()) }
+                                @if let Some(m) = &a.error_message { br; small { (m) } }
+                            }
+                            td { (a.duration_ms) " ms" }
+                            td { @if let Some(x) = &a.response_excerpt { pre { (x) } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_ref(), body))
+}
+
+/// The exact request an attempt sent (see `hookline::api::sent`).
+pub(super) async fn attempt_request(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, number)): Path<(String, String)>,
+) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let (Ok(id), Ok(number)) = (id.parse::<DeliveryId>(), number.parse::<u32>()) else {
+        return problem(StatusCode::NOT_FOUND, "No such attempt", "There is no attempt at this address.");
+    };
+    let sent = match s.ctx.sent_request(&caller, &id, number).await {
+        Ok(r) => r,
+        Err(e) => return failed(&e),
+    };
+    let body = html! {
+        p { a href={ "/portal/deliveries/" (id) } { "Back to the delivery" } }
+        @if sent.verified {
+            p.succeeded role="status" { "Verified: the signature that was sent matches this request byte for byte." }
+        } @else {
+            p.failed role="status" { "The endpoint's settings or secret changed since this attempt (or it was made before hookline kept signatures): "
+                "this is the request as it would be built now, with the signature that was sent." }
+        }
+        pre.request {
+            (sent.method) " " (sent.url) "\n"
+            @for (name, value) in &sent.headers { (name) ": " (value) "\n" }
+            "\n" (sent.body)
+        }
+    };
+    secured(StatusCode::OK, page(&format!("Attempt {number} of {id}"), Some(&who(&caller)), body))
+}

@@ -1,0 +1,616 @@
+//! A tenant's endpoints: the list, one endpoint's page and charts, and the actions on it.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use hookline::api::deliveries::ReplayRequest;
+use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
+use hookline::auth::Caller;
+use hookline::auth::portal::Session;
+use hookline::model::{EventTypeInfo, TenantId};
+use hookline::ports::PageRequest;
+use maud::{Markup, html};
+
+use super::layout::{
+    action_form, capitalised, form_field, page, problem, secured, see_other, signed_out, who,
+};
+use super::operator::{chosen_tenant, failed, tenant_form};
+use super::session::{EndpointPost, Posted, endpoint_id, posted, session};
+use crate::ApiState;
+use crate::extract::{param, query};
+
+/// A field's error as the forms show it: its name and the message.
+pub(super) fn invalid(v: &hookline::validation::ValidationError) -> (String, String) {
+    (v.field().to_owned(), capitalised(&v.to_string()))
+}
+
+/// A page that shows a secret once: `lead` before it, `after` below it.
+pub(super) fn secret_page(
+    caller: &Caller,
+    status: StatusCode,
+    title: &str,
+    lead: Markup,
+    secret: &str,
+    after: Markup,
+) -> Response {
+    let body = html! { p { (lead) } pre { code #secret { (secret) } } (after) };
+    secured(status, page(title, Some(&who(caller)), body))
+}
+
+pub(super) async fn set_active(
+    State(s): State<ApiState>,
+    EndpointPost { post, id, .. }: EndpointPost,
+) -> Response {
+    let active = match post.field("active").as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return problem(StatusCode::BAD_REQUEST, "Endpoints", "Say whether to enable or disable it."),
+    };
+    let change = UpdateSubscriptionRequest { active: Some(active), ..UpdateSubscriptionRequest::default() };
+    match s.ctx.update_subscription(&post.caller(), &id, change).await {
+        Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn endpoints(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let chosen = match chosen_tenant(q.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    endpoints_page(&s, &session, chosen, &NewEndpoint::default(), None).await
+}
+
+/// The custom headers field: a textarea of `Name: value` lines (what was
+/// typed, never what is stored: values are write-only), the names set now,
+/// and (`clear`) a box to remove them all.
+pub(super) fn headers_field(typed: &str, set_now: &[&str], clear: bool, error: Option<String>) -> Markup {
+    let hint = if set_now.is_empty() {
+        "optional: one `Name: value` a line, sent with every request".to_owned()
+    } else {
+        format!(
+            "set now: {}; values are not shown — what you type replaces them all, nothing typed keeps them",
+            set_now.join(", ")
+        )
+    };
+    html! {
+        label for="headers" { "Custom headers"
+            textarea id="headers" name="headers" rows="3" aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby="headers-note" { (typed) }
+            small id="headers-note" class=[error.as_ref().map(|_| "error")] { @if let Some(e) = &error { (e) } @else { (hint) } }
+        }
+        @if clear {
+            label.toggle { input type="checkbox" name="clear_headers"; "Remove every custom header" }
+        }
+    }
+}
+
+/// The event types of a form: the catalog's toggles that are checked and
+/// the patterns typed beside them, as one comma-separated list.
+pub(super) fn event_types_of(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .filter(|(k, _)| k == "event_types" || k == "event_types_more")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The events an endpoint receives: one toggle per declared type (as
+/// Ignite's settings page has), and a field for patterns; a plain field
+/// when nothing is declared.
+pub(super) fn events_field(catalog: &[EventTypeInfo], current: &str, error: Option<String>) -> Markup {
+    let hint = "comma-separated, e.g. order.paid, order.*; empty: all";
+    if catalog.is_empty() {
+        return form_field("event_types", "Events", current, hint, "text", error);
+    }
+    let chosen: Vec<&str> = current.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    let declared = |t: &str| catalog.iter().any(|c| c.name.as_str() == t);
+    let more = chosen.iter().filter(|t| !declared(t)).copied().collect::<Vec<_>>().join(", ");
+    html! {
+        fieldset.events {
+            legend { "Events" }
+            @for t in catalog {
+                label.toggle {
+                    input type="checkbox" name="event_types" value=(t.name.as_str()) checked[chosen.contains(&t.name.as_str())];
+                    code { (t.name.as_str()) }
+                    @if let Some(d) = &t.description { small { (d) } }
+                }
+            }
+            (form_field("event_types_more", "Other event types", &more, "patterns such as video.*; none checked and none here: every event", "text", error))
+        }
+    }
+}
+
+/// What the create form was given, kept to show it again with its error.
+#[derive(Default)]
+pub(super) struct NewEndpoint {
+    pub(super) url: String,
+    pub(super) event_types: String,
+    pub(super) description: String,
+    pub(super) rate_limit: String,
+    pub(super) timeout_ms: String,
+    /// Custom headers typed, one `Name: value` a line (values are
+    /// write-only: never filled in from what is stored).
+    pub(super) headers: String,
+    /// Remove every custom header.
+    pub(super) clear_headers: bool,
+}
+
+impl From<&Posted> for NewEndpoint {
+    fn from(post: &Posted) -> Self {
+        Self {
+            url: post.field("url"),
+            event_types: event_types_of(&post.fields),
+            description: post.field("description"),
+            rate_limit: post.field("rate_limit"),
+            timeout_ms: post.field("timeout_ms"),
+            headers: post.field("headers"),
+            clear_headers: post.field("clear_headers") == "on",
+        }
+    }
+}
+
+impl NewEndpoint {
+    /// The custom headers as the API takes them: none when nothing was
+    /// typed (keep what is stored), an empty set when asked to clear them.
+    pub(super) fn header_map(&self) -> Result<Option<BTreeMap<String, String>>, (String, String)> {
+        if self.clear_headers {
+            return Ok(Some(BTreeMap::new()));
+        }
+        let mut out = BTreeMap::new();
+        for line in self.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(("headers".to_owned(), format!("{line:?}: one `Name: value` a line")));
+            };
+            out.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// The event types as the API takes them.
+    pub(super) fn event_type_list(&self) -> Vec<String> {
+        self.event_types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// The endpoints page, with the create form holding `new` and `error`
+/// (the API's field name and message) next to its field.
+pub(super) async fn endpoints_page(
+    s: &ApiState,
+    session: &Session,
+    chosen: Option<TenantId>,
+    new: &NewEndpoint,
+    error: Option<(String, String)>,
+) -> Response {
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
+    let catalog = match s.ctx.event_types(&caller).await {
+        Ok(c) => c.data,
+        Err(e) => return failed(&e),
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
+    let page_request = PageRequest { cursor: None, limit: 100 };
+    let operator = caller.tenant().is_none();
+    let tenant = Some(who(&caller));
+    if operator && chosen.is_none() {
+        let body = html! { p { "Choose a tenant to see its endpoints." } (tenant_form("/portal/", None)) };
+        return secured(StatusCode::OK, page("Endpoints", tenant.as_ref(), body));
+    }
+    let list =
+        match s.ctx.list_subscriptions(&caller, chosen.clone().filter(|_| operator), &page_request).await {
+            Ok(l) => l,
+            Err(e) => return failed(&e),
+        };
+    let chooser = if operator { Some(tenant_form("/portal/", chosen.as_ref())) } else { None };
+    let body = html! {
+        @if let Some(c) = chooser { (c) }
+        @if list.data.is_empty() {
+            p { "No endpoints yet." }
+        } @else {
+            table {
+                caption.count { (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" } }
+                thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } th { span.visually-hidden { "Actions" } } } }
+                tbody {
+                    @for sub in &list.data {
+                        tr {
+                            td { a href={ "/portal/endpoints/" (sub.id) } { code { (sub.url) } } }
+                            td {
+                                @if sub.event_types.is_empty() { "all" }
+                                @for (i, t) in sub.event_types.iter().enumerate() { @if i > 0 { ", " } code { (t.as_string()) } }
+                            }
+                            td {
+                                @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
+                                @if let Some(r) = &sub.disabled_reason { br; small { (r) } }
+                                @if let Some(since) = sub.failing_since { br; small { "failing since " (since.format("%Y-%m-%d %H:%M UTC")) } }
+                            }
+                            td { @if let Some(r) = sub.rate_limit { (r.per_second()) "/s" } @else { "—" } }
+                            td { (sub.description.as_deref().unwrap_or("")) }
+                            td {
+                                @let to = format!("/portal/endpoints/{}/active", sub.id);
+                                @if sub.active { (action_form(&csrf, &to, "Disable", &[("active", "false")])) }
+                                @else { (action_form(&csrf, &to, "Enable", &[("active", "true")])) }
+                                (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
+        form_field(name, label, value, hint, kind, error_for(name))
+    };
+    let other = error.as_ref().filter(|(f, _)| {
+        !["url", "event_types", "description", "rate_limit", "headers"].contains(&f.as_str())
+    });
+    let form = html! {
+        h2 { "Add an endpoint" }
+        form.create method="post" action="/portal/endpoints" {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("url", "URL", &new.url, "https://…, where your server receives webhooks", "url"))
+            (events_field(&catalog, &new.event_types, error_for("event_types")))
+            (field("description", "Description", &new.description, "optional", "text"))
+            (field("rate_limit", "Rate limit", &new.rate_limit, "deliveries a second, optional", "number"))
+            (headers_field(&new.headers, &[], false, error_for("headers")))
+            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
+            button type="submit" { "Add endpoint" }
+        }
+    };
+    // An operator reads every tenant's endpoints; adding one is the
+    // tenant's (or the API's) business.
+    let body = html! { (body) @if !operator { (form) } };
+    secured(status, page("Endpoints", tenant.as_ref(), body))
+}
+
+pub(super) async fn reveal_secret(
+    State(s): State<ApiState>,
+    EndpointPost { post, id, .. }: EndpointPost,
+) -> Response {
+    let caller = post.caller();
+    match s.ctx.reveal_subscription_secret(&caller, &id).await {
+        Ok(revealed) => secret_page(
+            &caller,
+            StatusCode::OK,
+            "Signing secret",
+            html! { "The secret that signs requests to this endpoint now:" },
+            &revealed.secret,
+            html! { p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } } },
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn rotate_secret(
+    State(s): State<ApiState>,
+    EndpointPost { post, id, .. }: EndpointPost,
+) -> Response {
+    let caller = post.caller();
+    match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
+        Ok(rotated) => {
+            let grace = s.ctx.settings.rotation_grace.as_secs() / 3600;
+            secret_page(
+                &caller,
+                StatusCode::OK,
+                "Secret rotated",
+                html! { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." },
+                &rotated.secret,
+                html! {
+                    p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
+                    p { a href="/portal/" { "Back to the endpoints" } }
+                },
+            )
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn endpoint(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let replayed = query(q.as_deref(), &["replayed"])
+        .ok()
+        .and_then(|p| param(&p, "replayed").and_then(|n| n.parse::<usize>().ok()));
+    endpoint_page(&s, &session, &id, None, None, replayed).await
+}
+
+/// One endpoint: its settings as an edit form (`edited`: what was posted,
+/// shown again with `error` beside its field), its deliveries, deleting it.
+pub(super) async fn endpoint_page(
+    s: &ApiState,
+    session: &Session,
+    id: &str,
+    edited: Option<&NewEndpoint>,
+    error: Option<(String, String)>,
+    replayed: Option<usize>,
+) -> Response {
+    let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
+    let id = match endpoint_id(id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let (sub, catalog) = match (s.ctx.get_subscription(&caller, &id).await, s.ctx.event_types(&caller).await)
+    {
+        (Ok(sub), Ok(catalog)) => (sub, catalog.data),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    };
+    let stats = match s.ctx.settings.charts {
+        true => match s.ctx.subscription_stats(&sub, hookline::api::stats::MAX_STATS_DAYS).await {
+            Ok(stats) => Some(stats),
+            Err(e) => return failed(&e),
+        },
+        false => None,
+    };
+    let stored = NewEndpoint {
+        url: sub.url.to_string(),
+        event_types: sub.event_types.iter().map(|t| t.as_string()).collect::<Vec<_>>().join(", "),
+        description: sub.description.clone().unwrap_or_default(),
+        rate_limit: sub.rate_limit.map(|r| r.per_second().to_string()).unwrap_or_default(),
+        timeout_ms: sub.settings.timeout_ms.to_string(),
+        ..NewEndpoint::default()
+    };
+    let header_names: Vec<&str> = sub.settings.headers.keys().map(String::as_str).collect();
+    let shown = edited.unwrap_or(&stored);
+    let replay_since = (s.ctx.clock.now() - hookline::ports::span(std::time::Duration::from_secs(86_400)))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
+    let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
+        form_field(name, label, value, hint, kind, error_for(name))
+    };
+    let other = error.as_ref().filter(|(f, _)| !EDITABLE.contains(&f.as_str()));
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let body = html! {
+        p {
+            @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
+            @if let Some(r) = &sub.disabled_reason { " — " (r) }
+            @if let Some(since) = sub.failing_since {
+                " — every attempt has failed since " (since.format("%Y-%m-%d %H:%M UTC"))
+                "; unless one succeeds, it is disabled at " ((since + s.ctx.settings.disable.after).format("%Y-%m-%d %H:%M UTC"))
+            }
+            @if let Some(until) = sub.paused_until { " — paused until " (until.format("%Y-%m-%d %H:%M:%S UTC")) " (it answered 429)" }
+            " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
+        }
+        h2 { "Health" }
+        @match &stats { Some(stats) => (charts(stats)), None => p { "Charts are off on this service." } }
+        h2 { "Settings" }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("url", "URL", &shown.url, "where requests go", "url"))
+            (events_field(&catalog, &shown.event_types, error_for("event_types")))
+            (field("description", "Description", &shown.description, "optional", "text"))
+            (field("rate_limit", "Rate limit", &shown.rate_limit, "deliveries a second; empty: no limit", "number"))
+            (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
+            (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
+            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
+            button type="submit" { "Save" }
+        }
+        h2 { "Signing secret" }
+        p { "Your server verifies each request with it. Revealing it is recorded." }
+        (action_form(&csrf, &format!("/portal/endpoints/{}/reveal-secret", sub.id), "Reveal secret", &[]))
+        (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
+        h2 { "Send a test event" }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) "/test" } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("event_type", "Event type", &test_type(&sub.event_types), "one this endpoint receives", "text"))
+            button type="submit" { "Send test event" }
+        }
+        h2 { "Replay failed deliveries" }
+        form.create method="post" action={ "/portal/endpoints/" (sub.id) "/replay" } {
+            input type="hidden" name="csrf" value=(csrf);
+            (field("since", "Since", &replay_since, "UTC, e.g. 2026-11-23T09:00:00Z: failed deliveries created since then are sent again, oldest first", "text"))
+            button type="submit" { "Replay" }
+        }
+        @if let Some(n) = replayed { p role="status" { (n) " failed deliveries will be sent again." } }
+        h2 { "Delete" }
+        p { "Deleting the endpoint cancels its pending deliveries." }
+        (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
+    };
+    secured(status, page("Endpoint settings", Some(&who(&caller)), body))
+}
+
+/// Bars of attempts: `sums` (label, succeeded, failed) oldest first, the
+/// failed part stacked on the succeeded one; each bar says its numbers on
+/// hover and to a screen reader, the caption the totals.
+pub(super) fn chart(title: &str, sums: &[(String, u64, u64)]) -> Markup {
+    const W: u64 = 10;
+    let top = sums.iter().map(|(_, ok, ko)| ok + ko).max().unwrap_or(0).max(1);
+    let (ok, ko) = sums.iter().fold((0, 0), |a, (_, s, f)| (a.0 + s, a.1 + f));
+    let rate = if ok + ko == 0 {
+        String::new()
+    } else {
+        format!(" ({:.1} % failed)", 100.0 * ko as f64 / (ok + ko) as f64)
+    };
+    let height = |n: u64| 60.0 * n as f64 / top as f64;
+    let caption = format!("{title}: {ok} succeeded, {ko} failed{rate}");
+    html! {
+        figure {
+            svg.chart role="img" aria-label=(caption) viewBox={ "0 0 " (W * sums.len() as u64) " 60" } preserveAspectRatio="none" {
+                @for (i, (label, s, f)) in sums.iter().enumerate() {
+                    @let x = W * i as u64;
+                    g {
+                        title { (label) ": " (s) " succeeded, " (f) " failed" }
+                        rect.ok x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s))) width=(W - 2) height=(format!("{:.2}", height(*s))) {}
+                        rect.ko x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s) - height(*f))) width=(W - 2) height=(format!("{:.2}", height(*f))) {}
+                    }
+                }
+            }
+            figcaption { (caption) }
+        }
+    }
+}
+
+/// The last 24 hours hour by hour and the last 7 days day by day, from
+/// 7 days of hourly stats.
+pub(super) fn charts(stats: &hookline::api::stats::Stats) -> Markup {
+    let hours = &stats.hours;
+    let day: Vec<_> = hours[hours.len().saturating_sub(24)..]
+        .iter()
+        .map(|h| (h.hour.format("%H:00 UTC").to_string(), h.succeeded, h.failed))
+        .collect();
+    let week: Vec<_> = hours
+        .chunks(24)
+        .map(|c| {
+            let (s, f) = c.iter().fold((0, 0), |a, h| (a.0 + h.succeeded, a.1 + h.failed));
+            (format!("24 hours from {}", c[0].hour.format("%a %d %b %H:00 UTC")), s, f)
+        })
+        .collect();
+    html! { div.charts { (chart("Last 24 hours", &day)) (chart("Last 7 days", &week)) } }
+}
+
+/// The fields the edit form changes (and the test form's).
+pub(super) const EDITABLE: &[&str] =
+    &["url", "event_types", "description", "rate_limit", "timeout_ms", "headers", "event_type", "since"];
+
+pub(super) async fn replay_endpoint(
+    State(s): State<ApiState>,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
+) -> Response {
+    // The same request as POST /v1/subscriptions/{id}/replay, failed ones.
+    let request = ReplayRequest { since: post.field("since"), status: None };
+    match s.ctx.replay(&post.caller(), &sub_id, request).await {
+        Ok(done) => see_other(&format!("/portal/endpoints/{sub_id}?replayed={}", done.replayed)),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// A type a test event can have: the first exact type the endpoint
+/// receives, or one under its first prefix.
+pub(super) fn test_type(patterns: &[hookline::model::EventTypePattern]) -> String {
+    match patterns.first().map(|p| p.as_string()) {
+        None => "webhook.test".into(),
+        Some(p) => match p.strip_suffix('*') {
+            Some(prefix) => format!("{prefix}test"),
+            None => p,
+        },
+    }
+}
+
+pub(super) async fn test_endpoint(
+    State(s): State<ApiState>,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
+) -> Response {
+    match s.ctx.send_test_event(&post.caller(), &sub_id, &post.field("event_type")).await {
+        Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// A number field: none when empty, else a whole number.
+pub(super) fn whole_number(name: &str, v: &str) -> Result<Option<u64>, (String, String)> {
+    match v {
+        "" => Ok(None),
+        n => n.parse::<u64>().map(Some).map_err(|_| (name.to_owned(), "a whole number".to_owned())),
+    }
+}
+
+pub(super) async fn edit_endpoint(
+    State(s): State<ApiState>,
+    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
+) -> Response {
+    let edited = NewEndpoint::from(&post);
+    let numbers = whole_number("rate_limit", &edited.rate_limit)
+        .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?, edited.header_map()?)));
+    let (rate_limit, timeout_ms, custom) = match numbers {
+        Ok(n) => n,
+        Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), None).await,
+    };
+    // The same change, and so the same checks, as PATCH /v1/subscriptions/{id}.
+    let change = UpdateSubscriptionRequest {
+        url: Some(edited.url.clone()),
+        event_types: Some(edited.event_type_list()),
+        description: Some(Some(edited.description.clone()).filter(|d| !d.is_empty())),
+        rate_limit: Some(rate_limit),
+        timeout_ms,
+        headers: custom,
+        ..UpdateSubscriptionRequest::default()
+    };
+    match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
+        Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            endpoint_page(&s, &post.session, &id, Some(&edited), Some(invalid(&v)), None).await
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn delete_endpoint(
+    State(s): State<ApiState>,
+    EndpointPost { post, id, .. }: EndpointPost,
+) -> Response {
+    let caller = post.caller();
+    let tenant = match s.ctx.get_subscription(&caller, &id).await {
+        Ok(view) => view.tenant,
+        Err(e) => return failed(&e),
+    };
+    match s.ctx.delete_subscription(&caller, &id).await {
+        Ok(()) => see_other(&format!("/portal/?tenant={tenant}")),
+        Err(e) => failed(&e),
+    }
+}
+
+pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let post = match posted(&s, &headers, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let caller = post.caller();
+    let new = NewEndpoint { timeout_ms: String::new(), ..NewEndpoint::from(&post) };
+    let (rate_limit, custom) =
+        match whole_number("rate_limit", &new.rate_limit).and_then(|r| Ok((r, new.header_map()?))) {
+            Ok(x) => x,
+            Err(e) => return endpoints_page(&s, &post.session, None, &new, Some(e)).await,
+        };
+    let tenant = caller.tenant().map(|t| t.as_str().to_owned()).unwrap_or_default();
+    // The same request, and so the same checks, as POST /v1/subscriptions.
+    let request = CreateSubscriptionRequest {
+        tenant,
+        url: new.url.clone(),
+        event_types: Some(new.event_type_list()),
+        description: Some(new.description.clone()).filter(|d| !d.is_empty()),
+        active: None,
+        signature: None,
+        body: None,
+        headers: custom,
+        timeout_ms: None,
+        retry_schedule: None,
+        secret: None,
+        preset: None,
+        initial_delay: None,
+        rate_limit,
+    };
+    match s.ctx.create_subscription(&caller, request).await {
+        Ok(created) => secret_page(
+            &caller,
+            StatusCode::CREATED,
+            "Endpoint added",
+            html! { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." },
+            &created.secret,
+            html! { p { a href="/portal/" { "Back to the endpoints" } } },
+        ),
+        Err(hookline::api::ApiError::Invalid(v)) => {
+            endpoints_page(&s, &post.session, None, &new, Some(invalid(&v))).await
+        }
+        Err(e) => failed(&e),
+    }
+}

@@ -1,0 +1,185 @@
+//! The page around every portal page, its stylesheet, and the responses every page sends (security headers, problems, redirects).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hookline::auth::Caller;
+use hookline::model::DeliveryStatus;
+use maud::{DOCTYPE, Markup, html};
+
+use crate::ApiState;
+
+/// The stylesheet, inline: one request per page, nothing from elsewhere.
+pub(super) const STYLE: &str = "
+body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
+header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
+header a{color:#fff}header strong{margin-right:auto}
+main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
+th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{word-break:break-all}
+.succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
+form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
+select,input,button,textarea{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
+a{color:#0550ae}a:focus,button:focus,select:focus,input:focus,textarea:focus{outline:3px solid #0969da}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.create label{gap:.2rem}
+.error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
+fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events legend{font-weight:600}
+label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
+.charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53}
+.ok{fill:#1a7f37}.ko{fill:#cf222e}figcaption{color:#424a53}
+@media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
+";
+
+/// Whose pages these are.
+pub(super) enum Who {
+    /// One tenant's.
+    Tenant(String),
+    /// The operator's, over every tenant.
+    Operator,
+}
+
+pub(super) fn who(caller: &Caller) -> Who {
+    match caller.tenant() {
+        Some(t) => Who::Tenant(t.as_str().to_owned()),
+        None => Who::Operator,
+    }
+}
+
+pub(super) fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — hookline" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    strong { "Webhooks"
+                        @match who { Some(Who::Tenant(t)) => { " · " (t) } Some(Who::Operator) => { " · operator" } None => {} }
+                    }
+                    @if who.is_some() {
+                        nav aria-label="Portal" {
+                            a href="/portal/" { "Endpoints" } " "
+                            a href="/portal/deliveries" { "Delivery log" } " "
+                            a href="/portal/event-types" { "Event types" }
+                            @if matches!(who, Some(Who::Operator)) {
+                                " " a href="/portal/service" { "Service" }
+                                " " a href="/portal/dead-letters" { "Dead letters" }
+                            }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// Headers every portal page carries: no caching, no referrer (a link's
+/// token must not leak), nothing loaded from elsewhere.
+pub(super) fn secured(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// Who may show the portal in a frame: the portal itself, and the origins
+/// the operator configured (the platform's site that embeds it). Any other
+/// site's frame is refused, so no page of another site can trick a
+/// signed-in user into clicking the portal's buttons.
+pub(crate) async fn frame_policy(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let ancestors = std::iter::once("'self'".to_owned())
+        .chain(s.ctx.settings.portal_frame_ancestors.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let existing = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let policy = match existing {
+        Some(p) => format!("{p}; frame-ancestors {ancestors}"),
+        None => format!("frame-ancestors {ancestors}"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// A page that explains itself instead of a stack trace.
+pub(super) fn problem(status: StatusCode, title: &str, text: &str) -> Response {
+    secured(status, page(title, None, html! { p { (text) } }))
+}
+
+pub(super) fn signed_out() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "Your session has ended",
+        "Open the webhooks page again from the application that sent you here.",
+    )
+}
+
+/// A form that posts `action` with the session's token.
+pub(super) fn action_form(csrf: &str, to: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
+    html! {
+        form method="post" action=(to) {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            button type="submit" { (label) }
+        }
+    }
+}
+
+pub(super) fn see_other(to: &str) -> Response {
+    let mut response = secured(StatusCode::SEE_OTHER, html! {});
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+pub(super) fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+pub(super) fn status_class(status: DeliveryStatus) -> &'static str {
+    status.as_str()
+}
+
+/// One labelled input with its hint, or its error in place of the hint.
+pub(super) fn form_field(
+    name: &str,
+    label: &str,
+    value: &str,
+    hint: &str,
+    kind: &str,
+    error: Option<String>,
+) -> Markup {
+    html! {
+        label for=(name) { (label)
+            input id=(name) name=(name) type=(kind) value=(value) aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby=(format!("{name}-note"));
+            small id=(format!("{name}-note")) class=[error.as_ref().map(|_| "error")] { @if let Some(e) = &error { (e) } @else { (hint) } }
+        }
+    }
+}
