@@ -2,9 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::model::{EventType, EventTypeInfo};
-
 use super::error::StoreError;
+use crate::model::{EventType, EventTypeInfo};
 
 /// The platform's declared event types.
 #[async_trait]

@@ -5,9 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::SubscriptionId;
-
 use super::error::StoreError;
+use crate::model::SubscriptionId;
 
 /// Whose attempts an hourly count is of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

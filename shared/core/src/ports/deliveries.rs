@@ -5,14 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::error::StoreError;
+use super::page::{Page, PageRequest};
+use super::queue::{Ack, Queued};
 use crate::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, EventId, EventType, SubscriptionId,
     TenantId,
 };
-
-use super::error::StoreError;
-use super::page::{Page, PageRequest};
-use super::queue::{Ack, Queued};
 
 /// Which deliveries to list. Every set field must match; at least one of
 /// tenant, subscription or event must be set (see [`DeliveryFilter::is_scoped`]).

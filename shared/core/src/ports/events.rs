@@ -3,10 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Delivery, Event, EventId};
-
 use super::error::StoreError;
 use super::queue::Queued;
+use crate::model::{Delivery, Event, EventId};
 
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::DeliveryId;
-
 use super::error::QueueError;
+use crate::model::DeliveryId;
 
 /// What travels on the delivery queue: versioned and tagged, so old
 /// messages stay readable after a deploy.

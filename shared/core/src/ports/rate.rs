@@ -3,10 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::error::StoreError;
 use crate::model::SubscriptionId;
 use crate::policy::{Grant, RateLimit};
-
-use super::error::StoreError;
 
 /// The shared schedules of rate-limited subscriptions (see
 /// [`crate::policy::rate`]): every process sending to a subscription takes

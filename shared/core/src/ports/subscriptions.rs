@@ -2,10 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Health, Subscription, SubscriptionId, TenantId};
-
 use super::error::StoreError;
 use super::page::{Page, PageRequest};
+use crate::model::{Health, Subscription, SubscriptionId, TenantId};
 
 /// What a write conditioned on the version it read did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Tenant, TenantId};
-
 use super::error::StoreError;
 use super::subscriptions::Written;
+use crate::model::{Tenant, TenantId};
 
 /// Tenants' own records: the secret and settings of one-off deliveries.
 #[async_trait]

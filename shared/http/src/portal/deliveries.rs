@@ -4,10 +4,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use maud::html;
+
 use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
 use hookline::policy::FailureKind;
 use hookline::ports::{DeliveryFilter, PageRequest};
-use maud::html;
 
 use super::layout::{action_form, page, problem, secured, see_other, signed_out, status_class, who};
 use super::operator::{failed, tenant_form};

@@ -6,13 +6,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use maud::{Markup, html};
+
 use hookline::api::deliveries::ReplayRequest;
 use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
 use hookline::auth::Caller;
 use hookline::auth::portal::Session;
 use hookline::model::{EventTypeInfo, TenantId};
 use hookline::ports::PageRequest;
-use maud::{Markup, html};
 
 use super::layout::{
     action_form, capitalised, form_field, page, problem, secured, see_other, signed_out, who,

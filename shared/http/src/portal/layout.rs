@@ -3,9 +3,10 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
 use hookline::auth::Caller;
 use hookline::model::DeliveryStatus;
-use maud::{DOCTYPE, Markup, html};
 
 use crate::ApiState;
 

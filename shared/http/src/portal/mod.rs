@@ -18,13 +18,14 @@ mod session;
 
 use axum::Router;
 use axum::routing::{get, post};
-
-use crate::ApiState;
 use deliveries::{attempt_request, deliveries, delivery, redeliver};
 use endpoints::{
     create_endpoint, delete_endpoint, edit_endpoint, endpoint, endpoints, replay_endpoint, reveal_secret,
     rotate_secret, set_active, test_endpoint,
 };
+
+use crate::ApiState;
+
 pub(crate) use layout::frame_policy;
 use operator::{dead_letters, event_types, service};
 use session::{MAX_FORM, login};

@@ -3,8 +3,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use hookline::model::TenantId;
 use maud::{Markup, html};
+
+use hookline::model::TenantId;
 
 use super::endpoints::charts;
 use super::layout::{capitalised, page, problem, secured, signed_out, who};

@@ -4,10 +4,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use maud::html;
+
 use hookline::auth::Caller;
 use hookline::auth::portal::{SESSION_TTL, Session};
 use hookline::model::SubscriptionId;
-use maud::html;
 
 use super::COOKIE;
 use super::layout::{capitalised, problem, secured, signed_out};
