@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hookline::config::Config;
+use hookline::config::{Config, LogFormat};
 
 /// mimalloc instead of glibc's allocator: under load glibc's malloc, free
 /// and their arena housekeeping were ~17 % of the server's CPU (BENCHMARKS,
@@ -93,23 +93,6 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
     Ok(out)
 }
 
-/// How log lines are written (`HOOKLINE_LOG_FORMAT`).
-#[derive(Clone, Copy)]
-enum LogFormat {
-    /// For a person at a terminal (the default).
-    Text,
-    /// One JSON object per line, every field typed, for a log pipeline.
-    Json,
-}
-
-fn log_format() -> Result<LogFormat, String> {
-    match std::env::var("HOOKLINE_LOG_FORMAT").as_deref() {
-        Err(_) | Ok("" | "text") => Ok(LogFormat::Text),
-        Ok("json") => Ok(LogFormat::Json),
-        Ok(other) => Err(format!("HOOKLINE_LOG_FORMAT={other:?} is not a log format: use text or json")),
-    }
-}
-
 fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -143,8 +126,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::from_process_env()?;
+async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     let (keys, generated) = hookline_server::api_keys(&config);
     let metrics = match args.metrics {
         Some(at) => Some((at, hookline_server::metrics::install()?)),
@@ -181,33 +163,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let format = match log_format() {
-        Ok(f) => f,
-        Err(e) => {
+    // Read and checked once, before anything starts: a bad variable is an
+    // error naming it, and nothing runs.
+    let config = || {
+        Config::from_process_env().map_err(|e| {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+            ExitCode::from(2)
+        })
     };
-    if rest.iter().any(|a| a == "-h" || a == "--help") {
-        match command {
-            "serve" => println!("{SERVE_USAGE}"),
-            "demo" => println!("{DEMO_USAGE}"),
-            _ => println!("{USAGE}"),
-        }
-        return ExitCode::SUCCESS;
-    }
     let result = match command {
-        "serve" => match parse_serve(rest) {
-            Ok(a) => {
-                init_logging("info,hookline=info", format);
-                runtime.block_on(serve(a))
-            }
-            Err(e) => {
-                eprintln!("error: {e}\n\n{SERVE_USAGE}");
-                return ExitCode::from(2);
-            }
-        },
+        "serve" => {
+            let args = match parse_serve(rest) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}\n\n{SERVE_USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            let config = match config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging("info,hookline=info", config.log_format);
+            runtime.block_on(serve(args, config))
+        }
         "demo" if rest.is_empty() || rest == ["--keep"] => {
+            let format = match config() {
+                Ok(c) => c.log_format,
+                Err(code) => return code,
+            };
             init_logging("warn", format);
             runtime.block_on(hookline_server::demo::run(!rest.is_empty(), shutdown_signal()))
         }

@@ -3,7 +3,6 @@
 //! `tests/requirements.txt`), and paths in the repository.
 
 pub mod browser;
-pub mod contract;
 pub mod external;
 pub mod moto;
 pub mod process;

@@ -1,6 +1,6 @@
 //! End-to-end behaviour written once and run in both modes: against the
-//! embedded binary (`server/tests/scenarios.rs`) and against the AWS
-//! handlers on moto (`tests/aws_e2e.rs`). A [`ServiceUnderTest`] is the service as its
+//! embedded binary (`server/tests/embedded/scenarios.rs`) and against the AWS
+//! handlers on moto (`tests/aws/e2e.rs`). A [`ServiceUnderTest`] is the service as its
 //! API user sees it, plus a way to let queued work happen. Every receiver
 //! verifies signatures with its own code.
 

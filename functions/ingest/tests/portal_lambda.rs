@@ -6,6 +6,9 @@
 //! `Set-Cookie` header would be dropped), bodies may come base64-encoded,
 //! and HTTPS is known from `x-forwarded-proto`.
 
+// A test asserts by panicking, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use base64::Engine;

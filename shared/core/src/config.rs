@@ -2,35 +2,8 @@
 //! `HOOKLINE_*` variable once at start-up, checks it, and fills in the
 //! documented defaults. Handlers receive what they need from it.
 //!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `HOOKLINE_API_KEY` | — | API key(s), comma-separated (local use) |
-//! | `HOOKLINE_API_KEY_SHA256` | — | hex SHA-256 digests of API keys (AWS: only digests) |
-//! | `HOOKLINE_TENANT_API_KEYS` | — | keys scoped to one tenant, `tenant:key` comma-separated |
-//! | `HOOKLINE_TENANT_API_KEY_SHA256` | — | the same as `tenant:<hex digest>` (AWS) |
-//! | `HOOKLINE_ALLOW_PRIVATE_TARGETS` | `0` | `1` allows loopback receivers (local mode, tests); private networks and metadata stay refused |
-//! | `HOOKLINE_HTTPS_ONLY` | `0` | `1` refuses plain-http targets |
-//! | `HOOKLINE_ALLOWED_PORTS` | any | comma-separated ports targets may use |
-//! | `HOOKLINE_RETRY_SCHEDULE` | `5s,5m,30m,2h,5h,10h,10h` | the default retry schedule |
-//! | `HOOKLINE_MAX_PAYLOAD_BYTES` | `262144` | largest accepted event payload |
-//! | `HOOKLINE_DISABLE_AFTER` | `5d` | failing period after which an endpoint is disabled |
-//! | `HOOKLINE_ROTATION_GRACE` | `24h` | how long an old secret keeps signing after a rotation |
-//! | `HOOKLINE_CONCURRENCY` | `256` | attempts in flight at once (per process) |
-//! | `HOOKLINE_RETENTION` | `30d` | how long events and finished deliveries are kept |
-//! | `HOOKLINE_OPS_WEBHOOK_URL` | — | where hookline's own events (`delivery.exhausted`, `subscription.disabled`, …) go |
-//! | `HOOKLINE_OPS_WEBHOOK_SECRET` | — | the secret (`whsec_…`) that signs them; required with the URL |
-//! | `HOOKLINE_FAILING_AFTER` | `4` | failed attempts in a row of one delivery that announce its subscription as failing |
-//! | `HOOKLINE_METRICS_BY_TENANT` | `1` | `0` drops the `tenant` label of `hookline_events_accepted_total` (on CloudWatch each tenant is a metric, billed monthly) |
-//! | `HOOKLINE_PORTAL_KEY` | — (embedded: generated per start) | hex or base64, ≥ 32 bytes: signs portal links and sessions |
-//! | `HOOKLINE_PORTAL_FRAME_ANCESTORS` | — (the portal's own origin only) | origins, comma-separated, whose pages may embed the portal in an iframe (`https://app.example.com`) |
-//! | `HOOKLINE_DECLARED_TYPES_ONLY` | `0` | `1`: subscriptions may name only declared event types (prefixes stay free) |
-//! | `HOOKLINE_CHARTS` | `1` | `0`: no hourly attempt counts (the portal's health charts, `/v1/stats`); on DynamoDB they cost one write per endpoint and hour per deliver batch, plus one for the service |
-//! | `HOOKLINE_HTTP_HEADER_TIMEOUT` | `10s` | embedded: how long a client has to send a request's head (from its first byte; a new connection's from when it opened) |
-//! | `HOOKLINE_HTTP_BODY_TIMEOUT` | `30s` | embedded: how long a client has to send a request's body, from the end of its head |
-//! | `HOOKLINE_HTTP_IDLE_TIMEOUT` | `60s` | embedded: how long a connection may wait between requests |
-//! | `HOOKLINE_HTTP_MAX_CONNECTIONS` | what the file limit allows, at most 4096 | embedded: client connections open at once |
-//! | `HOOKLINE_TABLE` | — | the DynamoDB table (AWS; required there, checked by `hookline-aws`) |
-//! | `HOOKLINE_QUEUE_URL` | — | the SQS delivery queue's URL (AWS; required there) |
+//! Every variable, its default and its meaning: `docs/configuration.md`,
+//! the one table (a test below holds it to what the code reads).
 //!
 //! Each binary turns this into the shape it needs: the Lambda functions
 //! cannot start without a table and a queue, the ingest function without a
@@ -68,6 +41,32 @@ pub struct Config {
     pub retention: Duration,
     /// Bounds on client connections (the embedded server's).
     pub http: HttpLimits,
+    /// How the embedded binary writes its log lines (the Lambda functions
+    /// always write JSON).
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`HOOKLINE_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For a person at a terminal (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, every field typed, for a log pipeline.
+    Json,
+}
+
+impl LogFormat {
+    fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match var("HOOKLINE_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("" | "text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => Err(ConfigError {
+                name: "HOOKLINE_LOG_FORMAT",
+                problem: format!("{other:?} is not a log format: use text or json"),
+            }),
+        }
+    }
 }
 
 /// Bounds on the embedded server's client connections, so that slow or
@@ -273,7 +272,8 @@ impl Config {
             None => Duration::from_secs(30 * 86_400),
         };
         let http = HttpLimits::from_env(&var)?;
-        Ok(Self { settings, api_keys, concurrency, retention, http })
+        let log_format = LogFormat::from_env(&var)?;
+        Ok(Self { settings, api_keys, concurrency, retention, http, log_format })
     }
 }
 
@@ -286,6 +286,61 @@ mod tests {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_env(|k| map.get(k).cloned())
+    }
+
+    /// The `HOOKLINE_*` names quoted in `text` (as `"HOOKLINE_X"` in Rust,
+    /// `HOOKLINE_X:` in the template, `` `HOOKLINE_X` `` in the docs).
+    fn names(text: &str, before: char, after: char) -> std::collections::BTreeSet<String> {
+        text.match_indices(&format!("{before}HOOKLINE_"))
+            .filter_map(|(i, _)| {
+                let rest = &text[i + 1..];
+                let end = rest.find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))?;
+                rest[end..].starts_with(after).then(|| rest[..end].to_owned())
+            })
+            .collect()
+    }
+
+    /// Every `.rs` file under `dir`, but test code: `tests/` folders and
+    /// test-only files.
+    fn production_sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && !matches!(name.as_str(), "tests" | "target" | "benches") {
+                production_sources(&path, out);
+            } else if name.ends_with(".rs") && !name.ends_with("tests.rs") && name != "fakes.rs" {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_variable_read_anywhere_is_in_the_configuration_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        for dir in ["shared", "server", "functions"] {
+            production_sources(&root.join(dir), &mut files);
+        }
+        let mut read = std::collections::BTreeSet::new();
+        for f in &files {
+            // Only the code: a test module's variables are the test's.
+            let text = std::fs::read_to_string(f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            read.extend(names(code, '"', '"'));
+        }
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let set = names(&template, ' ', ':');
+        let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let table: std::collections::BTreeSet<String> = docs
+            .lines()
+            .filter(|l| l.starts_with("| `HOOKLINE_"))
+            .flat_map(|l| names(l.split('|').nth(1).unwrap_or_default(), '`', '`'))
+            .collect();
+        assert!(read.len() >= 30, "the code reads {} variables: {read:?}", read.len());
+        let missing: Vec<_> = read.union(&set).filter(|v| !table.contains(*v)).collect();
+        assert!(missing.is_empty(), "read or set but not in docs/configuration.md: {missing:?}");
+        let unread: Vec<_> = table.iter().filter(|v| !read.contains(*v)).collect();
+        assert!(unread.is_empty(), "in docs/configuration.md but read by nothing: {unread:?}");
     }
 
     #[test]
@@ -351,6 +406,7 @@ mod tests {
             ("HOOKLINE_HTTP_HEADER_TIMEOUT", "0s"),
             ("HOOKLINE_HTTP_IDLE_TIMEOUT", "a while"),
             ("HOOKLINE_HTTP_MAX_CONNECTIONS", "0"),
+            ("HOOKLINE_LOG_FORMAT", "xml"),
             ("HOOKLINE_API_KEY_SHA256", "not-a-digest"),
             ("HOOKLINE_TENANT_API_KEYS", "no-tenant-here"),
             ("HOOKLINE_TENANT_API_KEY_SHA256", "acme:not-a-digest"),

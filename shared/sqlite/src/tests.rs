@@ -1,7 +1,7 @@
 //! The SQLite adapters against real database files, for what only they do:
 //! persistence across reopening, the purge, migrations, and the queue's
 //! lease / acknowledge / release / dead-letter contract. What every store
-//! must do is the store contract suite (tests/store_contract.rs), run
+//! must do is the store contract suite (hookline::ports::contract), run
 //! against this store, DynamoDB and the in-memory fake alike.
 
 use std::sync::Arc;

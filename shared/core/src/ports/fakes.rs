@@ -2,6 +2,9 @@
 //! the same conditional rules as the real adapters (idempotency keys,
 //! attempt numbers, claims), so handler tests exercise real semantics.
 
+// Test code (feature `fakes`): a broken fixture panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

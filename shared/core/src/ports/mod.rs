@@ -4,6 +4,8 @@
 //! crate imports an SDK, a database or an async runtime.
 
 #[cfg(any(test, feature = "fakes"))]
+pub mod contract;
+#[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 #[cfg(any(test, feature = "fakes"))]
 pub mod samples;

@@ -2,6 +2,9 @@
 //! numbered so a test can make several that differ, with ids that sort by
 //! their creation time as real ones do.
 
+// Test code (feature `fakes`): a broken fixture panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::value::RawValue;
 

@@ -3,7 +3,7 @@
 //! listener on 127.0.0.1 sees no connection at all. Redirects are not
 //! followed, huge responses are cut, slow ones time out. Only loopback is
 //! ever connected to: non-loopback targets are judged by the guard alone
-//! (see the guard's unit tests and tests in server/tests/adversarial.rs).
+//! (see the guard's unit tests and tests in server/tests/embedded/adversarial.rs).
 //! And a busy endpoint keeps its connections from one wave of sends to the
 //! next.
 

@@ -1,20 +1,58 @@
 //! The store contract: what every store must do, written once and run
-//! against the in-memory fake the unit tests trust, the SQLite store and the
-//! DynamoDB store (`tests/store_contract.rs`). Each case takes an empty store.
-//! What only one store does (SQLite's purge and queue, DynamoDB's TTL and
-//! item layout) is tested beside that store.
+//! against the in-memory fake the unit tests trust and the SQLite store
+//! (`shared/sqlite/tests/contract.rs`, in the fast tier), and the DynamoDB
+//! store (`tests/aws/contract.rs`, on moto): each calls [`store_contract!`]
+//! with a function that makes an empty store. What only one store does
+//! (SQLite's purge and queue, DynamoDB's TTL and item layout) is tested
+//! beside that store. Test code (feature `fakes`): it panics on failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use chrono::Duration as Span;
-use hookline::model::{
+use crate::model::{
     Delivery, DeliveryId, DeliveryStatus, Health, Subscription, SubscriptionId, Tenant, TenantId,
 };
-use hookline::ports::samples::{
+use crate::ports::samples::{
     attempt, delivery, event, record, retry_at, subscription, succeeded, t0, tenant,
 };
-use hookline::ports::{DeliveryFilter, Inserted, PageRequest, Store, Written};
-use hookline::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
+use crate::ports::{DeliveryFilter, Inserted, PageRequest, Store, Written};
+use crate::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
+use chrono::Duration as Span;
+
+/// Every case of the contract, each a `#[tokio::test]` calling
+/// `$crate::ports::contract::<case>` on a store `$make().await` returns (a
+/// value that derefs to the store and keeps what it needs alive).
+#[macro_export]
+macro_rules! store_contract {
+    ($make:path) => {
+        $crate::store_contract!(@cases $make,
+            subscriptions_round_trip_and_list_by_tenant_newest_first,
+            a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurrent_creates,
+            writes_are_conditioned_on_the_version_they_were_made_from,
+            tenant_records_are_written_over_the_version_they_were_made_from,
+            an_idempotency_key_stores_an_event_once_per_tenant,
+            attempts_are_recorded_in_order_once_and_never_after_the_end,
+            due_deliveries_are_claimed_once_until_their_lease_ends,
+            deliveries_list_newest_first_by_subscription_tenant_and_event,
+            a_long_listing_pages_in_order_without_gaps_or_repeats,
+            canceling_a_subscriptions_deliveries_leaves_finished_ones_alone,
+            a_reopened_delivery_is_pending_again_with_its_attempts_kept,
+            an_event_is_kept_only_ever_longer,
+            event_types_are_declared_replaced_listed_by_name_and_removed,
+            hourly_counts_add_up_per_scope_and_hour,
+        );
+    };
+    (@cases $make:path, $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let subject = $make().await;
+                $crate::ports::contract::$case(&*subject).await;
+            }
+        )*
+    };
+}
 
 fn page(cursor: Option<String>, limit: usize) -> PageRequest {
     PageRequest { cursor, limit }
@@ -140,7 +178,7 @@ pub async fn tenant_records_are_written_over_the_version_they_were_made_from(s: 
     assert_eq!(s.put_tenant(&rival).await.unwrap(), Written::Stale, "the first secret stays");
     let mut rotated = first.clone();
     rotated.secrets = Some(SecretSet::new(Secret::generate([3; GENERATED_SECRET_BYTES])));
-    rotated.one_off.timeout = hookline::policy::AttemptTimeout::from_millis(5000).unwrap();
+    rotated.one_off.timeout = crate::policy::AttemptTimeout::from_millis(5000).unwrap();
     rotated.version = 2;
     assert_eq!(s.put_tenant(&rotated).await.unwrap(), Written::Done);
     assert_eq!(s.put_tenant(&first).await.unwrap(), Written::Stale);
@@ -223,7 +261,8 @@ pub async fn due_deliveries_are_claimed_once_until_their_lease_ends(s: &dyn Stor
     s.insert_event(&e, &all, &[]).await.unwrap();
 
     let lease = Duration::from_secs(60);
-    let (x, y) = tokio::join!(s.claim_due(t0(), lease, 100), s.claim_due(t0(), lease, 100));
+    let (x, y) =
+        futures_util::future::join(s.claim_due(t0(), lease, 100), s.claim_due(t0(), lease, 100)).await;
     let claimed: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).map(|d| d.id).collect();
     assert_eq!(
         sorted(claimed),
@@ -248,7 +287,7 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
     for n in 1..=6u8 {
         let mut e = event(n, None);
         if n == 3 {
-            e.event_type = hookline::model::EventType::parse("video.deleted").unwrap();
+            e.event_type = crate::model::EventType::parse("video.deleted").unwrap();
         }
         let d = delivery(n, &e, if n % 2 == 0 { &s2 } else { &s1 }, Some(t0()));
         made.push((n, e.id.clone(), d.id.clone()));
@@ -275,7 +314,7 @@ pub async fn deliveries_list_newest_first_by_subscription_tenant_and_event(s: &d
     assert_eq!(list(s, &by_event).await, vec![third.clone()]);
     let by_type = DeliveryFilter {
         tenant: Some(tenant()),
-        event_type: Some(hookline::model::EventType::parse("video.deleted").unwrap()),
+        event_type: Some(crate::model::EventType::parse("video.deleted").unwrap()),
         ..Default::default()
     };
     assert_eq!(list(s, &by_type).await, vec![third.clone()], "by event type");
@@ -380,7 +419,7 @@ pub async fn an_event_is_kept_only_ever_longer(s: &dyn Store) {
     let foreseen = t0() + Span::hours(2);
     ev.last_attempt_by = Some(foreseen);
     s.insert_event(&ev, &[], &[]).await.unwrap();
-    let by = |e: Option<hookline::model::Event>| e.unwrap().last_attempt_by;
+    let by = |e: Option<crate::model::Event>| e.unwrap().last_attempt_by;
     assert_eq!(by(s.get_event(&ev.id).await.unwrap()), Some(foreseen));
 
     s.keep_event(&ev.id, t0() + Span::hours(1)).await.unwrap();
@@ -403,7 +442,7 @@ pub async fn an_event_is_kept_only_ever_longer(s: &dyn Store) {
 /// The catalog keeps one declaration per name, lists them by name, and
 /// removes one once.
 pub async fn event_types_are_declared_replaced_listed_by_name_and_removed(s: &dyn Store) {
-    use hookline::model::{EventType, EventTypeInfo};
+    use crate::model::{EventType, EventTypeInfo};
     let info = |name: &str, description: &str| EventTypeInfo {
         name: EventType::parse(name).unwrap(),
         description: Some(description.into()),
@@ -427,10 +466,10 @@ pub async fn event_types_are_declared_replaced_listed_by_name_and_removed(s: &dy
 /// Hourly counts add up per scope and hour, whichever write added them,
 /// and a chart reads one scope's hours from a time on, oldest first.
 pub async fn hourly_counts_add_up_per_scope_and_hour(s: &dyn Store) {
-    use hookline::ports::{CountScope, HourCount};
+    use crate::ports::{CountScope, HourCount};
     let sub = CountScope::Subscription(subscription(1).id);
     let other = CountScope::Subscription(subscription(2).id);
-    let h = |n: i64| hookline::tally::hour_of(t0()) + Span::hours(n);
+    let h = |n: i64| crate::tally::hour_of(t0()) + Span::hours(n);
     let c = |hour, succeeded, failed| HourCount { hour, succeeded, failed };
     s.add_counts(&[(CountScope::Service, c(h(0), 3, 1)), (sub.clone(), c(h(0), 2, 1))]).await.unwrap();
     // Writes from several processes (DynamoDB: a shard each) add up.
