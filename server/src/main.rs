@@ -163,6 +163,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        match command {
+            "serve" => println!("{SERVE_USAGE}"),
+            "demo" => println!("{DEMO_USAGE}"),
+            _ => println!("{USAGE}"),
+        }
+        return ExitCode::SUCCESS;
+    }
     // Read and checked once, before anything starts: a bad variable is an
     // error naming it, and nothing runs.
     let config = || {
