@@ -296,9 +296,20 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
     let mut messages = Vec::with_capacity(event.records.len());
     for record in event.records {
         let body = record.body.unwrap_or_default();
+        // The message's sent time is the same on every receive: with its
+        // id as the key, the event id is derived from both, and a second
+        // receive finds the event it stored (no key item to write).
+        let sent_at = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(chrono::DateTime::from_timestamp_millis);
         let request = parse_json::<PublishEventRequest>(body.as_bytes(), MAX_JSON_DEPTH).map(|mut req| {
-            if req.idempotency_key.is_none() {
-                req.idempotency_key = record.message_id.as_ref().map(|id| format!("sqs-{id}"));
+            if req.idempotency_key.is_none()
+                && let Some(id) = &record.message_id
+            {
+                req.idempotency_key = Some(format!("sqs-{id}"));
+                req.keyed_at = sent_at;
             }
             req
         });

@@ -57,7 +57,10 @@ impl Pump {
             .queue_url(&self.queue_url)
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            // What Lambda's event source mapping passes on: the receive count
+            // and the sent time.
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(queue_error)?;

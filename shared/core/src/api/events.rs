@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::context::{Context, OPS_TENANT};
 use crate::model::{
     Delivery, DeliveryId, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
-    Subscription, SubscriptionId, TenantId,
+    MAX_DELIVERIES_PER_EVENT, Subscription, SubscriptionId, TenantId,
 };
 use crate::policy::RetryPolicy;
 use crate::ports::{Inserted, QueueMessage, Queued, StoreError, span};
@@ -45,6 +45,13 @@ pub struct PublishEventRequest {
     /// Also deliver to this URL, signed with the tenant's secret.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// When a repeat of this request is known to carry the same key and
+    /// time (an SQS message's id and sent time): its event id is then
+    /// derived from them ([`EventId::keyed`]) and a store can make the
+    /// publish idempotent by storing the event only if absent. Never read
+    /// from a request body.
+    #[serde(skip)]
+    pub keyed_at: Option<DateTime<Utc>>,
 }
 
 /// A checked publish request.
@@ -60,6 +67,8 @@ pub struct ValidEvent {
     pub idempotency_key: Option<String>,
     /// One-off target.
     pub webhook_url: Option<TargetUrl>,
+    /// See [`PublishEventRequest::keyed_at`] (only with a key).
+    pub keyed_at: Option<DateTime<Utc>>,
 }
 
 impl PublishEventRequest {
@@ -88,7 +97,8 @@ impl PublishEventRequest {
         }
         let webhook_url =
             self.webhook_url.as_deref().map(|u| TargetUrl::parse_field("webhook_url", u)).transpose()?;
-        Ok(ValidEvent { tenant, event_type, payload: self.payload, idempotency_key: key, webhook_url })
+        let keyed_at = self.keyed_at.filter(|_| key.is_some());
+        Ok(ValidEvent { tenant, event_type, payload: self.payload, idempotency_key: key, webhook_url, keyed_at })
     }
 }
 
@@ -425,8 +435,12 @@ impl Context {
             }
         };
         let fingerprint = ev.idempotency_key.as_ref().map(|_| fingerprint(&ev));
+        let id = match (&ev.idempotency_key, ev.keyed_at) {
+            (Some(key), Some(at)) => EventId::keyed(at, ev.tenant.as_str(), key),
+            _ => EventId::for_tenant(now, ev.tenant.as_str(), self.entropy.id_bytes()),
+        };
         let mut event = Event {
-            id: EventId::generate(now, self.entropy.id_bytes()),
+            id,
             tenant: ev.tenant,
             event_type: ev.event_type,
             payload: ev.payload,
@@ -456,12 +470,21 @@ impl Context {
         // event is kept for a redelivery or replay within the retention.
         event.last_attempt_by =
             to.iter().map(|(_, wait, longest)| now + span(*wait) + span(*longest) + grace).max();
+        if to.len() > MAX_DELIVERIES_PER_EVENT {
+            return Err(StoreError::Internal(format!(
+                "an event can have at most {MAX_DELIVERIES_PER_EVENT} deliveries; this one would have {}",
+                to.len()
+            ))
+            .into());
+        }
         let deliveries = to
             .into_iter()
-            .map(|(target, wait, _)| {
+            .enumerate()
+            .map(|(n, (target, wait, _))| {
                 let first = now + span(wait);
                 Delivery {
-                    id: DeliveryId::generate(now, self.entropy.id_bytes()),
+                    // Within MAX_DELIVERIES_PER_EVENT, checked above.
+                    id: event.id.delivery(n).unwrap_or_else(|| DeliveryId::generate(now, self.entropy.id_bytes())),
                     event_id: event.id.clone(),
                     tenant: event.tenant.clone(),
                     event_type: event.event_type.clone(),
@@ -570,6 +593,7 @@ impl Context {
             payload,
             idempotency_key: None,
             webhook_url: None,
+            keyed_at: None,
         };
         let now = self.clock.now();
         let (event, deliveries) =

@@ -16,7 +16,7 @@ pub use catalog::EventTypeInfo;
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
 pub use delivery_settings::DeliverySettings;
 pub use event::Event;
-pub use ids::{DeliveryId, EventId, SubscriptionId, ulid};
+pub use ids::{DeliveryId, EventId, MAX_DELIVERIES_PER_EVENT, SubscriptionId, tenant_hash, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
 pub use status::{DeliveryStatus, IllegalTransition, Transition};
 pub use subscription::{Health, Subscription};

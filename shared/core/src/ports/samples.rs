@@ -54,7 +54,7 @@ pub fn subscription(n: u8) -> Subscription {
 pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
     let at = t0() + chrono::Duration::seconds(n.into());
     Event {
-        id: EventId::generate(at, [n; 10]),
+        id: EventId::for_tenant(at, tenant().as_str(), [n; 10]),
         tenant: tenant(),
         event_type: EventType::parse("video.encoded").expect("a valid type"),
         payload: RawValue::from_string(format!(r#"{{"n": {n}, "quote": "\"q\""}}"#)).expect("JSON"),
@@ -66,11 +66,12 @@ pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
     }
 }
 
-/// Delivery `n` of `event` to `subscription`, pending, never attempted,
-/// due at `due` (the scheduler's safety net) if given.
+/// Delivery `n` of `event` to `subscription` (its id the event's `n`-th),
+/// pending, never attempted, due at `due` (the scheduler's safety net) if
+/// given.
 pub fn delivery(n: u8, event: &Event, subscription: &SubscriptionId, due: Option<DateTime<Utc>>) -> Delivery {
     Delivery {
-        id: DeliveryId::generate(event.created_at, [n; 10]),
+        id: event.id.delivery(n.into()).expect("an event's delivery"),
         event_id: event.id.clone(),
         tenant: event.tenant.clone(),
         event_type: event.event_type.clone(),
