@@ -127,7 +127,7 @@ impl Context {
         // redelivered since it finished, a message that came back) is read
         // again, consistently, before anything is decided.
         let peeked = match received.receives {
-            1 => self.deliveries.peek_delivery(id).await?,
+            1 => self.deliveries.peek_for_attempt(id, attempt).await?,
             _ => None,
         };
         let delivery = match peeked {
@@ -467,6 +467,7 @@ impl Context {
             next_attempt_at: None,
             due_at: None,
             give_up_reason,
+            queued: false,
         };
         let (update, follow_up, keep_until) = match decision {
             Decision::Succeeded => (finished(DeliveryStatus::Succeeded, None), None, event.last_attempt_by),
@@ -498,6 +499,7 @@ impl Context {
                     next_attempt_at: Some(next),
                     due_at: Some(due_at),
                     give_up_reason: None,
+                    queued: in_queue,
                 };
                 (update, follow_up, keep_until)
             }

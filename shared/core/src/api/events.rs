@@ -98,7 +98,14 @@ impl PublishEventRequest {
         let webhook_url =
             self.webhook_url.as_deref().map(|u| TargetUrl::parse_field("webhook_url", u)).transpose()?;
         let keyed_at = self.keyed_at.filter(|_| key.is_some());
-        Ok(ValidEvent { tenant, event_type, payload: self.payload, idempotency_key: key, webhook_url, keyed_at })
+        Ok(ValidEvent {
+            tenant,
+            event_type,
+            payload: self.payload,
+            idempotency_key: key,
+            webhook_url,
+            keyed_at,
+        })
     }
 }
 
@@ -484,7 +491,10 @@ impl Context {
                 let first = now + span(wait);
                 Delivery {
                     // Within MAX_DELIVERIES_PER_EVENT, checked above.
-                    id: event.id.delivery(n).unwrap_or_else(|| DeliveryId::generate(now, self.entropy.id_bytes())),
+                    id: event
+                        .id
+                        .delivery(n)
+                        .unwrap_or_else(|| DeliveryId::generate(now, self.entropy.id_bytes())),
                     event_id: event.id.clone(),
                     tenant: event.tenant.clone(),
                     event_type: event.event_type.clone(),
@@ -492,7 +502,9 @@ impl Context {
                     status: DeliveryStatus::Pending,
                     attempts: 0,
                     next_attempt_at: Some(first),
-                    due_at: Some(first + grace),
+                    // The scheduler's safety net, where the store does not
+                    // queue a stored delivery's message itself.
+                    due_at: (!self.events.queues_messages()).then_some(first + grace),
                     give_up_reason: None,
                     last_status_code: None,
                     created_at: now,

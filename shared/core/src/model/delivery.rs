@@ -140,6 +140,13 @@ pub struct AttemptUpdate {
     pub due_at: Option<DateTime<Utc>>,
     /// Why it failed, if it did.
     pub give_up_reason: Option<GiveUpReason>,
+    /// Whether the next attempt's message goes on the queue after this
+    /// record (a retry within the queue's longest delay). A message on the
+    /// queue is not lost: it comes back until handled, then waits in the
+    /// dead letters, which are redriven. So a store that keeps due times
+    /// as an index the scheduler sweeps needs an entry only when this is
+    /// false: the retry waits in the store.
+    pub queued: bool,
 }
 
 /// One HTTP attempt of a delivery, kept for the operator.

@@ -205,7 +205,11 @@ impl EventId {
 /// hash, then the zero delivery bits.
 fn key_bits(tenant: &str, key: &str) -> u128 {
     use sha2::Digest;
-    let d = sha2::Sha256::new().chain_update(tenant.as_bytes()).chain_update([0]).chain_update(key.as_bytes()).finalize();
+    let d = sha2::Sha256::new()
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize();
     let mut b = [0u8; 16];
     b[11..].copy_from_slice(&d[..5]);
     (u128::from_be_bytes(b) << 10) & ((1u128 << TENANT_SHIFT) - 1)
@@ -216,7 +220,8 @@ impl DeliveryId {
     /// (see the module): its 10 low bits cleared.
     pub fn event_id(&self) -> Option<EventId> {
         let v = decode(self.0.strip_prefix(Self::PREFIX)?)?;
-        (v & DELIVERY_BITS != 0).then(|| EventId(format!("{}{}", EventId::PREFIX, encode(v & !DELIVERY_BITS))))
+        (v & DELIVERY_BITS != 0)
+            .then(|| EventId(format!("{}{}", EventId::PREFIX, encode(v & !DELIVERY_BITS))))
     }
 
     /// Which of its event's deliveries this is (0-based).

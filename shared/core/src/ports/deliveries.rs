@@ -62,6 +62,15 @@ pub trait DeliveryStore: Send + Sync {
     async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         self.get_delivery(id).await
     }
+    /// The delivery as a first handling of a message for attempt `attempt`
+    /// may read it: as cheaply as the store can. A store may answer a first
+    /// attempt from what it stored at publish, without reading what the
+    /// delivery became since: a message repeated after that attempt is then
+    /// sent again, and [`Self::record_attempt`]'s condition counts it once.
+    async fn peek_for_attempt(&self, id: &DeliveryId, attempt: u32) -> Result<Option<Delivery>, StoreError> {
+        let _ = attempt;
+        self.peek_delivery(id).await
+    }
     /// All deliveries of an event.
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError>;
     /// A page of deliveries passing `filter`, newest first.

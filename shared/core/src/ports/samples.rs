@@ -110,6 +110,7 @@ pub fn retry_at(at: DateTime<Utc>) -> AttemptUpdate {
         next_attempt_at: Some(at),
         due_at: Some(at),
         give_up_reason: None,
+        queued: false,
     }
 }
 
@@ -120,6 +121,7 @@ pub fn succeeded() -> AttemptUpdate {
         next_attempt_at: None,
         due_at: None,
         give_up_reason: None,
+        queued: false,
     }
 }
 
