@@ -20,6 +20,8 @@
 
 mod cost;
 mod meter;
+mod payloads;
+mod report;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
