@@ -6,6 +6,7 @@
 mod dynamodb;
 mod error;
 pub mod lambda;
+pub mod payload;
 #[cfg(feature = "local")]
 pub mod provision;
 #[cfg(feature = "local")]

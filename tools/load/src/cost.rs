@@ -200,9 +200,8 @@ impl Rig {
                 .with_rate_slots(store);
 
         let received = Arc::new(Received::default());
-        let app = axum::Router::new()
-            .route("/{script}", axum::routing::post(receive))
-            .with_state(received.clone());
+        let app =
+            axum::Router::new().route("/{script}", axum::routing::post(receive)).with_state(received.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let receiver = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {

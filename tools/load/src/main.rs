@@ -370,8 +370,9 @@ async fn main() -> std::process::ExitCode {
         Some("deliver") => deliver_only(&args).await,
         Some("cost") => cost::run(&args).await,
         Some("hot") => cost::hot(&args).await,
+        Some("codec") => payloads::codec(),
         _ => Err(anyhow::anyhow!(
-            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL [--payload-bytes N] | hot --endpoint URL [--seconds S --max-wps N]"
+            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL [--payload-bytes N] | hot --endpoint URL [--seconds S --max-wps N] | codec"
         )),
     };
     match result {

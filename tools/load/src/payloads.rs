@@ -144,6 +144,55 @@ fn realistic(noise: &mut Noise, n: usize) -> serde_json::Value {
     })
 }
 
+/// `hookline-load codec`: what storing payloads compressed costs and saves
+/// (`hookline_aws::payload`): for each payload kind and size, the stored
+/// bytes and the median time to compress and to inflate, on one core.
+pub fn codec() -> anyhow::Result<()> {
+    use std::time::Instant;
+    println!(
+        "payload                 stored     compress   inflate   (median of 2,000, one core, release build)"
+    );
+    for kind in [Kind::Realistic, Kind::Incompressible] {
+        for bytes in [1024, 4096, 16_384] {
+            let texts: Vec<Box<RawValue>> =
+                (0..100).map(|n| payload(kind, n, bytes)).collect::<Result<_, _>>()?;
+            let mut stored = 0;
+            let (mut packing, mut unpacking) = (Vec::new(), Vec::new());
+            for round in 0..20 {
+                for text in &texts {
+                    let t = Instant::now();
+                    let z = hookline_aws::payload::compress(text.get());
+                    packing.push(t.elapsed());
+                    let Some(z) = z else { continue };
+                    let t = Instant::now();
+                    let back =
+                        hookline_aws::payload::decompress(&z, 400 * 1024).map_err(anyhow::Error::msg)?;
+                    unpacking.push(t.elapsed());
+                    if back != text.get() {
+                        bail!("a {} payload did not come back as it was", kind.name());
+                    }
+                    if round == 0 {
+                        stored += z.len();
+                    }
+                }
+            }
+            let median = |v: &mut Vec<std::time::Duration>| {
+                v.sort();
+                v.get(v.len() / 2).map_or("-".to_owned(), |d| format!("{:.1} µs", d.as_secs_f64() * 1e6))
+            };
+            let kept = if unpacking.is_empty() { bytes } else { stored / texts.len() };
+            println!(
+                "{:<15} {bytes:>6} B  {kept:>6} B {:>10} {:>10}{}",
+                kind.name(),
+                median(&mut packing),
+                median(&mut unpacking),
+                if unpacking.is_empty() { "   (kept as sent: it does not pay)" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

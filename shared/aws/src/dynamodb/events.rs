@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::{StreamExt, TryStreamExt};
-use serde_json::value::RawValue;
 
 use hookline::model::{
     Attempt, AttemptUpdate, Delivery, DeliveryId, DeliveryStatus, Event, EventId, EventType, TenantId,
@@ -15,7 +14,9 @@ use hookline::model::{
 use hookline::ports::{EventStore, Inserted, Queued, StoreError};
 use hookline::target::TargetUrl;
 
-use super::items::{corrupt, get_n, get_s, key, last_attempt, millis, n, parse_id, s, target_key, to_json};
+use super::items::{
+    corrupt, get_n, get_s, key, last_attempt, millis, n, parse_id, payload_of, s, target_key, to_json,
+};
 use super::{DynamoStore, Item, PUBLISH_IN_FLIGHT, REQUESTS_IN_FLIGHT};
 use crate::error::store_error;
 use crate::size::{WRITE_UNIT, item_size};
@@ -93,7 +94,7 @@ impl EventStore for DynamoStore {
             id: id.clone(),
             tenant: TenantId::parse(get_s(&item, "tenant")?).map_err(corrupt)?,
             event_type: EventType::parse(get_s(&item, "type")?).map_err(corrupt)?,
-            payload: RawValue::from_string(get_s(&item, "payload")?.to_owned()).map_err(corrupt)?,
+            payload: payload_of(&item)?,
             idempotency_key: get_s(&item, "idem").ok().map(str::to_owned),
             webhook_url: get_s(&item, "webhook_url")
                 .ok()
