@@ -26,6 +26,9 @@ build-DeliverFunction:
 build-RetryFunction:
 	$(LAMBDA_BUILD) -p hookline-retry --bin retry --lambda-dir "$(ARTIFACTS_DIR)" --flatten retry
 
+build-OutboxFunction:
+	$(LAMBDA_BUILD) -p hookline-outbox --bin outbox --lambda-dir "$(ARTIFACTS_DIR)" --flatten outbox
+
 build-IngestQueueFunction:
 	$(LAMBDA_BUILD) -p hookline-ingest-queue --bin ingest-queue --lambda-dir "$(ARTIFACTS_DIR)" --flatten ingest-queue
 

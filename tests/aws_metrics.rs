@@ -63,7 +63,7 @@ async fn the_functions_write_what_they_counted_as_embedded_metrics() {
     settings.retry.jitter = 0.0;
     settings.guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
     let ctx = Context::new(
-        Arc::new(DynamoStore::new(dynamo, table, Duration::from_secs(86_400))),
+        Arc::new(DynamoStore::new(dynamo.clone(), table.clone(), Duration::from_secs(86_400))),
         Arc::new(SqsQueue::new(sqs.clone(), &queues.url)),
         Arc::new(SystemClock),
         Arc::new(OsEntropy),
@@ -100,6 +100,16 @@ async fn the_functions_write_what_they_counted_as_embedded_metrics() {
     assert_eq!(metric(&docs, "hookline_http_requests_total", &requests, "Count"), Some(json!(1)), "{docs:?}");
     let accepted = metric(&docs, "hookline_events_accepted_total", &[("tenant", "acme")], "Count");
     assert_eq!(accepted, Some(json!(1)), "{docs:?}");
+
+    // The outbox queues its first attempt (from the table's stream).
+    let mut stream = hookline_aws::stream_pump::StreamPump::new(
+        &dynamo,
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        &table,
+    )
+    .await
+    .expect("the stream");
+    stream.run(&SqsQueue::new(sqs.clone(), &queues.url), chrono::Utc::now()).await.expect("the outbox");
 
     // The deliver function's share: one batch, one attempt, answered 503.
     let pump = Pump::new(sqs, &queues.url);

@@ -63,28 +63,42 @@ async fn ttl(a: &Aws, pk: String, sk: &str) -> Option<i64> {
     number(a, pk, sk, "expires_at").await
 }
 
+/// The key of delivery `d`'s outcome record (its subscription's listing).
+fn outcome(d: &hookline::model::Delivery) -> (String, String) {
+    let sub = d.subscription_id().expect("a subscription's delivery");
+    (hookline_aws::outcome_partition(&format!("D#{sub}"), &d.id), d.id.to_string())
+}
+
+/// The key of event `e`'s item.
+fn event_key(e: &hookline::model::Event) -> (String, String) {
+    (hookline_aws::event_partition(&e.id), e.id.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_deliveries_and_their_events_expire_one_retention_after() {
     let a = aws().await;
     let e = event(1, None);
     let d = delivery(1, &e, &subscription(1).id, Some(t0()));
     a.store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
-    assert_eq!(ttl(&a, format!("DLV#{}", d.id), "DLV").await, None, "a pending delivery never expires");
-    record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
+    let ((opk, osk), (epk, esk)) = (outcome(&d), event_key(&e));
+    assert!(item(&a, opk.clone(), &osk).await.is_none(), "a delivery never attempted is its event's stub");
+    record(&a.store, attempt(&d.id, 1), retry_at(t0())).await.unwrap();
+    assert_eq!(ttl(&a, opk.clone(), &osk).await, None, "a pending delivery never expires");
+    record(&a.store, attempt(&d.id, 2), succeeded()).await.unwrap();
     // Retention is a day here: TTL removes the finished delivery a day after
     // it finished, the event a day after it was created.
-    assert_eq!(ttl(&a, format!("DLV#{}", d.id), "DLV").await, Some(t0().timestamp() + 86_400));
-    assert_eq!(ttl(&a, format!("EVT#{}", e.id), "EVT").await, Some(e.created_at.timestamp() + 86_400));
+    assert_eq!(ttl(&a, opk, &osk).await, Some(t0().timestamp() + 86_400));
+    assert_eq!(ttl(&a, epk, &esk).await, Some(e.created_at.timestamp() + 86_400));
 }
 
-/// The sort keys in a delivery's partition of the table.
+/// The sort keys of a delivery's older attempts' items.
 async fn partition(a: &Aws, id: &DeliveryId) -> Vec<String> {
     let out = a
         .dynamo
         .query()
         .table_name(&a.table)
         .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(format!("DLV#{id}")))
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(format!("A#{id}")))
         .consistent_read(true)
         .send()
         .await
@@ -93,7 +107,7 @@ async fn partition(a: &Aws, id: &DeliveryId) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() {
+async fn the_latest_attempt_rides_in_the_outcome_record_and_no_attempt_is_lost() {
     let a = aws().await;
     let sub = subscription(1);
     let e = event(1, None);
@@ -102,23 +116,25 @@ async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() 
 
     let first = Attempt { response_excerpt: Some("busy".into()), ..attempt(&d.id, 1) };
     assert!(record(&a.store, first.clone(), retry_at(t0())).await.unwrap());
-    assert_eq!(partition(&a, &d.id).await, ["DLV"], "a first attempt is no write of its own");
+    assert!(partition(&a, &d.id).await.is_empty(), "a first attempt is no write of its own");
+    let (opk, osk) = outcome(&d);
+    assert!(item(&a, opk.clone(), &osk).await.is_some(), "it is in the outcome record");
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), std::slice::from_ref(&first));
 
-    // The scheduler's claim rewrites the delivery item and keeps the attempt.
+    // The scheduler's claim rewrites the record and keeps the attempt.
     assert_eq!(a.store.claim_due(t0(), Duration::from_secs(60), 10).await.unwrap().len(), 1);
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), std::slice::from_ref(&first));
 
     // A second attempt with a large response excerpt gets its own item; the
-    // first one is written out of the delivery item.
+    // first one is written out of the record.
     let second = Attempt { response_excerpt: Some("x".repeat(2000)), ..attempt(&d.id, 2) };
     assert!(record(&a.store, second.clone(), retry_at(t0())).await.unwrap());
-    assert_eq!(partition(&a, &d.id).await, ["ATT#00001", "ATT#00002", "DLV"]);
+    assert_eq!(partition(&a, &d.id).await, ["00001", "00002"]);
     let third = attempt(&d.id, 3);
     assert!(record(&a.store, third.clone(), retry_at(t0())).await.unwrap());
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
 
-    // Canceling and reopening (a redelivery) rewrite the delivery item too,
+    // Canceling and reopening (a redelivery) rewrite the record too,
     // and keep every attempt.
     assert!(a.store.cancel_delivery(&d.id, t0()).await.unwrap());
     assert_eq!(a.store.get_delivery(&d.id).await.unwrap().unwrap().attempts, 3);
@@ -127,10 +143,10 @@ async fn the_latest_attempt_rides_in_the_delivery_item_and_no_attempt_is_lost() 
     assert_eq!(a.store.attempts(&d.id).await.unwrap(), [first.clone(), second.clone(), third.clone()]);
 
     // As after a crash between the two writes of a fourth record: the third
-    // attempt in its own item and still in the delivery item. Listed once.
+    // attempt in its own item and still in the record. Listed once.
     let mut copy = std::collections::HashMap::new();
-    copy.insert("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(format!("DLV#{}", d.id)));
-    copy.insert("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("ATT#00003".into()));
+    copy.insert("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(format!("A#{}", d.id)));
+    copy.insert("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("00003".into()));
     copy.insert(
         "rec".to_owned(),
         aws_sdk_dynamodb::types::AttributeValue::S(serde_json::to_string(&third).unwrap()),
@@ -214,24 +230,22 @@ async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_i
     let first = event(1, Some("order-7"));
     let (d1, d2) = (delivery(1, &first, &s1, Some(t0())), delivery(2, &first, &s2, Some(t0())));
     assert_eq!(a.store.insert_event(&first, &[d1.clone(), d2.clone()], &[]).await.unwrap(), Inserted::New);
-    // The first publish stopped after its key and its first delivery (the
-    // writes are in that order: key, deliveries, event); that delivery has
-    // since been attempted.
-    forget(&a, format!("DLV#{}", d2.id), "DLV").await;
-    forget(&a, format!("EVT#{}", first.id), "EVT").await;
-    record(&a.store, attempt(&d1.id, 1), succeeded()).await.unwrap();
+    // The first publish stopped after its key (the writes are in that
+    // order: key, event, which carries its deliveries).
+    let (epk, esk) = event_key(&first);
+    forget(&a, epk.clone(), &esk).await;
 
     // The same request again, at once: the first may still be writing, so
     // nothing is finished and the caller is told to retry.
     let mut again = event(2, Some("order-7"));
     again.fingerprint = first.fingerprint.clone();
-    let fresh = [delivery(3, &again, &s1, Some(t0())), delivery(4, &again, &s2, Some(t0()))];
+    let fresh = [delivery(1, &again, &s1, Some(t0())), delivery(2, &again, &s2, Some(t0()))];
     let early = a.store.insert_event(&again, &fresh, &[]).await.unwrap_err();
     assert!(early.is_retryable(), "{early}");
     assert!(a.store.get_delivery(&d2.id).await.unwrap().is_none(), "nothing finished while it may race");
 
-    // Past the longest a publish runs, the repeat finishes the first: new
-    // ids of its own, the same fingerprint.
+    // Past the longest a publish runs, the repeat finishes the first: its
+    // ids (derived from the first's event id), its time.
     again.created_at = first.created_at + hookline::ports::span(hookline_aws::PUBLISH_IN_FLIGHT);
     let out = a.store.insert_event(&again, &fresh, &[]).await.unwrap();
     assert_eq!(out, Inserted::Resumed { event_id: first.id.clone() });
@@ -241,8 +255,9 @@ async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_i
     let mut found: Vec<_> = a.store.event_deliveries(&first.id).await.unwrap();
     found.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(found.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![d1.id.clone(), d2.id.clone()]);
-    assert_eq!(found[0].status, DeliveryStatus::Succeeded, "the attempted delivery is not written over");
-    assert_eq!((found[1].status, found[1].event_id.clone()), (DeliveryStatus::Pending, first.id.clone()));
+    for d in &found {
+        assert_eq!((d.status, d.event_id.clone()), (DeliveryStatus::Pending, first.id.clone()));
+    }
     for d in &fresh {
         assert!(a.store.get_delivery(&d.id).await.unwrap().is_none());
     }
@@ -254,7 +269,7 @@ async fn a_keyed_publish_that_stopped_part_way_is_finished_by_its_repeat_under_i
         out,
         Inserted::Duplicate { event_id: first.id.clone(), fingerprint: first.fingerprint.clone() }
     );
-    forget(&a, format!("EVT#{}", first.id), "EVT").await;
+    forget(&a, epk, &esk).await;
     let mut other = event(3, Some("order-7"));
     other.fingerprint = Some("another request".into());
     let out = a.store.insert_event(&other, &[delivery(5, &other, &s1, Some(t0()))], &[]).await.unwrap();
@@ -278,22 +293,33 @@ async fn a_filtered_listing_merges_its_shards_in_order_when_one_runs_dry_mid_pag
     // and keeps 10; then 6 empties its shard's buffer while that shard
     // still holds 5, newer than the other shard's 4 — the merge must read
     // on before it goes past 5.
-    let (shard_a, shard_b) = (0, 1);
+    let (shard_a, shard_b) = ("0", "1");
+    let group = format!("D#{sub}");
     let mut made: Vec<(u8, Delivery)> = Vec::new();
     for rank in [2u8, 3, 4, 5, 6, 8, 9, 10] {
         let want = if [10, 8, 6, 5, 2].contains(&rank) { shard_a } else { shard_b };
         let at = t0() + chrono::Duration::milliseconds(rank.into());
-        let id = (0..=u16::MAX)
+        // An event of its own for each, its one delivery in the shard wanted.
+        let e = (0..=u16::MAX)
             .map(|salt| {
                 let [hi, lo] = salt.to_be_bytes();
-                DeliveryId::generate(at, [hi, lo, 0, 0, 0, 0, 0, 0, 0, rank])
+                let id = hookline::model::EventId::for_tenant(
+                    at,
+                    e.tenant.as_str(),
+                    // The id's low bits: its tenant's, then 40 random ones.
+                    [0, 0, 0, rank, hi, lo, 0, 0, 0, 0],
+                );
+                hookline::model::Event { id, created_at: at, ..e.clone() }
             })
-            .find(|id| hookline_aws::listing_shard(id) == want)
+            .find(|e| {
+                hookline_aws::outcome_partition(&group, &e.id.delivery(0).unwrap()).rsplit('#').next()
+                    == Some(want)
+            })
             .expect("an id in the shard");
-        made.push((rank, Delivery { id, ..delivery(rank, &e, &sub, Some(t0())) }));
+        let d = delivery(0, &e, &sub, Some(t0()));
+        a.store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
+        made.push((rank, d));
     }
-    let all: Vec<Delivery> = made.iter().map(|(_, d)| d.clone()).collect();
-    a.store.insert_event(&e, &all, &[]).await.unwrap();
     for (rank, d) in &made {
         if [10, 6, 5, 4].contains(rank) {
             record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
@@ -364,22 +390,22 @@ fn same_due_shard(e: &hookline::model::Event, count: usize) -> Vec<hookline::mod
 }
 
 /// A finished delivery keeps its `due` entry (removing it would be one
-/// more index write on every delivery); the scheduler's sweep reads it
-/// once, claims nothing for it, and starts past it the next time.
+/// more index write); the scheduler's sweep reads it once, claims nothing
+/// for it, and starts past it the next time. Entries are a retry's that
+/// waits in the store (`retry_at`: not queued).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_delivery_keeps_its_due_entry_and_the_sweep_passes_it_once() {
     let a = aws().await;
     let e = event(1, None);
     let [done, waiting] = <[_; 2]>::try_from(same_due_shard(&e, 2)).unwrap();
     a.store.insert_event(&e, &[done.clone(), waiting.clone()], &[]).await.unwrap();
-    record(&a.store, attempt(&done.id, 1), succeeded()).await.unwrap();
-
-    let pk = format!("DLV#{}", done.id);
-    assert_eq!(
-        number(&a, pk.clone(), "DLV", "due_at").await,
-        Some(t0().timestamp_millis()),
-        "the entry stays"
-    );
+    for d in [&done, &waiting] {
+        record(&a.store, attempt(&d.id, 1), retry_at(t0())).await.unwrap();
+    }
+    let (pk, sk) = outcome(&done);
+    assert_eq!(number(&a, pk.clone(), &sk, "due_at").await, Some(t0().timestamp_millis()), "a waiting retry");
+    record(&a.store, attempt(&done.id, 2), succeeded()).await.unwrap();
+    assert_eq!(number(&a, pk, &sk, "due_at").await, Some(t0().timestamp_millis()), "the entry stays");
     assert_eq!(
         a.store.get_delivery(&done.id).await.unwrap().unwrap().due_at,
         None,
@@ -401,15 +427,15 @@ async fn an_entry_that_appears_behind_a_sweep_within_the_settling_time_is_still_
     let a = aws().await;
     let e = event(1, None);
     let [first, late] = <[_; 2]>::try_from(same_due_shard(&e, 2)).unwrap();
-    a.store.insert_event(&e, std::slice::from_ref(&first), &[]).await.unwrap();
+    a.store.insert_event(&e, &[first.clone(), late.clone()], &[]).await.unwrap();
+    record(&a.store, attempt(&first.id, 1), retry_at(t0())).await.unwrap();
     let run = t0() + chrono::Duration::minutes(1);
     assert_eq!(a.store.claim_due(run, Duration::from_secs(600), 10).await.unwrap().len(), 1);
 
     // Written after that run, due a moment before it.
     assert!(hookline_aws::SWEEP_SETTLE > Duration::from_secs(5));
     let behind = run - chrono::Duration::seconds(5);
-    let late = hookline::model::Delivery { due_at: Some(behind), ..late };
-    a.store.insert_event(&event(2, None), std::slice::from_ref(&late), &[]).await.unwrap();
+    record(&a.store, attempt(&late.id, 1), retry_at(behind)).await.unwrap();
     let next =
         a.store.claim_due(run + chrono::Duration::minutes(1), Duration::from_secs(600), 10).await.unwrap();
     assert_eq!(next.iter().map(|d| &d.id).collect::<Vec<_>>(), [&late.id]);
@@ -422,30 +448,37 @@ async fn an_entry_that_appears_behind_a_sweep_within_the_settling_time_is_still_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_with_more_entries_than_a_page_is_swept_across_pages() {
     let a = aws().await;
-    let e = event(1, None);
-    let template = delivery(1, &e, &subscription(1).id, Some(t0()));
-    let k = hookline_aws::due_shard(&template.id);
-    // 250 deliveries in one shard (a page is 100), due a millisecond apart.
+    let sub = subscription(1).id;
+    let k = hookline_aws::due_shard(&delivery(1, &event(1, None), &sub, None).id);
+    // 250 deliveries in one shard (a page is 100), each a retry waiting in
+    // the store, due a millisecond apart: the deliveries of 250 events.
     let mut all = Vec::new();
     for seed in 0..u16::MAX {
         let [hi, lo] = seed.to_be_bytes();
-        let id = DeliveryId::generate(t0(), [hi, lo, 7, 7, 7, 7, 7, 7, 7, 7]);
-        if hookline_aws::due_shard(&id) == k {
+        let e = hookline::model::Event {
+            id: hookline::model::EventId::for_tenant(
+                t0(),
+                hookline::ports::samples::tenant().as_str(),
+                [7, 7, 7, 7, hi, lo, 7, 7, 7, 7],
+            ),
+            ..event(1, None)
+        };
+        let d = delivery(0, &e, &sub, None);
+        if hookline_aws::due_shard(&d.id) == k {
+            a.store.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
             let due = t0() + chrono::Duration::milliseconds(all.len() as i64);
-            all.push(hookline::model::Delivery { id, due_at: Some(due), ..template.clone() });
+            record(&a.store, attempt(&d.id, 1), retry_at(due)).await.unwrap();
+            all.push(d);
             if all.len() == 250 {
                 break;
             }
         }
     }
     assert_eq!(all.len(), 250);
-    for chunk in all.chunks(50) {
-        a.store.insert_event(&event(2, None), chunk, &[]).await.unwrap();
-    }
     // Every other one finishes.
     let finished: Vec<_> = all.iter().step_by(2).collect();
     for d in &finished {
-        record(&a.store, attempt(&d.id, 1), succeeded()).await.unwrap();
+        record(&a.store, attempt(&d.id, 2), succeeded()).await.unwrap();
     }
     let mut pending: Vec<_> = all.iter().skip(1).step_by(2).map(|d| d.id.clone()).collect();
 
@@ -458,4 +491,39 @@ async fn a_shard_with_more_entries_than_a_page_is_swept_across_pages() {
     claimed.sort();
     pending.sort();
     assert_eq!(claimed, pending, "every pending one once, no finished one");
+}
+
+/// A table another data model wrote is refused, with what to do; a new one
+/// is marked as this model's, and a marker of another is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_another_data_model_is_refused_and_a_new_one_marked() {
+    let a = aws().await;
+    assert_eq!(a.store.check_schema().await.unwrap(), Ok(()), "a new table");
+    assert_eq!(
+        number(&a, "META".into(), "SCHEMA", "v").await,
+        Some(hookline_aws::SCHEMA_VERSION),
+        "marked as this model's"
+    );
+    a.store.warm_up().await.expect("and used");
+
+    // A table the first data model wrote: items, no marker.
+    let old = unique("v1");
+    provision::create_table(&a.dynamo, &old).await.expect("create table");
+    let mut item = std::collections::HashMap::new();
+    item.insert("pk".to_owned(), AttributeValue::S("EVT#evt_01".into()));
+    item.insert("sk".to_owned(), AttributeValue::S("EVT".into()));
+    a.dynamo.put_item().table_name(&old).set_item(Some(item)).send().await.unwrap();
+    let store = DynamoStore::new(a.dynamo.clone(), old.clone(), Duration::from_secs(60));
+    let refused = store.check_schema().await.unwrap().expect_err("refused");
+    assert!(refused.contains(&old) && refused.contains("Moving to a new data model"), "{refused}");
+    assert!(store.warm_up().await.is_err());
+
+    // A marker of another version.
+    let mut marker = std::collections::HashMap::new();
+    marker.insert("pk".to_owned(), AttributeValue::S("META".into()));
+    marker.insert("sk".to_owned(), AttributeValue::S("SCHEMA".into()));
+    marker.insert("v".to_owned(), AttributeValue::N("3".into()));
+    a.dynamo.put_item().table_name(&a.table).set_item(Some(marker)).send().await.unwrap();
+    let refused = a.store.check_schema().await.unwrap().expect_err("refused");
+    assert!(refused.contains("v3"), "{refused}");
 }

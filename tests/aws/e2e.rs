@@ -33,7 +33,11 @@ struct World {
     clock: Arc<ManualClock>,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    dlq_url: String,
     pump: Pump,
+    /// The table's stream, read as the outbox function's event source
+    /// mapping reads it.
+    outbox: tokio::sync::Mutex<hookline_aws::stream_pump::StreamPump>,
     api: String,
     http: reqwest::Client,
     sender: HttpSender,
@@ -89,7 +93,23 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     });
     let sender = HttpSender::new(settings.guard.clone()).expect("sender");
     let pump = Pump::new(sqs.clone(), &queue_url);
-    World { moto, ctx, clock, sqs, queue_url, pump, api, http: reqwest::Client::new(), sender, dynamo, table }
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let outbox = hookline_aws::stream_pump::StreamPump::new(&dynamo, streams, &table).await.expect("stream");
+    World {
+        moto,
+        ctx,
+        clock,
+        sqs,
+        queue_url,
+        dlq_url: queues.dlq_url.clone(),
+        pump,
+        outbox: tokio::sync::Mutex::new(outbox),
+        api,
+        http: reqwest::Client::new(),
+        sender,
+        dynamo,
+        table,
+    }
 }
 
 impl World {
@@ -144,11 +164,25 @@ impl World {
         self.call(reqwest::Method::GET, &format!("/v1/deliveries/{id}"), None, None).await.1
     }
 
-    /// Receives what is visible on the queue as one Lambda batch, runs the
-    /// deliver handler on it and settles it as the event source mapping
-    /// does. Returns the batch and the handler's response.
+    /// Runs the outbox on what is new on the table's stream (the first
+    /// attempts of events just stored go onto the queue).
+    async fn outbox(&self) {
+        let queue = SqsQueue::new(self.sqs.clone(), &self.queue_url);
+        self.outbox.lock().await.run(&queue, self.clock.now()).await.expect("the outbox");
+    }
+
+    /// The outbox's run, then what is visible on the delivery queue.
+    async fn receive(&self) -> Batch {
+        self.outbox().await;
+        self.pump.receive(10, Duration::from_secs(1)).await.expect("receive")
+    }
+
+    /// Receives what is visible on the queue as one Lambda batch (after the
+    /// outbox's run), runs the deliver handler on it and settles it as the
+    /// event source mapping does. Returns the batch and the handler's
+    /// response.
     async fn lambda_batch(&self) -> (Batch, SqsBatchResponse) {
-        let batch = self.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let batch = self.receive().await;
         let response = lambda::deliver_batch(&self.ctx, &self.sender, batch.event.clone(), 8).await;
         self.pump.settle(&batch, &response).await.expect("delete");
         (batch, response)
@@ -205,8 +239,8 @@ impl World {
             .dynamo
             .get_item()
             .table_name(&self.table)
-            .key("pk", key(&format!("EVT#{event_id}")))
-            .key("sk", key("EVT"))
+            .key("pk", key(&hookline_aws::event_partition(&event_id.parse().expect("an event id"))))
+            .key("sk", key(event_id))
             .send()
             .await
             .expect("get item");
@@ -294,7 +328,7 @@ async fn a_message_that_comes_back_after_its_attempt_queues_the_lost_follow_up_a
         queue: Arc::new(SqsQueue::new(w.sqs.clone(), format!("{}-gone", w.queue_url))),
         ..w.ctx.clone()
     };
-    let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let batch = w.receive().await;
     let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
     assert_eq!(response.batch_item_failures.len(), 1, "the message must come back");
     w.pump.settle(&batch, &response).await.expect("settle");
@@ -323,12 +357,11 @@ async fn a_keyed_publish_that_died_part_way_is_finished_and_sent_at_once_by_its_
     let body = json!({"tenant":"acme","type":"video.created","payload":{"n":1}});
     let ev = w.publish(body.clone(), Some("order-7")).await;
     let (event_id, id) = (ev["id"].as_str().expect("id"), ev["deliveries"][0]["id"].as_str().expect("id"));
-    // As if the ingest function had died after writing the key: no
-    // delivery, no event, no message (drained unhandled).
-    for (pk, sk) in [(format!("DLV#{id}"), "DLV"), (format!("EVT#{event_id}"), "EVT")] {
-        hookline_tests::moto::forget(&w.dynamo, &w.table, pk, sk).await;
-    }
-    let lost = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    // As if the ingest function had died after writing the key: no event
+    // (which carries the deliveries), no message (drained unhandled).
+    let pk = hookline_aws::event_partition(&event_id.parse().expect("an event id"));
+    hookline_tests::moto::forget(&w.dynamo, &w.table, pk, event_id).await;
+    let lost = w.receive().await;
     w.pump.settle(&lost, &SqsBatchResponse::default()).await.expect("drain");
     assert_eq!(w.call(reqwest::Method::GET, &format!("/v1/events/{event_id}"), None, None).await.0, 404);
 
@@ -579,6 +612,71 @@ async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
     assert_eq!(w.listed("acme").await.len(), 1, "published once");
 }
 
+/// The crash the outbox exists for: an event stored, its first attempt
+/// never queued (here the outbox's first handling of the stream finds the
+/// queue gone, as a function killed before it sent). The stream hands the
+/// record out again and the delivery is made, with no operator and no due
+/// entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_stored_but_never_queued_is_sent_from_the_stream() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    w.subscribe(json!({"tenant":"acme","url":r.url("/s")})).await;
+    let ev = w.publish(json!({"tenant":"acme","type":"order.paid","payload":{"n":9}}), None).await;
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    assert!(
+        w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty(),
+        "a publish sends nothing"
+    );
+    let gone = SqsQueue::new(w.sqs.clone(), format!("{}-gone", w.queue_url));
+    w.outbox.lock().await.run(&gone, w.clock.now()).await.expect("a failed send is retried, not an error");
+    assert!(w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty());
+    let d = w.wait_status(&id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 1);
+    assert_eq!(r.received().len(), 1, "sent once");
+}
+
+/// A first attempt whose message died in the DLQ (its handling failed
+/// MaxReceiveCount times) has no due entry to bring it back: the retry
+/// function's redriver does, a few times, then leaves it to an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_attempt_lost_to_the_dlq_is_redriven_without_an_operator() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    w.subscribe(json!({"tenant":"acme","url":r.url("/d")})).await;
+    let ev = w.publish(json!({"tenant":"acme","type":"order.paid","payload":{"n":8}}), None).await;
+    let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    // As SQS moves it after its last receive: off the queue, into the DLQ.
+    let batch = w.receive().await;
+    assert_eq!(batch.len(), 1);
+    let body = batch.event.records[0].body.clone().expect("a body");
+    let failed = SqsBatchResponse::default();
+    w.pump.settle(&batch, &failed).await.expect("off the queue");
+    w.sqs.send_message().queue_url(&w.dlq_url).message_body(&body).send().await.expect("into the DLQ");
+
+    let redriver = SqsDeadLetters::new(w.sqs.clone(), &w.dlq_url, &w.queue_url);
+    assert_eq!(redriver.redrive_all(10).await.expect("redrive"), 1, "the retry function's run moves it back");
+    let d = w.wait_status(&id, "succeeded").await;
+    assert_eq!(d["attempt_count"], 1);
+
+    // One that died after its last redrive stays where it is.
+    let spent = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(hookline_aws::MAX_REDRIVES.to_string())
+        .build()
+        .expect("attribute");
+    w.sqs
+        .send_message()
+        .queue_url(&w.dlq_url)
+        .message_body(&body)
+        .message_attributes(hookline_aws::REDRIVES_ATTRIBUTE, spent)
+        .send()
+        .await
+        .expect("into the DLQ");
+    assert_eq!(redriver.redrive_all(10).await.expect("redrive"), 0, "left for an operator");
+    assert!(w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_once_fixed() {
     let w = world().await;
@@ -596,7 +694,7 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
     };
     let mut receives = 0;
     loop {
-        let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let batch = w.receive().await;
         if batch.is_empty() {
             break;
         }
@@ -663,7 +761,7 @@ async fn a_store_failure_becomes_a_batch_item_failure_and_the_message_survives()
         )),
         ..w.ctx.clone()
     };
-    let batch = w.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let batch = w.receive().await;
     let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(
@@ -850,6 +948,7 @@ async fn a_rate_limit_holds_across_concurrent_deliver_handlers_sharing_the_table
             }
         }));
     }
+    w.outbox().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for id in &ids {
         loop {

@@ -5,7 +5,7 @@
 //! The SQS event source mapping receives and deletes with the deliver
 //! function's credentials, as Lambda does with its role. A permission the
 //! code needs and the template lacks fails the work here (removing
-//! BatchWriteItem or UpdateItem from ingest's statements does); a
+//! Scan or UpdateItem from ingest's statements, or SendMessage from the outbox's, does); a
 //! permission the template does not grant is refused.
 
 use std::collections::HashMap;
@@ -41,6 +41,11 @@ struct Function {
     queue: SqsQueue,
     pump: Pump,
     sqs: aws_sdk_sqs::Client,
+    /// For the deliver function: the outbox before it, as Lambda runs it
+    /// (the table's stream read with the test's credentials, as the event
+    /// source mapping reads it with the role SAM gives it; the messages
+    /// sent with the outbox function's).
+    outbox: Option<(tokio::sync::Mutex<hookline_aws::stream_pump::StreamPump>, SqsQueue)>,
 }
 
 /// The SDK configuration of a caller with `creds`.
@@ -80,7 +85,7 @@ async fn function(
         settings.clone(),
     )
     .with_rate_slots(Arc::new(store.clone()));
-    Function { ctx, store, queue, pump: Pump::new(sqs.clone(), queue_url), sqs }
+    Function { ctx, store, queue, pump: Pump::new(sqs.clone(), queue_url), sqs, outbox: None }
 }
 
 /// What the template's resources are on the emulator, and each function's
@@ -145,6 +150,9 @@ fn request<T: serde::de::DeserializeOwned>(v: Value) -> T {
 /// the event source mapping does, until nothing is left.
 async fn drain(deliver: &Function, sender: &HttpSender) {
     for _ in 0..30 {
+        if let Some((stream, queue)) = &deliver.outbox {
+            stream.lock().await.run(queue, deliver.ctx.clock.now()).await.expect("the outbox may send");
+        }
         let batch = deliver.pump.receive(10, Duration::from_secs(1)).await.expect("deliver may receive");
         if batch.is_empty() {
             return;
@@ -165,9 +173,14 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     let moto = Moto::start().await;
     let Provisioned { table, deliveries, ingest: ingest_queue, roles } = provision_with_roles(&moto).await;
     let queue_url = deliveries.url;
-    for name in
-        ["IngestFunction", "DeliverFunction", "RetryFunction", "IngestQueueFunction", "IngestProducerPolicy"]
-    {
+    for name in [
+        "IngestFunction",
+        "DeliverFunction",
+        "RetryFunction",
+        "IngestQueueFunction",
+        "OutboxFunction",
+        "IngestProducerPolicy",
+    ] {
         assert!(roles.contains_key(name), "{name} has a role: {roles:?}");
     }
     let ok_receiver = Receiver::start().await;
@@ -185,7 +198,19 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     let [ingest, deliver, retry] =
         ["IngestFunction", "DeliverFunction", "RetryFunction"].map(|n| roles[n].clone());
     let ingest = function(&moto, &ingest, &table, &queue_url, clock.clone(), &settings).await;
-    let deliver = function(&moto, &deliver, &table, &queue_url, clock.clone(), &settings).await;
+    let mut deliver = function(&moto, &deliver, &table, &queue_url, clock.clone(), &settings).await;
+    let outbox_sdk = sdk_as(&moto, &roles["OutboxFunction"]).await;
+    let outbox_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&outbox_sdk), &queue_url);
+    outbox_queue.warm_up().await.expect("the outbox warms up its queue");
+    let admin_sdk = sdk_as(&moto, &roles["TestAdministrator"]).await;
+    let stream = hookline_aws::stream_pump::StreamPump::new(
+        &aws_sdk_dynamodb::Client::new(&admin_sdk),
+        aws_sdk_dynamodbstreams::Client::new(&admin_sdk),
+        &table,
+    )
+    .await
+    .expect("the table's stream");
+    deliver.outbox = Some((tokio::sync::Mutex::new(stream), outbox_queue));
     let retry = function(&moto, &retry, &table, &queue_url, clock.clone(), &settings).await;
     let from_queue =
         function(&moto, &roles["IngestQueueFunction"], &table, &queue_url, clock.clone(), &settings).await;
@@ -355,6 +380,9 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
         attempt: 1,
     })
     .unwrap();
+    if let Some((stream, queue)) = &deliver.outbox {
+        stream.lock().await.run(queue, deliver.ctx.clock.now()).await.expect("the outbox may send");
+    }
     let moved = deliver.pump.receive(10, Duration::from_secs(1)).await.expect("receive");
     assert_eq!(moved.len(), 1);
     admin
@@ -382,9 +410,28 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     drain(&deliver, &sender).await;
     assert_eq!(deliver.store.get_delivery(&stuck_id).await.unwrap().unwrap().attempts, 1);
 
+    // The retry function's redriver: a message dead in the DLQ goes back
+    // with its credentials.
+    admin
+        .send_message()
+        .queue_url(&deliveries.dlq_url)
+        .message_body(
+            serde_json::to_string(&hookline::ports::QueueMessage::Deliver {
+                delivery_id: stuck_id.clone(),
+                attempt: 2,
+            })
+            .unwrap(),
+        )
+        .send()
+        .await
+        .expect("into the DLQ");
+    let redriver = hookline_aws::SqsDeadLetters::new(retry.sqs.clone(), &deliveries.dlq_url, &queue_url);
+    assert_eq!(redriver.redrive_all(2).await.expect("retry may redrive"), 1);
+    drain(&deliver, &sender).await;
+
     let refused = deliver.store.delete_subscription(&a.subscription.id).await.unwrap_err();
     assert!(!refused.is_retryable() && refused.to_string().contains("AccessDenied"), "{refused}");
     let event = hookline::ports::samples::event(9, None);
-    let refused = retry.store.insert_event(&event, &[], &[]).await.unwrap_err();
-    assert!(refused.to_string().contains("AccessDenied"), "retry may not batch-write: {refused}");
+    let refused = retry.store.keep_event(&event.id, hookline::ports::samples::t0()).await.unwrap_err();
+    assert!(refused.to_string().contains("AccessDenied"), "retry may not update items: {refused}");
 }

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     lambda::init_logging();
     let config = AwsConfig::from_process_env()?;
     let metrics = lambda::init_metrics(&config);
-    let ctx = Arc::new(lambda::context(&config).await);
+    let ctx = Arc::new(lambda::context(&config).await?);
     // One client, one connection pool, for every invocation of this process.
     let sender = Arc::new(HttpSender::new(config.common.settings.guard.clone())?);
     let concurrency = config.common.concurrency;

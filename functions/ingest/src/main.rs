@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let metrics = lambda::init_metrics(&config);
     // In AWS only digests of the API keys are configured, never the keys.
     let keys = config.api_keys()?;
-    let ctx = lambda::context(&config).await;
+    let ctx = lambda::context(&config).await?;
     lambda_http::run_concurrent(hookline_ingest::app(hookline_http::router(ctx, keys), metrics)).await
 }

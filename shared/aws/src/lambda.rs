@@ -159,20 +159,28 @@ const WARM_UP_LIMIT: Duration = Duration::from_secs(2);
 /// the environment. Both clients make one cheap call before the function
 /// takes its first event, so credentials, DNS and the TLS connections are
 /// ready and the first event does not pay for them.
-pub async fn context(config: &AwsConfig) -> Context {
+pub async fn context(config: &AwsConfig) -> Result<Context, WrongTable> {
     context_on(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await, config).await
 }
 
+/// The table is another data model's: the function refuses to start, and
+/// says what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WrongTable(String);
+
 /// The ingest-queue function's context, and the dead-letter queue it sets
 /// rejected requests aside in, over one SDK configuration.
-pub async fn ingest_queue_context(config: &AwsConfig) -> Result<(Context, RejectQueue), ConfigError> {
+pub async fn ingest_queue_context(
+    config: &AwsConfig,
+) -> Result<(Context, RejectQueue), Box<dyn std::error::Error + Send + Sync>> {
     let dlq = config.ingest_dlq_url()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let rejects = RejectQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq);
-    Ok((context_on(&sdk, config).await, rejects))
+    Ok((context_on(&sdk, config).await?, rejects))
 }
 
-async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context {
+async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Result<Context, WrongTable> {
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &config.table,
@@ -180,7 +188,7 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context 
     ));
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &config.queue_url));
-    warm_up(&store, &queue).await;
+    warm_up(&store, &queue).await?;
     // Every deliver invocation takes rate-limited endpoints' slots from the
     // table, so together they keep each limit.
     let ctx = Context::new(
@@ -191,28 +199,37 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Context 
         config.common.settings.clone(),
     )
     .with_rate_slots(store);
-    match &config.dlq_url {
+    Ok(match &config.dlq_url {
         Some(dlq) => ctx.with_dead_letters(Arc::new(SqsDeadLetters::new(sqs, dlq, &config.queue_url))),
         None => ctx,
-    }
+    })
+}
+
+/// The delivery DLQ's redriver (the retry function's second job), when
+/// the function is told its URL (`HOOKLINE_DLQ_URL`).
+pub async fn dead_letter_redriver(config: &AwsConfig) -> Option<SqsDeadLetters> {
+    let dlq = config.dlq_url.as_deref()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Some(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sdk), dlq, &config.queue_url))
 }
 
 /// One call through each client, bounded by [`WARM_UP_LIMIT`]. A failure
 /// is only logged: the function still starts, and its first event makes
 /// the connection instead (or reports the real error).
-async fn warm_up(store: &DynamoStore, queue: &SqsQueue) {
-    let both = async { tokio::join!(store.warm_up(), queue.warm_up()) };
-    match tokio::time::timeout(WARM_UP_LIMIT, both).await {
-        Ok((Ok(()), Ok(()))) => {}
-        Ok((store, queue)) => {
-            for e in
-                [store.err().map(|e| e.to_string()), queue.err().map(|e| e.to_string())].into_iter().flatten()
-            {
-                warn!(error = %e, "warming up an AWS client failed; the first event will connect");
-            }
+async fn warm_up(store: &DynamoStore, queue: &SqsQueue) -> Result<(), WrongTable> {
+    let both = async { tokio::join!(store.check_schema(), queue.warm_up()) };
+    let failed = match tokio::time::timeout(WARM_UP_LIMIT, both).await {
+        Ok((Ok(Err(wrong)), _)) => {
+            error!(error = %wrong, "this table holds another data model: not starting");
+            return Err(WrongTable(wrong));
         }
-        Err(_) => warn!("warming up the AWS clients took too long; the first event will connect"),
+        Ok((store, queue)) => [store.err().map(|e| e.to_string()), queue.err().map(|e| e.to_string())],
+        Err(_) => [Some("warming up the AWS clients took too long".to_owned()), None],
+    };
+    for e in failed.into_iter().flatten() {
+        warn!(error = %e, "warming up an AWS client failed; the first event will connect");
     }
+    Ok(())
 }
 
 /// Handles one SQS batch, `concurrency` messages at a time. A message that

@@ -6,6 +6,7 @@
 mod dynamodb;
 mod error;
 pub mod lambda;
+pub mod outbox;
 pub mod payload;
 #[cfg(feature = "local")]
 pub mod provision;
@@ -13,13 +14,16 @@ pub mod provision;
 pub mod pump;
 mod size;
 mod sqs;
+#[cfg(feature = "local")]
+pub mod stream_pump;
 
 pub use dynamodb::{
-    DUE_INDEX, DUE_SHARDS, DynamoStore, GSI1, GSI2, PUBLISH_IN_FLIGHT, SUBSCRIPTION_SHARDS,
-    SWEEP_POSITIONS_PK, SWEEP_SETTLE, due_shard, listing_shard,
+    DUE_INDEX, DUE_SHARDS, DynamoStore, EVENT_SHARDS, GSI1, PUBLISH_IN_FLIGHT, SCHEMA_VERSION,
+    SUBSCRIPTION_SHARDS, SWEEP_POSITIONS_PK, SWEEP_SETTLE, due_shard, event_partition, outcome_partition,
 };
 pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};
 pub use sqs::{
-    REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue, SQS_MAX_DELAY, SqsDeadLetters, SqsQueue,
+    MAX_REDRIVES, REDRIVES_ATTRIBUTE, REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue,
+    SQS_MAX_DELAY, SqsDeadLetters, SqsQueue,
 };

@@ -4,10 +4,10 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
-use super::dynamodb::{DUE_INDEX, GSI1, GSI2};
+use super::dynamodb::{DUE_INDEX, GSI1};
 
 /// A provisioning step failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,8 @@ fn index(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, Provisi
         .map_err(err)
 }
 
-/// Creates the table (keys, the three indexes, TTL on `expires_at`).
+/// Creates the table (keys, the two indexes, its stream of new images —
+/// the outbox's source — and TTL on `expires_at`).
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
     use ScalarAttributeType::{N, S};
     client
@@ -49,12 +50,16 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         .attribute_definitions(attr("sk", S)?)
         .attribute_definitions(attr("g1pk", S)?)
         .attribute_definitions(attr("g1sk", S)?)
-        .attribute_definitions(attr("g2pk", S)?)
-        .attribute_definitions(attr("g2sk", S)?)
         .attribute_definitions(attr("due_shard", S)?)
         .attribute_definitions(attr("due_at", N)?)
         .global_secondary_indexes(index(GSI1, "g1pk", "g1sk")?)
-        .global_secondary_indexes(index(GSI2, "g2pk", "g2sk")?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .map_err(err)?,
+        )
         .global_secondary_indexes(index(DUE_INDEX, "due_shard", "due_at")?)
         .send()
         .await

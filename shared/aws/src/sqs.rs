@@ -147,6 +147,74 @@ impl SqsDeadLetters {
     }
 }
 
+/// How many times the retry function moves one dead message back onto
+/// the delivery queue by itself; after that it waits in the DLQ for an
+/// operator (`GET /v1/dead-letters`, and the DLQ's alarm).
+pub const MAX_REDRIVES: u32 = 3;
+
+/// The message attribute counting a message's redrives.
+pub const REDRIVES_ATTRIBUTE: &str = "hookline-redrives";
+
+impl SqsDeadLetters {
+    /// Moves what waits in the DLQ back onto the delivery queue, each
+    /// message at most [`MAX_REDRIVES`] times, in up to `rounds` receives of
+    /// ten; how many moved. A message is hidden for a minute while it moves
+    /// (one past its redrives stays, visible again after that minute).
+    pub async fn redrive_all(&self, rounds: usize) -> Result<usize, QueueError> {
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let mut moved = 0;
+        for _ in 0..rounds {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .message_attribute_names(REDRIVES_ATTRIBUTE)
+                .send()
+                .await
+                .map_err(queue_error)?;
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let redrives = m
+                    .message_attributes()
+                    .and_then(|a| a.get(REDRIVES_ATTRIBUTE))
+                    .and_then(|v| v.string_value())
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(0);
+                let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else { continue };
+                if redrives >= MAX_REDRIVES {
+                    continue;
+                }
+                let count = MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value((redrives + 1).to_string())
+                    .build()
+                    .map_err(QueueError::refused)?;
+                self.client
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(body)
+                    .message_attributes(REDRIVES_ATTRIBUTE, count)
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
+                self.client
+                    .delete_message()
+                    .queue_url(&self.dlq_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+}
+
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {

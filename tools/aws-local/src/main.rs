@@ -10,7 +10,9 @@
 //! - `pump`: plays the SQS event source mappings and the schedule — receives
 //!   batches from the delivery queue and the ingest queue, invokes the
 //!   deliver and ingest-queue functions with them, deletes what they did not
-//!   report failed, and invokes the retry function every minute.
+//!   report failed, and invokes the retry function every minute; the table's
+//!   stream it hands to the outbox's handler in this process (what the
+//!   outbox function does: new events' first attempts onto the queue).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -117,7 +119,17 @@ async fn invoke(
 }
 
 async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
-    let sqs = aws_sdk_sqs::Client::new(&sdk(endpoint).await);
+    let config = sdk(endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs.get_queue_url().queue_name(QUEUE).send().await.context("run `setup` first")?;
+    let outbox_queue = hookline_aws::SqsQueue::new(sqs.clone(), queue_url.queue_url().unwrap_or_default());
+    let mut stream = hookline_aws::stream_pump::StreamPump::new(
+        &aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_dynamodbstreams::Client::new(&config),
+        TABLE,
+    )
+    .await
+    .context("the table's stream (run `setup` first)")?;
     let mut pumps = Vec::new();
     for (queue, function) in [(QUEUE, "deliver"), (INGEST_QUEUE, "ingest-queue")] {
         let url = sqs.get_queue_url().queue_name(queue).send().await.context("run `setup` first")?;
@@ -133,6 +145,11 @@ async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
                 Err(e) => eprintln!("retry: {e:#}"),
             }
             last_schedule = Instant::now();
+        }
+        match stream.run(&outbox_queue, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => println!("outbox: {n} stream records"),
+            Err(e) => eprintln!("outbox: {e:#}"),
         }
         for (pump, function) in &pumps {
             let batch = pump.receive(10, Duration::from_secs(1)).await?;

@@ -106,6 +106,10 @@ struct Rig {
     metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
     /// The size of each event's payload (`--payload-bytes`, default 1,024).
     payload_bytes: usize,
+    /// The table's stream, read as the outbox's event source mapping reads
+    /// it (free, so unmetered), and the queue the outbox sends to (metered).
+    stream: tokio::sync::Mutex<hookline_aws::stream_pump::StreamPump>,
+    outbox_queue: Undelayed,
     /// The table, read without the meter (its size on disk).
     plain: aws_sdk_dynamodb::Client,
     table: String,
@@ -185,6 +189,7 @@ impl Rig {
         let retention = Duration::from_secs(RETENTION_DAYS as u64 * 86_400);
         let store = Arc::new(DynamoStore::new(dynamo, table.clone(), retention));
         let queue = Arc::new(Undelayed(SqsQueue::new(sqs.clone(), queue_url.clone())));
+        let outbox_queue = Undelayed(SqsQueue::new(sqs.clone(), queue_url.clone()));
         // A fixed start and seeded ids: every run makes the same ids, so the
         // same shards (ULIDs carry their time), and the figures repeat.
         let start = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")?.to_utc();
@@ -234,6 +239,15 @@ impl Rig {
             idle_busy,
             metrics,
             payload_bytes,
+            stream: tokio::sync::Mutex::new(
+                hookline_aws::stream_pump::StreamPump::new(
+                    &plain,
+                    aws_sdk_dynamodbstreams::Client::new(&sdk),
+                    &table,
+                )
+                .await?,
+            ),
+            outbox_queue,
             plain,
             table,
         })
@@ -403,6 +417,12 @@ impl Rig {
         let sent_before = self.received.bytes.load(Ordering::Relaxed);
 
         let ingest = self.publish(ctx, run, &tenant).await?;
+        // The outbox function: the stream's new events, one invocation for
+        // what the event source mapping has gathered (up to 100 records).
+        let mut outbox = Share::default();
+        let (records, busy) =
+            self.stream.lock().await.run_timed(&self.outbox_queue, self.clock.now()).await?;
+        outbox.add(self.take(), u32::try_from(records.div_ceil(100)).unwrap_or(u32::MAX), busy);
         let (mut deliver, mut retry) = (Share::default(), Share::default());
         let tenant_id = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut remaining = Vec::new();
@@ -462,7 +482,7 @@ impl Rig {
                     let stored_bytes = self.table_bytes().await? - stored_before;
                     let sent_bytes = (self.received.bytes.load(Ordering::Relaxed) - sent_before) as f64;
                     return Ok(Outcome {
-                        shares: [ingest, deliver, retry],
+                        shares: [ingest, outbox, deliver, retry],
                         deliveries: finished,
                         stored_bytes,
                         sent_bytes,

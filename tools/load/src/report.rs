@@ -123,13 +123,13 @@ pub(crate) struct Scenario {
 /// A scenario's outcome: the functions' shares, the deliveries' ends, the
 /// bytes the table grew by (items and their overhead) and those sent.
 pub(crate) struct Outcome {
-    pub(crate) shares: [Share; 3],
+    pub(crate) shares: [Share; 4],
     pub(crate) deliveries: Vec<hookline::model::Delivery>,
     pub(crate) stored_bytes: f64,
     pub(crate) sent_bytes: f64,
 }
 
-fn ops(shares: &[Share; 3], per: f64) -> String {
+fn ops(shares: &[Share; 4], per: f64) -> String {
     let mut all: BTreeMap<String, u64> = BTreeMap::new();
     for s in shares {
         for (op, n) in &s.bill.requests {
@@ -163,7 +163,7 @@ pub(crate) fn report(run: &Scenario, out: &Outcome) {
         f64::from(attempts) / per
     );
     println!("  requests per delivery: {}", ops(&out.shares, per));
-    for (name, s) in ["ingest", "deliver", "retry"].iter().zip(&out.shares) {
+    for (name, s) in ["ingest", "outbox", "deliver", "retry"].iter().zip(&out.shares) {
         println!(
             "  {name:<8} WRU {:>5.2}  RRU {:>5.2}  SQS {:>4.2}  Lambda {:>4.2} × {:>5.1} ms  → ${:.2}/M",
             s.bill.wru / per,

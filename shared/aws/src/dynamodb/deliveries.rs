@@ -1,37 +1,115 @@
-//! Deliveries: reads, listings, attempts recorded under their condition, cancellations.
-
-use std::time::Duration;
+//! Deliveries: a stub in its event until its first attempt, then its
+//! outcome record; attempts recorded under their condition; cancellations.
+//!
+//! DRAFT for data model v2 (issue #27), not compiled: listings
+//! (`list_deliveries`) and the sweep still to be rewritten on the new keys
+//! (see WIP-data-model-v2.md).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use hookline::model::{Attempt, Delivery, DeliveryId, DeliveryStatus, EventId, SubscriptionId};
 use hookline::ports::{DeliveryFilter, DeliveryStore, Page, PageRequest, Recorded, Recording, StoreError};
 
 use super::items::{
-    get_s, last_attempt, n, record, s, subscription_listing, subscription_partitions, tenant_partitions,
+    get_s, key, last_attempt, millis, n, outcome_group, outcome_partition, pending_delivery, record, s,
+    stubs, to_json,
 };
-use super::listing::LoadDeliveries;
-use super::{DynamoStore, GSI1, GSI2};
+use super::{DynamoStore, Item};
+use crate::size::{WRITE_UNIT, item_size};
+
+/// A delivery as the store last wrote it: from its outcome record (with
+/// the item, whose latest attempt a rewrite carries over), or from its
+/// event's stub before any (no item).
+pub(super) struct Found {
+    pub(super) delivery: Delivery,
+    pub(super) record: Option<Item>,
+}
+
+impl DynamoStore {
+    /// Delivery `id`: its event (and so its stub, which names the
+    /// partition of its record), then its record, `consistent` or not.
+    pub(super) async fn find(&self, id: &DeliveryId, consistent: bool) -> Result<Option<Found>, StoreError> {
+        let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(None) };
+        let Some((event, item)) = self.event_item_of(&event_id).await? else { return Ok(None) };
+        let Some(stub) = stubs(&item)?.into_iter().find(|s| s.index == index) else { return Ok(None) };
+        let pending = pending_delivery(&event, &stub)?;
+        self.remember_event(&event);
+        let pk = outcome_partition(&outcome_group(&pending.target, &pending.tenant), id);
+        match self.read(pk, id.as_str(), consistent).await? {
+            Some(item) => Ok(Some(Found { delivery: record(&item)?, record: Some(item) })),
+            None => Ok(Some(Found { delivery: pending, record: None })),
+        }
+    }
+
+    /// Writes `d` as its outcome record over what `found` read, only if
+    /// that is still what the table holds (status and attempts; absent
+    /// when there was no record), keeping its latest attempt and adding a
+    /// `due` entry when `due` says so.
+    pub(super) async fn rewrite(
+        &self,
+        d: &Delivery,
+        found: &Found,
+        due: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let item = self.outcome_item(d, found.record.as_ref().and_then(|i| i.get("att")), due)?;
+        match &found.record {
+            None => self.put_if(item, "attribute_not_exists(pk)", &[]).await,
+            Some(_) => {
+                let was = &found.delivery;
+                self.put_if(
+                    item,
+                    "#status = :s AND attempts = :a",
+                    &[(":s", s(was.status.as_str())), (":a", n(was.attempts.into()))],
+                )
+                .await
+            }
+        }
+    }
+
+    /// Puts `attempt` in its own item, kept the retention past the later of
+    /// its start and `keep_until`.
+    pub(super) async fn put_attempt(
+        &self,
+        attempt: &Attempt,
+        keep_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(format!("A#{}", attempt.delivery_id), &format!("{:05}", attempt.number));
+        item.insert("rec".into(), s(to_json(attempt)?));
+        item.insert("expires_at".into(), self.expiry(keep_until.unwrap_or_default().max(attempt.started_at)));
+        self.put(item).await
+    }
+}
 
 #[async_trait]
 impl DeliveryStore for DynamoStore {
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        Ok(self.delivery_and_item(id).await?.map(|(d, _)| d))
+        Ok(self.find(id, true).await?.map(|f| f.delivery))
     }
 
     async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        self.read(format!("DLV#{id}"), "DLV", false).await?.map(|i| record(&i)).transpose()
+        Ok(self.find(id, false).await?.map(|f| f.delivery))
     }
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
-        let Some(item) = self.get(format!("EVT#{event_id}"), "EVT").await? else { return Ok(Vec::new()) };
-        let ids: Vec<String> = match item.get("dlv") {
-            Some(AttributeValue::L(list)) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
-            _ => Vec::new(),
-        };
-        self.deliveries_by_id(&ids).await
+        let Some((event, item)) = self.event_item_of(event_id).await? else { return Ok(Vec::new()) };
+        let pending: Vec<Delivery> =
+            stubs(&item)?.iter().map(|stub| pending_delivery(&event, stub)).collect::<Result<_, _>>()?;
+        let keys: Vec<Item> = pending
+            .iter()
+            .map(|d| key(outcome_partition(&outcome_group(&d.target, &d.tenant), &d.id), d.id.as_str()))
+            .collect();
+        let mut records: std::collections::HashMap<String, Item> = std::collections::HashMap::new();
+        for item in self.batch_get(keys, true).await? {
+            records.insert(get_s(&item, "sk")?.to_owned(), item);
+        }
+        pending
+            .into_iter()
+            .map(|d| match records.remove(d.id.as_str()) {
+                Some(item) => record(&item),
+                None => Ok(d),
+            })
+            .collect()
     }
 
     async fn list_deliveries(
@@ -39,72 +117,84 @@ impl DeliveryStore for DynamoStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
-        let cursor = page.cursor.clone();
-        if let Some(sub) = &filter.subscription_id {
-            return self
-                .page_index(
-                    GSI1,
-                    ("g1pk", "g1sk"),
-                    subscription_partitions(&subscription_listing(sub)),
-                    cursor,
-                    page.limit,
-                    LoadDeliveries(filter),
-                )
-                .await;
-        }
-        if let Some(tenant) = &filter.tenant {
-            return self
-                .page_index(
-                    GSI2,
-                    ("g2pk", "g2sk"),
-                    tenant_partitions(tenant),
-                    cursor,
-                    page.limit,
-                    LoadDeliveries(filter),
-                )
-                .await;
-        }
-        if let Some(event) = &filter.event_id {
-            let mut all = self.event_deliveries(event).await?;
-            all.retain(|d| filter.matches(d) && cursor.as_deref().is_none_or(|c| d.id.as_str() < c));
-            all.sort_by(|a, b| b.id.cmp(&a.id));
-            let more = all.len() > page.limit;
-            all.truncate(page.limit);
-            let next_cursor = if more { all.last().map(|d| d.id.to_string()) } else { None };
-            return Ok(Page { items: all, next_cursor });
-        }
-        Err(StoreError::Internal("listing deliveries needs a tenant, subscription or event".into()))
+        self.list_v2(filter, page).await
     }
 
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
-        // The delivery's partition: its item (with the latest attempt) and
-        // the older attempts' items. An attempt found in both places (a crash
-        // between the two writes of `record_attempt`) is listed once.
+        // The older attempts' items, and the latest in the record. One found
+        // in both (a crash between the two writes of a retry) is listed once.
         let mut by_number = std::collections::BTreeMap::new();
-        for item in self.partition(format!("DLV#{id}")).await? {
-            let attempt: Option<Attempt> = match get_s(&item, "sk")? {
-                "DLV" => last_attempt(&item)?,
-                sk if sk.starts_with("ATT#") => Some(record(&item)?),
-                _ => None,
-            };
-            if let Some(a) = attempt {
-                by_number.insert(a.number, a);
-            }
+        for item in self.partition(format!("A#{id}")).await? {
+            let a: Attempt = record(&item)?;
+            by_number.insert(a.number, a);
+        }
+        if let Some(Found { record: Some(item), .. }) = self.find(id, true).await?
+            && let Some(a) = last_attempt(&item)?
+        {
+            by_number.insert(a.number, a);
         }
         Ok(by_number.into_values().collect())
     }
 
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
-        // SQS is not in this store's transactions: the follow-up and the
-        // acknowledgement are the caller's and the event source mapping's.
-        let applied = self.record(r.attempt, r.update, r.keep_until, r.delivery).await?;
+        // A first attempt of a delivery the caller read pending: no read —
+        // its record is written only if none exists (the read it was given
+        // showed none). Later attempts read the record, move the attempt it
+        // held to its own item, then write it under its condition.
+        let found = match r.delivery.filter(|d| d.attempts == 0 && d.id == r.attempt.delivery_id) {
+            Some(d) => Some(Found { delivery: d.clone(), record: None }),
+            None => self.find(&r.attempt.delivery_id, true).await?,
+        };
+        let Some(found) = found else {
+            return Ok(Recorded { applied: false, follow_up_queued: false, acknowledged: false });
+        };
+        let mut d = found.delivery.clone();
+        if !d.record(r.attempt, r.update) {
+            return Ok(Recorded { applied: false, follow_up_queued: false, acknowledged: false });
+        }
+        if let Some(item) = &found.record
+            && let Some(older) = last_attempt(item)?
+            && older.number < r.attempt.number
+        {
+            self.put_attempt(&older, r.keep_until).await?;
+        }
+        // A due entry only where a retry waits in the store (not queued).
+        let due = match (d.status, d.due_at) {
+            (DeliveryStatus::Pending, Some(at)) if !r.update.queued => Some(millis(at)),
+            (status, _) if status.is_final() => {
+                found.record.as_ref().and_then(|i| super::items::get_n(i, "due_at").ok())
+            }
+            _ => None,
+        };
+        let mut item = self.outcome_item(&d, Some(&s(to_json(r.attempt)?)), due)?;
+        let separately = item_size(&item) > WRITE_UNIT;
+        if separately {
+            item.remove("att");
+        }
+        let applied = match &found.record {
+            None => self.put_if(item, "attribute_not_exists(pk)", &[]).await?,
+            Some(_) => {
+                self.put_if(
+                    item,
+                    "#status = :pending AND attempts = :prev",
+                    &[
+                        (":pending", s(DeliveryStatus::Pending.as_str())),
+                        (":prev", n(found.delivery.attempts.into())),
+                    ],
+                )
+                .await?
+            }
+        };
+        if applied && separately {
+            self.put_attempt(r.attempt, r.keep_until).await?;
+        }
         Ok(Recorded { applied, follow_up_queued: false, acknowledged: false })
     }
 
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
-        lease: Duration,
+        lease: std::time::Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.sweep_due(now, lease, limit).await
@@ -117,18 +207,11 @@ impl DeliveryStore for DynamoStore {
         due_at: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         for _ in 0..5 {
-            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(None) };
-            let (status, attempts) = (d.status, d.attempts);
+            let Some(found) = self.find(id, true).await? else { return Ok(None) };
+            let mut d = found.delivery.clone();
             d.reopen(at, due_at);
-            let done = self
-                .rewrite_delivery(
-                    &d,
-                    &item,
-                    "#status = :s AND attempts = :a",
-                    &[(":s", s(status.as_str())), (":a", n(attempts.into()))],
-                )
-                .await?;
-            if done {
+            // The redelivery's safety net: its due entry.
+            if self.rewrite(&d, &found, Some(millis(due_at))).await? {
                 return Ok(Some(d));
             }
         }
@@ -137,20 +220,13 @@ impl DeliveryStore for DynamoStore {
 
     async fn cancel_delivery(&self, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         for _ in 0..5 {
-            let Some((mut d, item)) = self.delivery_and_item(id).await? else { return Ok(false) };
-            let attempts = d.attempts;
+            let Some(found) = self.find(id, true).await? else { return Ok(false) };
+            let mut d = found.delivery.clone();
             if !d.cancel(now) {
                 return Ok(false);
             }
-            let done = self
-                .rewrite_delivery(
-                    &d,
-                    &item,
-                    "#status = :pending AND attempts = :a",
-                    &[(":pending", s("pending")), (":a", n(attempts.into()))],
-                )
-                .await?;
-            if done {
+            let kept = found.record.as_ref().and_then(|i| super::items::get_n(i, "due_at").ok());
+            if self.rewrite(&d, &found, kept).await? {
                 return Ok(true);
             }
         }
@@ -162,23 +238,26 @@ impl DeliveryStore for DynamoStore {
         id: &SubscriptionId,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        // The attempted ones are in the subscription's outcome partitions;
+        // one never attempted is canceled when its message is handled (its
+        // subscription is gone).
         let filter = DeliveryFilter {
             subscription_id: Some(id.clone()),
             status: Some(DeliveryStatus::Pending),
             ..Default::default()
         };
-        let mut n = 0;
+        let mut canceled = 0;
         let mut cursor = None;
         loop {
             let p = self.list_deliveries(&filter, &PageRequest { cursor, limit: 100 }).await?;
             for d in &p.items {
                 if self.cancel_delivery(&d.id, now).await? {
-                    n += 1;
+                    canceled += 1;
                 }
             }
             match p.next_cursor {
                 Some(c) => cursor = Some(c),
-                None => return Ok(n),
+                None => return Ok(canceled),
             }
         }
     }

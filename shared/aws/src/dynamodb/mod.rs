@@ -1,160 +1,181 @@
-//! The store on one DynamoDB table (single-table design). Keys:
+//! The store on one DynamoDB table (single-table design), at the floor of
+//! what its promises cost: a first try writes two items — the event, which
+//! carries its deliveries' pending stubs, and the delivery's outcome record,
+//! which is also its subscription's listing entry. Keys (the schema's
+//! version, [`SCHEMA_VERSION`], is in item `META`/`SCHEMA`):
 //!
-//! | item | pk | sk | index keys |
+//! | item | pk | sk | when written |
 //! |---|---|---|---|
+//! | event, with a stub per delivery | `E#<tenant hash>#<k>` | `<event id>` | at publish (the stream's `INSERT` is the outbox) |
+//! | a delivery's outcome (state, latest attempt) | `D#<subscription>#<k>`, or `D#*<tenant>#<k>` for a one-off URL | `<delivery id>` | at its first attempt, and each one after; a cancel or redelivery |
+//! | an older attempt | `A#<delivery id>` | `<nnnnn>` | when the next attempt replaces it in the outcome |
+//! | idempotency key of a keyed API publish | `IDEM#<tenant>#<key>` | `IDEM` | before its event |
 //! | subscription | `SUB#<id>` | `SUB` | g1: `SUBS#<tenant>` / id |
 //! | tenant record (secret, one-off profile) | `TENANT#<t>` | `TENANT` | |
 //! | a tenant's subscription count | `TENANT#<t>` | `SUBS` | |
-//! | event | `EVT#<id>` | `EVT` | |
-//! | idempotency key (event id, request fingerprint, `<target>=<delivery id>` per delivery) | `IDEM#<t>#<key>` | `IDEM` | |
-//! | delivery | `DLV#<id>` | `DLV` | g1: `DLVS#<subscription>#<k>` / id; g2: `DLVT#<tenant>#<k>` / id; due: shard / due_at |
-//! | attempt | `DLV#<id>` | `ATT#<nnnnn>` | |
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
-//! | where the scheduler's sweep of each `due` shard starts | `SCHED` | `DUE` | |
+//! | where the sweep of each `due` shard starts | `SCHED` | `DUE` | |
 //! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
-//! | attempts in an hour (the portal's charts) | `COUNT#<subscription or *>#<shard>` | `H#<unix hour start>` | |
+//! | attempts in an hour (the charts) | `COUNT#<subscription or *>#<shard>` | `H#<unix hour>` | |
+//! | the schema's version | `META` | `SCHEMA` | once, by the first function to start |
 //!
-//! A delivery's latest attempt rides in the delivery item itself (attribute
-//! `att`): recording attempt *n* writes attempt *n − 1* out to its own item,
-//! then the delivery with attempt *n* under its condition. A first-try
-//! success is one write, not two, and a crash between the two writes loses
-//! nothing (the older attempt is in both places until the second lands).
+//! **Ids lead to items.** An event id carries its tenant's hash and its
+//! deliveries' ids carry the event's (`hookline::model::EventId`): the event
+//! item's key is computed from either, and a delivery's stub inside it (its
+//! target, and the wait before its first attempt) names the partition of its
+//! outcome record. So a delivery is visible, pending, the moment its publish
+//! returns, and every read by id is a `GetItem`.
 //!
-//! Indexes project keys only, so rewriting a delivery's state writes to an
-//! index only when that index's keys change. `due` is sparse: a pending
-//! delivery's entry is its due time; a finished delivery keeps the entry
-//! it had (taking it out would be one more index write on every delivery)
-//! until TTL removes the item. The scheduler therefore sweeps each shard
-//! from where its last run left it (item `SCHED`, at most one write a run)
-//! rather than from the beginning: every entry is read about once, a
-//! finished delivery's by an eventually consistent `BatchGetItem` (half a
-//! read unit) that shows it finished, and skipped. Nothing is passed over:
-//! every writer sets a due time at least its own now plus the queue grace,
-//! and a sweep position stays [`SWEEP_SETTLE`] behind the run's clock.
+//! **What a first try costs.** The publish: one `PutItem` of the event
+//! (payload compressed with raw deflate when that makes it smaller by a
+//! quarter — a 1 KB JSON payload becomes ~600 B, so the event with a stub
+//! fits one write unit; an incompressible one is stored as sent). The
+//! table's stream (`NEW_IMAGE`, free to write and, from Lambda, to read)
+//! carries the new event to the outbox function, which queues each
+//! delivery's first attempt: nothing stored is left unsent, with no
+//! per-delivery index entry. The attempt: an eventually consistent read of
+//! the event (the deliver handler's second read of it is served from this
+//! process's memory), of the outcome record (none yet: the stub stands
+//! for it; a cancel before the first attempt writes one), of the
+//! subscription, and one
+//! `PutItem` of the outcome record, conditioned on the attempt count it
+//! replaces (`attribute_not_exists` for the first). A retry reads the record
+//! consistently, moves the attempt it held to its own item, and writes the
+//! record again.
 //!
-//! No partition key takes more than DynamoDB's 1,000 writes a second from
-//! one busy endpoint or tenant: every key a delivery writes is either its
-//! own (`DLV#<id>`, `EVT#<id>`) or one of several shards, chosen by a hash
-//! of the delivery id (`k`, [`spread`]). A subscription's listing has
-//! [`SUBSCRIPTION_SHARDS`] partitions (one `gsi1` entry per delivery:
-//! 32,000 deliveries a second before one passes 1,000), a tenant's
-//! [`TENANT_SHARDS`], the `due` index [`DUE_SHARDS`] (an entry added at
-//! publish, and moved by each retry: 128,000 first tries a second). A
-//! listing reads all its shards newest first and merges them by id (the
-//! ids are ULIDs, so by time): one query per shard per page, each read only
-//! when the merge reaches it ([`DynamoStore::page_index`]); the scheduler
-//! queries every `due` shard each run. `scripts/bench-cost` measures the
-//! busiest key of each. Writes that must not race carry condition expressions:
-//! subscriptions and tenant records carry their version (`ver`) and every
-//! rewrite is conditioned on the one it read; a subscription is created in
-//! one transaction with its tenant's count, conditioned on the limit.
-//! Reads are eventually consistent (half a read unit) where a stale answer
-//! is caught: an event (asked again when missing), the sweep's reads, and
-//! the deliver handler's `peek_delivery` / `peek_subscription` (see
-//! `hookline::deliver`); the rest are strongly consistent.
+//! **Listings without indexes.** A subscription's deliveries are its
+//! outcome records, [`SUBSCRIPTION_SHARDS`] partitions merged newest first
+//! (the ids are ULIDs, so by time); a tenant's are read from its events,
+//! [`EVENT_SHARDS`] partitions named by its hash, each event's stubs matched
+//! to their outcome records by key (`BatchGetItem`). Both list every
+//! delivery once attempted; the tenant's listing shows unattempted ones too.
+//! Only subscriptions keep an index (`gsi1`, written when a subscription
+//! is), and the `due` index is sparse: an entry only where a retry waits in
+//! the store past the queue's longest delay, or a redelivery's safety net.
+//! A first attempt whose message dies in the delivery DLQ is brought back
+//! by the retry function's redriver (`SqsDeadLetters::redrive_all`).
+//! The scheduler sweeps each `due` shard onward from where its last run
+//! stopped (item `SCHED`); a finished delivery keeps the entry it had until
+//! TTL removes it (removing it would be one more index write).
 //!
-//! TTL (`expires_at`) follows the work. An event carries `last_by`, the
-//! latest its deliveries can be attempted (set at publish from the longest
-//! its targets' schedules can run; moved later by an `UpdateItem` only when
-//! a retry, redelivery or replay goes past it) and expires the retention
-//! after that; an attempt item, the retention past the later of its start
-//! and its event's `last_by`; a delivery, the retention after it finishes
-//! (a pending one never); an idempotency key, the retention after its
+//! **No hot partition.** Every key a delivery writes is its own (`A#<id>`,
+//! the event) or one of several shards, chosen by a hash of the id
+//! ([`spread`](items::spread)): one endpoint at 10,000 deliveries a second
+//! puts 312 writes a second on each of its 32 outcome partitions, one tenant
+//! at 20,000 events a second 312 on each of its 64 event partitions
+//! (DynamoDB allows 1,000); `hookline-load hot` measures it.
+//!
+//! **Conditions.** Subscriptions and tenant records carry their version
+//! (`ver`) and every rewrite is conditioned on the one it read; a
+//! subscription is created in one transaction with its tenant's count. An
+//! outcome record is written only over the status and attempt count it was
+//! read with, so an attempt is counted once and a finished delivery never
+//! comes back but by a redelivery. A keyed publish from the ingest queue has
+//! its id derived from its message (id and sent time): the event is put only
+//! if absent, and a second receive finds it. A keyed API publish takes its
+//! key's item first, then puts the event; a repeat finds the key and the
+//! event (or, past [`PUBLISH_IN_FLIGHT`], writes the event the first one
+//! did not).
+//!
+//! **TTL** (`expires_at`) follows the work: an event the retention after
+//! `last_by`, the latest any of its deliveries can be attempted (moved later
+//! by an `UpdateItem` only when a retry, redelivery or replay goes past it);
+//! an outcome record and its older attempts the retention after the
+//! delivery finishes (pending: never); a key item the retention after its
 //! publish.
 //!
 //! A rate-limited subscription's schedule is one item holding its TAT
-//! (`tat`, unix microseconds; see `hookline::policy::rate`): a lease moves
-//! it with one `UpdateItem` conditioned on the value it was computed from
-//! — no read when the schedule is idle (condition `tat <= now`), and when
-//! it is busy the failed condition returns the item, so the second try is
-//! the last. One lease serves up to ten deliveries.
-//!
-//! Hourly attempt counts are sums a process adds at once (a deliver
-//! function at the end of its batch: one `UpdateItem` with `ADD` per scope
-//! and hour, not per attempt). Each flush picks one of [`COUNT_SHARDS`]
-//! partitions per scope, so one busy endpoint — or the service-wide count
-//! every flush touches — spreads its writes over eight partition keys; a
-//! chart queries the eight and sums them by hour. Counts expire
-//! [`COUNT_RETENTION`] after their hour.
+//! (`tat`, unix microseconds): a lease moves it with one `UpdateItem`
+//! conditioned on the value it was computed from. Hourly attempt counts are
+//! sums a process adds at once, over [`COUNT_SHARDS`] partitions a scope.
 
 mod counts;
 mod deliveries;
 mod events;
 mod items;
 mod listing;
+mod outbox;
 mod rate_slots;
 mod subscriptions;
 mod sweep;
 mod table;
 
-pub use items::{due_shard, listing_shard};
+pub use items::{due_shard, event_partition, outcome_partition};
+pub use outbox::{first_attempts, is_event_item};
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use items::key;
 
+use hookline::model::{Event, EventId};
 use hookline::ports::StoreError;
 
 use crate::error::store_error;
+use items::{get_n, key, n};
 
-/// Shards of the `due` index: every delivery adds an entry at publish (and
-/// each retry moves it), so 128 shards keep each partition at 156 writes a
-/// second at 20,000 first tries a second (DynamoDB's limit is 1,000 a
-/// partition), with room for retries and an unlucky spread.
+/// The data model this code reads and writes (item `META`/`SCHEMA`). A
+/// table without it that holds anything was written by an earlier version:
+/// [`DynamoStore::check_schema`] refuses it.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Shards of the `due` index: an entry for each retry that waits in the
+/// store, so even every delivery of an endpoint failing at 10,000 a second
+/// puts 78 writes a second on each (DynamoDB's limit is 1,000).
 pub const DUE_SHARDS: u32 = 128;
 
-/// How far behind the clock a `due` shard's sweep position stays. Every
-/// writer sets a due time at least its own now (a first try's or a retry's
-/// plus the 15-minute queue grace, a claim's lease end), so an entry can
-/// appear behind a sweep only if the index lagged, or its writer's clock
-/// was behind the scheduler's, by more than this as well as that grace.
-/// Entries due within it of a run are read again by the next.
+/// How far behind the clock a `due` shard's sweep position stays: an entry
+/// can appear behind a sweep only if the index lagged, or its writer's
+/// clock was behind the scheduler's, by more than this.
 pub const SWEEP_SETTLE: Duration = Duration::from_secs(10);
 
 /// The partition key of the item holding the sweep's positions (sort key
 /// `DUE`).
 pub const SWEEP_POSITIONS_PK: &str = "SCHED";
 
-/// `due` entries read per shard per query in a sweep: a round of every
-/// shard's page holds at most 12,800 delivery items (~13 MB) in memory.
+/// `due` entries read per shard per query in a sweep.
 pub(super) const SWEEP_PAGE: i32 = 100;
 
-/// Shards of a subscription's deliveries listing (index `gsi1`): one entry
-/// per delivery, 312 writes a second a partition at 10,000 deliveries a
-/// second to one endpoint.
+/// Partitions of a subscription's outcome records: 312 writes a second
+/// each at 10,000 deliveries a second to one endpoint.
 pub const SUBSCRIPTION_SHARDS: u32 = 32;
 
-/// Shards of a tenant's deliveries listing (index `gsi2`): 312 writes a
-/// second a partition at 20,000 deliveries a second for one tenant.
-pub const TENANT_SHARDS: u32 = 64;
+/// Partitions of a tenant's events: 312 writes a second each at 20,000
+/// events a second for one tenant.
+pub const EVENT_SHARDS: u32 = 64;
 
-/// Requests one store call has in flight at once (a listing's or a
-/// scheduler run's shard queries, a keyed publish's puts).
+/// Requests one store call has in flight at once.
 pub(super) const REQUESTS_IN_FLIGHT: usize = 16;
 
-/// Shards of each scope's hourly counts: a flush adds to one of them, a
-/// chart reads and sums them all.
+/// Shards of each scope's hourly counts.
 pub const COUNT_SHARDS: u32 = 8;
 
 /// The longest a publish can still be writing after it took its
 /// idempotency key: more than the publishing functions' timeout (30 s in
-/// template.yaml). A repeat finds a part-written publish finished only
-/// after this, so it never races one that is still running.
+/// template.yaml). A repeat finishes a part-written publish only after this,
+/// so it never races one still running.
 pub const PUBLISH_IN_FLIGHT: Duration = Duration::from_secs(120);
 
-/// Name of the subscriptions-by-tenant / deliveries-by-subscription index.
+/// Name of the subscriptions-by-tenant index.
 pub const GSI1: &str = "gsi1";
 
-/// Name of the deliveries-by-tenant index.
-pub const GSI2: &str = "gsi2";
-
-/// Name of the sparse, sharded index of due deliveries.
+/// Name of the sparse, sharded index of retries waiting in the store.
 pub const DUE_INDEX: &str = "due";
 
-type Item = HashMap<String, AttributeValue>;
+/// Events the process keeps, at most.
+const CACHE_ENTRIES: usize = 1024;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// What the process read a moment ago, kept for its next use: the event a
+/// delivery's peek read (the deliver handler asks for it straight after;
+/// an event never changes but by `keep_event`, which forgets it here).
+#[derive(Default)]
+pub(super) struct Seen {
+    events: HashMap<EventId, Event>,
+}
 
 /// The DynamoDB store.
 #[derive(Clone)]
@@ -162,6 +183,7 @@ pub struct DynamoStore {
     pub(super) client: Client,
     pub(super) table: String,
     pub(super) retention: chrono::Duration,
+    pub(super) seen: Arc<Mutex<Seen>>,
 }
 
 impl DynamoStore {
@@ -169,21 +191,72 @@ impl DynamoStore {
     /// (DynamoDB TTL on `expires_at`; see the module's notes).
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
-        Self { client, table: table.into(), retention }
+        Self { client, table: table.into(), retention, seen: Arc::default() }
     }
 
-    /// One cheap call (an eventually consistent read of a key that never
-    /// exists: half a read unit), so the client's credentials and connection
-    /// are ready before the first real request.
+    pub(super) fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        // A panic while holding it leaves plain maps: usable.
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps `event` for the next [`hookline::ports::EventStore::get_event`] of it.
+    pub(super) fn remember_event(&self, event: &Event) {
+        let mut seen = self.seen();
+        if seen.events.len() >= CACHE_ENTRIES {
+            seen.events.clear();
+        }
+        seen.events.insert(event.id.clone(), event.clone());
+    }
+
+    pub(super) fn forget_event(&self, id: &EventId) {
+        self.seen().events.remove(id);
+    }
+
+    /// Event `id`, if this process read it a moment ago for a delivery
+    /// (once: the next read of it goes to the table).
+    pub(super) fn take_remembered_event(&self, id: &EventId) -> Option<Event> {
+        self.seen().events.remove(id)
+    }
+
+    /// Reads the schema marker (one consistent read of a small item), so the
+    /// client's credentials and connection are ready before the first real
+    /// request, and [`Self::check_schema`]'s answer with it: a table of
+    /// another data model is an error here.
     pub async fn warm_up(&self) -> Result<(), StoreError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key("WARM-UP".into(), "WARM-UP")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.check_schema().await?.map_err(StoreError::refused)
+    }
+
+    /// Whether this code can use the table: `Ok(Err(what to do))` for a
+    /// table another version of hookline wrote (its data model is not this
+    /// one); a new, empty table is marked as this version's. `Err` when the
+    /// table could not be asked.
+    pub async fn check_schema(&self) -> Result<Result<(), String>, StoreError> {
+        if let Some(item) = self.get("META".into(), "SCHEMA").await? {
+            return Ok(match get_n(&item, "v")? {
+                SCHEMA_VERSION => Ok(()),
+                v => Err(format!(
+                    "table {} holds data model v{v}; this hookline reads v{SCHEMA_VERSION}: deploy the \
+                     version that wrote it, or a new stack beside it (docs/deploy.md, \"Moving to a new \
+                     data model\")",
+                    self.table
+                )),
+            });
+        }
+        let any = self.client.scan().table_name(&self.table).limit(1).send().await.map_err(store_error)?;
+        if any.count() > 0 {
+            return Ok(Err(format!(
+                "table {} was written by hookline before data model v{SCHEMA_VERSION} (events, \
+                 deliveries and indexes kept another way), which this version cannot read: deploy a \
+                 new stack beside it and let the old one finish its deliveries (docs/deploy.md, \
+                 \"Moving to a new data model\")",
+                self.table
+            )));
+        }
+        let mut marker = key("META".into(), "SCHEMA");
+        marker.insert("v".into(), n(SCHEMA_VERSION));
+        // Two first starts at once: either one's marker is the same.
+        self.put_if(marker, "attribute_not_exists(pk)", &[]).await?;
+        Ok(Ok(()))
     }
 }
 

@@ -6,10 +6,9 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use hookline::model::{Health, Subscription, SubscriptionId, Tenant, TenantId};
 use hookline::ports::{Page, PageRequest, StoreError, SubscriptionStore, TenantStore, Written};
 
+use super::DynamoStore;
 use super::items::{at_version, corrupt, count_key, key, n, record, s, subscription_item, to_json, version};
-use super::listing::LoadSubscriptions;
 use super::table::{failed_conditions, put};
-use super::{DynamoStore, GSI1};
 use crate::error::store_error;
 
 #[async_trait]
@@ -115,15 +114,7 @@ impl SubscriptionStore for DynamoStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Subscription>, StoreError> {
-        self.page_index(
-            GSI1,
-            ("g1pk", "g1sk"),
-            vec![format!("SUBS#{tenant}")],
-            page.cursor.clone(),
-            page.limit,
-            LoadSubscriptions,
-        )
-        .await
+        self.page_subscriptions(tenant, page).await
     }
 
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {

@@ -1,5 +1,6 @@
 //! The scheduler's sweep of the `due` shards, onward from where each last stopped.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -43,14 +44,15 @@ impl DynamoStore {
         self.put(item).await
     }
 
-    /// Claims the delivery behind one `due` entry (`pk`, due at `at`) if it
-    /// is pending and due, from `read` (the item as an eventually
-    /// consistent read found it) — read again consistently when that item
-    /// does not hold this entry (it lags the index, or moved on). A
-    /// finished delivery keeps its last entry; it is passed here once.
+    /// Claims the delivery behind one `due` entry (its outcome record at
+    /// `pk`/`sk`, due at `at`) if it is pending and due, from `read` (the
+    /// record as an eventually consistent read found it) — read again
+    /// consistently when that does not hold this entry (it lags the index,
+    /// or moved on). A finished delivery keeps its last entry; it is passed
+    /// here once.
     pub(super) async fn claim_entry(
         &self,
-        pk: &str,
+        (pk, sk): (&str, &str),
         at: i64,
         read: Option<Item>,
         now: DateTime<Utc>,
@@ -58,7 +60,7 @@ impl DynamoStore {
     ) -> Result<Option<Delivery>, StoreError> {
         let item = match read.filter(|item| get_n(item, "due_at").ok() == Some(at)) {
             Some(item) => item,
-            None => match self.get(pk.to_owned(), "DLV").await? {
+            None => match self.get(pk.to_owned(), sk).await? {
                 Some(item) => item,
                 None => return Ok(None),
             },
@@ -71,9 +73,8 @@ impl DynamoStore {
         d.due_at = Some(lease_end);
         // The condition holds only for the state read, whichever read it was.
         let taken = self
-            .rewrite_delivery(
-                &d,
-                &item,
+            .put_if(
+                self.outcome_item(&d, item.get("att"), Some(millis(lease_end)))?,
                 "#status = :pending AND due_at = :old AND attempts = :a",
                 &[(":pending", s("pending")), (":old", n(old_due)), (":a", n(d.attempts.into()))],
             )
@@ -119,12 +120,15 @@ impl DynamoStore {
                 .try_collect()
                 .await
                 .map_err(store_error)?;
-            let pks = pages
+            let keys = pages
                 .iter()
                 .flat_map(|p| p.items())
-                .map(|e| get_s(e, "pk").map(str::to_owned))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut read = self.items_by_pk(&pks, "DLV", false).await?;
+                .map(|e| Ok(key(get_s(e, "pk")?.to_owned(), get_s(e, "sk")?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut read: HashMap<(String, String), Item> = HashMap::new();
+            for item in self.batch_get(keys, false).await? {
+                read.insert((get_s(&item, "pk")?.to_owned(), get_s(&item, "sk")?.to_owned()), item);
+            }
             let mut still_open = Vec::new();
             'shards: for ((k, _), page) in open.iter().zip(&pages) {
                 for entry in page.items() {
@@ -134,8 +138,9 @@ impl DynamoStore {
                         from[*k] = at;
                         continue 'shards;
                     }
-                    let pk = get_s(entry, "pk")?;
-                    if let Some(d) = self.claim_entry(pk, at, read.remove(pk), now, lease_end).await? {
+                    let (pk, sk) = (get_s(entry, "pk")?, get_s(entry, "sk")?);
+                    let found = read.remove(&(pk.to_owned(), sk.to_owned()));
+                    if let Some(d) = self.claim_entry((pk, sk), at, found, now, lease_end).await? {
                         claimed.push(d);
                     }
                 }

@@ -1,38 +1,18 @@
 //! The table's operations every part uses: get, put (plain, conditional, batched), query a partition, batch get.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
-};
-use chrono::{DateTime, Utc};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use futures_util::{StreamExt, TryStreamExt};
 
-use hookline::model::{Attempt, Delivery, DeliveryId};
 use hookline::ports::StoreError;
 
-use super::items::{corrupt, get_n, get_s, key, record, s, to_json};
+use super::items::{corrupt, key, s};
 use super::{DynamoStore, Item, REQUESTS_IN_FLIGHT};
 use crate::error::store_error;
 
 impl DynamoStore {
-    /// Puts `attempt` in its own item, kept the retention past the later of
-    /// its start and `keep_until` (the latest its event can be used, so no
-    /// attempt of a pending delivery expires before the delivery).
-    pub(super) async fn put_attempt(
-        &self,
-        attempt: &Attempt,
-        keep_until: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let mut item = key(format!("DLV#{}", attempt.delivery_id), &format!("ATT#{:05}", attempt.number));
-        item.insert("rec".into(), s(to_json(attempt)?));
-        item.insert("expires_at".into(), self.expiry(keep_until.unwrap_or_default().max(attempt.started_at)));
-        self.put(item).await
-    }
-
     /// Puts `item`, replacing what has its key.
     pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
@@ -43,15 +23,6 @@ impl DynamoStore {
             .await
             .map_err(store_error)?;
         Ok(())
-    }
-
-    /// A delivery and the item it was read from (to carry its `att` over).
-    pub(super) async fn delivery_and_item(
-        &self,
-        id: &DeliveryId,
-    ) -> Result<Option<(Delivery, Item)>, StoreError> {
-        let Some(item) = self.get(format!("DLV#{id}"), "DLV").await? else { return Ok(None) };
-        Ok(Some((record(&item)?, item)))
     }
 
     /// Every item of partition `pk`, strongly consistent, every page.
@@ -118,19 +89,6 @@ impl DynamoStore {
         Ok(out.item().cloned())
     }
 
-    /// Writes `d` back over the item it was read from (`read`, whose latest
-    /// attempt it keeps), only if `condition` still holds there.
-    pub(super) async fn rewrite_delivery(
-        &self,
-        d: &Delivery,
-        read: &Item,
-        condition: &str,
-        values: &[(&str, AttributeValue)],
-    ) -> Result<bool, StoreError> {
-        self.put_if(self.delivery_item(d, read.get("att"), get_n(read, "due_at").ok())?, condition, values)
-            .await
-    }
-
     /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
     pub(super) async fn put_if(
         &self,
@@ -159,73 +117,20 @@ impl DynamoStore {
         }
     }
 
-    /// Writes items with BatchWriteItem (25 per call), sending again what
-    /// DynamoDB leaves unprocessed under throttling, a bounded number of times.
-    pub(super) async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|i| {
-                    let put = PutRequest::builder().set_item(Some(i.clone())).build().map_err(corrupt)?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            for _ in 0..5 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                requests =
-                    out.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::unavailable("DynamoDB left writes unprocessed (throttled)"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads deliveries by id, in the order given (missing ones skipped).
-    pub(super) async fn deliveries_by_id(&self, ids: &[String]) -> Result<Vec<Delivery>, StoreError> {
-        let pks: Vec<String> = ids.iter().map(|id| format!("DLV#{id}")).collect();
-        let mut found = self.items_by_pk(&pks, "DLV", true).await?;
-        pks.iter().filter_map(|pk| found.remove(pk)).map(|item| record(&item)).collect()
-    }
-
-    /// The items with sort key `sk` under each of `pks` (missing ones
-    /// absent), by partition key: `BatchGetItem`s of 100, several in
-    /// flight; eventually consistent (half the price) unless `consistent`.
-    pub(super) async fn items_by_pk(
-        &self,
-        pks: &[String],
-        sk: &str,
-        consistent: bool,
-    ) -> Result<HashMap<String, Item>, StoreError> {
-        let chunks: Vec<Vec<Item>> =
-            pks.chunks(100).map(|chunk| chunk.iter().map(|pk| key(pk.clone(), sk)).collect()).collect();
-        let batches = chunks.into_iter().map(|keys| self.batch_get(keys, consistent));
+    /// The items with these keys (missing ones absent; any number of
+    /// keys): `BatchGetItem`s of 100, several in flight; eventually
+    /// consistent (half the price) unless `consistent`.
+    pub(super) async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
+        let batches = chunks.into_iter().map(|keys| self.batch_get_100(keys, consistent));
         let batches: Vec<Vec<Item>> =
             futures_util::stream::iter(batches).buffered(REQUESTS_IN_FLIGHT).try_collect().await?;
-        let mut out = HashMap::new();
-        for item in batches.into_iter().flatten() {
-            out.insert(get_s(&item, "pk")?.to_owned(), item);
-        }
-        Ok(out)
+        Ok(batches.into_iter().flatten().collect())
     }
 
     /// One `BatchGetItem` of up to 100 `keys`, asked again (bounded) for
     /// what throttling leaves unprocessed.
-    pub(super) async fn batch_get(
-        &self,
-        mut keys: Vec<Item>,
-        consistent: bool,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn batch_get_100(&self, mut keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for _ in 0..5 {
             if keys.is_empty() {
