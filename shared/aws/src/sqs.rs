@@ -156,6 +156,29 @@ pub const MAX_REDRIVES: u32 = 3;
 pub const REDRIVES_ATTRIBUTE: &str = "hookline-redrives";
 
 impl SqsDeadLetters {
+    /// Sends a dead message's `body` to the delivery queue (with its
+    /// redrive count, if given), then deletes it from the DLQ.
+    async fn move_back(
+        &self,
+        body: &str,
+        receipt: &str,
+        redrives: Option<aws_sdk_sqs::types::MessageAttributeValue>,
+    ) -> Result<(), QueueError> {
+        let mut send = self.client.send_message().queue_url(&self.queue_url).message_body(body);
+        if let Some(count) = redrives {
+            send = send.message_attributes(REDRIVES_ATTRIBUTE, count);
+        }
+        send.send().await.map_err(queue_error)?;
+        self.client
+            .delete_message()
+            .queue_url(&self.dlq_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+
     /// Moves what waits in the DLQ back onto the delivery queue, each
     /// message at most [`MAX_REDRIVES`] times, in up to `rounds` receives of
     /// ten; how many moved. A message is hidden for a minute while it moves
@@ -193,21 +216,7 @@ impl SqsDeadLetters {
                     .string_value((redrives + 1).to_string())
                     .build()
                     .map_err(QueueError::refused)?;
-                self.client
-                    .send_message()
-                    .queue_url(&self.queue_url)
-                    .message_body(body)
-                    .message_attributes(REDRIVES_ATTRIBUTE, count)
-                    .send()
-                    .await
-                    .map_err(queue_error)?;
-                self.client
-                    .delete_message()
-                    .queue_url(&self.dlq_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(queue_error)?;
+                self.move_back(body, receipt, Some(count)).await?;
                 moved += 1;
             }
         }
@@ -240,20 +249,7 @@ impl DeadLetters for SqsDeadLetters {
                 return Ok(false);
             }
             if let Some((dead, receipt)) = looked.into_iter().find(|(d, _)| d.id == id) {
-                self.client
-                    .send_message()
-                    .queue_url(&self.queue_url)
-                    .message_body(dead.body)
-                    .send()
-                    .await
-                    .map_err(queue_error)?;
-                self.client
-                    .delete_message()
-                    .queue_url(&self.dlq_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(queue_error)?;
+                self.move_back(&dead.body, &receipt, None).await?;
                 return Ok(true);
             }
         }

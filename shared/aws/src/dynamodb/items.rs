@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use hookline::model::{
-    Attempt, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget, Event, EventId, EventType, Subscription,
-    SubscriptionId, TenantId, tenant_hash,
+    Attempt, Delivery, DeliveryId, DeliveryTarget, Event, EventId, EventType, Subscription, SubscriptionId,
+    TenantId, tenant_hash,
 };
 use hookline::ports::StoreError;
 use hookline::target::TargetUrl;
@@ -293,21 +293,7 @@ pub(super) fn pending_delivery(event: &Event, stub: &Stub) -> Result<Delivery, S
         sub => DeliveryTarget::Subscription { subscription_id: parse_id(sub)? },
     };
     let at = |ms: i64| event.created_at + chrono::Duration::milliseconds(ms);
-    Ok(Delivery {
-        id,
-        event_id: event.id.clone(),
-        tenant: event.tenant.clone(),
-        event_type: event.event_type.clone(),
-        target,
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: Some(at(stub.first_in)),
-        due_at: stub.due_in.map(at),
-        give_up_reason: None,
-        last_status_code: None,
-        created_at: event.created_at,
-        updated_at: event.created_at,
-    })
+    Ok(Delivery::pending(event, id, target, at(stub.first_in), stub.due_in.map(at)))
 }
 
 impl DynamoStore {

@@ -489,27 +489,15 @@ impl Context {
             .enumerate()
             .map(|(n, (target, wait, _))| {
                 let first = now + span(wait);
-                Delivery {
-                    // Within MAX_DELIVERIES_PER_EVENT, checked above.
-                    id: event
-                        .id
-                        .delivery(n)
-                        .unwrap_or_else(|| DeliveryId::generate(now, self.entropy.id_bytes())),
-                    event_id: event.id.clone(),
-                    tenant: event.tenant.clone(),
-                    event_type: event.event_type.clone(),
-                    target,
-                    status: DeliveryStatus::Pending,
-                    attempts: 0,
-                    next_attempt_at: Some(first),
-                    // The scheduler's safety net, where the store does not
-                    // queue a stored delivery's message itself.
-                    due_at: (!self.events.queues_messages()).then_some(first + grace),
-                    give_up_reason: None,
-                    last_status_code: None,
-                    created_at: now,
-                    updated_at: now,
-                }
+                // Within MAX_DELIVERIES_PER_EVENT, checked above.
+                let id = event
+                    .id
+                    .delivery(n)
+                    .unwrap_or_else(|| DeliveryId::generate(now, self.entropy.id_bytes()));
+                // The scheduler's safety net, where the store does not queue
+                // a stored delivery's message itself. (`event` was made now.)
+                let due_at = (!self.events.queues_messages()).then_some(first + grace);
+                Delivery::pending(&event, id, target, first, due_at)
             })
             .collect();
         Ok((event, sorted(deliveries)))

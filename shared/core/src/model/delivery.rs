@@ -68,6 +68,32 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A new delivery `id` of `event` to `target`: pending, never
+    /// attempted, its first attempt at `first`, made when the event was.
+    pub fn pending(
+        event: &super::Event,
+        id: DeliveryId,
+        target: DeliveryTarget,
+        first: DateTime<Utc>,
+        due_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            id,
+            event_id: event.id.clone(),
+            tenant: event.tenant.clone(),
+            event_type: event.event_type.clone(),
+            target,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(first),
+            due_at,
+            give_up_reason: None,
+            last_status_code: None,
+            created_at: event.created_at,
+            updated_at: event.created_at,
+        }
+    }
+
     /// The subscription this delivery belongs to, if any.
     pub fn subscription_id(&self) -> Option<&SubscriptionId> {
         match &self.target {
