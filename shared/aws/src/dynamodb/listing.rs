@@ -253,14 +253,14 @@ impl DynamoStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>, StoreError> {
-        let cursor: Option<DeliveryId> = page.cursor.as_deref().map(parse_id).transpose()?;
-        let below = match &cursor {
-            Some(c) => Some((
-                c.event_id().ok_or_else(|| super::items::corrupt("a cursor without an event"))?.to_string(),
-                true,
-            )),
-            None => None,
-        };
+        // A delivery id leads to its event: events up to it are read. A
+        // cursor that is not one (the API lets through any short word) is
+        // a bound on the ids as text, as every store compares them.
+        let cursor = page.cursor.as_deref();
+        let below = cursor.map(|c| {
+            let event = c.parse::<DeliveryId>().ok().and_then(|d| d.event_id());
+            (event.map_or_else(|| c.to_owned(), |e| e.to_string()), true)
+        });
         let source = Source { index: None, keys: ("pk", "sk"), below, only: Some(("t", s(tenant.as_str()))) };
         let mut merge = Merge::new(self, source, tenant_event_partitions(tenant), page.limit);
         let mut items = Vec::new();
@@ -275,7 +275,7 @@ impl DynamoStore {
                 let mut of_event = Vec::new();
                 for stub in stubs(item)? {
                     let d = pending_delivery(&event, &stub)?;
-                    if cursor.as_ref().is_none_or(|c| d.id < *c) {
+                    if cursor.is_none_or(|c| d.id.as_str() < c) {
                         of_event.push(d);
                     }
                 }
