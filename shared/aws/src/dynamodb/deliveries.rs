@@ -26,6 +26,14 @@ pub(super) struct Found {
     pub(super) record: Option<Item>,
 }
 
+impl Found {
+    /// The `due` entry its record has (ms), which a rewrite that finishes
+    /// it keeps rather than pay an index write to remove.
+    fn kept_due(&self) -> Option<i64> {
+        self.record.as_ref().and_then(|i| super::items::get_n(i, "due_at").ok())
+    }
+}
+
 impl DynamoStore {
     /// Delivery `id`: its event (and so its stub, which names the
     /// partition of its record), then its record, `consistent` or not.
@@ -161,9 +169,7 @@ impl DeliveryStore for DynamoStore {
         // A due entry only where a retry waits in the store (not queued).
         let due = match (d.status, d.due_at) {
             (DeliveryStatus::Pending, Some(at)) if !r.update.queued => Some(millis(at)),
-            (status, _) if status.is_final() => {
-                found.record.as_ref().and_then(|i| super::items::get_n(i, "due_at").ok())
-            }
+            (status, _) if status.is_final() => found.kept_due(),
             _ => None,
         };
         let mut item = self.outcome_item(&d, Some(&s(to_json(r.attempt)?)), due)?;
@@ -225,7 +231,7 @@ impl DeliveryStore for DynamoStore {
             if !d.cancel(now) {
                 return Ok(false);
             }
-            let kept = found.record.as_ref().and_then(|i| super::items::get_n(i, "due_at").ok());
+            let kept = found.kept_due();
             if self.rewrite(&d, &found, kept).await? {
                 return Ok(true);
             }

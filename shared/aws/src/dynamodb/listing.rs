@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::{StreamExt, TryStreamExt};
 
 use hookline::model::{Delivery, DeliveryId, Subscription, TenantId};
 use hookline::ports::{DeliveryFilter, Page, PageRequest, StoreError};
@@ -17,7 +18,6 @@ use super::items::{
 };
 use super::{DynamoStore, GSI1, Item, REQUESTS_IN_FLIGHT};
 use crate::error::store_error;
-use futures_util::{StreamExt, TryStreamExt};
 
 /// Where a merged listing reads, and from below which sort key.
 pub(super) struct Source<'a> {
