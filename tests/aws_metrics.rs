@@ -98,6 +98,9 @@ async fn the_functions_write_what_they_counted_as_embedded_metrics() {
     let docs = documents(&ingest);
     let requests = [("route", "/v1/events"), ("method", "POST"), ("status", "202")];
     assert_eq!(metric(&docs, "hookline_http_requests_total", &requests, "Count"), Some(json!(1)), "{docs:?}");
+    // The request's duration rides in the same document (one per label set).
+    let took = metric(&docs, "hookline_http_request_duration_seconds", &requests, "Seconds");
+    assert!(took.as_ref().and_then(Value::as_array).is_some_and(|v| v.len() == 1), "{docs:?}");
     let accepted = metric(&docs, "hookline_events_accepted_total", &[("tenant", "acme")], "Count");
     assert_eq!(accepted, Some(json!(1)), "{docs:?}");
 

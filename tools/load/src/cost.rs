@@ -535,6 +535,8 @@ impl Rig {
 pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Result<()> {
     let endpoint = args.get("endpoint").context("--endpoint URL (a moto server) is required")?;
     let bytes: usize = args.get("payload-bytes").map(|s| s.parse()).transpose()?.unwrap_or(1024);
+    // `--only TEXT`: the rows whose label contains TEXT (a quicker look).
+    let only = args.get("only").map(String::as_str).unwrap_or_default();
     let rig = Rig::new(endpoint, bytes).await?;
     println!(
         "units and dollars per delivery, $ per million deliveries; payloads of {bytes} bytes (realistic JSON unless said); charts off (the template's default) unless said\n\
@@ -581,7 +583,10 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
         one("first try, a lone delivery, charts on", "ok", true),
         one("success after two retries, charts on", "flaky", true),
         one("exhausted, charts on", "down", true),
-    ] {
+    ]
+    .into_iter()
+    .filter(|run| run.label.contains(only))
+    {
         let out = rig.scenario(&run).await?;
         report(&run, &out);
     }

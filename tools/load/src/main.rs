@@ -372,7 +372,7 @@ async fn main() -> std::process::ExitCode {
         Some("hot") => cost::hot(&args).await,
         Some("codec") => payloads::codec(),
         _ => Err(anyhow::anyhow!(
-            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL [--payload-bytes N] | hot --endpoint URL [--seconds S --max-wps N] | codec"
+            "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL [--payload-bytes N --only TEXT] | hot --endpoint URL [--seconds S --max-wps N] | codec"
         )),
     };
     match result {

@@ -54,6 +54,17 @@ pub(crate) mod price {
     pub const EVENTBRIDGE_API_DESTINATION: f64 = 0.20e-6;
 }
 
+/// What the handlers log: the template's `LogLevel` and `Metrics`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Logs {
+    /// `LogLevel=info`: a line per attempt, accepted event and API request.
+    Info,
+    /// `LogLevel=warn` with `Metrics=1`: the template's defaults.
+    Warn,
+    /// `LogLevel=warn` and `Metrics=0`.
+    WarnWithoutMetrics,
+}
+
 /// One function's share of a scenario.
 #[derive(Default)]
 pub(crate) struct Share {
@@ -69,27 +80,24 @@ impl Share {
         self.busy += busy;
     }
 
-    pub(crate) fn dollars(&self) -> f64 {
+    /// The share's dollars with the handlers' log lines at `logs`.
+    pub(crate) fn dollars(&self, logs: Logs) -> f64 {
         self.bill.wru * price::WRU
             + self.bill.rru * price::RRU
             + self.bill.sqs * price::SQS
             + f64::from(self.invocations) * price::LAMBDA_REQUEST
             + self.busy.as_secs_f64() * price::MEMORY_GB * price::LAMBDA_GB_S
-            + self.log_bytes() * price::LOG_BYTE
+            + self.logged_bytes(logs) * price::LOG_BYTE
     }
 
-    /// The same with the template's `LogLevel=warn` (the handlers' log
-    /// lines below WARN not written) and, with `metrics` false, `Metrics=0`.
-    pub(crate) fn quiet_dollars(&self, metrics: bool) -> f64 {
+    /// The bytes the handlers log at `logs`.
+    pub(crate) fn logged_bytes(&self, logs: Logs) -> f64 {
         let b = &self.bill;
-        let info = b.log_bytes - b.warn_log_bytes - b.metric_log_bytes;
-        let dropped = if metrics { info } else { info + b.metric_log_bytes };
-        self.dollars() - dropped * price::LOG_BYTE
-    }
-
-    /// The handlers' log bytes (Lambda's own lines are at WARN: none).
-    pub(crate) fn log_bytes(&self) -> f64 {
-        self.bill.log_bytes
+        match logs {
+            Logs::Info => b.log_bytes,
+            Logs::Warn => b.warn_log_bytes + b.metric_log_bytes,
+            Logs::WarnWithoutMetrics => b.warn_log_bytes,
+        }
     }
 }
 
@@ -171,44 +179,47 @@ pub(crate) fn report(run: &Scenario, out: &Outcome) {
             s.bill.sqs / per,
             f64::from(s.invocations) / per,
             s.busy.as_secs_f64() * 1000.0 / f64::from(s.invocations.max(1)),
-            s.dollars() / per * 1e6
+            s.dollars(Logs::Warn) / per * 1e6
         );
-        if s.log_bytes() > 0.0 {
+        if s.bill.log_bytes > 0.0 {
             println!(
-                "           logs {:>5.0} B ({:.0} B metrics, {:.0} B warnings and errors) → ${:.3}/M",
-                s.log_bytes() / per,
+                "           logs {:>5.0} B as deployed ({:.0} B metrics, {:.0} B warnings and errors; at info {:.0} B) → ${:.3}/M",
+                s.logged_bytes(Logs::Warn) / per,
                 s.bill.metric_log_bytes / per,
                 s.bill.warn_log_bytes / per,
-                s.log_bytes() * price::LOG_BYTE / per * 1e6
+                s.bill.log_bytes / per,
+                s.logged_bytes(Logs::Warn) * price::LOG_BYTE / per * 1e6
             );
         }
         if !s.bill.unmetered.is_empty() {
             println!("    not metered: {:?}", s.bill.unmetered);
         }
     }
-    let total: f64 = out.shares.iter().map(Share::dollars).sum::<f64>() / per * 1e6;
-    let quiet = |metrics| out.shares.iter().map(|s| s.quiet_dollars(metrics)).sum::<f64>() / per * 1e6;
-    let (warn, bare) = (quiet(true), quiet(false));
+    let at = |logs| out.shares.iter().map(|s| s.dollars(logs)).sum::<f64>() / per * 1e6;
+    let (total, info, bare) = (at(Logs::Warn), at(Logs::Info), at(Logs::WarnWithoutMetrics));
     let wru: f64 = out.shares.iter().map(|s| s.bill.wru).sum::<f64>() / per;
     let rru: f64 = out.shares.iter().map(|s| s.bill.rru).sum::<f64>() / per;
     let sqs: f64 = out.shares.iter().map(|s| s.bill.sqs).sum::<f64>() / per;
     let dynamo_on_demand = (wru * price::WRU + rru * price::RRU) * 1e6;
-    let dynamo_provisioned =
-        (wru * provisioned::WCU_HOUR + rru * provisioned::RCU_HOUR) / 3600.0 / provisioned::UTILISATION * 1e6;
+    let provisioned = |dollars: f64| {
+        dollars - dynamo_on_demand
+            + (wru * provisioned::WCU_HOUR + rru * provisioned::RCU_HOUR) / 3600.0 / provisioned::UTILISATION
+                * 1e6
+    };
     let http_api = if run.publish == Publish::Queue {
         0.0
     } else {
         price::HTTP_API * 1e6 / if run.publish == Publish::Batch { 10.0 } else { 1.0 }
     };
     println!(
-        "  total    WRU {wru:>5.2}  RRU {rru:>5.2}  SQS {sqs:>4.2}  → ${total:.2} per million on demand (${:.2} with the HTTP API); provisioned at 70 %: ${:.2}",
+        "  total    WRU {wru:>5.2}  RRU {rru:>5.2}  SQS {sqs:>4.2}  → ${total:.2} per million on demand, as deployed (LogLevel=warn, Metrics=1; ${:.2} with the HTTP API); provisioned at 70 %: ${:.2}",
         total + http_api,
-        total - dynamo_on_demand + dynamo_provisioned,
+        provisioned(total),
     );
     println!(
-        "  quieter  LogLevel=warn → ${warn:.2}, and Metrics=0 → ${bare:.2} on demand; provisioned at 70 %: ${:.2} and ${:.2}",
-        warn - dynamo_on_demand + dynamo_provisioned,
-        bare - dynamo_on_demand + dynamo_provisioned,
+        "  logs     LogLevel=info → ${info:.2}; Metrics=0 → ${bare:.2} on demand; provisioned at 70 %: ${:.2} and ${:.2}",
+        provisioned(info),
+        provisioned(bare),
     );
     let months = RETENTION_DAYS / (365.25 / 12.0);
     let stored = out.stored_bytes / per;
