@@ -156,7 +156,7 @@ async fn the_latest_attempt_rides_in_the_outcome_record_and_no_attempt_is_lost()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_queue_sends_in_batches_and_holds_delayed_messages_back() {
+async fn the_queue_packs_messages_in_batches_and_holds_delayed_ones_back() {
     let a = aws().await;
     let q = SqsQueue::new(a.sqs.clone(), &a.queue_url);
     let msg = |n: u8, delay: u64| Queued {
@@ -174,11 +174,25 @@ async fn the_queue_sends_in_batches_and_holds_delayed_messages_back() {
             break;
         }
         for m in out.messages() {
-            received.push(serde_json::from_str::<QueueMessage>(m.body().unwrap()).unwrap());
+            received.push(hookline_aws::messages_of(m.body().unwrap()).unwrap());
+            a.sqs
+                .delete_message()
+                .queue_url(&a.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
-    assert_eq!(received.len(), 23, "all immediate messages, and not the delayed one");
-    assert!(!received.contains(&msg(99, 60).message));
+    let mut sizes: Vec<usize> = received.iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [3, 10, 10], "23 due now: packed ten to a body, in three SQS messages");
+    let mut got: Vec<QueueMessage> = received.into_iter().flatten().collect();
+    let mut want: Vec<QueueMessage> = batch[..23].iter().map(|q| q.message.clone()).collect();
+    let key = |m: &QueueMessage| format!("{m:?}");
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want, "every immediate message once, and not the delayed one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

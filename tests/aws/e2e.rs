@@ -314,6 +314,54 @@ async fn a_redelivered_sqs_message_counts_no_attempt_and_resurrects_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packed_body_that_comes_back_sends_only_what_it_had_not_handled() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    r.script([Reply::Status(500)]); // one of the three, whichever is first
+    w.subscribe(json!({"tenant":"acme","url":r.url("/")})).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let ev = w.publish(json!({"tenant":"acme","type":"video.created","payload":{"n":n}}), None).await;
+        ids.push(ev["deliveries"][0]["id"].as_str().expect("id").to_owned());
+    }
+    // The outbox packs the three first attempts into one SQS message.
+    let batch = w.receive().await;
+    assert_eq!(batch.len(), 1, "three first attempts, one body");
+    let body = batch.event.records[0].body.as_deref().unwrap_or_default();
+    assert_eq!(hookline_aws::messages_of(body).expect("reads").len(), 3, "{body}");
+
+    // The failed attempt's follow-up cannot be queued: the body is
+    // reported failed, though two of its three succeeded.
+    let broken = Context {
+        queue: Arc::new(SqsQueue::new(w.sqs.clone(), format!("{}-gone", w.queue_url))),
+        ..w.ctx.clone()
+    };
+    let response = lambda::deliver_batch(&broken, &w.sender, batch.event.clone(), 8).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the body must come back");
+    w.pump.settle(&batch, &response).await.expect("settle");
+    assert_eq!(r.received().len(), 3);
+
+    // Handed out again: the two that succeeded are skipped, the third's
+    // follow-up is queued; nothing is sent twice.
+    w.make_visible(&w.queue_url, batch.event.records[0].receipt_handle.as_deref().unwrap_or_default()).await;
+    let (again, response) = w.lambda_batch().await;
+    assert_eq!(again.len(), 1);
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(r.received().len(), 3, "no attempt made twice");
+    let mut states = Vec::new();
+    for id in &ids {
+        let d = w.delivery(id).await;
+        states.push((d["status"].as_str().unwrap_or_default().to_owned(), d["attempt_count"].clone()));
+    }
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        [("pending".into(), json!(1)), ("succeeded".into(), json!(1)), ("succeeded".into(), json!(1))]
+    );
+    w.pump_until("the retry", async || r.received().len() == 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_comes_back_after_its_attempt_queues_the_lost_follow_up_again() {
     let w = world().await;
     let r = Receiver::start().await;

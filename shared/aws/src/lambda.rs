@@ -16,7 +16,7 @@ use hookline::api::events::PublishEventRequest;
 use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::auth::{ApiKeys, Caller};
 use hookline::config::{Config, ConfigError, required};
-use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
+use hookline::ports::{OsEntropy, Received, Sender, SystemClock};
 
 use super::{DynamoStore, RejectQueue, SqsDeadLetters, SqsQueue};
 
@@ -232,66 +232,80 @@ async fn warm_up(store: &DynamoStore, queue: &SqsQueue) -> Result<(), WrongTable
     Ok(())
 }
 
-/// Handles one SQS batch, `concurrency` messages at a time. A message that
-/// cannot be read, or whose handling hit a store or queue failure, is
-/// reported as a batch item failure: SQS hands it out again and, after the
-/// queue's receive limit, moves it to the DLQ. Endpoint failures are not
-/// failures here — they are retries the handler already scheduled.
+/// Handles one SQS batch: every queue message its bodies carry (a body
+/// packs up to [`crate::sqs::PACK`]), `concurrency` at a time — with the
+/// default (256) and the template's largest batch (25 bodies), the whole
+/// batch at once, so a batch takes one attempt's longest time. A body that
+/// cannot be read, or one of whose messages hit a store or queue failure,
+/// is reported as a batch item failure: SQS hands it out again (what it
+/// carried that was handled is skipped then) and, after the queue's receive
+/// limit, moves it to the DLQ. Endpoint failures are not failures here —
+/// they are retries the handler already scheduled.
 pub async fn deliver_batch(
     ctx: &Context,
     sender: &dyn Sender,
     event: SqsEvent,
     concurrency: usize,
 ) -> SqsBatchResponse {
-    let results = futures_util::stream::iter(event.records)
-        .map(|record| async move {
-            let id = record.message_id.clone();
-            let parsed = record.body.as_deref().map(serde_json::from_str::<QueueMessage>);
-            // Above 1, an earlier handling of this message died or failed.
-            let receives = record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1);
-            let ok = match parsed {
-                Some(Ok(message)) => match ctx.handle_message(sender, &Received { message, receives, ack: None }).await {
-                    Ok(_) => true,
-                    Err(e) if e.is_retryable() => {
-                        warn!(message_id = ?id, error = %e, "the store or queue failed; the message will come back");
-                        false
-                    }
-                    Err(e) => {
-                        error!(message_id = ?id, error = %e,
-                            "the store or queue refused; the message will come back and, if this lasts, end in the DLQ");
-                        false
-                    }
-                },
-                Some(Err(e)) => {
-                    error!(message_id = ?id, error = %e, "unreadable message; it will end in the DLQ");
+    let mut parts = Vec::new();
+    let mut failed = vec![false; event.records.len()];
+    for (i, record) in event.records.iter().enumerate() {
+        let id = &record.message_id;
+        // Above 1, an earlier handling of this body died or failed.
+        let receives =
+            record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        match record.body.as_deref().map(crate::sqs::messages_of) {
+            Some(Ok(messages)) => {
+                parts.extend(
+                    messages.into_iter().map(|message| (i, Received { message, receives, ack: None })),
+                );
+            }
+            Some(Err(e)) => {
+                error!(message_id = ?id, error = %e, "unreadable message; it will end in the DLQ");
+                failed[i] = true;
+            }
+            None => {
+                error!(message_id = ?id, "message without a body; it will end in the DLQ");
+                failed[i] = true;
+            }
+        }
+    }
+    let records = &event.records;
+    let results = futures_util::stream::iter(parts)
+        .map(|(i, received)| async move {
+            let id = &records[i].message_id;
+            let ok = match ctx.handle_message(sender, &received).await {
+                Ok(_) => true,
+                Err(e) if e.is_retryable() => {
+                    warn!(message_id = ?id, error = %e, "the store or queue failed; the message will come back");
                     false
                 }
-                None => {
-                    error!(message_id = ?id, "message without a body; it will end in the DLQ");
+                Err(e) => {
+                    error!(message_id = ?id, error = %e,
+                        "the store or queue refused; the message will come back and, if this lasts, end in the DLQ");
                     false
                 }
             };
-            (id, ok)
+            (i, ok)
         })
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
+    for (i, ok) in results {
+        failed[i] |= !ok;
+    }
     // The batch's attempts in the charts: one write per endpoint and hour.
     if let Err(e) = ctx.flush_counts().await {
         warn!(error = %e, "writing attempt counts failed; they are written with the next batch");
     }
     let mut response = SqsBatchResponse::default();
-    for (id, ok) in results {
-        match (ok, id) {
-            (true, _) => {}
-            (false, Some(id)) => response.add_failure(id),
+    for (record, failed) in event.records.iter().zip(failed) {
+        match (failed, &record.message_id) {
+            (false, _) => {}
+            (true, Some(id)) => response.add_failure(id.clone()),
             // Without an id SQS cannot be told which one failed; it is
             // redelivered after its visibility timeout all the same.
-            (false, None) => error!("a failed message has no message id"),
+            (true, None) => error!("a failed message has no message id"),
         }
     }
     response

@@ -504,19 +504,20 @@ impl Rig {
             // The clock moves to the latest attempt of the batch that is due
             // (each message was sent without its delay).
             for record in &batch.event.records {
-                let message = serde_json::from_str(record.body.as_deref().unwrap_or_default())?;
-                let QueueMessage::Deliver { delivery_id, .. } = message;
-                if let Some(d) = self.inspect.get_delivery(&delivery_id).await?
-                    && let Some(at) = d.next_attempt_at
-                {
-                    self.clock.set(at.max(self.clock.now()));
+                for message in hookline_aws::messages_of(record.body.as_deref().unwrap_or_default())? {
+                    let QueueMessage::Deliver { delivery_id, .. } = message;
+                    if let Some(d) = self.inspect.get_delivery(&delivery_id).await?
+                        && let Some(at) = d.next_attempt_at
+                    {
+                        self.clock.set(at.max(self.clock.now()));
+                    }
                 }
             }
             // The deliver function's own batch handler: the attempts, then
             // the batch's attempt counts.
             let t = Instant::now();
             let response =
-                hookline_aws::lambda::deliver_batch(ctx, &self.sender, batch.event.clone(), 10).await;
+                hookline_aws::lambda::deliver_batch(ctx, &self.sender, batch.event.clone(), 256).await;
             let busy = t.elapsed();
             if !response.batch_item_failures.is_empty() {
                 bail!("the deliver handler failed a message");
