@@ -2,7 +2,11 @@
 //!
 //! The message names the attempt it is for; a message whose attempt was
 //! already recorded (SQS redelivery, a duplicate from the scheduler) or
-//! whose delivery is finished sends nothing. Endpoint failures are
+//! whose delivery is finished sends nothing — but for one case, where the
+//! store answers a first attempt without reading what it became
+//! ([`crate::ports::DeliveryStore::peek_for_attempt`], DynamoDB): a copy
+//! received once, as the first was (SQS's rare duplicate), is sent again,
+//! with the same `webhook-id`, and counted once. Endpoint failures are
 //! hookline's own retries (queued again with a delay, or left due in the
 //! store for the scheduler); only store and queue failures are errors, so
 //! the message comes back.

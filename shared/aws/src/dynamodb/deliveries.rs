@@ -1,9 +1,6 @@
 //! Deliveries: a stub in its event until its first attempt, then its
-//! outcome record; attempts recorded under their condition; cancellations.
-//!
-//! DRAFT for data model v2 (issue #27), not compiled: listings
-//! (`list_deliveries`) and the sweep still to be rewritten on the new keys
-//! (see WIP-data-model-v2.md).
+//! outcome record; attempts recorded under their condition; cancellations
+//! and redeliveries.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,10 +9,11 @@ use hookline::model::{Attempt, Delivery, DeliveryId, DeliveryStatus, EventId, Su
 use hookline::ports::{DeliveryFilter, DeliveryStore, Page, PageRequest, Recorded, Recording, StoreError};
 
 use super::items::{
-    get_s, key, last_attempt, millis, n, outcome_group, outcome_partition, pending_delivery, record, s,
-    stubs, to_json,
+    event_partition, get_s, key, last_attempt, millis, n, outcome_group, outcome_partition, pending_delivery,
+    record, recorded_early, s, stubs, to_json,
 };
 use super::{DynamoStore, Item};
+use crate::error::store_error;
 use crate::size::{WRITE_UNIT, item_size};
 
 /// A delivery as the store last wrote it: from its outcome record (with
@@ -50,10 +48,57 @@ impl DynamoStore {
         }
     }
 
+    /// Delivery `id` as a first attempt's handling reads it: its event
+    /// (eventually consistent), and its outcome record only where the event
+    /// says a cancel or a redelivery may have written one before any
+    /// attempt ([`recorded_early`]); otherwise it has none, and the stub is
+    /// the delivery.
+    async fn find_for_first_attempt(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(None) };
+        let Some((event, item)) = self.event_item_of(&event_id).await? else { return Ok(None) };
+        let Some(stub) = stubs(&item)?.into_iter().find(|s| s.index == index) else { return Ok(None) };
+        if recorded_early(&item)?.contains(&index) {
+            return Ok(self.find(id, false).await?.map(|f| f.delivery));
+        }
+        self.remember_event(&event);
+        pending_delivery(&event, &stub).map(Some)
+    }
+
+    /// Notes in delivery `id`'s event that its outcome record is about to
+    /// be written before any attempt (see [`recorded_early`]): one update
+    /// of the event item, on a cancel or redelivery of a delivery never
+    /// attempted.
+    async fn note_recorded_early(&self, id: &DeliveryId) -> Result<(), StoreError> {
+        let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(()) };
+        self.forget_event(&event_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_partition(&event_id), event_id.as_str())))
+            .update_expression("ADD rx :i")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":i",
+                aws_sdk_dynamodb::types::AttributeValue::Ns(vec![index.to_string()]),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // No event: its record has no first attempt to confuse.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(())
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// Writes `d` as its outcome record over what `found` read, only if
     /// that is still what the table holds (status and attempts; absent
     /// when there was no record), keeping its latest attempt and adding a
-    /// `due` entry when `due` says so.
+    /// `due` entry when `due` says so. A first record written before any
+    /// attempt is noted in the event first.
     pub(super) async fn rewrite(
         &self,
         d: &Delivery,
@@ -62,7 +107,12 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let item = self.outcome_item(d, found.record.as_ref().and_then(|i| i.get("att")), due)?;
         match &found.record {
-            None => self.put_if(item, "attribute_not_exists(pk)", &[]).await,
+            None => {
+                if found.delivery.attempts == 0 {
+                    self.note_recorded_early(&d.id).await?;
+                }
+                self.put_if(item, "attribute_not_exists(pk)", &[]).await
+            }
             Some(_) => {
                 let was = &found.delivery;
                 self.put_if(
@@ -97,6 +147,13 @@ impl DeliveryStore for DynamoStore {
 
     async fn peek_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         Ok(self.find(id, false).await?.map(|f| f.delivery))
+    }
+
+    async fn peek_for_attempt(&self, id: &DeliveryId, attempt: u32) -> Result<Option<Delivery>, StoreError> {
+        match attempt {
+            1 => self.find_for_first_attempt(id).await,
+            _ => self.peek_delivery(id).await,
+        }
     }
 
     async fn event_deliveries(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
@@ -146,9 +203,11 @@ impl DeliveryStore for DynamoStore {
 
     async fn record_attempt(&self, r: &Recording<'_>) -> Result<Recorded, StoreError> {
         // A first attempt of a delivery the caller read pending: no read —
-        // its record is written only if none exists (the read it was given
-        // showed none). Later attempts read the record, move the attempt it
-        // held to its own item, then write it under its condition.
+        // its record is written only if none exists, or if the one there is
+        // pending and unattempted (a redelivery of a delivery canceled
+        // before its first attempt). Later attempts read the record, move
+        // the attempt it held to its own item, then write it under its
+        // condition.
         let found = match r.delivery.filter(|d| d.attempts == 0 && d.id == r.attempt.delivery_id) {
             Some(d) => Some(Found { delivery: d.clone(), record: None }),
             None => self.find(&r.attempt.delivery_id, true).await?,
@@ -178,7 +237,14 @@ impl DeliveryStore for DynamoStore {
             item.remove("att");
         }
         let applied = match &found.record {
-            None => self.put_if(item, "attribute_not_exists(pk)", &[]).await?,
+            None => {
+                self.put_if(
+                    item,
+                    "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none)",
+                    &[(":pending", s(DeliveryStatus::Pending.as_str())), (":none", n(0))],
+                )
+                .await?
+            }
             Some(_) => {
                 self.put_if(
                     item,

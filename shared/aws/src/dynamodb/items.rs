@@ -268,6 +268,20 @@ pub(super) fn stubs(item: &Item) -> Result<Vec<Stub>, StoreError> {
     }
 }
 
+/// The places of the stubs (their indexes) whose outcome record may exist
+/// before their first attempt: a cancel or a redelivery wrote one
+/// (attribute `rx`, a number set added to before that record is written).
+/// A first attempt of any other stub reads no record: it has none.
+pub(super) fn recorded_early(item: &Item) -> Result<Vec<usize>, StoreError> {
+    match item.get("rx") {
+        Some(AttributeValue::Ns(set)) => {
+            set.iter().map(|i| i.parse().map_err(|_| corrupt("attribute rx holds a non-index"))).collect()
+        }
+        None => Ok(Vec::new()),
+        Some(_) => Err(corrupt("attribute rx is not a number set")),
+    }
+}
+
 /// The event an event item holds.
 pub(super) fn event_of(id: &EventId, item: &Item) -> Result<Event, StoreError> {
     Ok(Event {

@@ -6,7 +6,7 @@
 //!
 //! | item | pk | sk | when written |
 //! |---|---|---|---|
-//! | event, with a stub per delivery | `E#<tenant hash>#<k>` | `<event id>` | at publish (the stream's `INSERT` is the outbox) |
+//! | event, with a stub per delivery | `E#<tenant hash>#<k>` | `<event id>` | at publish (the stream's `INSERT` is the outbox); `rx` added to by a cancel or redelivery before a first attempt |
 //! | a delivery's outcome (state, latest attempt) | `D#<subscription>#<k>`, or `D#*<tenant>#<k>` for a one-off URL | `<delivery id>` | at its first attempt, and each one after; a cancel or redelivery |
 //! | an older attempt | `A#<delivery id>` | `<nnnnn>` | when the next attempt replaces it in the outcome |
 //! | idempotency key of a keyed API publish | `IDEM#<tenant>#<key>` | `IDEM` | before its event |
@@ -33,13 +33,16 @@
 //! table's stream (`NEW_IMAGE`, free to write and, from Lambda, to read)
 //! carries the new event to the outbox function, which queues each
 //! delivery's first attempt: nothing stored is left unsent, with no
-//! per-delivery index entry. The attempt: an eventually consistent read of
-//! the event (the deliver handler's second read of it is served from this
-//! process's memory), of the outcome record (none yet: the stub stands
-//! for it; a cancel before the first attempt writes one), of the
-//! subscription, and one
-//! `PutItem` of the outcome record, conditioned on the attempt count it
-//! replaces (`attribute_not_exists` for the first). A retry reads the record
+//! per-delivery index entry, packed ten to an SQS message. The attempt: an
+//! eventually consistent read of the event (the deliver handler's second
+//! read of it is served from this process's memory) and of the
+//! subscription (once per deliver batch), and one `PutItem` of the outcome
+//! record, conditioned on the attempt count it replaces
+//! (`attribute_not_exists` for the first). No record is read for a first
+//! attempt: it has none, unless a cancel or a redelivery wrote one before
+//! any attempt — which first adds the stub's index to the event's `rx`
+//! set (one update, off the first try's path), so a first attempt of such
+//! a stub reads its record. A retry reads the record
 //! consistently, moves the attempt it held to its own item, and writes the
 //! record again.
 //!

@@ -38,6 +38,7 @@ macro_rules! store_contract {
             a_long_listing_pages_in_order_without_gaps_or_repeats,
             canceling_a_subscriptions_deliveries_leaves_finished_ones_alone,
             a_reopened_delivery_is_pending_again_with_its_attempts_kept,
+            a_delivery_canceled_before_its_first_attempt_takes_it_only_once_redelivered,
             an_event_is_kept_only_ever_longer,
             event_types_are_declared_replaced_listed_by_name_and_removed,
             hourly_counts_add_up_per_scope_and_hour,
@@ -436,6 +437,48 @@ pub async fn a_reopened_delivery_is_pending_again_with_its_attempts_kept(s: &dyn
     assert!(record(s, attempt(&d.id, 2), succeeded()).await.unwrap(), "the next attempt counts on");
     let unknown = DeliveryId::generate(t0(), [99; 10]);
     assert_eq!(s.reopen_delivery(&unknown, at, at).await.unwrap(), None);
+}
+
+/// A delivery canceled before its first attempt: a first attempt's read
+/// (the cheapest the store has) shows it canceled, and its recording is
+/// refused; redelivered, the same read shows it pending and unattempted,
+/// and its first attempt is recorded, once.
+pub async fn a_delivery_canceled_before_its_first_attempt_takes_it_only_once_redelivered(s: &dyn Store) {
+    let e = event(1, None);
+    let d = delivery(1, &e, &subscription(1).id, Some(t0()));
+    s.insert_event(&e, std::slice::from_ref(&d), &[]).await.unwrap();
+    let read = s.peek_for_attempt(&d.id, 1).await.unwrap().unwrap();
+    assert_eq!((read.status, read.attempts), (DeliveryStatus::Pending, 0));
+    assert!(s.cancel_delivery(&d.id, t0()).await.unwrap());
+    let first = |read: &Delivery| {
+        let (attempt, update) = (attempt(&d.id, 1), succeeded());
+        let read = read.clone();
+        async move {
+            let r = crate::ports::Recording {
+                attempt: &attempt,
+                delivery: Some(&read),
+                update: &update,
+                follow_up: None,
+                ack: None,
+                keep_until: None,
+            };
+            s.record_attempt(&r).await.unwrap().applied
+        }
+    };
+    // A handling that read it before the cancel: its attempt is not counted.
+    assert!(!first(&read).await, "a canceled delivery takes no attempt");
+    let canceled = s.peek_for_attempt(&d.id, 1).await.unwrap().unwrap();
+    assert_eq!(canceled.status, DeliveryStatus::Canceled, "a first attempt's read sees the cancel");
+
+    let at = t0() + Span::minutes(5);
+    s.reopen_delivery(&d.id, at, at + Span::minutes(15)).await.unwrap().unwrap();
+    let read = s.peek_for_attempt(&d.id, 1).await.unwrap().unwrap();
+    assert_eq!((read.status, read.attempts), (DeliveryStatus::Pending, 0));
+    assert!(first(&read).await, "the redelivered first attempt counts");
+    assert!(!first(&read).await, "once");
+    let got = s.get_delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.attempts), (DeliveryStatus::Succeeded, 1));
+    assert_eq!(s.attempts(&d.id).await.unwrap(), vec![attempt(&d.id, 1)]);
 }
 
 /// An event's `last_attempt_by` reads back as stored and only ever moves
