@@ -296,6 +296,12 @@ fn now_of(w: &World) -> i64 {
     w.clock.now().timestamp()
 }
 
+/// A first attempt's message read twice. A copy SQS hands out at once
+/// (its standard queues' rare duplicate, received once like the first) is
+/// sent again — a first attempt reads no outcome record — with the same
+/// `webhook-id`, so the receiver can tell, and counts no attempt. A message
+/// that comes back after its attempt (received twice) reads the record and
+/// sends nothing. Neither brings a finished delivery back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_sqs_message_counts_no_attempt_and_resurrects_nothing() {
     let w = world().await;
@@ -305,12 +311,26 @@ async fn a_redelivered_sqs_message_counts_no_attempt_and_resurrects_nothing() {
     let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
     let (batch, response) = w.lambda_batch().await;
     assert_eq!((batch.len(), response.batch_item_failures.len()), (1, 0));
-    // SQS delivers the same message again (at-least-once): same body.
-    let response = lambda::deliver_batch(&w.ctx, &w.sender, batch.event, 8).await;
+    let outcome = async || {
+        let d = w.delivery(&id).await;
+        (d["status"].clone(), d["attempt_count"].clone())
+    };
+    // The duplicate copy: same body, received once.
+    let response = lambda::deliver_batch(&w.ctx, &w.sender, batch.event.clone(), 8).await;
     assert!(response.batch_item_failures.is_empty());
-    let d = w.delivery(&id).await;
-    assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("succeeded"), json!(1)));
-    assert_eq!(r.received().len(), 1, "the repeat sent nothing");
+    assert_eq!(outcome().await, (json!("succeeded"), json!(1)), "counted once");
+    let got = r.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"), "the same message to the receiver");
+    // Back after its attempt: received twice.
+    let mut again = batch.event;
+    for record in &mut again.records {
+        record.attributes.insert("ApproximateReceiveCount".into(), "2".into());
+    }
+    let response = lambda::deliver_batch(&w.ctx, &w.sender, again, 8).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(outcome().await, (json!("succeeded"), json!(1)));
+    assert_eq!(r.received().len(), 2, "the message that came back sent nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -629,6 +649,75 @@ async fn publish_requests_on_the_ingest_queue_are_delivered_and_the_never_valid_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_body_on_the_ingest_queue_publishes_each_event_once_and_sets_aside_the_bad_one() {
+    let w = world().await;
+    let r = Receiver::start().await;
+    w.subscribe(json!({"tenant":"acme","url":r.url("/q")})).await;
+    let (queues, pump, rejects) = ingest_queue(&w).await;
+    let bad = json!({"tenant":"acme","type":"order paid!","payload":{}});
+    let events = json!({"events": [
+        {"tenant":"acme","type":"order.paid","payload":{"n":1}},
+        bad.clone(),
+        {"tenant":"acme","type":"order.paid","payload":{"n":2}},
+        {"tenant":"acme","type":"order.paid","payload":{"n":3},"idempotency_key":"order-3"}
+    ]});
+    let empty = json!({"events": []});
+    produce(&w, &queues.url, &[events.to_string(), empty.to_string()]).await;
+    let batch = pump.receive(10, Duration::from_secs(1)).await.expect("receive");
+    assert_eq!(batch.len(), 2);
+    let response = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    // Handed out again: each event found, none published twice.
+    let again = lambda::ingest_batch(&w.ctx, &rejects, batch.event.clone()).await;
+    assert!(again.batch_item_failures.is_empty());
+    pump.settle(&batch, &response).await.expect("settle");
+
+    w.pump_until("three deliveries", async || {
+        let all = w.listed("acme").await;
+        all.len() >= 3 && all.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    assert_eq!(w.listed("acme").await.len(), 3, "three good events, once each");
+    let mut ns: Vec<i64> =
+        r.received().iter().map(|req| req.json()["data"]["n"].as_i64().expect("n")).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, vec![1, 2, 3]);
+
+    // The bad event alone is set aside (as sent, with its place), and the
+    // empty batch whole.
+    let dead = w
+        .sqs
+        .receive_message()
+        .queue_url(&queues.dlq_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive the dead letters");
+    let mut set_aside: Vec<(Value, String)> = dead
+        .messages()
+        .iter()
+        .map(|m| {
+            let why = m
+                .message_attributes()
+                .and_then(|a| a.get(hookline_aws::REJECT_REASON_ATTRIBUTE))
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned();
+            (serde_json::from_str(m.body().unwrap_or_default()).expect("JSON"), why)
+        })
+        .collect();
+    set_aside.sort_by_key(|(body, _)| body.to_string());
+    set_aside.dedup();
+    assert_eq!(set_aside.len(), 2, "{set_aside:?}");
+    let bad_one = set_aside.iter().find(|(body, _)| *body == bad).expect("the bad event");
+    assert!(bad_one.1.starts_with("events[1]: "), "{}", bad_one.1);
+    let whole = set_aside.iter().find(|(body, _)| *body == empty).expect("the empty batch");
+    assert!(whole.1.contains("1 to 100 events"), "{}", whole.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
     let w = world().await;
     let r = Receiver::start().await;
@@ -661,10 +750,11 @@ async fn a_publish_the_store_cannot_take_comes_back_from_the_ingest_queue() {
 }
 
 /// The crash the outbox exists for: an event stored, its first attempt
-/// never queued (here the outbox's first handling of the stream finds the
-/// queue gone, as a function killed before it sent). The stream hands the
-/// record out again and the delivery is made, with no operator and no due
-/// entry.
+/// never queued — the outbox's handling of the stream killed in the middle
+/// of its send (here: its send to an endpoint that never answers, dropped
+/// as a killed process's is), then a handling that finds the queue gone.
+/// The stream hands the record out again and the delivery is made, with no
+/// operator and no due entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_stored_but_never_queued_is_sent_from_the_stream() {
     let w = world().await;
@@ -676,6 +766,24 @@ async fn a_delivery_stored_but_never_queued_is_sent_from_the_stream() {
         w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty(),
         "a publish sends nothing"
     );
+    // An SQS endpoint that takes the connection and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hole_url = format!("http://{}", hole.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = hole.accept().await {
+            open.push(conn);
+        }
+    });
+    let stuck =
+        SqsQueue::new(aws_sdk_sqs::Client::new(&hookline_tests::moto::sdk_at(&hole_url).await), &w.queue_url);
+    let killed = tokio::time::timeout(Duration::from_secs(2), async {
+        w.outbox.lock().await.run(&stuck, w.clock.now()).await
+    })
+    .await;
+    assert!(killed.is_err(), "the send was still waiting when it was killed: {killed:?}");
+    held.abort();
+    assert!(w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty());
     let gone = SqsQueue::new(w.sqs.clone(), format!("{}-gone", w.queue_url));
     w.outbox.lock().await.run(&gone, w.clock.now()).await.expect("a failed send is retried, not an error");
     assert!(w.pump.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty());
@@ -732,8 +840,10 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
     let (_, secret) = w.subscribe(json!({"tenant":"acme","url":r.url("/dl")})).await;
     let ev = w.publish(json!({"tenant":"acme","type":"order.paid","payload":{"n":7}}), None).await;
     let id = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    let other = w.publish(json!({"tenant":"acme","type":"order.paid","payload":{"n":8}}), None).await;
+    let other = other["deliveries"][0]["id"].as_str().expect("id").to_owned();
 
-    // Its handling fails every time (a deliver function whose table is
+    // Both first attempts in one SQS message. Its handling fails every time (a deliver function whose table is
     // gone), and the queue hands it out again at once, until the redrive
     // policy's fifth receive is used up.
     let broken = Context {
@@ -760,12 +870,25 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
     let letters = dead["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(letters.len(), 1, "{dead}");
     let letter = &letters[0];
-    assert_eq!((letter["delivery_id"].as_str(), letter["attempt"].as_u64()), (Some(id.as_str()), Some(1)));
+    assert!(letter.get("delivery_id").is_none() && letter.get("unreadable_body").is_none(), "{letter}");
+    let packed: Vec<(&str, u64, &str, u64)> = letter["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    let d = &m["delivery"];
+                    (
+                        m["delivery_id"].as_str().unwrap_or_default(),
+                        m["attempt"].as_u64().unwrap_or(0),
+                        d["status"].as_str().unwrap_or_default(),
+                        d["attempt_count"].as_u64().unwrap_or(9),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(packed, [(id.as_str(), 1, "pending", 0), (other.as_str(), 1, "pending", 0)], "{letter}");
     assert!(letter["receives"].as_u64().unwrap_or(0) >= 5, "{letter}");
-    assert_eq!(
-        (letter["delivery"]["status"].as_str(), letter["delivery"]["attempt_count"].as_u64()),
-        (Some("pending"), Some(0))
-    );
     let dead_id = letter["id"].as_str().expect("id").to_owned();
 
     // A tenant's key sees none of it.
@@ -783,8 +906,11 @@ async fn a_message_that_keeps_failing_is_listed_as_a_dead_letter_and_redriven_on
     let path = format!("/v1/dead-letters/{dead_id}/redrive");
     let (status, body) = w.call(reqwest::Method::POST, &path, None, None).await;
     assert_eq!(status, 202, "{body}");
-    let d = w.wait_status(&id, "succeeded").await;
-    assert_eq!(d["attempt_count"], 1);
+    for id in [&id, &other] {
+        let d = w.wait_status(id, "succeeded").await;
+        assert_eq!(d["attempt_count"], 1);
+    }
+    assert_eq!(r.received().len(), 2);
     verify_standard(&secret, &r.received()[0], now_of(&w)).expect("the redriven delivery verifies");
     let (status, _) = w.call(reqwest::Method::POST, &path, None, None).await;
     assert_eq!(status, 404, "redriven once");

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tracing::{error, info, warn};
 
 use hookline::Context;
-use hookline::api::events::PublishEventRequest;
+use hookline::api::events::{PublishBatchRequest, PublishEventRequest};
 use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::auth::{ApiKeys, Caller};
 use hookline::config::{Config, ConfigError, required};
@@ -240,13 +240,17 @@ async fn warm_up(store: &DynamoStore, queue: &SqsQueue) -> Result<(), WrongTable
 /// is reported as a batch item failure: SQS hands it out again (what it
 /// carried that was handled is skipped then) and, after the queue's receive
 /// limit, moves it to the DLQ. Endpoint failures are not failures here —
-/// they are retries the handler already scheduled.
+/// they are retries the handler already scheduled. Each subscription is
+/// read once for the batch ([`Context::for_one_batch`]).
 pub async fn deliver_batch(
     ctx: &Context,
     sender: &dyn Sender,
     event: SqsEvent,
     concurrency: usize,
 ) -> SqsBatchResponse {
+    // Each subscription read once for the batch, however many of its
+    // deliveries the batch holds.
+    let ctx = &ctx.for_one_batch();
     let mut parts = Vec::new();
     let mut failed = vec![false; event.records.len()];
     for (i, record) in event.records.iter().enumerate() {
@@ -312,21 +316,26 @@ pub async fn deliver_batch(
 }
 
 /// Handles one batch of the ingest queue: each message a publish request,
-/// the body `POST /v1/events` takes, published with the operator's scope
-/// (IAM on the queue is the authorisation; no API key). A message without
-/// an `idempotency_key` gets its SQS message id as one, so a message handed
-/// out twice publishes one event. What fails for hookline's own reasons
-/// (store or queue unavailable or refusing) is reported as a batch item
-/// failure: it comes back, and after the queue's receive limit moves to the
-/// dead-letter queue. What can never be published as sent (malformed,
-/// invalid, too large, a key reused for a different request, a one-off
-/// URL for a tenant without a secret) goes to the dead-letter queue at
-/// once, with its error logged and attached.
+/// the body `POST /v1/events` takes, or up to 100 of them, the body
+/// `POST /v1/events/batch` takes (`{"events": [...]}`: ten events a message
+/// cost SQS a tenth of ten messages) — published with the operator's scope
+/// (IAM on the queue is the authorisation; no API key). An event without
+/// an `idempotency_key` gets one from its SQS message id (and its place in
+/// the message), so a message handed out twice publishes each event once.
+/// What fails for hookline's own reasons (store or queue unavailable or
+/// refusing) is reported as a batch item failure: the message comes back
+/// (what it published is found again then), and after the queue's receive
+/// limit moves to the dead-letter queue. What can never be published as
+/// sent (malformed, invalid, too large, a key reused for a different
+/// request, a one-off URL for a tenant without a secret) goes to the
+/// dead-letter queue at once — the message, or the one event of a batch
+/// that cannot be — with its error logged and attached.
 pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent) -> SqsBatchResponse {
     let mut requests = Vec::with_capacity(event.records.len());
-    let mut messages = Vec::with_capacity(event.records.len());
-    for record in event.records {
-        let body = record.body.unwrap_or_default();
+    // Per request: its message, its place in a batch body, and its JSON.
+    let mut parts: Vec<(usize, Option<usize>, String)> = Vec::with_capacity(event.records.len());
+    for (i, record) in event.records.iter().enumerate() {
+        let body = record.body.as_deref().unwrap_or_default();
         // The message's sent time is the same on every receive: with its
         // id as the key, the event id is derived from both, and a second
         // receive finds the event it stored (no key item to write).
@@ -335,34 +344,56 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
             .get("SentTimestamp")
             .and_then(|ms| ms.parse::<i64>().ok())
             .and_then(chrono::DateTime::from_timestamp_millis);
-        let request = parse_json::<PublishEventRequest>(body.as_bytes(), MAX_JSON_DEPTH).map(|mut req| {
-            if req.idempotency_key.is_none()
-                && let Some(id) = &record.message_id
-            {
-                req.idempotency_key = Some(format!("sqs-{id}"));
-                req.keyed_at = sent_at;
+        let keyed = |req: Result<PublishEventRequest, hookline::api::ApiError>, key: Option<String>| {
+            req.map(|mut req| {
+                if req.idempotency_key.is_none() && key.is_some() {
+                    req.idempotency_key = key;
+                    req.keyed_at = sent_at;
+                }
+                req
+            })
+        };
+        let id = record.message_id.as_deref();
+        match batch_items(body) {
+            Some(Ok(items)) => {
+                for (n, raw) in items.into_iter().enumerate() {
+                    let req = parse_json::<PublishEventRequest>(raw.as_bytes(), MAX_JSON_DEPTH);
+                    requests.push(keyed(req, id.map(|id| format!("sqs-{id}-{n}"))));
+                    parts.push((i, Some(n), raw));
+                }
             }
-            req
-        });
-        requests.push(request);
-        messages.push((record.message_id, body));
+            Some(Err(e)) => {
+                requests.push(Err(e));
+                parts.push((i, None, body.to_owned()));
+            }
+            None => {
+                let req = parse_json::<PublishEventRequest>(body.as_bytes(), MAX_JSON_DEPTH);
+                requests.push(keyed(req, id.map(|id| format!("sqs-{id}"))));
+                parts.push((i, None, body.to_owned()));
+            }
+        }
     }
     let results = ctx.publish_events(&Caller::internal(), requests).await;
-    let mut response = SqsBatchResponse::default();
-    for ((id, body), result) in messages.into_iter().zip(results) {
-        let comes_back = match result {
+    let mut comes_back = vec![false; event.records.len()];
+    for ((i, place, json), result) in parts.into_iter().zip(results) {
+        let id = &event.records[i].message_id;
+        comes_back[i] |= match result {
             Ok(published) => {
-                info!(message_id = ?id, event_id = %published.id, "published from the ingest queue");
+                info!(message_id = ?id, place, event_id = %published.id, "published from the ingest queue");
                 false
             }
             // Logged with its cause by the publish; the message comes back.
             Err(e) if e.status() >= 500 => true,
             Err(e) => {
                 let error = e.body().error;
+                let reason = match place {
+                    Some(n) => format!("events[{n}]: {}", error.message),
+                    None => error.message,
+                };
                 // The reason can quote the request (a field's name): clipped.
-                error!(message_id = ?id, code = error.code, reason = %hookline::telemetry::clip(&error.message),
+                error!(message_id = ?id, place, code = error.code, reason = %hookline::telemetry::clip(&reason),
                     "a request on the ingest queue can never be published; set aside in its dead-letter queue");
-                match rejects.reject(&body, &error.code, &error.message).await {
+                match rejects.reject(&json, &error.code, &reason).await {
                     Ok(()) => false,
                     Err(qe) => {
                         warn!(message_id = ?id, error = %qe, "the dead-letter queue failed; the message will come back");
@@ -371,14 +402,32 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
                 }
             }
         };
-        if comes_back {
-            match id {
-                Some(id) => response.add_failure(id),
-                None => error!("a failed message has no message id"),
-            }
+    }
+    let mut response = SqsBatchResponse::default();
+    for (record, comes_back) in event.records.iter().zip(comes_back) {
+        match (comes_back, &record.message_id) {
+            (false, _) => {}
+            (true, Some(id)) => response.add_failure(id.clone()),
+            (true, None) => error!("a failed message has no message id"),
         }
     }
     response
+}
+
+/// The events of a batch body (`{"events": [...]}`, as `POST
+/// /v1/events/batch` takes it), each as its JSON; `None` for any other
+/// body (a single publish request, or not JSON: read as one, it says
+/// what is wrong).
+fn batch_items(body: &str) -> Option<Result<Vec<String>, hookline::api::ApiError>> {
+    let fields: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+        parse_json(body.as_bytes(), MAX_JSON_DEPTH).ok()?;
+    if !(fields.len() == 1 && fields.contains_key("events")) {
+        return None;
+    }
+    Some(parse_json::<PublishBatchRequest>(body.as_bytes(), MAX_JSON_DEPTH).and_then(|batch| {
+        batch.check_size()?;
+        Ok(batch.events.into_iter().map(|raw| raw.get().to_owned()).collect())
+    }))
 }
 
 #[cfg(test)]

@@ -29,10 +29,7 @@ pub const PACK: usize = 10;
 /// The queue messages an SQS message body carries: one (a JSON object),
 /// or several packed together (a JSON array of them).
 pub fn messages_of(body: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
-    match body.trim_start().starts_with('[') {
-        true => serde_json::from_str(body),
-        false => serde_json::from_str(body).map(|m| vec![m]),
-    }
+    QueueMessage::all_in(body)
 }
 
 /// The bodies `messages` are sent as, each with its delay in seconds:
@@ -49,13 +46,7 @@ fn bodies(messages: &[Queued]) -> Result<Vec<(String, i32)>, QueueError> {
     }
     by_delay
         .into_iter()
-        .map(|(d, group)| {
-            let body = match group.as_slice() {
-                [one] => serde_json::to_string(one),
-                many => serde_json::to_string(many),
-            };
-            body.map(|b| (b, d)).map_err(QueueError::refused)
-        })
+        .map(|(d, group)| QueueMessage::packed(&group).map(|b| (b, d)).map_err(QueueError::refused))
         .collect()
 }
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use hookline::ports::{DeliveryQueue, StoreError};
 
+use crate::dynamodb::is_event_item;
 use crate::error::store_error;
 use crate::outbox::{Item, Record, handle};
 
@@ -46,7 +47,8 @@ impl StreamPump {
     /// Reads what is new on every shard and queues the first attempts of
     /// the events among it (the outbox function's work, as its event
     /// source mapping would invoke it, one call per shard read). Returns
-    /// the records handled.
+    /// how many new events' records were handled (what the template's
+    /// filter passes to the function).
     pub async fn run(&mut self, queue: &dyn DeliveryQueue, now: DateTime<Utc>) -> Result<usize, StoreError> {
         Ok(self.run_timed(queue, now).await?.0)
     }
@@ -107,7 +109,9 @@ impl StreamPump {
             if let Some(last) = records.last() {
                 self.handled.insert(shard.clone(), last.sequence_number.clone());
             }
-            handled += records.len();
+            // What the template's filter passes to the function (new
+            // events' items): the records an invocation is billed for.
+            handled += records.iter().filter(|r| r.inserted.as_ref().is_some_and(is_event_item)).count();
             // No next iterator (a closed shard, or an emulator's caught-up
             // one): the next run starts again after what was handled.
             match out.next_shard_iterator() {

@@ -126,6 +126,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// This context for one batch of deliveries: each subscription's
+    /// cheaper read made once for the whole batch ([`crate::ports::ReadOnce`]),
+    /// not once per delivery. Dropped with the batch, so the next batch reads
+    /// afresh.
+    pub fn for_one_batch(&self) -> Self {
+        Self {
+            subscriptions: Arc::new(crate::ports::ReadOnce::new(self.subscriptions.clone())),
+            ..self.clone()
+        }
+    }
+
     /// A context whose four stores are one object (as every adapter is).
     pub fn new<S: Store + 'static>(
         store: Arc<S>,

@@ -148,7 +148,7 @@ async fn pump(endpoint: &str, watch: &str) -> anyhow::Result<()> {
         }
         match stream.run(&outbox_queue, chrono::Utc::now()).await {
             Ok(0) => {}
-            Ok(n) => println!("outbox: {n} stream records"),
+            Ok(n) => println!("outbox: {n} new events"),
             Err(e) => eprintln!("outbox: {e:#}"),
         }
         for (pump, function) in &pumps {

@@ -321,33 +321,49 @@ impl Rig {
                     }
                 }
             }
-            Publish::Queue => {
-                for chunk in requests.chunks(10) {
-                    let entries = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| {
-                            SendMessageBatchRequestEntry::builder()
-                                .id(i.to_string())
-                                .message_body(r.get())
-                                .build()
-                                .map_err(anyhow::Error::from)
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    // The producer's request: billed to the same account.
-                    self.sqs
-                        .send_message_batch()
-                        .queue_url(&self.ingest_url)
-                        .set_entries(Some(entries))
-                        .send()
-                        .await?;
-                    ingest.add(self.take(), 0, Duration::ZERO);
+            Publish::Queue | Publish::QueueBatch => {
+                // A producer's requests, billed to the same account: ten
+                // one-event messages a SendMessageBatch, or one message of
+                // ten events (the batch body) a SendMessage.
+                let bodies: Vec<String> = match run.publish {
+                    Publish::Queue => requests.iter().map(|r| r.get().to_owned()).collect(),
+                    _ => requests
+                        .chunks(10)
+                        .map(|chunk| serde_json::to_string(&serde_json::json!({ "events": chunk })))
+                        .collect::<Result<_, _>>()?,
+                };
+                if run.publish == Publish::Queue {
+                    for chunk in bodies.chunks(10) {
+                        let entries = chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(i, body)| {
+                                SendMessageBatchRequestEntry::builder()
+                                    .id(i.to_string())
+                                    .message_body(body)
+                                    .build()
+                                    .map_err(anyhow::Error::from)
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?;
+                        self.sqs
+                            .send_message_batch()
+                            .queue_url(&self.ingest_url)
+                            .set_entries(Some(entries))
+                            .send()
+                            .await?;
+                        ingest.add(self.take(), 0, Duration::ZERO);
+                    }
+                } else {
+                    for body in &bodies {
+                        self.sqs.send_message().queue_url(&self.ingest_url).message_body(body).send().await?;
+                        ingest.add(self.take(), 0, Duration::ZERO);
+                    }
                 }
-                let mut published = 0;
-                while published < run.events {
+                let mut handled = 0;
+                while handled < bodies.len() {
                     let batch = self.ingest_pump.receive(10, Duration::from_secs(1)).await?;
                     if batch.is_empty() {
-                        bail!("the ingest queue ran dry after {published} of {} events", run.events);
+                        bail!("the ingest queue ran dry after {handled} of {} messages", bodies.len());
                     }
                     let received = self.take();
                     let t = Instant::now();
@@ -357,7 +373,7 @@ impl Rig {
                     if !response.batch_item_failures.is_empty() {
                         bail!("the ingest-queue function failed a message");
                     }
-                    published += batch.len();
+                    handled += batch.len();
                     ingest.add(received, 0, Duration::ZERO);
                     ingest.add(self.take(), 1, busy);
                     self.ingest_pump.settle(&batch, &response).await?;
@@ -560,19 +576,40 @@ pub async fn run(args: &std::collections::HashMap<String, String>) -> anyhow::Re
         script: "ok",
         charts: false,
         publish,
-        events: 20,
+        events: 100,
         subs: 1,
         batch,
     };
     let (real, noise) = (Kind::Realistic, Kind::Incompressible);
     for run in [
         ten("first try, single publishes, delivery queue read in batches of 10", real, Publish::Single, 10),
-        ten("first try, single publishes, delivery queue read one at a time", real, Publish::Single, 1),
+        ten(
+            "first try, single publishes, delivery queue read one message at a time",
+            real,
+            Publish::Single,
+            1,
+        ),
         ten("first try, batch publishes of 10", real, Publish::Batch, 10),
-        ten("first try, the SQS ingest queue in full batches", real, Publish::Queue, 10),
+        ten(
+            "first try, the SQS ingest queue, one event a message, ten a SendMessageBatch",
+            real,
+            Publish::Queue,
+            10,
+        ),
+        ten(
+            "first try, the SQS ingest queue, ten events a message (the batch body)",
+            real,
+            Publish::QueueBatch,
+            10,
+        ),
         ten("first try, single publishes, batches of 10, incompressible payload", noise, Publish::Single, 10),
         ten("first try, batch publishes of 10, incompressible payload", noise, Publish::Batch, 10),
-        ten("first try, the SQS ingest queue, incompressible payload", noise, Publish::Queue, 10),
+        ten(
+            "first try, the SQS ingest queue, ten events a message, incompressible payload",
+            noise,
+            Publish::QueueBatch,
+            10,
+        ),
         one("first try, a lone delivery", "ok", false),
         one("success after two retries, a lone delivery", "flaky", false),
         one("exhausted (8 attempts), a lone delivery", "down", false),

@@ -108,9 +108,12 @@ pub(crate) enum Publish {
     Single,
     /// `POST /v1/events/batch` with ten events a call.
     Batch,
-    /// The ingest queue: a producer's `SendMessageBatch` of ten, read by the
-    /// ingest-queue function in full batches of ten.
+    /// The ingest queue: a producer's `SendMessageBatch` of ten one-event
+    /// messages, read by the ingest-queue function in full batches of ten.
     Queue,
+    /// The ingest queue: a producer's `SendMessage` of ten events in one
+    /// message (`{"events": [...]}`), read in full batches of ten messages.
+    QueueBatch,
 }
 
 /// One scenario: `events` events to `subs` subscriptions of one tenant
@@ -206,7 +209,7 @@ pub(crate) fn report(run: &Scenario, out: &Outcome) {
             + (wru * provisioned::WCU_HOUR + rru * provisioned::RCU_HOUR) / 3600.0 / provisioned::UTILISATION
                 * 1e6
     };
-    let http_api = if run.publish == Publish::Queue {
+    let http_api = if matches!(run.publish, Publish::Queue | Publish::QueueBatch) {
         0.0
     } else {
         price::HTTP_API * 1e6 / if run.publish == Publish::Batch { 10.0 } else { 1.0 }

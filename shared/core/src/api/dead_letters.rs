@@ -41,6 +41,24 @@ pub struct DeadLetterView {
     /// Its delivery as it stands now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
+    /// When the message packed several (SQS: first attempts queued in the
+    /// same second, up to ten a message), each of them, with its
+    /// delivery's state; `delivery_id`, `attempt` and `delivery` are then
+    /// absent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<PackedMessage>,
+}
+
+/// One of the messages a dead letter packed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackedMessage {
+    /// The delivery it was for.
+    pub delivery_id: DeliveryId,
+    /// The attempt it asked for.
+    pub attempt: u32,
+    /// Its delivery as it stands now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
 }
 
 /// Where the dead letter's delivery stands.
@@ -94,38 +112,43 @@ impl Context {
     }
 
     async fn view(&self, dead: DeadLetter) -> DeadLetterView {
-        let message = serde_json::from_str::<QueueMessage>(&dead.body).ok();
-        let (delivery_id, attempt) = match &message {
-            Some(QueueMessage::Deliver { delivery_id, attempt }) => {
-                (Some(delivery_id.clone()), Some(*attempt))
-            }
-            None => (None, None),
-        };
-        // Dead letters are read when something is broken: a delivery that
-        // cannot be read is shown without its state, not a failed listing.
-        let delivery = match &delivery_id {
-            Some(id) => match self.deliveries.get_delivery(id).await {
-                Ok(d) => d.map(|d| DeliveryState {
-                    status: d.status,
-                    attempt_count: d.attempts,
-                    last_status_code: d.last_status_code,
-                }),
-                Err(e) => {
-                    warn!(delivery_id = %id, error = %e, "a dead letter's delivery cannot be read");
-                    None
-                }
-            },
-            None => None,
+        let messages = QueueMessage::all_in(&dead.body).ok().filter(|m| !m.is_empty());
+        let mut packed = Vec::new();
+        for QueueMessage::Deliver { delivery_id, attempt } in messages.iter().flatten() {
+            let delivery = self.delivery_state(delivery_id).await;
+            packed.push(PackedMessage { delivery_id: delivery_id.clone(), attempt: *attempt, delivery });
+        }
+        let one = match packed.len() {
+            1 => packed.pop(),
+            _ => None,
         };
         DeadLetterView {
             id: dead.id,
-            unreadable_body: message.is_none().then_some(dead.body),
-            delivery_id,
-            attempt,
+            unreadable_body: messages.is_none().then_some(dead.body),
+            delivery_id: one.as_ref().map(|m| m.delivery_id.clone()),
+            attempt: one.as_ref().map(|m| m.attempt),
+            delivery: one.and_then(|m| m.delivery),
+            messages: packed,
             receives: dead.receives,
             reason: dead.reason,
             died_at: dead.died_at,
-            delivery,
+        }
+    }
+
+    /// Where delivery `id` stands. Dead letters are read when something is
+    /// broken: a delivery that cannot be read is shown without its state,
+    /// not a failed listing.
+    async fn delivery_state(&self, id: &DeliveryId) -> Option<DeliveryState> {
+        match self.deliveries.get_delivery(id).await {
+            Ok(d) => d.map(|d| DeliveryState {
+                status: d.status,
+                attempt_count: d.attempts,
+                last_status_code: d.last_status_code,
+            }),
+            Err(e) => {
+                warn!(delivery_id = %id, error = %e, "a dead letter's delivery cannot be read");
+                None
+            }
         }
     }
 }

@@ -127,6 +127,21 @@ pub struct PublishBatchRequest {
     pub events: Vec<Box<RawValue>>,
 }
 
+impl PublishBatchRequest {
+    /// Whether it holds 1 to [`MAX_BATCH_EVENTS`] events.
+    pub fn check_size(&self) -> Result<(), ApiError> {
+        let n = self.events.len();
+        if n == 0 || n > MAX_BATCH_EVENTS {
+            return Err(ValidationError::invalid(
+                "events",
+                format!("must hold 1 to {MAX_BATCH_EVENTS} events (it holds {n})"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
 /// One event's result in a batch: the status and the body `POST /v1/events`
 /// would have answered for it alone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -280,13 +295,7 @@ impl Context {
         caller: &Caller,
         req: PublishBatchRequest,
     ) -> Result<PublishBatchResponse, ApiError> {
-        if req.events.is_empty() || req.events.len() > MAX_BATCH_EVENTS {
-            return Err(ValidationError::invalid(
-                "events",
-                format!("must hold 1 to {MAX_BATCH_EVENTS} events (it holds {})", req.events.len()),
-            )
-            .into());
-        }
+        req.check_size()?;
         let requests = req
             .events
             .iter()

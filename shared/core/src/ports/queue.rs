@@ -24,6 +24,26 @@ pub enum QueueMessage {
     },
 }
 
+impl QueueMessage {
+    /// The messages a queue body carries: one (a JSON object), or several
+    /// packed into one body (a JSON array of them; see [`Self::packed`]).
+    pub fn all_in(body: &str) -> Result<Vec<Self>, serde_json::Error> {
+        match body.trim_start().starts_with('[') {
+            true => serde_json::from_str(body),
+            false => serde_json::from_str(body).map(|m| vec![m]),
+        }
+    }
+
+    /// One body for `messages` ([`Self::all_in`] reads it back): a lone
+    /// message as itself, several as a JSON array.
+    pub fn packed(messages: &[&Self]) -> Result<String, serde_json::Error> {
+        match messages {
+            [one] => serde_json::to_string(one),
+            many => serde_json::to_string(many),
+        }
+    }
+}
+
 /// How a queue that lives in the store names a message it handed out, so
 /// the store can acknowledge it in the transaction that records its attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

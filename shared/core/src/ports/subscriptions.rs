@@ -56,3 +56,169 @@ pub trait SubscriptionStore: Send + Sync {
     /// Every subscription of a tenant (the candidates of a fan-out).
     async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
 }
+
+/// A subscription store whose cheaper reads ([`SubscriptionStore::peek_subscription`])
+/// are made once per subscription for as long as this value lives — one
+/// deliver batch — however many of the batch's deliveries go to it and
+/// however many ask at once (the first asks, the rest wait for its answer).
+/// A write through it forgets what it read of that subscription. The
+/// consistent read is never memoised: a caller that needs it still gets it.
+pub struct ReadOnce {
+    inner: std::sync::Arc<dyn SubscriptionStore>,
+    peeked: std::sync::Mutex<std::collections::HashMap<SubscriptionId, std::sync::Arc<Peeked>>>,
+}
+
+/// One subscription's cheaper read: made by whoever locks it first.
+type Peeked = futures_util::lock::Mutex<Option<Option<Subscription>>>;
+
+impl ReadOnce {
+    /// Over `inner`, remembering nothing yet.
+    pub fn new(inner: std::sync::Arc<dyn SubscriptionStore>) -> Self {
+        Self { inner, peeked: std::sync::Mutex::default() }
+    }
+
+    fn slot(&self, id: &SubscriptionId) -> std::sync::Arc<Peeked> {
+        let mut peeked = self.peeked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        peeked.entry(id.clone()).or_default().clone()
+    }
+
+    fn forget(&self, id: &SubscriptionId) {
+        self.peeked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for ReadOnce {
+    async fn insert_subscription(&self, sub: &Subscription, max: usize) -> Result<bool, StoreError> {
+        self.inner.insert_subscription(sub, max).await
+    }
+
+    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.inner.get_subscription(id).await
+    }
+
+    async fn peek_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        let slot = self.slot(id);
+        let mut read = slot.lock().await;
+        if let Some(sub) = read.as_ref() {
+            return Ok(sub.clone());
+        }
+        let sub = self.inner.peek_subscription(id).await?;
+        *read = Some(sub.clone());
+        Ok(sub)
+    }
+
+    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
+        self.forget(&next.id);
+        self.inner.update_subscription(next).await
+    }
+
+    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
+        self.forget(id);
+        self.inner.delete_subscription(id).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>, StoreError> {
+        self.inner.list_subscriptions(tenant, page).await
+    }
+
+    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
+        self.forget(id);
+        self.inner.update_health(id, health).await
+    }
+
+    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+        self.inner.tenant_subscriptions(tenant).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::ports::fakes::MemoryStore;
+    use crate::ports::samples::subscription;
+
+    /// A store that counts its cheaper reads.
+    struct Counting {
+        store: MemoryStore,
+        peeks: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SubscriptionStore for Counting {
+        async fn insert_subscription(&self, sub: &Subscription, max: usize) -> Result<bool, StoreError> {
+            self.store.insert_subscription(sub, max).await
+        }
+        async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+            self.store.get_subscription(id).await
+        }
+        async fn peek_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+            self.peeks.fetch_add(1, Ordering::SeqCst);
+            // A read that takes a moment, so the batch's asks overlap it.
+            let mut yielded = false;
+            futures_util::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.store.get_subscription(id).await
+        }
+        async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
+            self.store.update_subscription(next).await
+        }
+        async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
+            self.store.delete_subscription(id).await
+        }
+        async fn list_subscriptions(
+            &self,
+            tenant: &TenantId,
+            page: &PageRequest,
+        ) -> Result<Page<Subscription>, StoreError> {
+            self.store.list_subscriptions(tenant, page).await
+        }
+        async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
+            self.store.update_health(id, health).await
+        }
+        async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+            self.store.tenant_subscriptions(tenant).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_each_subscription_once_until_it_writes_it() {
+        let inner = Arc::new(Counting { store: MemoryStore::new(), peeks: AtomicUsize::new(0) });
+        let (a, b) = (subscription(1), subscription(2));
+        for sub in [&a, &b] {
+            assert!(inner.insert_subscription(sub, 50).await.expect("insert"));
+        }
+        let once = ReadOnce::new(inner.clone());
+        let asks = (0..20).map(|n| once.peek_subscription(if n % 2 == 0 { &a.id } else { &b.id }));
+        let read = futures_util::future::join_all(asks).await;
+        assert!(read.iter().all(|r| matches!(r, Ok(Some(_)))));
+        assert_eq!(inner.peeks.load(Ordering::SeqCst), 2, "twenty asks at once, one read each");
+
+        // A write through it: the next ask reads again, and sees it.
+        let health = Health { failing_since: Some(crate::ports::samples::t0()), ..a.health() };
+        once.update_health(&a.id, &health).await.expect("health");
+        let again = once.peek_subscription(&a.id).await.expect("read").expect("there");
+        assert_eq!(again.failing_since, Some(crate::ports::samples::t0()));
+        assert_eq!(inner.peeks.load(Ordering::SeqCst), 3);
+        once.get_subscription(&b.id).await.expect("read");
+        assert_eq!(inner.peeks.load(Ordering::SeqCst), 3, "the consistent read is the store's own");
+
+        // A new batch reads afresh.
+        ReadOnce::new(inner.clone()).peek_subscription(&b.id).await.expect("read");
+        assert_eq!(inner.peeks.load(Ordering::SeqCst), 4);
+    }
+}

@@ -101,6 +101,9 @@ pub(super) async fn dead_letters(State(s): State<ApiState>, headers: HeaderMap) 
                         tr {
                             td { code { (d.id) } }
                             td { @if let Some(id) = &d.delivery_id { a href={ "/portal/deliveries/" (id) } { code { (id) } } }
+                                 @else if !d.messages.is_empty() {
+                                     @for m in &d.messages { a href={ "/portal/deliveries/" (m.delivery_id) } { code { (m.delivery_id) } } " " }
+                                 }
                                  @else { "unreadable" } }
                             td { (d.receives) }
                             td { (d.reason.as_deref().unwrap_or("")) }
