@@ -1042,6 +1042,11 @@ mod shared {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn channels_and_filters_route_each_event() {
+        scenarios::channels_and_filters_route_each_event(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_key_reaches_its_own_tenant_alone() {
         scenarios::a_tenant_key_reaches_its_own_tenant_alone(&world().await).await;
     }

@@ -904,3 +904,111 @@ pub async fn a_batch_publishes_each_event_alone(h: &dyn ServiceUnderTest) {
     }
     assert_eq!(r.received().len(), 4, "nothing of a repeat or of a refused batch was delivered");
 }
+
+/// Routing by channel and payload filter: each subscription receives the
+/// events its channels and filter let through, and no delivery is created
+/// for the others; a bad filter or channel list is refused with the part
+/// at fault, and creates nothing; a filter changed by PATCH routes the next
+/// event by the new one.
+pub async fn channels_and_filters_route_each_event(h: &dyn ServiceUnderTest) {
+    let shipped = Receiver::start().await;
+    let eu = Receiver::start().await;
+    let all = Receiver::start().await;
+    let tenant = "routing";
+    let (shipped_id, _) = subscribe(
+        h,
+        json!({"tenant": tenant, "url": shipped.url("/shipped"), "filter":
+            {"payload": {"status": "shipped", "amount": {"$gte": 100},
+                         "customer": {"region": {"$in": ["eu", "uk"]}}}}}),
+    )
+    .await;
+    let (_, eu_secret) =
+        subscribe(h, json!({"tenant": tenant, "url": eu.url("/eu"), "channels": ["store-eu"]})).await;
+    subscribe(h, json!({"tenant": tenant, "url": all.url("/all")})).await;
+
+    let order = |n: u32, status: &str, amount: u32, region: &str, channels: Value| {
+        json!({"tenant": tenant, "type": "order.updated", "channels": channels,
+               "payload": {"n": n, "status": status, "amount": amount, "customer": {"region": region}}})
+    };
+    let events = [
+        order(1, "shipped", 150, "eu", json!(["store-eu"])), // all three
+        order(2, "shipped", 50, "eu", json!(["store-us"])),  // too small: `all` alone
+        order(3, "pending", 500, "uk", json!([])),           // not shipped: `all` alone
+        order(4, "shipped", 100, "uk", json!(["store-us", "store-eu"])), // all three
+    ];
+    let mut counts = Vec::new();
+    let mut last = Vec::new();
+    for ev in events {
+        let out = ok(h, "POST", "/v1/events", Some(ev), 202).await;
+        counts.push(out["deliveries"].as_array().map_or(0, Vec::len));
+        last = crate::delivery_ids(&out);
+    }
+    assert_eq!(counts, vec![3, 1, 1, 3], "a delivery only where channels and filter let the event through");
+    for id in &last {
+        wait_status(h, id, "succeeded").await;
+    }
+    all.wait_for(4, Duration::from_secs(10)).await;
+    let ns = |r: &Receiver| {
+        let mut ns: Vec<i64> =
+            r.received().iter().map(|q| q.json()["data"]["n"].as_i64().unwrap_or(0)).collect();
+        ns.sort_unstable();
+        ns
+    };
+    assert_eq!(ns(&shipped), vec![1, 4]);
+    assert_eq!(ns(&eu), vec![1, 4]);
+    assert_eq!(ns(&all), vec![1, 2, 3, 4]);
+    for req in eu.received() {
+        verify_standard(&eu_secret, &req, now()).expect("signed");
+    }
+    let (_, event) = h.call("GET", &format!("/v1/deliveries/{}", last[0]), None).await;
+    let (_, ev) =
+        h.call("GET", &format!("/v1/events/{}", event["event_id"].as_str().unwrap_or_default()), None).await;
+    assert_eq!(ev["channels"], json!(["store-us", "store-eu"]), "{ev}");
+
+    // Bad input: 422 naming the part, nothing created.
+    let (_, before) = h.call("GET", &format!("/v1/subscriptions?tenant={tenant}"), None).await;
+    let bad = [
+        (json!({"filter": {"payload": {"amount": {"$between": [1, 2]}}}}), "filter.payload.amount.$between"),
+        (json!({"filter": {"payload": {"amount": {"$gt": [1]}}}}), "filter.payload.amount.$gt"),
+        (json!({"filter": {"tenant": "x"}}), "filter.tenant"),
+        (json!({"channels": ["ok", "not ok"]}), "channels[1]"),
+    ];
+    for (extra, field) in bad {
+        let mut body = json!({"tenant": tenant, "url": all.url("/bad")});
+        body.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
+        let (status, err) = h.call("POST", "/v1/subscriptions", Some(body)).await;
+        assert_eq!(status, 422, "{err}");
+        assert!(err["error"]["message"].as_str().unwrap_or_default().contains(field), "{field}: {err}");
+    }
+    let eleven: Vec<String> = (0..11).map(|n| format!("c{n}")).collect();
+    let (status, err) = h
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!({"tenant": tenant, "type": "order.updated", "payload": {}, "channels": eleven})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap_or_default().contains("channels"), "{err}");
+    let (_, after) = h.call("GET", &format!("/v1/subscriptions?tenant={tenant}"), None).await;
+    assert_eq!(before["data"].as_array().map(Vec::len), after["data"].as_array().map(Vec::len));
+
+    // The filter shown as written, changed, and the next event routed by it.
+    let (_, sub) = h.call("GET", &format!("/v1/subscriptions/{shipped_id}"), None).await;
+    assert_eq!(sub["filter"]["payload"]["amount"], json!({"$gte": 100}), "{sub}");
+    let patch = json!({"filter": {"payload": {"status": "pending"}}});
+    ok(h, "PATCH", &format!("/v1/subscriptions/{shipped_id}"), Some(patch), 200).await;
+    let out = ok(h, "POST", "/v1/events", Some(order(5, "pending", 1, "us", json!([]))), 202).await;
+    assert_eq!(
+        out["deliveries"].as_array().map_or(0, Vec::len),
+        2,
+        "`shipped` now takes pending orders: {out}"
+    );
+    for id in crate::delivery_ids(&out) {
+        wait_status(h, &id, "succeeded").await;
+    }
+    assert_eq!(ns(&shipped), vec![1, 4, 5]);
+    ok(h, "PATCH", &format!("/v1/subscriptions/{shipped_id}"), Some(json!({"filter": null})), 200).await;
+    let (_, sub) = h.call("GET", &format!("/v1/subscriptions/{shipped_id}"), None).await;
+    assert!(sub.get("filter").is_none(), "{sub}");
+}

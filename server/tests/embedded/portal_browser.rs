@@ -285,6 +285,46 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     assert!(table.contains("order.*"), "{table}");
     let (_, edited) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
     assert_eq!((edited["timeout_ms"].clone(), edited["description"].clone()), (json!(5000), json!("Shop")));
+
+    // Its channels and payload filter: a filter the API refuses is shown
+    // beside its field with the part at fault, and nothing is saved; a
+    // valid one is saved, and shown as written on the page.
+    click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    let type_filter = |text: &'static str| {
+        let b = &b;
+        async move {
+            let area =
+                b.client.find(Locator::Css("form.create textarea[name=filter]")).await.expect("filter");
+            area.clear().await.expect("clear");
+            area.send_keys(text).await.expect("type");
+        }
+    };
+    fill("channels", "store-eu, store-uk".into()).await;
+    type_filter(r#"{"payload": {"amount": {"$between": [1, 2]}}}"#).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    let note = wait_text(&b, "#filter-note.error", "$between").await;
+    assert!(note.contains("filter.payload.amount.$between"), "{note}");
+    let (_, unchanged) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
+    assert!(unchanged.get("filter").is_none() && unchanged.get("channels").is_none(), "{unchanged}");
+    type_filter(r#"{"payload": {"status": "shipped"}}"#).await;
+    click(&b, Locator::Css("form.create button[type=submit]")).await;
+    wait_text(&b, "h1", "Endpoints").await;
+    let (_, routed) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
+    assert_eq!(
+        (routed["channels"].clone(), routed["filter"].clone()),
+        (json!(["store-eu", "store-uk"]), json!({"payload": {"status": "shipped"}}))
+    );
+    click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    let shown = text_of(&b, "form.create textarea[name=filter]").await;
+    assert!(shown.contains("\"shipped\""), "{shown}");
+    let cleared = json!({"channels": null, "filter": null});
+    let (status, _) =
+        h.call("PATCH", &format!("/v1/subscriptions/{}", hooks_id(&h).await), Some(cleared)).await;
+    assert_eq!(status, 200);
+    click(&b, Locator::LinkText("Endpoints")).await;
+    wait_text(&b, "h1", "Endpoints").await;
     let id = hooks_id(&h).await;
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
     wait_text(&b, "h1", "Endpoint settings").await;

@@ -136,3 +136,8 @@ async fn per_job_urls_speak_the_tenants_format() {
 async fn a_batch_publishes_each_event_alone() {
     scenarios::a_batch_publishes_each_event_alone(&embedded(&[]).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_and_filters_route_each_event() {
+    scenarios::channels_and_filters_route_each_event(&embedded(&[]).await).await;
+}

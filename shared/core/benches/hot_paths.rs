@@ -1,6 +1,6 @@
 //! The hot pure code of a delivery: signing and verifying (Standard Webhooks
 //! and every preset's format) for 256 B, 4 KiB and 64 KiB bodies, building
-//! the request body, and the retry decision. Throughput is reported in
+//! the request body, the retry decision, and a payload filter. Throughput is reported in
 //! bytes/s so it can sit next to `openssl speed -hmac sha256` (BENCHMARKS.md).
 //!
 //! Run: `cargo bench -p hookline --bench hot_paths`
@@ -153,5 +153,36 @@ fn retry_decision(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, hmac_raw, sign_and_verify, envelopes, retry_decision);
+/// A typical payload filter at fan-out (BENCHMARKS.md R1): a ~1 KB order
+/// parsed (once per event, for every subscription that filters), and the
+/// filter evaluated on it.
+fn routing(c: &mut Criterion) {
+    let order = serde_json::json!({
+        "id": "ord_01j9", "status": "shipped", "amount": 129.5, "currency": "EUR",
+        "customer": {"id": "cus_42", "region": "eu", "email": "ana@example.com", "tier": "gold"},
+        "items": (0..8).map(|n| serde_json::json!({"sku": format!("SKU-{n:04}"), "qty": n + 1, "price": 9.99}))
+            .collect::<Vec<_>>(),
+        "shipping": {"carrier": "dhl", "tracking": "JD014600006281230", "address":
+            {"line1": "Hauptstraße 5", "city": "Berlin", "postcode": "10115", "country": "DE"}},
+        "created_at": "2026-12-07T10:15:00Z", "note": "Leave at the door, please."
+    })
+    .to_string();
+    let filter = hookline::model::Filter::parse(serde_json::json!({"payload": {
+        "status": "shipped", "amount": {"$gte": 100},
+        "customer": {"region": {"$in": ["eu", "uk"]}, "tier": {"$neq": "trial"}}}}))
+    .unwrap();
+    let channels = vec!["store-eu".to_owned()];
+    let parsed: serde_json::Value = serde_json::from_str(&order).unwrap();
+    let mut g = c.benchmark_group("filter");
+    g.throughput(Throughput::Bytes(order.len() as u64));
+    g.bench_function("parse the payload", |b| {
+        b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&order)).unwrap())
+    });
+    g.bench_function("evaluate", |b| {
+        b.iter(|| filter.matches(black_box("order.updated"), black_box(&channels), black_box(&parsed)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hmac_raw, sign_and_verify, envelopes, retry_decision, routing);
 criterion_main!(benches);

@@ -975,6 +975,13 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
     let d = w.delivery(&id).await;
     assert_eq!(d.subscription_id(), Some(&one));
     assert_eq!(w.queue.drain().len(), 1, "the other subscription, which wants everything, gets nothing");
+    // Channels and a filter that turn every event away do not stop a test.
+    let (picky, _) = w
+        .subscribe(r#"{"tenant":"acme","url":"https://c.example/h","channels":["x"],"filter":{"payload":{"never":true}}}"#)
+        .await;
+    let test = w.ctx.send_test_event(&op(), &picky, "order.paid").await.unwrap();
+    assert_eq!(w.delivery(&test).await.subscription_id(), Some(&picky));
+    assert_eq!(w.queue.drain().len(), 1);
     w.run_queue().await;
     let refused = w.ctx.send_test_event(&op(), &one, "invoice.paid").await.unwrap_err();
     assert_eq!(refused.status(), 422, "{refused}");

@@ -41,6 +41,7 @@ impl Context {
             payload,
             idempotency_key: Some(format!("{ty}:{occurrence}")),
             webhook_url: Some(url.clone()),
+            channels: Vec::new(),
             keyed_at: None,
         };
         for result in self.accept_events(vec![Ok(ev)]).await {

@@ -289,6 +289,14 @@ pub(super) fn event_of(id: &EventId, item: &Item) -> Result<Event, StoreError> {
         tenant: TenantId::parse(get_s(item, "t")?).map_err(corrupt)?,
         event_type: EventType::parse(get_s(item, "y")?).map_err(corrupt)?,
         payload: payload_of(item)?,
+        channels: match item.get("ch") {
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| v.as_s().cloned().map_err(|_| corrupt("a channel that is not a string")))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(corrupt("attribute ch is not a list")),
+            None => Vec::new(),
+        },
         idempotency_key: get_s(item, "ik").ok().map(str::to_owned),
         webhook_url: get_s(item, "w").ok().map(TargetUrl::stored).transpose().map_err(corrupt)?,
         created_at: time(get_n(item, "c")?)?,
@@ -332,6 +340,9 @@ impl DynamoStore {
         }
         if let Some(u) = &e.webhook_url {
             item.insert("w".into(), s(u.as_str()));
+        }
+        if !e.channels.is_empty() {
+            item.insert("ch".into(), AttributeValue::L(e.channels.iter().map(|c| s(c.as_str())).collect()));
         }
         let stubs = deliveries
             .iter()

@@ -45,6 +45,9 @@ pub struct PublishEventRequest {
     /// Also deliver to this URL, signed with the tenant's secret.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Up to 10 channels the event is published on.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
     /// When a repeat of this request is known to carry the same key and
     /// time (an SQS message's id and sent time): its event id is then
     /// derived from them ([`EventId::keyed`]) and a store can make the
@@ -67,6 +70,8 @@ pub struct ValidEvent {
     pub idempotency_key: Option<String>,
     /// One-off target.
     pub webhook_url: Option<TargetUrl>,
+    /// Its channels.
+    pub channels: Vec<String>,
     /// See [`PublishEventRequest::keyed_at`] (only with a key).
     pub keyed_at: Option<DateTime<Utc>>,
 }
@@ -98,12 +103,18 @@ impl PublishEventRequest {
         let webhook_url =
             self.webhook_url.as_deref().map(|u| TargetUrl::parse_field("webhook_url", u)).transpose()?;
         let keyed_at = self.keyed_at.filter(|_| key.is_some());
+        let channels = crate::model::parse_channels(
+            "channels",
+            self.channels.as_deref().unwrap_or_default(),
+            crate::model::MAX_EVENT_CHANNELS,
+        )?;
         Ok(ValidEvent {
             tenant,
             event_type,
             payload: self.payload,
             idempotency_key: key,
             webhook_url,
+            channels,
             keyed_at,
         })
     }
@@ -230,6 +241,9 @@ pub struct EventView {
     pub event_type: EventType,
     /// Payload as published.
     pub payload: Box<RawValue>,
+    /// Channels it was published on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
     /// Idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -247,6 +261,7 @@ impl EventView {
             tenant: e.tenant.clone(),
             event_type: e.event_type.clone(),
             payload: e.payload.clone(),
+            channels: e.channels.clone(),
             idempotency_key: e.idempotency_key.clone(),
             created_at: e.created_at,
             deliveries: deliveries.iter().map(|d| DeliveryView::new(d, None)).collect(),
@@ -268,6 +283,12 @@ pub fn fingerprint(ev: &ValidEvent) -> String {
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
+    }
+    // Channels only when there are any: a fingerprint stored before they
+    // existed still matches the same request.
+    for channel in &ev.channels {
+        h.update((channel.len() as u64).to_le_bytes());
+        h.update(channel.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -460,6 +481,7 @@ impl Context {
             tenant: ev.tenant,
             event_type: ev.event_type,
             payload: ev.payload,
+            channels: ev.channels,
             idempotency_key: ev.idempotency_key,
             webhook_url: ev.webhook_url,
             created_at: now,
@@ -468,10 +490,15 @@ impl Context {
         };
         // Every target, with the wait before its first attempt and the
         // longest its schedule can then run.
+        // The payload parsed once, and only if a subscription filters on it.
+        let payload = match targets.subscriptions.iter().any(|s| s.filter.is_some()) {
+            true => serde_json::from_str(event.payload.get()).unwrap_or_default(),
+            false => serde_json::Value::Null,
+        };
         let mut to: Vec<(DeliveryTarget, Duration, Duration)> = targets
             .subscriptions
             .iter()
-            .filter(|s| s.wants(&event.event_type))
+            .filter(|s| s.receives(&event, &payload))
             .map(|s| {
                 let (wait, longest) = self.lifetime(&s.settings);
                 (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest)
@@ -600,13 +627,16 @@ impl Context {
             tenant: sub.tenant.clone(),
             event_type,
             payload,
+            channels: Vec::new(),
             idempotency_key: None,
             webhook_url: None,
             keyed_at: None,
         };
         let now = self.clock.now();
+        // A test goes to its endpoint whatever its channels and filter say.
+        let target = Subscription { channels: Vec::new(), filter: None, ..sub };
         let (event, deliveries) =
-            self.prepare(ev, &TenantTargets { subscriptions: vec![sub], one_off: None }, now)?;
+            self.prepare(ev, &TenantTargets { subscriptions: vec![target], one_off: None }, now)?;
         let (response, messages) = self.store_event(event, deliveries, now).await?;
         self.queue_first_attempts(&messages).await;
         info!(event_id = %response.id, "test event sent");

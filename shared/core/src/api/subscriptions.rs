@@ -79,6 +79,17 @@ pub struct CreateSubscriptionRequest {
     /// The most deliveries a second, 1–1000; absent: no limit.
     #[serde(default)]
     pub rate_limit: Option<u64>,
+    /// Channels to listen on (up to 100); absent or empty: all events.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    /// A payload filter ([`crate::model::Filter`]); absent: none.
+    #[serde(default)]
+    pub filter: Option<serde_json::Value>,
+}
+
+/// Checks a subscription's channels.
+fn parse_subscription_channels(names: &[String]) -> Result<Vec<String>, ValidationError> {
+    crate::model::parse_channels("channels", names, crate::model::MAX_SUBSCRIPTION_CHANNELS)
 }
 
 /// Checks event type patterns.
@@ -114,6 +125,8 @@ impl CreateSubscriptionRequest {
         let event_types = parse_event_types(self.event_types.as_deref().unwrap_or_default())?;
         let description = parse_description(self.description)?;
         let rate_limit = self.rate_limit.map(RateLimit::new).transpose()?;
+        let channels = parse_subscription_channels(self.channels.as_deref().unwrap_or_default())?;
+        let filter = self.filter.map(crate::model::Filter::parse).transpose()?;
         let settings = DeliverySettingsInput {
             preset: self.preset,
             signature: self.signature,
@@ -134,6 +147,8 @@ impl CreateSubscriptionRequest {
             tenant,
             url,
             event_types,
+            channels,
+            filter,
             description,
             active: self.active.unwrap_or(true),
             disabled_reason: None,
@@ -192,6 +207,12 @@ pub struct UpdateSubscriptionRequest {
     /// overridable by the fields above.
     #[serde(default)]
     pub preset: Option<String>,
+    /// New channels (`[]` or `null`: all events).
+    #[serde(default, deserialize_with = "nullable")]
+    pub channels: Option<Option<Vec<String>>>,
+    /// New filter (`null`: none).
+    #[serde(default, deserialize_with = "nullable")]
+    pub filter: Option<Option<serde_json::Value>>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -233,6 +254,12 @@ impl UpdateSubscriptionRequest {
         if let Some(rate) = self.rate_limit {
             next.rate_limit = rate.map(RateLimit::new).transpose()?;
         }
+        if let Some(channels) = &self.channels {
+            next.channels = parse_subscription_channels(channels.as_deref().unwrap_or_default())?;
+        }
+        if let Some(filter) = &self.filter {
+            next.filter = filter.clone().map(crate::model::Filter::parse).transpose()?;
+        }
         if let Some(active) = self.active {
             next.active = active;
             if active {
@@ -257,6 +284,12 @@ pub struct SubscriptionView {
     pub url: TargetUrl,
     /// Patterns.
     pub event_types: Vec<EventTypePattern>,
+    /// Channels it listens on (absent: all events).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// Its payload filter, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::model::Filter>,
     /// Free text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -292,6 +325,8 @@ impl From<&Subscription> for SubscriptionView {
             tenant: s.tenant.clone(),
             url: s.url.clone(),
             event_types: s.event_types.clone(),
+            channels: s.channels.clone(),
+            filter: s.filter.clone(),
             description: s.description.clone(),
             active: s.active,
             disabled_reason: s.disabled_reason.clone(),

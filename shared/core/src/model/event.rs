@@ -21,6 +21,10 @@ pub struct Event {
     pub event_type: EventType,
     /// The platform's JSON, kept byte for byte.
     pub payload: Box<RawValue>,
+    /// The channels it was published on (subscriptions that name channels
+    /// receive only events on one of theirs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
     /// The publisher's idempotency key, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,

@@ -6,6 +6,7 @@ mod catalog;
 mod delivery;
 mod delivery_settings;
 mod event;
+mod filter;
 mod ids;
 mod names;
 mod status;
@@ -16,6 +17,10 @@ pub use catalog::EventTypeInfo;
 pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
 pub use delivery_settings::DeliverySettings;
 pub use event::Event;
+pub use filter::{
+    Filter, MAX_CHANNEL_LEN, MAX_EVENT_CHANNELS, MAX_FILTER_BYTES, MAX_FILTER_DEPTH, MAX_FILTER_NODES,
+    MAX_FILTER_SET, MAX_SUBSCRIPTION_CHANNELS, on_channels, parse_channels,
+};
 pub use ids::{DeliveryId, EventId, MAX_DELIVERIES_PER_EVENT, SubscriptionId, tenant_hash, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
 pub use status::{DeliveryStatus, IllegalTransition, Transition};

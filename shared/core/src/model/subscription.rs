@@ -23,6 +23,13 @@ pub struct Subscription {
     /// Which event types it wants; empty means all.
     #[serde(default)]
     pub event_types: Vec<EventTypePattern>,
+    /// The channels it listens on; empty: every event, on a channel or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// What the events it receives must hold ([`super::Filter`]); none:
+    /// every event its types and channels let through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<super::Filter>,
     /// Free text for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -61,9 +68,23 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Whether an event of this type should go to this subscription now.
+    /// Whether an event of this type should go to this subscription now
+    /// (before its channels and filter: [`Self::receives`]).
     pub fn wants(&self, ty: &EventType) -> bool {
         self.active && super::names::wants(&self.event_types, ty)
+    }
+
+    /// Whether `event` goes to this subscription: it is active, wants the
+    /// type, shares a channel (when it names any) and passes its filter.
+    /// `payload` is the event's payload parsed (a fan-out parses it once
+    /// for all, and only when a subscription has a filter).
+    pub fn receives(&self, event: &super::Event, payload: &serde_json::Value) -> bool {
+        self.wants(&event.event_type)
+            && super::on_channels(&self.channels, &event.channels)
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(event.event_type.as_str(), &event.channels, payload))
     }
 
     /// Sets the endpoint-health fields after an attempt: the start of the

@@ -208,6 +208,10 @@ pub async fn an_idempotency_key_stores_an_event_once_per_tenant(s: &dyn Store) {
 
     let back = s.get_event(&first.id).await.unwrap().unwrap();
     assert_eq!(back.payload.get(), first.payload.get(), "payload bytes kept exactly");
+    let on_channels = event(40, None);
+    s.insert_event(&on_channels, &[delivery(40, &on_channels, &sub.id, Some(t0()))], &[]).await.unwrap();
+    let channels = s.get_event(&on_channels.id).await.unwrap().unwrap().channels;
+    assert_eq!(channels, ["shop-eu", "team:ops"], "an event's channels kept, in order");
     assert_eq!(
         (&back.tenant, &back.event_type, &back.idempotency_key),
         (&first.tenant, &first.event_type, &first.idempotency_key)

@@ -34,6 +34,8 @@ pub fn subscription(n: u8) -> Subscription {
         tenant: tenant(),
         url: TargetUrl::parse("https://example.com/h").expect("a valid URL"),
         event_types: vec![EventTypePattern::parse("video.*").expect("a valid pattern")],
+        channels: Vec::new(),
+        filter: None,
         description: None,
         active: true,
         disabled_reason: None,
@@ -58,6 +60,8 @@ pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
         tenant: tenant(),
         event_type: EventType::parse("video.encoded").expect("a valid type"),
         payload: RawValue::from_string(format!(r#"{{"n": {n}, "quote": "\"q\""}}"#)).expect("JSON"),
+        // Every other one on channels, so each store keeps them.
+        channels: if n.is_multiple_of(2) { vec!["shop-eu".into(), "team:ops".into()] } else { Vec::new() },
         idempotency_key: idempotency_key.map(str::to_owned),
         webhook_url: None,
         created_at: at,

@@ -146,6 +146,10 @@ pub(super) struct NewEndpoint {
     pub(super) headers: String,
     /// Remove every custom header.
     pub(super) clear_headers: bool,
+    /// Channels, comma-separated (empty: every event).
+    pub(super) channels: String,
+    /// The payload filter as JSON text (empty: none).
+    pub(super) filter: String,
 }
 
 impl From<&Posted> for NewEndpoint {
@@ -158,6 +162,8 @@ impl From<&Posted> for NewEndpoint {
             timeout_ms: post.field("timeout_ms"),
             headers: post.field("headers"),
             clear_headers: post.field("clear_headers") == "on",
+            channels: post.field("channels"),
+            filter: post.field("filter"),
         }
     }
 }
@@ -177,6 +183,22 @@ impl NewEndpoint {
             out.insert(name.trim().to_owned(), value.trim().to_owned());
         }
         Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// The channels as the API takes them (none typed: every event).
+    pub(super) fn channel_list(&self) -> Vec<String> {
+        self.channels.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// The filter as the API takes it: none when nothing was typed, else
+    /// the JSON typed (text that is not JSON is the form's error).
+    pub(super) fn filter_value(&self) -> Result<Option<serde_json::Value>, (String, String)> {
+        match self.filter.trim() {
+            "" => Ok(None),
+            text => serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| ("filter".to_owned(), format!("is not JSON: {e}"))),
+        }
     }
 
     /// The event types as the API takes them.
@@ -362,6 +384,12 @@ pub(super) async fn endpoint_page(
         description: sub.description.clone().unwrap_or_default(),
         rate_limit: sub.rate_limit.map(|r| r.per_second().to_string()).unwrap_or_default(),
         timeout_ms: sub.settings.timeout_ms.to_string(),
+        channels: sub.channels.join(", "),
+        filter: sub
+            .filter
+            .as_ref()
+            .map(|f| serde_json::to_string_pretty(f.source()).unwrap_or_default())
+            .unwrap_or_default(),
         ..NewEndpoint::default()
     };
     let header_names: Vec<&str> = sub.settings.headers.keys().map(String::as_str).collect();
@@ -369,11 +397,18 @@ pub(super) async fn endpoint_page(
     let replay_since = (s.ctx.clock.now() - hookline::ports::span(std::time::Duration::from_secs(86_400)))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
+    // A filter's or a channel's error names its part (`filter.payload.x`,
+    // `channels[2]`): shown at its field, with the part it names.
+    let error_for = |field: &str| {
+        error.as_ref().filter(|(f, _)| of_field(f) == field).map(|(f, m)| match f == field {
+            true => m.clone(),
+            false => format!("{f}: {m}"),
+        })
+    };
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
         form_field(name, label, value, hint, kind, error_for(name))
     };
-    let other = error.as_ref().filter(|(f, _)| !EDITABLE.contains(&f.as_str()));
+    let other = error.as_ref().filter(|(f, _)| !EDITABLE.contains(&of_field(f)));
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         p {
@@ -396,6 +431,8 @@ pub(super) async fn endpoint_page(
             (field("description", "Description", &shown.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &shown.rate_limit, "deliveries a second; empty: no limit", "number"))
             (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
+            (field("channels", "Channels", &shown.channels, "comma-separated: only events on one of them; empty: every event", "text"))
+            (filter_field(&shown.filter, error_for("filter")))
             (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
             @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Save" }
@@ -474,8 +511,38 @@ pub(super) fn charts(stats: &hookline::api::stats::Stats) -> Markup {
 }
 
 /// The fields the edit form changes (and the test form's).
-pub(super) const EDITABLE: &[&str] =
-    &["url", "event_types", "description", "rate_limit", "timeout_ms", "headers", "event_type", "since"];
+pub(super) const EDITABLE: &[&str] = &[
+    "url",
+    "event_types",
+    "description",
+    "rate_limit",
+    "timeout_ms",
+    "channels",
+    "filter",
+    "headers",
+    "event_type",
+    "since",
+];
+
+/// The form field an API error's field belongs to: `filter.payload.x` and
+/// `channels[2]` to `filter` and `channels`.
+fn of_field(f: &str) -> &str {
+    f.split(['.', '[']).next().unwrap_or(f)
+}
+
+/// The payload filter: JSON typed in a text area, with where to read how.
+fn filter_field(typed: &str, error: Option<String>) -> Markup {
+    html! {
+        label for="filter" { "Filter"
+            textarea id="filter" name="filter" rows="4" spellcheck="false" aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby="filter-note" { (typed) }
+            small id="filter-note" class=[error.as_ref().map(|_| "error")] {
+                @if let Some(e) = &error { (e) }
+                @else { "optional JSON: only events that match, e.g. {\"payload\": {\"status\": \"shipped\"}}; empty: every event" }
+            }
+        }
+    }
+}
 
 pub(super) async fn replay_endpoint(
     State(s): State<ApiState>,
@@ -530,9 +597,10 @@ pub(super) async fn edit_endpoint(
     EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
 ) -> Response {
     let edited = NewEndpoint::from(&post);
-    let numbers = whole_number("rate_limit", &edited.rate_limit)
-        .and_then(|r| Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?, edited.header_map()?)));
-    let (rate_limit, timeout_ms, custom) = match numbers {
+    let numbers = whole_number("rate_limit", &edited.rate_limit).and_then(|r| {
+        Ok((r, whole_number("timeout_ms", &edited.timeout_ms)?, edited.header_map()?, edited.filter_value()?))
+    });
+    let (rate_limit, timeout_ms, custom, filter) = match numbers {
         Ok(n) => n,
         Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), None).await,
     };
@@ -544,6 +612,8 @@ pub(super) async fn edit_endpoint(
         rate_limit: Some(rate_limit),
         timeout_ms,
         headers: custom,
+        channels: Some(Some(edited.channel_list())),
+        filter: Some(filter),
         ..UpdateSubscriptionRequest::default()
     };
     match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
@@ -599,6 +669,8 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
         preset: None,
         initial_delay: None,
         rate_limit,
+        channels: None,
+        filter: None,
     };
     match s.ctx.create_subscription(&caller, request).await {
         Ok(created) => secret_page(
