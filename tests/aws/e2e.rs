@@ -1047,6 +1047,11 @@ mod shared {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_schedule_can_differ_by_event_type() {
+        scenarios::a_retry_schedule_can_differ_by_event_type(&world().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_key_reaches_its_own_tenant_alone() {
         scenarios::a_tenant_key_reaches_its_own_tenant_alone(&world().await).await;
     }

@@ -1012,3 +1012,41 @@ pub async fn channels_and_filters_route_each_event(h: &dyn ServiceUnderTest) {
     let (_, sub) = h.call("GET", &format!("/v1/subscriptions/{shipped_id}"), None).await;
     assert!(sub.get("filter").is_none(), "{sub}");
 }
+
+/// Per-type retry schedules: the most specific pattern that matches an
+/// event's type picks its schedule (the exact type, then the longest
+/// prefix), else the subscription's own; an empty schedule is one attempt.
+/// A bad pattern or schedule is refused naming it, and creates nothing.
+pub async fn a_retry_schedule_can_differ_by_event_type(h: &dyn ServiceUnderTest) {
+    let r = Receiver::start().await;
+    r.script(std::iter::repeat_n(Reply::Status(500), 12));
+    let body = json!({"tenant": "schedules", "url": r.url("/"), "retry_schedule": ["1s", "1s", "1s"],
+        "retry_schedules": {"typing.*": [], "invoice.*": ["1s", "1s"], "invoice.paid": ["1s"]}});
+    let (sub, _) = subscribe(h, body).await;
+    let (_, shown) = h.call("GET", &format!("/v1/subscriptions/{sub}"), None).await;
+    assert_eq!(shown["retry_schedules"]["typing.*"], json!([]), "{shown}");
+    let mut attempts = Vec::new();
+    for ty in ["typing.started", "invoice.paid", "invoice.voided", "order.created"] {
+        let id = publish(h, "schedules", ty).await.remove(0);
+        let d = wait_status(h, &id, "failed").await;
+        assert_eq!(d["give_up_reason"], "exhausted", "{d}");
+        attempts.push(d["attempt_count"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(attempts, vec![1, 2, 3, 4], "none, the exact type, the prefix, the subscription's own");
+
+    for (schedules, field) in [
+        (json!({"not a type!": []}), "retry_schedules.not a type!"),
+        (json!({"typing.*": ["0s"]}), "retry_schedules.typing.*"),
+        (json!({"typing.*": "soon"}), "retry_schedules.typing.*"),
+    ] {
+        let body = json!({"tenant": "schedules", "url": r.url("/bad"), "retry_schedules": schedules});
+        let (status, err) = h.call("POST", "/v1/subscriptions", Some(body)).await;
+        assert_eq!(status, 422, "{err}");
+        assert!(err["error"]["message"].as_str().unwrap_or_default().contains(field), "{field}: {err}");
+    }
+    let (_, all) = h.call("GET", "/v1/subscriptions?tenant=schedules", None).await;
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(1), "nothing created: {all}");
+    ok(h, "PATCH", &format!("/v1/subscriptions/{sub}"), Some(json!({"retry_schedules": null})), 200).await;
+    let (_, cleared) = h.call("GET", &format!("/v1/subscriptions/{sub}"), None).await;
+    assert!(cleared.get("retry_schedules").is_none(), "{cleared}");
+}

@@ -141,3 +141,8 @@ async fn a_batch_publishes_each_event_alone() {
 async fn channels_and_filters_route_each_event() {
     scenarios::channels_and_filters_route_each_event(&embedded(&[]).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_schedule_can_differ_by_event_type() {
+    scenarios::a_retry_schedule_can_differ_by_event_type(&embedded(&[]).await).await;
+}

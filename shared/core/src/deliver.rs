@@ -257,7 +257,7 @@ impl Context {
     /// none to send to (its subscription is gone or inactive, its tenant has
     /// no secret).
     pub(crate) async fn target(&self, delivery: &Delivery) -> Result<Option<Target>, StoreError> {
-        let policy = |schedule: &Option<crate::policy::RetrySchedule>| match schedule {
+        let policy = |schedule: Option<&crate::policy::RetrySchedule>| match schedule {
             Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
             None => self.settings.retry.clone(),
         };
@@ -280,7 +280,7 @@ impl Context {
                     url: sub.url.clone(),
                     settings: sub.settings.clone(),
                     secrets: sub.secrets.clone(),
-                    retry: policy(&sub.settings.retry_schedule),
+                    retry: policy(sub.schedule_for(&delivery.event_type)),
                     subscription: Some(sub),
                 }))
             }
@@ -303,7 +303,7 @@ impl Context {
                 Ok(Some(Target {
                     subscription: None,
                     url: url.clone(),
-                    retry: policy(&settings.retry_schedule),
+                    retry: policy(settings.retry_schedule.as_ref()),
                     settings,
                     secrets,
                 }))

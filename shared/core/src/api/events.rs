@@ -381,9 +381,13 @@ impl Context {
 
     /// The wait before a target's first attempt, and then the longest its
     /// schedule can run.
-    fn lifetime(&self, settings: &DeliverySettings) -> (Duration, Duration) {
+    fn lifetime(
+        &self,
+        settings: &DeliverySettings,
+        schedule: Option<&crate::policy::RetrySchedule>,
+    ) -> (Duration, Duration) {
         let wait = settings.initial_delay().min(self.queue.max_delay());
-        let policy = match &settings.retry_schedule {
+        let policy = match schedule {
             Some(schedule) => RetryPolicy { schedule: schedule.clone(), ..self.settings.retry.clone() },
             None => self.settings.retry.clone(),
         };
@@ -500,12 +504,12 @@ impl Context {
             .iter()
             .filter(|s| s.receives(&event, &payload))
             .map(|s| {
-                let (wait, longest) = self.lifetime(&s.settings);
+                let (wait, longest) = self.lifetime(&s.settings, s.schedule_for(&event.event_type));
                 (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest)
             })
             .collect();
         if let Some((url, settings)) = one_off {
-            let (wait, longest) = self.lifetime(settings);
+            let (wait, longest) = self.lifetime(settings, settings.retry_schedule.as_ref());
             to.push((DeliveryTarget::OneOff { url }, wait, longest));
         }
         let grace = span(self.settings.queue_grace);

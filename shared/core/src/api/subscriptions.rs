@@ -16,6 +16,7 @@ use super::page::ListResponse;
 use super::{ApiError, reserved};
 use crate::auth::Caller;
 use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT};
+use crate::model::TypeSchedules;
 use crate::model::{DeliverySettings, EventTypePattern, Subscription, SubscriptionId, TenantId};
 use crate::policy::RateLimit;
 use crate::ports::{PageRequest, Written, span};
@@ -85,6 +86,9 @@ pub struct CreateSubscriptionRequest {
     /// A payload filter ([`crate::model::Filter`]); absent: none.
     #[serde(default)]
     pub filter: Option<serde_json::Value>,
+    /// Retry schedules for some event types or prefixes, over `retry_schedule`.
+    #[serde(default)]
+    pub retry_schedules: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// Checks a subscription's channels.
@@ -127,6 +131,8 @@ impl CreateSubscriptionRequest {
         let rate_limit = self.rate_limit.map(RateLimit::new).transpose()?;
         let channels = parse_subscription_channels(self.channels.as_deref().unwrap_or_default())?;
         let filter = self.filter.map(crate::model::Filter::parse).transpose()?;
+        let retry_schedules =
+            self.retry_schedules.as_ref().map(TypeSchedules::parse).transpose()?.unwrap_or_default();
         let settings = DeliverySettingsInput {
             preset: self.preset,
             signature: self.signature,
@@ -153,6 +159,7 @@ impl CreateSubscriptionRequest {
             active: self.active.unwrap_or(true),
             disabled_reason: None,
             settings,
+            retry_schedules,
             secrets: SecretSet::new(secret),
             rate_limit,
             paused_until: None,
@@ -213,6 +220,9 @@ pub struct UpdateSubscriptionRequest {
     /// New filter (`null`: none).
     #[serde(default, deserialize_with = "nullable")]
     pub filter: Option<Option<serde_json::Value>>,
+    /// New per-type schedules, replacing the old set (`null`: none).
+    #[serde(default, deserialize_with = "nullable")]
+    pub retry_schedules: Option<Option<BTreeMap<String, serde_json::Value>>>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -260,6 +270,10 @@ impl UpdateSubscriptionRequest {
         if let Some(filter) = &self.filter {
             next.filter = filter.clone().map(crate::model::Filter::parse).transpose()?;
         }
+        if let Some(schedules) = &self.retry_schedules {
+            next.retry_schedules =
+                schedules.as_ref().map(TypeSchedules::parse).transpose()?.unwrap_or_default();
+        }
         if let Some(active) = self.active {
             next.active = active;
             if active {
@@ -305,6 +319,9 @@ pub struct SubscriptionView {
     /// How requests are made.
     #[serde(flatten)]
     pub settings: DeliverySettingsView,
+    /// Retry schedules by event type or prefix.
+    #[serde(skip_serializing_if = "TypeSchedules::is_empty")]
+    pub retry_schedules: TypeSchedules,
     /// The most deliveries a second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
@@ -332,6 +349,7 @@ impl From<&Subscription> for SubscriptionView {
             disabled_reason: s.disabled_reason.clone(),
             failing_since: s.failing_since,
             settings: DeliverySettingsView::from(&s.settings),
+            retry_schedules: s.retry_schedules.clone(),
             rate_limit: s.rate_limit,
             paused_until: s.paused_until,
             created_at: s.created_at,

@@ -24,5 +24,5 @@ pub use filter::{
 pub use ids::{DeliveryId, EventId, MAX_DELIVERIES_PER_EVENT, SubscriptionId, tenant_hash, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};
 pub use status::{DeliveryStatus, IllegalTransition, Transition};
-pub use subscription::{Health, Subscription};
+pub use subscription::{Health, MAX_TYPE_SCHEDULES, Subscription, TypeSchedules};
 pub use tenant::Tenant;

@@ -41,6 +41,10 @@ pub struct Subscription {
     /// How requests are made (stored flat beside the other fields).
     #[serde(flatten)]
     pub settings: DeliverySettings,
+    /// Retry schedules for some event types or prefixes, over
+    /// `settings.retry_schedule` ([`Self::schedule_for`]).
+    #[serde(default, skip_serializing_if = "TypeSchedules::is_empty")]
+    pub retry_schedules: TypeSchedules,
     /// Signing secrets (current and retiring).
     pub secrets: SecretSet,
     /// The most deliveries a second it is sent; none: no limit.
@@ -72,6 +76,14 @@ impl Subscription {
     /// (before its channels and filter: [`Self::receives`]).
     pub fn wants(&self, ty: &EventType) -> bool {
         self.active && super::names::wants(&self.event_types, ty)
+    }
+
+    /// The schedule an event of type `ty` is retried on: the most specific
+    /// of `retry_schedules` that matches it (the exact type, then the
+    /// longest prefix, then `*`), else the subscription's own
+    /// `retry_schedule`; `None`: the preset's or the service's.
+    pub fn schedule_for(&self, ty: &EventType) -> Option<&crate::policy::RetrySchedule> {
+        self.retry_schedules.best(ty).or(self.settings.retry_schedule.as_ref())
     }
 
     /// Whether `event` goes to this subscription: it is active, wants the
@@ -125,4 +137,70 @@ pub struct Health<'a> {
     pub disabled_reason: Option<&'a str>,
     /// Send nothing to it before this time (it asked to be given time).
     pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// Retry schedules by event type pattern (`{"invoice.*": ["1m", "1h"],
+/// "typing.*": []}`): at most [`MAX_TYPE_SCHEDULES`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeSchedules(Vec<(super::EventTypePattern, crate::policy::RetrySchedule)>);
+
+/// The most per-type schedules a subscription may hold.
+pub const MAX_TYPE_SCHEDULES: usize = 20;
+
+impl TypeSchedules {
+    /// Checks each pattern and schedule (`retry_schedules.<pattern>` names
+    /// the one at fault).
+    pub fn parse(
+        raw: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<Self, crate::validation::ValidationError> {
+        use crate::validation::ValidationError;
+        if raw.len() > MAX_TYPE_SCHEDULES {
+            return Err(ValidationError::too_long("retry_schedules", MAX_TYPE_SCHEDULES, "patterns"));
+        }
+        raw.iter()
+            .map(|(pattern, schedule)| {
+                let field = || format!("retry_schedules.{pattern}");
+                let p = super::EventTypePattern::parse(pattern)
+                    .map_err(|e| ValidationError::invalid(field(), e.to_string()))?;
+                let s = serde_json::from_value::<crate::policy::RetrySchedule>(schedule.clone())
+                    .map_err(|e| ValidationError::invalid(field(), e.to_string()))?;
+                Ok((p, s))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The most specific schedule whose pattern matches `ty`.
+    pub fn best(&self, ty: &EventType) -> Option<&crate::policy::RetrySchedule> {
+        use super::EventTypePattern as P;
+        let rank = |p: &P| match p {
+            P::Exact(_) => (2, 0),
+            P::Prefix(prefix) => (1, prefix.len()),
+            P::All => (0, 0),
+        };
+        self.0.iter().filter(|(p, _)| p.matches(ty)).max_by_key(|(p, _)| rank(p)).map(|(_, s)| s)
+    }
+}
+
+impl serde::Serialize for TypeSchedules {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (p, schedule) in &self.0 {
+            map.serialize_entry(&p.as_string(), schedule)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TypeSchedules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = std::collections::BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }

@@ -40,6 +40,7 @@ pub fn subscription(n: u8) -> Subscription {
         active: true,
         disabled_reason: None,
         settings: DeliverySettings::default(),
+        retry_schedules: Default::default(),
         secrets: SecretSet::new(Secret::generate([n; GENERATED_SECRET_BYTES])),
         rate_limit: None,
         paused_until: None,

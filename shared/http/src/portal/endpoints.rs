@@ -671,6 +671,7 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
         rate_limit,
         channels: None,
         filter: None,
+        retry_schedules: None,
     };
     match s.ctx.create_subscription(&caller, request).await {
         Ok(created) => secret_page(
