@@ -375,6 +375,40 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     b.client.close().await.expect("close");
 }
 
+/// A login link opens one session: the second opening — a plain HTTP
+/// client after a browser, or a browser after a client that fetched the
+/// link first (a log scraper, a link preview) — gets the page that says
+/// the link cannot be used, and no cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_link_opens_one_session_in_a_browser_or_a_plain_client() {
+    let (_dir, h) = start(&[]).await;
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let link = |v: Value| format!("{}{}", h.base, v["url"].as_str().expect("url"));
+    let b = Browser::start().await.expect("a browser");
+
+    // Opened in the browser, then fetched by a plain client.
+    let first = link(created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await);
+    b.client.goto(&first).await.expect("open the link");
+    wait_text(&b, "h1", "Endpoints").await;
+    let again = http.get(&first).send().await.expect("fetch");
+    assert_eq!(again.status(), 401);
+    assert!(again.headers().get("set-cookie").is_none(), "no session the second time");
+    let page = again.text().await.expect("page");
+    assert!(page.contains("This link cannot be used") && page.contains("used already"), "{page}");
+
+    // Fetched by a plain client first, then opened in the browser.
+    let second = link(created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await);
+    let opened = http.get(&second).send().await.expect("fetch");
+    assert_eq!(opened.status(), 303, "the first opening signs in");
+    assert!(opened.headers().get("set-cookie").is_some());
+    b.client.delete_all_cookies().await.expect("signed out");
+    b.client.goto(&second).await.expect("open the link");
+    let refused = wait_text(&b, "h1", "This link cannot be used").await;
+    assert!(refused.contains("cannot be used"), "{refused}");
+    assert!(text_of(&b, "main").await.contains("used already"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing() {
     let (_dir, h) = start(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", "https://app.example.com")]).await;

@@ -106,6 +106,8 @@ pub struct Context {
     pub deliveries: Arc<dyn DeliveryStore>,
     /// The declared event types.
     pub catalog: Arc<dyn crate::ports::CatalogStore>,
+    /// Names taken once (portal links).
+    pub claims: Arc<dyn crate::ports::ClaimStore>,
     /// Hourly attempt counts.
     pub counts: Arc<dyn crate::ports::CountStore>,
     /// Attempts counted and not yet written to `counts`.
@@ -150,6 +152,7 @@ impl Context {
             tenants: store.clone(),
             events: store.clone(),
             catalog: store.clone(),
+            claims: store.clone(),
             counts: store.clone(),
             tally: Arc::default(),
             deliveries: store,

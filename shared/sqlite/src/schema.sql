@@ -83,3 +83,10 @@ CREATE TABLE IF NOT EXISTS hourly_counts (
     PRIMARY KEY (scope, hour)
 );
 CREATE INDEX IF NOT EXISTS hourly_counts_by_hour ON hourly_counts (hour);
+
+-- Names taken once (a portal link's nonce), until a time (unix ms); the
+-- purge forgets them the retention after that.
+CREATE TABLE IF NOT EXISTS claims (
+    name  TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+);

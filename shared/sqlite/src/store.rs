@@ -17,9 +17,9 @@ use hookline::model::{
     SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
-    Ack, CatalogStore, Clock, CountScope, CountStore, DeliveryFilter, DeliveryStore, EventStore, HourCount,
-    Inserted, Page, PageRequest, Queued, Recorded, Recording, StoreError, SubscriptionStore, TenantStore,
-    Written,
+    Ack, CatalogStore, ClaimStore, Clock, CountScope, CountStore, DeliveryFilter, DeliveryStore, EventStore,
+    HourCount, Inserted, Page, PageRequest, Queued, Recorded, Recording, StoreError, SubscriptionStore,
+    TenantStore, Written,
 };
 use tokio::sync::Notify;
 
@@ -200,6 +200,7 @@ impl SqliteStore {
                 [cutoff],
             )
             .map_err(classify)?;
+            exec(tx, "DELETE FROM claims WHERE until < ?1", [cutoff]).map_err(classify)?;
             Ok(Purged { events: events as u64, deliveries: deliveries as u64 })
         })
         .await
@@ -452,6 +453,20 @@ impl CountStore for SqliteStore {
                     Ok(HourCount { hour, succeeded, failed })
                 })
                 .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ClaimStore for SqliteStore {
+    async fn claim(&self, name: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let (name, until) = (name.to_owned(), millis(until));
+        self.write(move |tx| {
+            let taken =
+                exec(tx, "INSERT OR IGNORE INTO claims (name, until) VALUES (?1, ?2)", params![name, until])
+                    .map_err(classify)?;
+            Ok(taken == 1)
         })
         .await
     }

@@ -1,4 +1,4 @@
-//! Hourly attempt counts and the event catalog.
+//! Hourly attempt counts, the event catalog and one-time claims.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -110,5 +110,16 @@ impl CatalogStore for DynamoStore {
             .await
             .map_err(store_error)?;
         Ok(out.attributes().is_some())
+    }
+}
+
+// A claim is one item put only if absent (`CLAIM#<name>`), removed by TTL
+// a day after it stops mattering.
+#[async_trait]
+impl hookline::ports::ClaimStore for DynamoStore {
+    async fn claim(&self, name: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut item = key(format!("CLAIM#{name}"), "CLAIM");
+        item.insert("expires_at".into(), n((until + chrono::Duration::days(1)).timestamp()));
+        self.put_if(item, "attribute_not_exists(pk)", &[]).await
     }
 }

@@ -16,6 +16,7 @@
 //! | a rate-limited subscription's slots | `RATE#<subscription>` | `RATE` | |
 //! | where the sweep of each `due` shard starts | `SCHED` | `DUE` | |
 //! | a declared event type | `CATALOG` | `ETYPE#<name>` | |
+//! | a name taken once (a portal link's nonce) | `CLAIM#<name>` | `CLAIM` | when the link is opened; TTL a day after it expires |
 //! | attempts in an hour (the charts) | `COUNT#<subscription or *>#<shard>` | `H#<unix hour>` | |
 //! | the schema's version | `META` | `SCHEMA` | once, by the first function to start |
 //!

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::auth::portal::{Kind, LINK_TTL, SESSION_TTL, Session, nonce};
 use crate::auth::{BadToken, Caller, Scope};
 use crate::model::TenantId;
+use crate::ports::StoreError;
 
 impl crate::Context {
     /// `POST /v1/tenants/{tenant}/portal-sessions`: a link that opens the
@@ -40,15 +41,24 @@ impl crate::Context {
         Ok(PortalLink { url: format!("/portal/login?token={token}"), tenant: None, expires_at })
     }
 
-    /// Opens a portal link: the session cookie's token and when it ends.
-    pub fn open_portal(&self, link: &str) -> Result<(String, Session), BadToken> {
-        let key = self.settings.portal_key.as_ref().ok_or(BadToken::Forged)?;
+    /// Opens a portal link, once: the session cookie's token and when it
+    /// ends. The link's nonce is claimed in the store, so a second opening
+    /// — a link leaked through a log, a referrer or a shared screen — is
+    /// refused ([`BadToken::Used`]). The outer error: the store failed.
+    pub async fn open_portal(&self, link: &str) -> Result<Result<(String, Session), BadToken>, StoreError> {
+        let Some(key) = self.settings.portal_key.as_ref() else { return Ok(Err(BadToken::Forged)) };
         let now = self.clock.now();
-        let session = key.verify(Kind::Link, link, now)?;
+        let opened = match key.verify(Kind::Link, link, now) {
+            Ok(opened) => opened,
+            Err(e) => return Ok(Err(e)),
+        };
+        if !self.claims.claim(&format!("portal-link:{}", opened.nonce), opened.expires_at).await? {
+            tracing::warn!(key = %opened.caller().key_id, "a portal link opened a second time was refused");
+            return Ok(Err(BadToken::Used));
+        }
         let expires_at = now + crate::ports::span(SESSION_TTL);
-        let token = key.sign(Kind::Session, &session.scope, expires_at, nonce(self.entropy.as_ref()));
-        let session = key.verify(Kind::Session, &token, now)?;
-        Ok((token, session))
+        let token = key.sign(Kind::Session, &opened.scope, expires_at, nonce(self.entropy.as_ref()));
+        Ok(key.verify(Kind::Session, &token, now).map(|session| (token, session)))
     }
 
     /// The anti-forgery token of a session, for its pages' forms: bound to
@@ -116,36 +126,47 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000, 0).unwrap()
     }
 
-    #[test]
-    fn a_sessions_form_token_is_its_own() {
+    #[tokio::test]
+    async fn a_link_opens_one_session() {
         let ctx = context();
         let acme = TenantId::parse("acme").unwrap();
-        let link = key().sign(
-            Kind::Link,
-            &Scope::Tenant(acme.clone()),
-            t0() + chrono::Duration::minutes(1),
-            [1; 16],
-        );
-        let (_, one) = ctx.open_portal(&link).unwrap();
-        let (_, two) = ctx.open_portal(&link).unwrap();
+        let link = |n: u8| {
+            key().sign(Kind::Link, &Scope::Tenant(acme.clone()), t0() + chrono::Duration::minutes(1), [n; 16])
+        };
+        let (cookie, _) = ctx.open_portal(&link(1)).await.unwrap().unwrap();
+        assert!(ctx.portal_session(&cookie).is_ok());
+        assert_eq!(ctx.open_portal(&link(1)).await.unwrap().unwrap_err(), BadToken::Used, "opened once");
+        assert!(ctx.open_portal(&link(2)).await.unwrap().is_ok(), "another link is its own");
+        assert_eq!(ctx.open_portal("v1.x.y").await.unwrap().unwrap_err(), BadToken::Malformed);
+    }
+
+    #[tokio::test]
+    async fn a_sessions_form_token_is_its_own() {
+        let ctx = context();
+        let acme = TenantId::parse("acme").unwrap();
+        let link = |n: u8| {
+            key().sign(Kind::Link, &Scope::Tenant(acme.clone()), t0() + chrono::Duration::minutes(1), [n; 16])
+        };
+        let (_, one) = ctx.open_portal(&link(1)).await.unwrap().unwrap();
+        let (_, two) = ctx.open_portal(&link(2)).await.unwrap().unwrap();
         let token = ctx.portal_csrf(&one);
         assert!(ctx.portal_csrf_ok(&one, &token));
         assert!(!ctx.portal_csrf_ok(&two, &token), "another session's token");
         assert!(!ctx.portal_csrf_ok(&one, ""));
     }
 
-    #[test]
-    fn only_an_operators_key_gets_an_operators_link() {
+    #[tokio::test]
+    async fn only_an_operators_key_gets_an_operators_link() {
         let ctx = context();
         let acme = TenantId::parse("acme").unwrap();
         let tenant_key = Caller { scope: Scope::Tenant(acme.clone()), key_id: "k".into() };
         assert_eq!(ctx.operator_portal_link(&tenant_key).unwrap_err().status(), 403);
         let link = ctx.operator_portal_link(&Caller::internal()).unwrap();
         let token = link.url.split("token=").nth(1).unwrap();
-        let (_, session) = ctx.open_portal(token).unwrap();
+        let (_, session) = ctx.open_portal(token).await.unwrap().unwrap();
         assert_eq!(session.scope, Scope::Global);
         let own = ctx.portal_link(&tenant_key, "acme").unwrap();
-        let (_, session) = ctx.open_portal(own.url.split("token=").nth(1).unwrap()).unwrap();
+        let (_, session) = ctx.open_portal(own.url.split("token=").nth(1).unwrap()).await.unwrap().unwrap();
         assert_eq!(session.scope, Scope::Tenant(acme));
         assert_eq!(ctx.portal_link(&tenant_key, "globex").unwrap_err().status(), 404);
     }

@@ -156,6 +156,9 @@ pub enum BadToken {
     /// Past its time.
     #[error("this portal link has expired")]
     Expired,
+    /// A link that opened a session already: each opens one.
+    #[error("this portal link has been used already: each link opens one session")]
+    Used,
 }
 
 /// A verified token: one tenant (or the operator's every tenant), until a

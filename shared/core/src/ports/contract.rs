@@ -42,6 +42,7 @@ macro_rules! store_contract {
             an_event_is_kept_only_ever_longer,
             event_types_are_declared_replaced_listed_by_name_and_removed,
             hourly_counts_add_up_per_scope_and_hour,
+            a_name_is_claimed_once_however_many_race,
         );
     };
     (@cases $make:path, $($case:ident),* $(,)?) => {
@@ -555,4 +556,16 @@ pub async fn hourly_counts_add_up_per_scope_and_hour(s: &dyn Store) {
     assert_eq!(s.hourly_counts(&sub, h(1)).await.unwrap(), vec![c(h(2), 0, 12)], "from a time on");
     assert_eq!(s.hourly_counts(&CountScope::Service, h(-5)).await.unwrap(), vec![c(h(0), 3, 1)]);
     assert_eq!(s.hourly_counts(&other, h(0)).await.unwrap(), vec![c(h(1), 9, 9)], "scopes apart");
+}
+
+/// A name is taken once: the first claim, of however many at once, wins;
+/// every later one is refused; another name is its own.
+pub async fn a_name_is_claimed_once_however_many_race(s: &dyn Store) {
+    let until = t0() + Span::minutes(10);
+    let claims = (0..8).map(|_| s.claim("link:n1", until));
+    let won =
+        futures_util::future::join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "one of eight at once");
+    assert!(!s.claim("link:n1", until).await.unwrap(), "and none after");
+    assert!(s.claim("link:n2", until).await.unwrap(), "another name is its own");
 }

@@ -51,6 +51,7 @@ struct State {
     attempts: BTreeMap<DeliveryId, Vec<Attempt>>,
     event_types: BTreeMap<String, EventTypeInfo>,
     counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>,
+    claims: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// What the cheaper reads show while they lag ([`MemoryStore::lag_peeks`]).
@@ -233,6 +234,19 @@ impl CountStore for MemoryStore {
                 failed: *failed,
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl ClaimStore for MemoryStore {
+    async fn claim(&self, name: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut state = lock(&self.state);
+        if state.claims.contains_key(name) {
+            return Ok(false);
+        }
+        state.claims.insert(name.to_owned(), until);
+        Ok(true)
     }
 }
 

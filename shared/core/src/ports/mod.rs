@@ -11,6 +11,7 @@ pub mod fakes;
 pub mod samples;
 
 mod catalog;
+mod claims;
 mod clock;
 mod counts;
 mod deliveries;
@@ -25,6 +26,7 @@ mod subscriptions;
 mod tenants;
 
 pub use catalog::*;
+pub use claims::*;
 pub use clock::*;
 pub use counts::*;
 pub use deliveries::*;
@@ -40,11 +42,11 @@ pub use tenants::*;
 
 /// Every store port in one object, as each adapter provides them.
 pub trait Store:
-    SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore
+    SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore + ClaimStore
 {
 }
 
-impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore> Store
-    for T
+impl<T: SubscriptionStore + TenantStore + EventStore + DeliveryStore + CatalogStore + CountStore + ClaimStore>
+    Store for T
 {
 }

@@ -118,8 +118,17 @@ pub(super) async fn login(State(s): State<ApiState>, headers: HeaderMap, RawQuer
     let Some(token) = token else {
         return problem(StatusCode::BAD_REQUEST, "This link is incomplete", "The link has no token.");
     };
-    match s.ctx.open_portal(&token) {
-        Ok((session, _)) => {
+    match s.ctx.open_portal(&token).await {
+        Err(e) => {
+            let e = hookline::api::ApiError::from(e);
+            e.log_if_ours();
+            problem(
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                "Something went wrong",
+                "The link could not be opened. Try it again in a moment.",
+            )
+        }
+        Ok(Ok((session, _))) => {
             let attributes = if https(&headers) { "Secure; SameSite=None" } else { "SameSite=Lax" };
             let cookie = format!(
                 "{COOKIE}={session}; Path=/portal; HttpOnly; Max-Age={}; {attributes}",
@@ -132,7 +141,7 @@ pub(super) async fn login(State(s): State<ApiState>, headers: HeaderMap, RawQuer
             response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/portal/"));
             response
         }
-        Err(e) => problem(
+        Ok(Err(e)) => problem(
             StatusCode::UNAUTHORIZED,
             "This link cannot be used",
             &format!(
