@@ -221,6 +221,35 @@ pub async fn run(keep: bool, stop: impl std::future::Future<Output = ()>) -> any
     );
     println!("        flaky-app      answers 503 twice, then recovers\n");
 
+    // The catalog first: the portal offers declared types as toggles, and a
+    // test event carries its type's example.
+    let declared = [
+        (
+            "video.encoded",
+            "A video finished encoding, with its renditions",
+            json!({"video_id":"vid_8812","title":"Launch keynote","renditions":["1080p","720p"],"duration_s":2712}),
+        ),
+        ("video.deleted", "A video was removed", json!({"video_id":"vid_8812","deleted_by":"usr_7"})),
+        (
+            "job.completed",
+            "A transcoding job finished",
+            json!({"id":"job_a1b2c3","status":"completed","progress":100}),
+        ),
+        (
+            "job.failed",
+            "A transcoding job failed",
+            json!({"id":"job_a1b2c3","status":"failed","error":"unsupported codec"}),
+        ),
+    ];
+    for (name, description, example) in &declared {
+        let body = json!({"description": description, "example": example});
+        api.call(reqwest::Method::PUT, &format!("/v1/event-types/{name}"), Some(body)).await?;
+    }
+    println!(
+        "      API key: {KEY} (an operator's: every tenant), as `Authorization: Bearer {KEY}`; event types declared: {}\n",
+        declared.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+    );
+
     println!("[2/5] creating subscriptions (POST /v1/subscriptions):");
     let subs = [
         (
@@ -337,8 +366,11 @@ pub async fn run(keep: bool, stop: impl std::future::Future<Output = ()>) -> any
 
     let link = api.call(reqwest::Method::POST, "/v1/tenants/acme-video/portal-sessions", None).await?;
     let portal = format!("{}{}", api.base, link["url"].as_str().unwrap_or_default());
+    let link = api.call(reqwest::Method::POST, "/v1/portal-sessions", None).await?;
+    let operator = format!("{}{}", api.base, link["url"].as_str().unwrap_or_default());
     println!(
-        "The portal of tenant acme-video (its endpoints and delivery log), for 10 minutes:\n      {portal}\n"
+        "The portal of tenant acme-video (its endpoints and delivery log), one visit within 10 minutes:\n      {portal}\n\
+         and the operator's (every tenant, the service, the dead letters):\n      {operator}\n"
     );
     if keep {
         println!("Serving until Ctrl-C.");

@@ -596,18 +596,26 @@ async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
         .spawn()
         .expect("run hookline demo --keep");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let link = tokio::time::timeout(Duration::from_secs(60), async {
+    // Its API key, then the tenant's link and the operator's.
+    let (key, link, operator) = tokio::time::timeout(Duration::from_secs(60), async {
+        let (mut key, mut links) = (None, Vec::new());
         while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.trim().strip_prefix("API key: ") {
+                key = rest.split_whitespace().next().map(str::to_owned);
+            }
             if let Some(at) = line.find("http://")
                 && line.contains("/portal/login?token=")
             {
-                return line[at..].trim().to_owned();
+                links.push(line[at..].trim().to_owned());
+                if links.len() == 2 {
+                    return (key.expect("the demo prints its API key"), links.remove(0), links.remove(0));
+                }
             }
         }
-        panic!("the demo ended without a portal link")
+        panic!("the demo ended without its key and two portal links")
     })
     .await
-    .expect("a portal link within a minute");
+    .expect("the key and the links within a minute");
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let opened = http.get(&link).send().await.expect("open the link");
@@ -619,6 +627,15 @@ async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("acme-video") && html.contains("3 endpoints"), "{html}");
+    // The declared types are the endpoint form's toggles.
+    assert!(html.contains("video.deleted") && html.contains("job.failed"), "{html}");
+    // The printed key reaches the API; the operator's link opens.
+    let types = http.get(format!("{base}/v1/event-types")).bearer_auth(&key).send().await.expect("types");
+    assert_eq!(types.status(), 200);
+    let types: serde_json::Value = types.json().await.expect("JSON");
+    assert_eq!(types["data"].as_array().map(Vec::len), Some(4), "{types}");
+    assert!(types["data"][0]["example"].is_object(), "each with its example: {types}");
+    assert_eq!(http.get(&operator).send().await.expect("operator link").status(), 303);
     let _ =
         std::process::Command::new("kill").args(["-TERM", &child.id().expect("pid").to_string()]).status();
     let status =
