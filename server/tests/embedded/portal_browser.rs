@@ -197,9 +197,15 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     reload_until(&b, "figcaption", "Last 24 hours: 2 succeeded, 1 failed (33.3 % failed)").await;
     b.screenshot("endpoint-health").await.expect("screenshot");
 
-    // Disable the endpoint from the endpoints page, then enable it again.
+    // Disable the endpoint from the endpoints page — it asks first, and
+    // nothing changes until confirmed — then enable it again (no question).
     click(&b, Locator::LinkText("Endpoints")).await;
     wait_text(&b, "h1", "Endpoints").await;
+    click(&b, Locator::Css("form[action$='/active'] button")).await;
+    wait_text(&b, "h1", "Disable this endpoint?").await;
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
+    assert_eq!(subs["data"][0]["active"], true, "not before it is confirmed");
+    b.screenshot("confirm-disable").await.expect("screenshot");
     click(&b, Locator::Css("form[action$='/active'] button")).await;
     wait_text(&b, "table", "Enable").await;
     let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
@@ -242,12 +248,18 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
         .expect("verified with the shown secret");
     assert_eq!(got.json()["type"], "order.refunded");
 
-    // Rotate its secret: the new one is shown once, and during the grace
-    // period a request verifies with either.
+    // Rotate its secret from its page (after a question): the new one is
+    // shown once, and during the grace period a request verifies with
+    // either. The list offers no rotation.
     click(&b, Locator::LinkText("Endpoints")).await;
     wait_text(&b, "h1", "Endpoints").await;
-    let rotate = format!("form[action='/portal/endpoints/{}/rotate-secret'] button", hooks_id(&h).await);
-    click(&b, Locator::Css(&rotate)).await;
+    assert!(!b.client.source().await.expect("html").contains("rotate-secret"), "no rotation on the list");
+    b.client.goto(&format!("{}/portal/endpoints/{}", h.base, hooks_id(&h).await)).await.expect("endpoint");
+    wait_text(&b, "h1", "Endpoint settings").await;
+    click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
+    let asked = wait_text(&b, "main", "hours").await;
+    assert!(asked.contains("Rotate this endpoint's secret?"), "{asked}");
+    click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
     wait_text(&b, "h1", "Secret rotated").await;
     let rotated = text_of(&b, "#secret").await;
     assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
@@ -354,6 +366,15 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     );
     b.client.goto(&format!("{}/portal/endpoints/{id}", h.base)).await.expect("back");
     wait_text(&b, "h1", "Endpoint settings").await;
+    // Deleting asks first; its way back changes nothing.
+    click(&b, Locator::Css("form[action$='/delete'] button")).await;
+    wait_text(&b, "h1", "Delete this endpoint?").await;
+    click(&b, Locator::LinkText("Cancel: back to the endpoint")).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    let (status, _) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
+    assert_eq!(status, 200, "still there");
+    click(&b, Locator::Css("form[action$='/delete'] button")).await;
+    wait_text(&b, "h1", "Delete this endpoint?").await;
     click(&b, Locator::Css("form[action$='/delete'] button")).await;
     wait_text(&b, "h1", "Endpoints").await;
     assert!(!b.client.source().await.expect("html").contains("/hooks"), "deleted");
@@ -461,7 +482,12 @@ async fn a_portal_action_without_its_pages_token_is_refused_and_changes_nothing(
     let page = http.get(format!("{}/portal/", h.base)).header("cookie", &mine).send().await.expect("page");
     let html = page.text().await.expect("html");
     let own = html.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("a token");
-    let done = post(format!("active=false&csrf={own}")).await.expect("post");
+    let asked = post(format!("active=false&csrf={own}")).await.expect("post");
+    assert_eq!(asked.status(), 200, "asked first");
+    assert!(asked.text().await.expect("page").contains("Disable this endpoint?"));
+    let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
+    assert_eq!(now["active"], true, "nothing changed yet");
+    let done = post(format!("active=false&confirm=yes&csrf={own}")).await.expect("post");
     assert_eq!(done.status(), 303);
     let (_, now) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
     assert_eq!(now["active"], false);
@@ -541,6 +567,8 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     wait_text(&b, "h1", "Endpoint settings").await;
     // Its health: failing, and when it would be disabled.
     wait_text(&b, "main", "unless one succeeds, it is disabled at").await;
+    click(&b, Locator::Css("form[action$='/replay'] button")).await;
+    wait_text(&b, "h1", "Replay failed deliveries?").await;
     click(&b, Locator::Css("form[action$='/replay'] button")).await;
     wait_text(&b, "main", "1 failed deliveries will be sent again").await;
     let replayed = finished_as(&h, &globex_delivery, "succeeded").await;

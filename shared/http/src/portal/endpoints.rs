@@ -41,6 +41,44 @@ pub(super) fn secret_page(
     secured(status, page(title, Some(&who(caller)), body))
 }
 
+/// A destructive action asks first: a post without `confirm=yes` answers
+/// a page that says what will happen to which endpoint, with the same form
+/// to post again confirmed, and a way back (no script needed). `None`:
+/// confirmed, go ahead.
+async fn ask_first(
+    s: &ApiState,
+    post: &super::session::Posted,
+    id: &hookline::model::SubscriptionId,
+    action: &str,
+    question: &str,
+    consequence: &str,
+    button: &str,
+) -> Option<Response> {
+    if post.field("confirm") == "yes" {
+        return None;
+    }
+    let caller = post.caller();
+    let sub = match s.ctx.get_subscription(&caller, id).await {
+        Ok(sub) => sub,
+        Err(e) => return Some(failed(&e)),
+    };
+    let csrf = s.ctx.portal_csrf(&post.session);
+    let mut fields: Vec<(&str, &str)> = post
+        .fields
+        .iter()
+        .filter(|(k, _)| k != "csrf" && k != "confirm")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    fields.push(("confirm", "yes"));
+    let body = html! {
+        p { "Endpoint " code { (sub.url) } @if let Some(d) = &sub.description { " (" (d) ")" } "." }
+        p { (consequence) }
+        (action_form(&csrf, &format!("/portal/endpoints/{}/{action}", sub.id), button, &fields))
+        p { a href={ "/portal/endpoints/" (sub.id) } { "Cancel: back to the endpoint" } }
+    };
+    Some(secured(StatusCode::OK, page(question, Some(&who(&caller)), body)))
+}
+
 pub(super) async fn set_active(
     State(s): State<ApiState>,
     EndpointPost { post, id, .. }: EndpointPost,
@@ -50,6 +88,20 @@ pub(super) async fn set_active(
         "false" => false,
         _ => return problem(StatusCode::BAD_REQUEST, "Endpoints", "Say whether to enable or disable it."),
     };
+    if !active
+        && let Some(page) = ask_first(
+            &s,
+            &post,
+            &id,
+            "active",
+            "Disable this endpoint?",
+            "No new events are delivered to it while it is disabled, and its pending deliveries are canceled; enable it again at any time.",
+            "Disable the endpoint",
+        )
+        .await
+    {
+        return page;
+    }
     let change = UpdateSubscriptionRequest { active: Some(active), ..UpdateSubscriptionRequest::default() };
     match s.ctx.update_subscription(&post.caller(), &id, change).await {
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
@@ -263,7 +315,6 @@ pub(super) async fn endpoints_page(
                                 @let to = format!("/portal/endpoints/{}/active", sub.id);
                                 @if sub.active { (action_form(&csrf, &to, "Disable", &[("active", "false")])) }
                                 @else { (action_form(&csrf, &to, "Enable", &[("active", "true")])) }
-                                (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
                             }
                         }
                     }
@@ -318,6 +369,23 @@ pub(super) async fn rotate_secret(
     State(s): State<ApiState>,
     EndpointPost { post, id, .. }: EndpointPost,
 ) -> Response {
+    let grace_hours = s.ctx.settings.rotation_grace.as_secs() / 3600;
+    let consequence = format!(
+        "A new secret signs its requests from now on; the current one keeps signing beside it for {grace_hours} hours, so update your server within that time."
+    );
+    if let Some(page) = ask_first(
+        &s,
+        &post,
+        &id,
+        "rotate-secret",
+        "Rotate this endpoint's secret?",
+        &consequence,
+        "Rotate the secret",
+    )
+    .await
+    {
+        return page;
+    }
     let caller = post.caller();
     match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
         Ok(rotated) => {
@@ -548,6 +616,14 @@ pub(super) async fn replay_endpoint(
     State(s): State<ApiState>,
     EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
 ) -> Response {
+    let consequence =
+        format!("Every failed delivery created since {} is sent again, oldest first.", post.field("since"));
+    if let Some(page) =
+        ask_first(&s, &post, &sub_id, "replay", "Replay failed deliveries?", &consequence, "Replay them")
+            .await
+    {
+        return page;
+    }
     // The same request as POST /v1/subscriptions/{id}/replay, failed ones.
     let request = ReplayRequest { since: post.field("since"), status: None };
     match s.ctx.replay(&post.caller(), &sub_id, request).await {
@@ -629,6 +705,19 @@ pub(super) async fn delete_endpoint(
     State(s): State<ApiState>,
     EndpointPost { post, id, .. }: EndpointPost,
 ) -> Response {
+    if let Some(page) = ask_first(
+        &s,
+        &post,
+        &id,
+        "delete",
+        "Delete this endpoint?",
+        "It stops receiving events and its pending deliveries are canceled. This cannot be undone.",
+        "Delete the endpoint",
+    )
+    .await
+    {
+        return page;
+    }
     let caller = post.caller();
     let tenant = match s.ctx.get_subscription(&caller, &id).await {
         Ok(view) => view.tenant,
