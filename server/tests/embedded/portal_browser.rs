@@ -291,6 +291,13 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     click(&b, Locator::Css("form.create button[type=submit]")).await;
     let note = wait_text(&b, "#timeout_ms-note.error", "").await;
     assert!(note.contains("1000"), "{note}");
+    // Called by its label, and summed up at the top of the form with a
+    // link to the field.
+    assert!(note.starts_with("Timeout ") && !note.contains("timeout_ms"), "{note}");
+    let summary = text_of(&b, ".error-summary").await;
+    assert!(summary.contains("There is a problem") && summary.contains("Timeout "), "{summary}");
+    let to = b.client.find(Locator::Css(".error-summary a")).await.expect("a link");
+    assert_eq!(to.attr("href").await.expect("href").as_deref(), Some("#timeout_ms"));
     fill("timeout_ms", "5000".into()).await;
     click(&b, Locator::Css("form.create button[type=submit]")).await;
     let table = wait_text(&b, "table", "Shop").await;

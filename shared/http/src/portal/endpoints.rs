@@ -23,9 +23,53 @@ use super::session::{EndpointPost, Posted, endpoint_id, posted, session};
 use crate::ApiState;
 use crate::extract::{param, query};
 
-/// A field's error as the forms show it: its name and the message.
+/// A field's error as the forms show it: its name and the message, the
+/// field called by its label ("Rate limit must be …", not "rate_limit
+/// must be …"); a part of a field (`filter.payload.amount`) keeps its path
+/// after the label.
 pub(super) fn invalid(v: &hookline::validation::ValidationError) -> (String, String) {
-    (v.field().to_owned(), capitalised(&v.to_string()))
+    let (field, text) = (v.field(), v.to_string());
+    let label = field_label(of_field(field));
+    let message = match text.strip_prefix(field) {
+        Some(rest) if of_field(field) == field => format!("{label}{rest}"),
+        _ => format!("{label}: {text}"),
+    };
+    (field.to_owned(), capitalised(&message))
+}
+
+/// A form field's label, by the name the API gives it.
+fn field_label(field: &str) -> &'static str {
+    match field {
+        "url" => "URL",
+        "event_types" => "Event types",
+        "description" => "Description",
+        "rate_limit" => "Rate limit",
+        "timeout_ms" => "Timeout",
+        "channels" => "Channels",
+        "filter" => "Filter",
+        "headers" => "Custom headers",
+        "event_type" => "Event type",
+        "since" => "Since",
+        _ => "This endpoint",
+    }
+}
+
+/// The form's errors at its top, each linked to its field (the field's
+/// own note says it again beside it).
+fn error_summary(error: Option<&(String, String)>, in_form: &[&str]) -> Markup {
+    let Some((field, message)) = error else { return html! {} };
+    let target = match of_field(field) {
+        "event_types" => "event_types_more",
+        f => f,
+    };
+    html! {
+        div.error-summary role="alert" aria-labelledby="error-summary-title" {
+            h2 #error-summary-title { "There is a problem" }
+            ul { li {
+                @if in_form.contains(&of_field(field)) { a href={ "#" (target) } { (message) } } @else { (message) }
+            } }
+        }
+    }
 }
 
 /// A page that shows a secret once: `lead` before it, `after` below it.
@@ -325,19 +369,16 @@ pub(super) async fn endpoints_page(
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
         form_field(name, label, value, hint, kind, error_for(name))
     };
-    let other = error.as_ref().filter(|(f, _)| {
-        !["url", "event_types", "description", "rate_limit", "headers"].contains(&f.as_str())
-    });
     let form = html! {
         h2 { "Add an endpoint" }
         form.create method="post" action="/portal/endpoints" {
             input type="hidden" name="csrf" value=(csrf);
+            (error_summary(error.as_ref(), &["url", "event_types", "description", "rate_limit", "headers"]))
             (field("url", "URL", &new.url, "https://…, where your server receives webhooks", "url"))
             (events_field(&catalog, &new.event_types, error_for("event_types")))
             (field("description", "Description", &new.description, "optional", "text"))
             (field("rate_limit", "Rate limit", &new.rate_limit, "deliveries a second, optional", "number"))
             (headers_field(&new.headers, &[], false, error_for("headers")))
-            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Add endpoint" }
         }
     };
@@ -467,16 +508,12 @@ pub(super) async fn endpoint_page(
         .to_string();
     // A filter's or a channel's error names its part (`filter.payload.x`,
     // `channels[2]`): shown at its field, with the part it names.
-    let error_for = |field: &str| {
-        error.as_ref().filter(|(f, _)| of_field(f) == field).map(|(f, m)| match f == field {
-            true => m.clone(),
-            false => format!("{f}: {m}"),
-        })
-    };
+    let error_for =
+        |field: &str| error.as_ref().filter(|(f, _)| of_field(f) == field).map(|(_, m)| m.clone());
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
         form_field(name, label, value, hint, kind, error_for(name))
     };
-    let other = error.as_ref().filter(|(f, _)| !EDITABLE.contains(&of_field(f)));
+
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         p {
@@ -494,6 +531,7 @@ pub(super) async fn endpoint_page(
         h2 { "Settings" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
             input type="hidden" name="csrf" value=(csrf);
+            (error_summary(error.as_ref().filter(|(f, _)| !OTHER_FORMS.contains(&of_field(f))), SETTINGS))
             (field("url", "URL", &shown.url, "where requests go", "url"))
             (events_field(&catalog, &shown.event_types, error_for("event_types")))
             (field("description", "Description", &shown.description, "optional", "text"))
@@ -502,7 +540,6 @@ pub(super) async fn endpoint_page(
             (field("channels", "Channels", &shown.channels, "comma-separated: only events on one of them; empty: every event", "text"))
             (filter_field(&shown.filter, error_for("filter")))
             (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
-            @if let Some((_, m)) = other { p.error role="alert" { (m) } }
             button type="submit" { "Save" }
         }
         h2 { "Signing secret" }
@@ -578,19 +615,12 @@ pub(super) fn charts(stats: &hookline::api::stats::Stats) -> Markup {
     html! { div.charts { (chart("Last 24 hours", &day)) (chart("Last 7 days", &week)) } }
 }
 
-/// The fields the edit form changes (and the test form's).
-pub(super) const EDITABLE: &[&str] = &[
-    "url",
-    "event_types",
-    "description",
-    "rate_limit",
-    "timeout_ms",
-    "channels",
-    "filter",
-    "headers",
-    "event_type",
-    "since",
-];
+/// The fields the settings form changes.
+const SETTINGS: &[&str] =
+    &["url", "event_types", "description", "rate_limit", "timeout_ms", "channels", "filter", "headers"];
+/// The fields of the page's other forms (a test event, a replay): their
+/// errors are shown beside them, not in the settings form's summary.
+const OTHER_FORMS: &[&str] = &["event_type", "since"];
 
 /// The form field an API error's field belongs to: `filter.payload.x` and
 /// `channels[2]` to `filter` and `channels`.

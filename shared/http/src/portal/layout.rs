@@ -25,6 +25,7 @@ a{color:#0550ae}a:focus,button:focus,select:focus,input:focus,textarea:focus{out
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.create label{gap:.2rem}
 .error{color:#a40e26}small{font-weight:400;color:#424a53}small.error{color:#a40e26}
+.error-summary{border:3px solid #a40e26;padding:.25rem 1rem}.error-summary h2{font-size:1rem;margin:.5rem 0}
 fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events legend{font-weight:600}
 label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
 .charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53}
