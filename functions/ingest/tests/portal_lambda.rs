@@ -149,9 +149,22 @@ async fn a_portal_session_opens_and_acts_through_a_function_url() {
     let (answer, _) =
         call(&mut adapter, event("POST", &rotate, std::slice::from_ref(&cookie), Some("csrf=forged"))).await;
     assert_eq!(answer["statusCode"], 403, "{answer}");
+    // Rotation asks first, then acts once confirmed.
     let (answer, page) = call(
         &mut adapter,
         event("POST", &rotate, std::slice::from_ref(&cookie), Some(&format!("csrf={csrf}"))),
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert!(
+        page.contains("Rotate this endpoint&#39;s secret?")
+            || page.contains("Rotate this endpoint's secret?"),
+        "{page}"
+    );
+    assert!(!page.contains("whsec_"), "nothing rotated yet");
+    let (answer, page) = call(
+        &mut adapter,
+        event("POST", &rotate, std::slice::from_ref(&cookie), Some(&format!("confirm=yes&csrf={csrf}"))),
     )
     .await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
