@@ -235,10 +235,20 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     let hooks = Receiver::start().await;
     fill("url", hooks.url("/hooks")).await;
     click(&b, Locator::Css("form.create button[type=submit]")).await;
-    wait_text(&b, "h1", "Endpoint added").await;
+    // Post/redirect/get: the endpoint's page says it was added; reloading
+    // it adds nothing. Its secret is revealed there on purpose.
+    wait_text(&b, "main", "Endpoint added").await;
+    b.screenshot("endpoint-added").await.expect("screenshot");
+    b.client.refresh().await.expect("reload");
+    wait_text(&b, "main", "Endpoint added").await;
+    let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
+    let at_hooks =
+        subs["data"].as_array().into_iter().flatten().filter(|s| s["url"] == hooks.url("/hooks")).count();
+    assert_eq!(at_hooks, 1, "the reload added no second endpoint: {subs}");
+    click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
+    wait_text(&b, "h1", "Signing secret").await;
     let secret = text_of(&b, "#secret").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
-    b.screenshot("endpoint-added").await.expect("screenshot");
     created(&h, "/v1/events", json!({"tenant":"acme","type":"order.refunded","payload":{"id":2}})).await;
     created(&h, "/v1/events", json!({"tenant":"acme","type":"order.shipped","payload":{"id":3}})).await;
     let got =
@@ -633,7 +643,9 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
     url.send_keys(&r.url("/videos")).await.expect("type");
     b.screenshot("endpoint-toggles").await.expect("screenshot");
     click(&b, Locator::Css("form.create button[type=submit]")).await;
-    wait_text(&b, "h1", "Endpoint added").await;
+    wait_text(&b, "main", "Endpoint added").await;
+    click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
+    wait_text(&b, "h1", "Signing secret").await;
     let secret = text_of(&b, "#secret").await;
     let (_, subs) = h.call("GET", "/v1/subscriptions?tenant=acme", None).await;
     assert_eq!(subs["data"][0]["event_types"], json!(["video.created", "video.deleted"]), "{subs}");
@@ -649,8 +661,7 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
     assert_eq!(got.json()["type"], "video.created");
 
     // Its settings page shows the two toggles on, the third off.
-    click(&b, Locator::LinkText("Back to the endpoints")).await;
-    click(&b, Locator::LinkText(&r.url("/videos"))).await;
+    click(&b, Locator::LinkText("Back to the endpoint")).await;
     wait_text(&b, "h1", "Endpoint settings").await;
     for (name, on) in [("video.created", true), ("video.updated", false), ("video.deleted", true)] {
         let toggle =

@@ -435,7 +435,7 @@ pub(super) async fn rotate_secret(
                 &caller,
                 StatusCode::OK,
                 "Secret rotated",
-                html! { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now: it is not shown again." },
+                html! { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now (its page can reveal it again; each reveal is recorded)." },
                 &rotated.secret,
                 html! {
                     p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
@@ -454,10 +454,26 @@ pub(super) async fn endpoint(
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    let replayed = query(q.as_deref(), &["replayed"])
-        .ok()
-        .and_then(|p| param(&p, "replayed").and_then(|n| n.parse::<usize>().ok()));
-    endpoint_page(&s, &session, &id, None, None, replayed).await
+    let params = query(q.as_deref(), &["replayed", "created"]).ok();
+    let notice = match params {
+        Some(p) if param(&p, "created") == Some("1") => Notice::Created,
+        Some(p) => {
+            param(&p, "replayed").and_then(|n| n.parse::<usize>().ok()).map_or(Notice::None, Notice::Replayed)
+        }
+        None => Notice::None,
+    };
+    endpoint_page(&s, &session, &id, None, None, notice).await
+}
+
+/// What an endpoint's page says it just did (after a redirect: a reload
+/// shows the page again and repeats nothing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notice {
+    None,
+    /// It was just added.
+    Created,
+    /// This many failed deliveries are being sent again.
+    Replayed(usize),
 }
 
 /// One endpoint: its settings as an edit form (`edited`: what was posted,
@@ -468,7 +484,7 @@ pub(super) async fn endpoint_page(
     id: &str,
     edited: Option<&NewEndpoint>,
     error: Option<(String, String)>,
-    replayed: Option<usize>,
+    notice: Notice,
 ) -> Response {
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
     let id = match endpoint_id(id) {
@@ -516,6 +532,9 @@ pub(super) async fn endpoint_page(
 
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
+        @if notice == Notice::Created {
+            p role="status" { "Endpoint added. Reveal its signing secret below and give it to your server: it verifies every request with it." }
+        }
         p {
             @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
             @if let Some(r) = &sub.disabled_reason { " — " (r) }
@@ -558,7 +577,7 @@ pub(super) async fn endpoint_page(
             (field("since", "Since", &replay_since, "UTC, e.g. 2026-11-23T09:00:00Z: failed deliveries created since then are sent again, oldest first", "text"))
             button type="submit" { "Replay" }
         }
-        @if let Some(n) = replayed { p role="status" { (n) " failed deliveries will be sent again." } }
+        @if let Notice::Replayed(n) = notice { p role="status" { (n) " failed deliveries will be sent again." } }
         h2 { "Delete" }
         p { "Deleting the endpoint cancels its pending deliveries." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
@@ -659,7 +678,7 @@ pub(super) async fn replay_endpoint(
     match s.ctx.replay(&post.caller(), &sub_id, request).await {
         Ok(done) => see_other(&format!("/portal/endpoints/{sub_id}?replayed={}", done.replayed)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), Notice::None).await
         }
         Err(e) => failed(&e),
     }
@@ -684,7 +703,7 @@ pub(super) async fn test_endpoint(
     match s.ctx.send_test_event(&post.caller(), &sub_id, &post.field("event_type")).await {
         Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), None).await
+            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), Notice::None).await
         }
         Err(e) => failed(&e),
     }
@@ -708,7 +727,7 @@ pub(super) async fn edit_endpoint(
     });
     let (rate_limit, timeout_ms, custom, filter) = match numbers {
         Ok(n) => n,
-        Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), None).await,
+        Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), Notice::None).await,
     };
     // The same change, and so the same checks, as PATCH /v1/subscriptions/{id}.
     let change = UpdateSubscriptionRequest {
@@ -725,7 +744,7 @@ pub(super) async fn edit_endpoint(
     match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, Some(&edited), Some(invalid(&v)), None).await
+            endpoint_page(&s, &post.session, &id, Some(&edited), Some(invalid(&v)), Notice::None).await
         }
         Err(e) => failed(&e),
     }
@@ -793,14 +812,10 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
         retry_schedules: None,
     };
     match s.ctx.create_subscription(&caller, request).await {
-        Ok(created) => secret_page(
-            &caller,
-            StatusCode::CREATED,
-            "Endpoint added",
-            html! { "Requests to " code { (created.subscription.url) } " are signed with this secret. Copy it now: it is not shown again." },
-            &created.secret,
-            html! { p { a href="/portal/" { "Back to the endpoints" } } },
-        ),
+        // Post/redirect/get: the page after is an ordinary one, so
+        // reloading it adds nothing; the secret is one click away there
+        // (revealed on purpose, audited).
+        Ok(created) => see_other(&format!("/portal/endpoints/{}?created=1", created.subscription.id)),
         Err(hookline::api::ApiError::Invalid(v)) => {
             endpoints_page(&s, &post.session, None, &new, Some(invalid(&v))).await
         }
