@@ -162,11 +162,18 @@ async fn a_portal_session_opens_and_acts_through_a_function_url() {
         "{page}"
     );
     assert!(!page.contains("whsec_"), "nothing rotated yet");
-    let (answer, page) = call(
+    let (answer, _) = call(
         &mut adapter,
         event("POST", &rotate, std::slice::from_ref(&cookie), Some(&format!("confirm=yes&csrf={csrf}"))),
     )
     .await;
+    assert_eq!(answer["statusCode"], 303, "then to the endpoint's page: {answer}");
+    let reveal = format!("/portal/endpoints/{}/reveal-secret", sub.subscription.id);
+    let (answer, page) = call(
+        &mut adapter,
+        event("POST", &reveal, std::slice::from_ref(&cookie), Some(&format!("csrf={csrf}"))),
+    )
+    .await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
-    assert!(page.contains("whsec_") && !page.contains(&sub.secret), "the new secret, shown once");
+    assert!(page.contains("whsec_") && !page.contains(&sub.secret), "the new secret, revealed");
 }

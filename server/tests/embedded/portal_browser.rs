@@ -270,7 +270,11 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     let asked = wait_text(&b, "main", "hours").await;
     assert!(asked.contains("Rotate this endpoint's secret?"), "{asked}");
     click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
-    wait_text(&b, "h1", "Secret rotated").await;
+    wait_text(&b, "main", "Secret rotated").await;
+    b.client.refresh().await.expect("reload");
+    wait_text(&b, "main", "Secret rotated").await;
+    click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
+    wait_text(&b, "h1", "Signing secret").await;
     let rotated = text_of(&b, "#secret").await;
     assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
     // Revealed on purpose from its page, it is the rotated one.

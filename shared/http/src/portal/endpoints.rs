@@ -427,22 +427,10 @@ pub(super) async fn rotate_secret(
     {
         return page;
     }
-    let caller = post.caller();
-    match s.ctx.rotate_subscription_secret(&caller, &id, None).await {
-        Ok(rotated) => {
-            let grace = s.ctx.settings.rotation_grace.as_secs() / 3600;
-            secret_page(
-                &caller,
-                StatusCode::OK,
-                "Secret rotated",
-                html! { "Requests to " code { (rotated.subscription.url) } " are now signed with this secret. Copy it now (its page can reveal it again; each reveal is recorded)." },
-                &rotated.secret,
-                html! {
-                    p { "The previous secret keeps signing beside it for " (grace) " hours, so your server can switch without missing a request." }
-                    p { a href="/portal/" { "Back to the endpoints" } }
-                },
-            )
-        }
+    // Post/redirect/get: a reload of the page after shows it again and
+    // rotates nothing; the new secret is revealed there on purpose.
+    match s.ctx.rotate_subscription_secret(&post.caller(), &id, None).await {
+        Ok(_) => see_other(&format!("/portal/endpoints/{id}?rotated=1")),
         Err(e) => failed(&e),
     }
 }
@@ -454,9 +442,10 @@ pub(super) async fn endpoint(
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    let params = query(q.as_deref(), &["replayed", "created"]).ok();
+    let params = query(q.as_deref(), &["replayed", "created", "rotated"]).ok();
     let notice = match params {
         Some(p) if param(&p, "created") == Some("1") => Notice::Created,
+        Some(p) if param(&p, "rotated") == Some("1") => Notice::Rotated,
         Some(p) => {
             param(&p, "replayed").and_then(|n| n.parse::<usize>().ok()).map_or(Notice::None, Notice::Replayed)
         }
@@ -472,6 +461,8 @@ pub(super) enum Notice {
     None,
     /// It was just added.
     Created,
+    /// Its secret was just rotated.
+    Rotated,
     /// This many failed deliveries are being sent again.
     Replayed(usize),
 }
@@ -534,6 +525,12 @@ pub(super) async fn endpoint_page(
     let body = html! {
         @if notice == Notice::Created {
             p role="status" { "Endpoint added. Reveal its signing secret below and give it to your server: it verifies every request with it." }
+        }
+        @if notice == Notice::Rotated {
+            p role="status" {
+                "Secret rotated: requests are signed with a new one, and the previous one keeps signing beside it for "
+                (s.ctx.settings.rotation_grace.as_secs() / 3600) " hours. Reveal the new one below and give it to your server."
+            }
         }
         p {
             @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
