@@ -12,6 +12,7 @@
 
 mod deliveries;
 mod endpoints;
+mod forms;
 mod layout;
 mod operator;
 mod session;
