@@ -814,6 +814,31 @@ async fn every_portal_page_passes_an_accessibility_audit() {
         }
     }
     b.screenshot("phone-delivery").await.expect("screenshot");
+    // Nothing that matters is hidden at that width: the endpoint list keeps
+    // its Disable button, the delivery log its attempts and creation time
+    // (each row a card, each value with its label), and an event's type is
+    // not broken inside a word.
+    let shown = |css: &'static str| {
+        let b = &b;
+        async move { b.client.find(Locator::Css(css)).await.expect(css).is_displayed().await.expect("displayed") }
+    };
+    b.client.goto(&format!("{}/portal/?tenant=acme", h.base)).await.expect("goto");
+    wait_text(&b, "main", "").await;
+    assert!(shown("form[action$='/active'] button").await, "Disable at 390 px");
+    b.screenshot("phone-endpoints").await.expect("screenshot");
+    b.client.goto(&format!("{}/portal/deliveries?tenant=acme", h.base)).await.expect("goto");
+    wait_text(&b, "main", "").await;
+    assert!(shown("td[data-label=Created]").await && shown("td[data-label=Attempts]").await);
+    let created = text_of(&b, "td[data-label=Created]").await;
+    assert!(created.contains("UTC"), "{created}");
+    let ty = b.client.find(Locator::Css("td[data-label='Event type'] code")).await.expect("type");
+    let lines = b
+        .client
+        .execute("return arguments[0].getClientRects().length;", vec![serde_json::to_value(&ty).expect("el")])
+        .await
+        .expect("measure");
+    assert_eq!(lines.as_i64(), Some(1), "an event type on one line at 390 px");
+    b.screenshot("phone-deliveries").await.expect("screenshot");
     b.client.close().await.expect("close");
     assert!(report.is_empty(), "axe-core found:\n{}", report.join("\n"));
     assert!(wide.is_empty(), "{wide:?}");

@@ -147,17 +147,17 @@ pub(super) async fn deliveries(
         @if list.data.is_empty() {
             p { "No deliveries match." }
         } @else {
-            table {
+            table.cards {
                 thead { tr { th { "Delivery" } th { "Event type" } th { "Status" } th { "Attempts" } th { "Last response" } th { "Created" } } }
                 tbody {
                     @for d in &list.data {
                         tr {
-                            td { a href={ "/portal/deliveries/" (d.id) } { code { (d.id) } } }
-                            td { code { (d.event_type) } }
-                            td { span class=(status_class(d.status)) { (d.status.as_str()) } }
-                            td { (d.attempt_count) }
-                            td { @if let Some(c) = d.last_status_code { (c) } @else { "—" } }
-                            td { (d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td data-label="Delivery" { a href={ "/portal/deliveries/" (d.id) } { code { (d.id) } } }
+                            td data-label="Event type" { code { (d.event_type) } }
+                            td data-label="Status" { span class=(status_class(d.status)) { (d.status.as_str()) } }
+                            td data-label="Attempts" { (d.attempt_count) }
+                            td data-label="Last response" { @if let Some(c) = d.last_status_code { (c) } @else { "—" } }
+                            td data-label="Created" { (d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
                         }
                     }
                 }

@@ -150,24 +150,24 @@ pub(super) async fn endpoints_page(
         @if list.data.is_empty() {
             p { "No endpoints yet." }
         } @else {
-            table {
+            table.cards {
                 caption.count { (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" } }
                 thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for sub in &list.data {
                         tr {
-                            td { a href={ "/portal/endpoints/" (sub.id) } { code { (sub.url) } } }
-                            td {
+                            td data-label="URL" { a href={ "/portal/endpoints/" (sub.id) } { code { (sub.url) } } }
+                            td data-label="Events" {
                                 @if sub.event_types.is_empty() { "all" }
                                 @for (i, t) in sub.event_types.iter().enumerate() { @if i > 0 { ", " } code { (t.as_string()) } }
                             }
-                            td {
+                            td data-label="State" {
                                 @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
                                 @if let Some(r) = &sub.disabled_reason { br; small { (r) } }
                                 @if let Some(since) = sub.failing_since { br; small { "failing since " (since.format("%Y-%m-%d %H:%M UTC")) } }
                             }
-                            td { @if let Some(r) = sub.rate_limit { (r.per_second()) "/s" } @else { "—" } }
-                            td { (sub.description.as_deref().unwrap_or("")) }
+                            td data-label="Rate limit" { @if let Some(r) = sub.rate_limit { (r.per_second()) "/s" } @else { "—" } }
+                            td data-label="Description" { (sub.description.as_deref().unwrap_or("")) }
                             td {
                                 @let to = format!("/portal/endpoints/{}/active", sub.id);
                                 @if sub.active { (action_form(&csrf, &to, "Disable", &[("active", "false")])) }

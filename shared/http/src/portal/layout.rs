@@ -17,7 +17,7 @@ header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem
 header a{color:#fff}header strong{margin-right:auto}
 main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
-th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{word-break:break-all}
+th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{overflow-wrap:anywhere}
 .succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
 form{display:flex;gap:1rem;flex-wrap:wrap;align-items:end;margin:0 0 1rem}label{display:flex;flex-direction:column;font-weight:600}
 select,input,button,textarea{font:inherit;padding:.3rem}pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap}
@@ -30,7 +30,10 @@ fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events lege
 label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
 .charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53}
 .ok{fill:#1a7f37}.ko{fill:#cf222e}figcaption{color:#424a53}
-@media (max-width:40rem){th:nth-child(n+4),td:nth-child(n+4){display:none}}
+@media (max-width:40rem){table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block}table.cards tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}
+table.cards td{border:0;padding:.1rem 0}table.cards caption{display:block}table.cards td[data-label]::before{content:attr(data-label) ': ';font-weight:600}
+table:not(.cards){display:block;overflow-x:auto}}
 ";
 
 /// Whose pages these are.
