@@ -195,6 +195,7 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     settings.ops_url = Some(hookline::target::TargetUrl::parse(&ops.url("/ops")).expect("url"));
     settings.ops_secret =
         Some(hookline::signing::Secret::parse(hookline_tests::scenarios::OPS_SECRET).expect("secret"));
+    settings.portal_key = Some(hookline::auth::portal::PortalKey::from_bytes(vec![7; 32]).expect("key"));
     let [ingest, deliver, retry] =
         ["IngestFunction", "DeliverFunction", "RetryFunction"].map(|n| roles[n].clone());
     let ingest = function(&moto, &ingest, &table, &queue_url, clock.clone(), &settings).await;
@@ -320,6 +321,34 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     assert!(kept >= clock.now() + chrono::Duration::hours(48), "kept for the 48 h retry: {kept}");
 
     ingest.ctx.delete_subscription(&op, &g.subscription.id).await.unwrap();
+
+    // A delivery canceled before its first attempt (the deliver function
+    // finds its endpoint disabled: the event's stub marked, UpdateItem),
+    // then redelivered through the API and delivered once enabled again.
+    let paused =
+        ingest.ctx.create_subscription(&op, request(sub(ok_receiver.url("/p"), json!([])))).await.unwrap();
+    let typed: PublishEventRequest = request(json!({"tenant":"acme","type":"video.paused","payload":{}}));
+    let ev = ingest.ctx.publish_event(&op, typed, None).await.unwrap();
+    let held =
+        ev.deliveries.iter().find(|d| d.subscription_id.as_ref() == Some(&paused.subscription.id)).unwrap();
+    let off = request(json!({"active": false}));
+    ingest.ctx.update_subscription(&op, &paused.subscription.id, off).await.unwrap();
+    drain(&deliver, &sender).await;
+    let canceled = deliver.store.get_delivery(&held.id).await.unwrap().unwrap();
+    assert_eq!((canceled.status.as_str(), canceled.attempts), ("canceled", 0));
+    let on = request(json!({"active": true}));
+    ingest.ctx.update_subscription(&op, &paused.subscription.id, on).await.unwrap();
+    ingest.ctx.redeliver(&op, &held.id).await.unwrap();
+    drain(&deliver, &sender).await;
+    let done = deliver.store.get_delivery(&held.id).await.unwrap().unwrap();
+    assert_eq!((done.status.as_str(), done.attempts), ("succeeded", 1));
+
+    // The portal, which the ingest function serves: a link opens once (its
+    // nonce claimed with a conditional PutItem).
+    let link = ingest.ctx.portal_link(&op, "acme").unwrap();
+    let token = link.url.split("token=").nth(1).expect("a token");
+    assert!(ingest.ctx.open_portal(token).await.expect("ingest may claim").is_ok());
+    assert!(ingest.ctx.open_portal(token).await.expect("ingest may read the claim").is_err(), "once");
 
     // And what a function is not granted, it cannot do: enforcement is on.
     // The ingest-queue function: a producer holding the template's producer
