@@ -174,7 +174,7 @@ async fn the_queue_packs_messages_in_batches_and_holds_delayed_ones_back() {
             break;
         }
         for m in out.messages() {
-            received.push(hookline_aws::messages_of(m.body().unwrap()).unwrap());
+            received.push(QueueMessage::all_in(m.body().unwrap()).unwrap());
             a.sqs
                 .delete_message()
                 .queue_url(&a.queue_url)

@@ -15,7 +15,7 @@ use hookline::auth::ApiKeys;
 use hookline::guard::TargetGuard;
 use hookline::policy::RetrySchedule;
 use hookline::ports::fakes::ManualClock;
-use hookline::ports::{Clock, OsEntropy};
+use hookline::ports::{Clock, OsEntropy, QueueMessage};
 use hookline::{Context, ServiceSettings};
 use hookline_aws::pump::{Batch, Pump};
 use hookline_aws::{DynamoStore, SqsDeadLetters, SqsQueue, lambda, provision};
@@ -348,7 +348,7 @@ async fn a_packed_body_that_comes_back_sends_only_what_it_had_not_handled() {
     let batch = w.receive().await;
     assert_eq!(batch.len(), 1, "three first attempts, one body");
     let body = batch.event.records[0].body.as_deref().unwrap_or_default();
-    assert_eq!(hookline_aws::messages_of(body).expect("reads").len(), 3, "{body}");
+    assert_eq!(QueueMessage::all_in(body).expect("reads").len(), 3, "{body}");
 
     // The failed attempt's follow-up cannot be queued: the body is
     // reported failed, though two of its three succeeded.
@@ -530,6 +530,38 @@ async fn ingest_queue(w: &World) -> (provision::Queues, Pump, hookline_aws::Reje
     (queues, pump, rejects)
 }
 
+/// What the ingest queue's dead-letter queue holds: each body, with its
+/// error code and reason.
+async fn set_aside(w: &World, dlq: &str) -> Vec<(String, String, String)> {
+    let dead = w
+        .sqs
+        .receive_message()
+        .queue_url(dlq)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive the dead letters");
+    dead.messages()
+        .iter()
+        .map(|m| {
+            let attr = |name: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (
+                m.body().unwrap_or_default().to_owned(),
+                attr(hookline_aws::REJECT_CODE_ATTRIBUTE),
+                attr(hookline_aws::REJECT_REASON_ATTRIBUTE),
+            )
+        })
+        .collect()
+}
+
 /// Sends each body to `queue` as a producer does (one SendMessageBatch).
 async fn produce(w: &World, queue: &str, bodies: &[String]) {
     let entries = bodies.iter().enumerate().map(|(i, b)| {
@@ -604,34 +636,7 @@ async fn publish_requests_on_the_ingest_queue_are_delivered_and_the_never_valid_
 
     // What can never be published waits in the dead-letter queue, its body
     // unchanged, with why.
-    let dead = w
-        .sqs
-        .receive_message()
-        .queue_url(&queues.dlq_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive the dead letters");
-    let mut set_aside: Vec<(String, String, String)> = dead
-        .messages()
-        .iter()
-        .map(|m| {
-            let attr = |name: &str| {
-                m.message_attributes()
-                    .and_then(|a| a.get(name))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            (
-                m.body().unwrap_or_default().to_owned(),
-                attr(hookline_aws::REJECT_CODE_ATTRIBUTE),
-                attr(hookline_aws::REJECT_REASON_ATTRIBUTE),
-            )
-        })
-        .collect();
+    let mut set_aside = set_aside(&w, &queues.dlq_url).await;
     // Each twice: the batch was handed out twice, and setting aside is
     // at-least-once like everything on SQS.
     assert_eq!(set_aside.len(), 6, "{set_aside:?}");
@@ -685,28 +690,10 @@ async fn a_batch_body_on_the_ingest_queue_publishes_each_event_once_and_sets_asi
 
     // The bad event alone is set aside (as sent, with its place), and the
     // empty batch whole.
-    let dead = w
-        .sqs
-        .receive_message()
-        .queue_url(&queues.dlq_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_attribute_names("All")
-        .send()
+    let mut set_aside: Vec<(Value, String)> = set_aside(&w, &queues.dlq_url)
         .await
-        .expect("receive the dead letters");
-    let mut set_aside: Vec<(Value, String)> = dead
-        .messages()
-        .iter()
-        .map(|m| {
-            let why = m
-                .message_attributes()
-                .and_then(|a| a.get(hookline_aws::REJECT_REASON_ATTRIBUTE))
-                .and_then(|v| v.string_value())
-                .unwrap_or_default()
-                .to_owned();
-            (serde_json::from_str(m.body().unwrap_or_default()).expect("JSON"), why)
-        })
+        .into_iter()
+        .map(|(body, _, why)| (serde_json::from_str(&body).expect("JSON"), why))
         .collect();
     set_aside.sort_by_key(|(body, _)| body.to_string());
     set_aside.dedup();

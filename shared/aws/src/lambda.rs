@@ -16,7 +16,7 @@ use hookline::api::events::{PublishBatchRequest, PublishEventRequest};
 use hookline::api::json::{MAX_JSON_DEPTH, parse_json};
 use hookline::auth::{ApiKeys, Caller};
 use hookline::config::{Config, ConfigError, required};
-use hookline::ports::{OsEntropy, Received, Sender, SystemClock};
+use hookline::ports::{OsEntropy, QueueMessage, Received, Sender, SystemClock};
 
 use super::{DynamoStore, RejectQueue, SqsDeadLetters, SqsQueue};
 
@@ -258,7 +258,7 @@ pub async fn deliver_batch(
         // Above 1, an earlier handling of this body died or failed.
         let receives =
             record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        match record.body.as_deref().map(crate::sqs::messages_of) {
+        match record.body.as_deref().map(QueueMessage::all_in) {
             Some(Ok(messages)) => {
                 parts.extend(
                     messages.into_iter().map(|message| (i, Received { message, receives, ack: None })),
@@ -419,12 +419,12 @@ pub async fn ingest_batch(ctx: &Context, rejects: &RejectQueue, event: SqsEvent)
 /// body (a single publish request, or not JSON: read as one, it says
 /// what is wrong).
 fn batch_items(body: &str) -> Option<Result<Vec<String>, hookline::api::ApiError>> {
-    let fields: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+    let mut fields: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
         parse_json(body.as_bytes(), MAX_JSON_DEPTH).ok()?;
-    if !(fields.len() == 1 && fields.contains_key("events")) {
-        return None;
-    }
-    Some(parse_json::<PublishBatchRequest>(body.as_bytes(), MAX_JSON_DEPTH).and_then(|batch| {
+    let events = fields.remove("events").filter(|_| fields.is_empty())?;
+    // The body read once; its `events` list from the part already read.
+    Some(parse_json(events.get().as_bytes(), MAX_JSON_DEPTH).and_then(|events| {
+        let batch = PublishBatchRequest { events };
         batch.check_size()?;
         Ok(batch.events.into_iter().map(|raw| raw.get().to_owned()).collect())
     }))

@@ -25,5 +25,5 @@ pub use lambda::AwsConfig;
 pub use size::{WRITE_UNIT, item_size};
 pub use sqs::{
     MAX_REDRIVES, PACK, REDRIVES_ATTRIBUTE, REJECT_CODE_ATTRIBUTE, REJECT_REASON_ATTRIBUTE, RejectQueue,
-    SQS_MAX_DELAY, SqsDeadLetters, SqsQueue, messages_of,
+    SQS_MAX_DELAY, SqsDeadLetters, SqsQueue,
 };

@@ -2,7 +2,7 @@
 //! with its own delay (SQS holds a message back at most 15 minutes), those
 //! queued together for the same second packed up to [`PACK`] to a message
 //! body (SQS bills a request per 64 KB: ten first attempts cost what one
-//! does to send, receive and delete; [`messages_of`] reads a body). And
+//! does to send, receive and delete; `QueueMessage::all_in` reads a body). And
 //! the ingest queue's dead-letter queue, where a publish request that can
 //! never succeed is set aside with why ([`RejectQueue`]).
 
@@ -25,12 +25,6 @@ const TRIES: usize = 3;
 /// them; one alone is sent as itself). Ten keep a body near 1 KB, and a
 /// body that comes back (its handling failed) brings back few.
 pub const PACK: usize = 10;
-
-/// The queue messages an SQS message body carries: one (a JSON object),
-/// or several packed together (a JSON array of them).
-pub fn messages_of(body: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
-    QueueMessage::all_in(body)
-}
 
 /// The bodies `messages` are sent as, each with its delay in seconds:
 /// those of one delay packed [`PACK`] to a body, in their order.
@@ -358,6 +352,7 @@ mod tests {
 
     #[test]
     fn messages_of_one_second_are_packed_ten_to_a_body_and_read_back_in_order() {
+        let messages_of = QueueMessage::all_in;
         let mut all: Vec<Queued> = (0..23).map(|n| queued(n, 0)).collect();
         all.insert(5, queued(90, 30));
         all.push(queued(91, 5000)); // past SQS's longest delay: held 900 s

@@ -520,7 +520,7 @@ impl Rig {
             // The clock moves to the latest attempt of the batch that is due
             // (each message was sent without its delay).
             for record in &batch.event.records {
-                for message in hookline_aws::messages_of(record.body.as_deref().unwrap_or_default())? {
+                for message in QueueMessage::all_in(record.body.as_deref().unwrap_or_default())? {
                     let QueueMessage::Deliver { delivery_id, .. } = message;
                     if let Some(d) = self.inspect.get_delivery(&delivery_id).await?
                         && let Some(at) = d.next_attempt_at

@@ -13,7 +13,6 @@ use super::items::{
     record, recorded_early, s, stubs, to_json,
 };
 use super::{DynamoStore, Item};
-use crate::error::store_error;
 use crate::size::{WRITE_UNIT, item_size};
 
 /// A delivery as the store last wrote it: from its outcome record (with
@@ -36,15 +35,30 @@ impl DynamoStore {
     /// Delivery `id`: its event (and so its stub, which names the
     /// partition of its record), then its record, `consistent` or not.
     pub(super) async fn find(&self, id: &DeliveryId, consistent: bool) -> Result<Option<Found>, StoreError> {
+        let Some((pending, _)) = self.stub_of(id).await? else { return Ok(None) };
+        self.with_record(pending, consistent).await.map(Some)
+    }
+
+    /// Delivery `id` as its event's stub has it (pending, never attempted),
+    /// and whether a record may exist before its first attempt
+    /// ([`recorded_early`]). The event is remembered for the attempt.
+    async fn stub_of(&self, id: &DeliveryId) -> Result<Option<(Delivery, bool)>, StoreError> {
         let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(None) };
         let Some((event, item)) = self.event_item_of(&event_id).await? else { return Ok(None) };
         let Some(stub) = stubs(&item)?.into_iter().find(|s| s.index == index) else { return Ok(None) };
         let pending = pending_delivery(&event, &stub)?;
         self.remember_event(&event);
+        Ok(Some((pending, recorded_early(&item)?.contains(&index))))
+    }
+
+    /// The delivery its outcome record shows, `consistent` or not, or the
+    /// stub's `pending` when it has none.
+    async fn with_record(&self, pending: Delivery, consistent: bool) -> Result<Found, StoreError> {
+        let id = &pending.id;
         let pk = outcome_partition(&outcome_group(&pending.target, &pending.tenant), id);
         match self.read(pk, id.as_str(), consistent).await? {
-            Some(item) => Ok(Some(Found { delivery: record(&item)?, record: Some(item) })),
-            None => Ok(Some(Found { delivery: pending, record: None })),
+            Some(item) => Ok(Found { delivery: record(&item)?, record: Some(item) }),
+            None => Ok(Found { delivery: pending, record: None }),
         }
     }
 
@@ -54,14 +68,10 @@ impl DynamoStore {
     /// attempt ([`recorded_early`]); otherwise it has none, and the stub is
     /// the delivery.
     async fn find_for_first_attempt(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(None) };
-        let Some((event, item)) = self.event_item_of(&event_id).await? else { return Ok(None) };
-        let Some(stub) = stubs(&item)?.into_iter().find(|s| s.index == index) else { return Ok(None) };
-        if recorded_early(&item)?.contains(&index) {
-            return Ok(self.find(id, false).await?.map(|f| f.delivery));
+        match self.stub_of(id).await? {
+            Some((pending, true)) => Ok(Some(self.with_record(pending, false).await?.delivery)),
+            other => Ok(other.map(|(pending, _)| pending)),
         }
-        self.remember_event(&event);
-        pending_delivery(&event, &stub).map(Some)
     }
 
     /// Notes in delivery `id`'s event that its outcome record is about to
@@ -71,27 +81,17 @@ impl DynamoStore {
     async fn note_recorded_early(&self, id: &DeliveryId) -> Result<(), StoreError> {
         let (Some(event_id), Some(index)) = (id.event_id(), id.index()) else { return Ok(()) };
         self.forget_event(&event_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(event_partition(&event_id), event_id.as_str())))
-            .update_expression("ADD rx :i")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(
-                ":i",
-                aws_sdk_dynamodb::types::AttributeValue::Ns(vec![index.to_string()]),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // No event: its record has no first attempt to confuse.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(())
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        // No event (the condition fails): its record has no first attempt
+        // to confuse.
+        let index = aws_sdk_dynamodb::types::AttributeValue::Ns(vec![index.to_string()]);
+        self.update_if(
+            key(event_partition(&event_id), event_id.as_str()),
+            "ADD rx :i",
+            "attribute_exists(pk)",
+            &[(":i", index)],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Writes `d` as its outcome record over what `found` read, only if
@@ -107,10 +107,9 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let item = self.outcome_item(d, found.record.as_ref().and_then(|i| i.get("att")), due)?;
         match &found.record {
+            // No record: never attempted, so this is a record before any.
             None => {
-                if found.delivery.attempts == 0 {
-                    self.note_recorded_early(&d.id).await?;
-                }
+                self.note_recorded_early(&d.id).await?;
                 self.put_if(item, "attribute_not_exists(pk)", &[]).await
             }
             Some(_) => {

@@ -13,7 +13,6 @@ use hookline::ports::{EventStore, Inserted, Queued, StoreError};
 
 use super::items::{corrupt, event_of, event_partition, get_n, get_s, key, millis, n, parse_id, s};
 use super::{DynamoStore, Item, PUBLISH_IN_FLIGHT};
-use crate::error::store_error;
 
 #[async_trait]
 impl EventStore for DynamoStore {
@@ -78,24 +77,14 @@ impl EventStore for DynamoStore {
         // Only ever later: a condition, not a read, so racing extensions
         // keep the latest. The copy this process keeps is forgotten.
         self.forget_event(id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(event_partition(id), id.as_str())))
-            .update_expression("SET lb = :by, expires_at = :exp")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(lb) OR lb < :by)")
-            .expression_attribute_values(":by", n(millis(until)))
-            .expression_attribute_values(":exp", self.expiry(until))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(())
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        self.update_if(
+            key(event_partition(id), id.as_str()),
+            "SET lb = :by, expires_at = :exp",
+            "attribute_exists(pk) AND (attribute_not_exists(lb) OR lb < :by)",
+            &[(":by", n(millis(until))), (":exp", self.expiry(until))],
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -89,6 +89,34 @@ impl DynamoStore {
         Ok(out.item().cloned())
     }
 
+    /// Applies `update` to the item at `key` if `condition` holds;
+    /// `Ok(false)` when it does not.
+    pub(super) async fn update_if(
+        &self,
+        key: Item,
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .condition_expression(condition);
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
     pub(super) async fn put_if(
         &self,

@@ -499,10 +499,11 @@ impl Context {
             true => serde_json::from_str(event.payload.get()).unwrap_or_default(),
             false => serde_json::Value::Null,
         };
+        let routed = crate::model::Routed::new(event.event_type.as_str(), &event.channels, payload);
         let mut to: Vec<(DeliveryTarget, Duration, Duration)> = targets
             .subscriptions
             .iter()
-            .filter(|s| s.receives(&event, &payload))
+            .filter(|s| s.receives(&event, &routed))
             .map(|s| {
                 let (wait, longest) = self.lifetime(&s.settings, s.schedule_for(&event.event_type));
                 (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest)

@@ -126,13 +126,15 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000, 0).unwrap()
     }
 
+    /// A link to acme's portal with nonce `n`, for a minute.
+    fn link(n: u8) -> String {
+        let acme = Scope::Tenant(TenantId::parse("acme").unwrap());
+        key().sign(Kind::Link, &acme, t0() + chrono::Duration::minutes(1), [n; 16])
+    }
+
     #[tokio::test]
     async fn a_link_opens_one_session() {
         let ctx = context();
-        let acme = TenantId::parse("acme").unwrap();
-        let link = |n: u8| {
-            key().sign(Kind::Link, &Scope::Tenant(acme.clone()), t0() + chrono::Duration::minutes(1), [n; 16])
-        };
         let (cookie, _) = ctx.open_portal(&link(1)).await.unwrap().unwrap();
         assert!(ctx.portal_session(&cookie).is_ok());
         assert_eq!(ctx.open_portal(&link(1)).await.unwrap().unwrap_err(), BadToken::Used, "opened once");
@@ -143,10 +145,6 @@ mod tests {
     #[tokio::test]
     async fn a_sessions_form_token_is_its_own() {
         let ctx = context();
-        let acme = TenantId::parse("acme").unwrap();
-        let link = |n: u8| {
-            key().sign(Kind::Link, &Scope::Tenant(acme.clone()), t0() + chrono::Duration::minutes(1), [n; 16])
-        };
         let (_, one) = ctx.open_portal(&link(1)).await.unwrap().unwrap();
         let (_, two) = ctx.open_portal(&link(2)).await.unwrap().unwrap();
         let token = ctx.portal_csrf(&one);

@@ -82,12 +82,9 @@ impl Filter {
         &self.source
     }
 
-    /// Whether an event of `event_type` on `channels` with `payload`
-    /// passes.
-    pub fn matches(&self, event_type: &str, channels: &[String], payload: &Value) -> bool {
-        let event_type = Value::String(event_type.to_owned());
-        let channels = Value::Array(channels.iter().cloned().map(Value::String).collect());
-        self.root.eval_event(&Event { event_type: &event_type, channels: &channels, payload })
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Routed) -> bool {
+        self.root.eval_event(event)
     }
 }
 
@@ -281,21 +278,35 @@ fn operator(op: &str, value: &Value, at: &str) -> Result<Node, ValidationError> 
     })
 }
 
-/// The fields a filter's top level matches, without copying the payload.
-struct Event<'a> {
-    event_type: &'a Value,
-    channels: &'a Value,
-    payload: &'a Value,
+/// An event as filters read it — its type, channels and parsed payload —
+/// built once for every subscription of a fan-out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    event_type: Value,
+    channels: Value,
+    payload: Value,
+}
+
+impl Routed {
+    /// The event of `event_type` on `channels` with `payload` (`Null` when
+    /// no subscription filters: a fan-out parses it only when one does).
+    pub fn new(event_type: &str, channels: &[String], payload: Value) -> Self {
+        Self {
+            event_type: Value::String(event_type.to_owned()),
+            channels: Value::Array(channels.iter().cloned().map(Value::String).collect()),
+            payload,
+        }
+    }
 }
 
 impl Node {
     /// Whether the event passes (the top level: its fields, combined).
-    fn eval_event(&self, event: &Event<'_>) -> bool {
+    fn eval_event(&self, event: &Routed) -> bool {
         match self {
             Self::Field(name, inner) => inner.eval(match name.as_str() {
-                "type" => Some(event.event_type),
-                "channels" => Some(event.channels),
-                "payload" => Some(event.payload),
+                "type" => Some(&event.event_type),
+                "channels" => Some(&event.channels),
+                "payload" => Some(&event.payload),
                 _ => None,
             }),
             Self::And(all) => all.iter().all(|n| n.eval_event(event)),
@@ -372,7 +383,11 @@ mod tests {
     }
 
     fn passes(filter: Value) -> bool {
-        Filter::parse(filter).expect("a valid filter").matches("order.updated", &["shop-eu".into()], &order())
+        Filter::parse(filter).expect("a valid filter").matches(&Routed::new(
+            "order.updated",
+            &["shop-eu".into()],
+            order(),
+        ))
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use delivery_settings::DeliverySettings;
 pub use event::Event;
 pub use filter::{
     Filter, MAX_CHANNEL_LEN, MAX_EVENT_CHANNELS, MAX_FILTER_BYTES, MAX_FILTER_DEPTH, MAX_FILTER_NODES,
-    MAX_FILTER_SET, MAX_SUBSCRIPTION_CHANNELS, on_channels, parse_channels,
+    MAX_FILTER_SET, MAX_SUBSCRIPTION_CHANNELS, Routed, on_channels, parse_channels,
 };
 pub use ids::{DeliveryId, EventId, MAX_DELIVERIES_PER_EVENT, SubscriptionId, tenant_hash, ulid};
 pub use names::{EventType, EventTypePattern, TenantId, wants};

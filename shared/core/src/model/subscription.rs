@@ -88,15 +88,11 @@ impl Subscription {
 
     /// Whether `event` goes to this subscription: it is active, wants the
     /// type, shares a channel (when it names any) and passes its filter.
-    /// `payload` is the event's payload parsed (a fan-out parses it once
-    /// for all, and only when a subscription has a filter).
-    pub fn receives(&self, event: &super::Event, payload: &serde_json::Value) -> bool {
+    /// `routed` is the event as filters read it, built once per fan-out.
+    pub fn receives(&self, event: &super::Event, routed: &super::Routed) -> bool {
         self.wants(&event.event_type)
             && super::on_channels(&self.channels, &event.channels)
-            && self
-                .filter
-                .as_ref()
-                .is_none_or(|f| f.matches(event.event_type.as_str(), &event.channels, payload))
+            && self.filter.as_ref().is_none_or(|f| f.matches(routed))
     }
 
     /// Sets the endpoint-health fields after an attempt: the start of the
