@@ -64,18 +64,21 @@ async fn sdk_as(moto: &Moto, creds: &Value) -> aws_config::SdkConfig {
         .await
 }
 
+/// The delivery queue and the ordered (FIFO) one, by URL.
+type QueueUrls<'a> = (&'a str, &'a str);
+
 async fn function(
     moto: &Moto,
     creds: &Value,
     table: &str,
-    queue_url: &str,
+    (queue_url, ordered_url): QueueUrls<'_>,
     clock: Arc<ManualClock>,
     settings: &ServiceSettings,
 ) -> Function {
     let sdk = sdk_as(moto, creds).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, Duration::from_secs(86_400));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = SqsQueue::new(sqs.clone(), queue_url);
+    let queue = SqsQueue::new(sqs.clone(), queue_url).with_ordered(ordered_url);
     // As lambda::context builds it: rate-limited endpoints' slots in the table.
     let ctx = Context::new(
         Arc::new(store.clone()),
@@ -93,6 +96,7 @@ async fn function(
 struct Provisioned {
     table: String,
     deliveries: provision::Queues,
+    ordered: provision::Queues,
     ingest: provision::Queues,
     roles: HashMap<String, Value>,
 }
@@ -105,6 +109,7 @@ async fn provision_with_roles(moto: &Moto) -> Provisioned {
     provision::create_table(&dynamo, &table).await.expect("table");
     let deliveries = provision::create_queues(&sqs, &unique("iam"), 5).await.expect("queues");
     let ingest = provision::create_queues(&sqs, &unique("iam-ingest"), 5).await.expect("queues");
+    let ordered = provision::create_ordered_queues(&sqs, &unique("iam"), 100).await.expect("fifo queues");
     let arn_of = |url: String| {
         let sqs = sqs.clone();
         async move {
@@ -128,6 +133,8 @@ async fn provision_with_roles(moto: &Moto) -> Provisioned {
         ("Table.Arn", table_arn),
         ("DeliveryQueue.Arn", arn_of(deliveries.url.clone()).await),
         ("DeliveryDLQ.Arn", arn_of(deliveries.dlq_url.clone()).await),
+        ("OrderedQueue.Arn", arn_of(ordered.url.clone()).await),
+        ("OrderedDLQ.Arn", arn_of(ordered.dlq_url.clone()).await),
         ("IngestQueue.Arn", arn_of(ingest.url.clone()).await),
         ("IngestDLQ.Arn", arn_of(ingest.dlq_url.clone()).await),
     ];
@@ -139,7 +146,7 @@ async fn provision_with_roles(moto: &Moto) -> Provisioned {
         .expect("run function_roles.py");
     assert!(out.status.success(), "function_roles.py: {}", String::from_utf8_lossy(&out.stderr));
     let roles: HashMap<String, Value> = serde_json::from_slice(&out.stdout).expect("roles JSON");
-    Provisioned { table, deliveries, ingest, roles }
+    Provisioned { table, deliveries, ordered, ingest, roles }
 }
 
 fn request<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -171,8 +178,10 @@ async fn drain(deliver: &Function, sender: &HttpSender) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_works_with_exactly_the_permissions_the_template_grants() {
     let moto = Moto::start().await;
-    let Provisioned { table, deliveries, ingest: ingest_queue, roles } = provision_with_roles(&moto).await;
+    let Provisioned { table, deliveries, ordered, ingest: ingest_queue, roles } =
+        provision_with_roles(&moto).await;
     let queue_url = deliveries.url;
+    let urls = (queue_url.as_str(), ordered.url.as_str());
     for name in [
         "IngestFunction",
         "DeliverFunction",
@@ -198,10 +207,11 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     settings.portal_key = Some(hookline::auth::portal::PortalKey::from_bytes(vec![7; 32]).expect("key"));
     let [ingest, deliver, retry] =
         ["IngestFunction", "DeliverFunction", "RetryFunction"].map(|n| roles[n].clone());
-    let ingest = function(&moto, &ingest, &table, &queue_url, clock.clone(), &settings).await;
-    let mut deliver = function(&moto, &deliver, &table, &queue_url, clock.clone(), &settings).await;
+    let ingest = function(&moto, &ingest, &table, urls, clock.clone(), &settings).await;
+    let mut deliver = function(&moto, &deliver, &table, urls, clock.clone(), &settings).await;
     let outbox_sdk = sdk_as(&moto, &roles["OutboxFunction"]).await;
-    let outbox_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&outbox_sdk), &queue_url);
+    let outbox_queue =
+        SqsQueue::new(aws_sdk_sqs::Client::new(&outbox_sdk), &queue_url).with_ordered(&ordered.url);
     outbox_queue.warm_up().await.expect("the outbox warms up its queue");
     let admin_sdk = sdk_as(&moto, &roles["TestAdministrator"]).await;
     let stream = hookline_aws::stream_pump::StreamPump::new(
@@ -212,9 +222,9 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     .await
     .expect("the table's stream");
     deliver.outbox = Some((tokio::sync::Mutex::new(stream), outbox_queue));
-    let retry = function(&moto, &retry, &table, &queue_url, clock.clone(), &settings).await;
+    let retry = function(&moto, &retry, &table, urls, clock.clone(), &settings).await;
     let from_queue =
-        function(&moto, &roles["IngestQueueFunction"], &table, &queue_url, clock.clone(), &settings).await;
+        function(&moto, &roles["IngestQueueFunction"], &table, urls, clock.clone(), &settings).await;
     let sender = HttpSender::new(settings.guard.clone()).expect("sender");
     let op = Caller::internal();
 
@@ -321,6 +331,42 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     assert!(kept >= clock.now() + chrono::Duration::hours(48), "kept for the 48 h retry: {kept}");
 
     ingest.ctx.delete_subscription(&op, &g.subscription.id).await.unwrap();
+
+    // Ordered deliveries: the ingest function and the outbox send them to
+    // the FIFO queue; the deliver function receives them there, hides one
+    // whose retry must wait (ChangeMessageVisibility) and deletes each once
+    // it is delivered — the second of the key only after the first.
+    let in_order = Receiver::start().await;
+    in_order.script([Reply::Status(503)]);
+    let body = json!({"tenant":"acme","url":in_order.url("/o"),"ordered":true,"retry_schedule":["1s"],
+        "event_types":["order.*"]});
+    let o = ingest.ctx.create_subscription(&op, request(body)).await.unwrap();
+    for n in 0..2 {
+        let keyed: PublishEventRequest = request(
+            json!({"tenant":"acme","type":"order.updated","ordering_key":"order-1","payload":{"n":n}}),
+        );
+        ingest.ctx.publish_event(&op, keyed, None).await.unwrap();
+    }
+    if let Some((stream, queue)) = &deliver.outbox {
+        stream.lock().await.run(queue, deliver.ctx.clock.now()).await.expect("the outbox may send");
+    }
+    let fifo = Pump::new(deliver.sqs.clone(), &ordered.url);
+    let mut hidden = 0;
+    for _ in 0..20 {
+        if in_order.received().len() >= 3 {
+            break;
+        }
+        let batch =
+            fifo.receive(10, Duration::from_secs(1)).await.expect("deliver may receive from the FIFO queue");
+        let response = lambda::deliver_batch(&deliver.ctx, &sender, batch.event.clone(), 8).await;
+        hidden += response.batch_item_failures.len();
+        fifo.settle(&batch, &response).await.expect("deliver may delete from the FIFO queue");
+        clock.advance(Duration::from_secs(2));
+    }
+    let ns: Vec<Value> = in_order.received().iter().map(|r| r.json()["data"]["n"].clone()).collect();
+    assert_eq!(ns, [json!(0), json!(0), json!(1)], "the retry held its key");
+    assert!(hidden >= 1, "the retry waited hidden on the FIFO queue");
+    ingest.ctx.delete_subscription(&op, &o.subscription.id).await.unwrap();
 
     // A delivery canceled before its first attempt (the deliver function
     // finds its endpoint disabled: the event's stub marked, UpdateItem),

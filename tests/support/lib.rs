@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod external;
 pub mod moto;
+pub mod ordering;
 pub mod process;
 pub mod providers;
 pub mod receiver;

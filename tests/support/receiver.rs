@@ -81,6 +81,9 @@ struct Inner {
     check: Option<Check>,
     /// Past the script, every n-th request answers 500.
     failing_every: Option<usize>,
+    /// Past the script, this percentage of requests answers 500, drawn
+    /// from a seeded generator (its state beside it).
+    failing_randomly: Option<(u64, Mutex<u64>)>,
 }
 
 /// A running receiver; stops when dropped.
@@ -122,8 +125,17 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
     if refused {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let unlucky = inner.failing_randomly.as_ref().is_some_and(|(percent, state)| {
+        let mut x = state.lock().expect("lock");
+        // xorshift64: enough to scatter failures, reproducible by seed.
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x % 100 < *percent
+    });
     let fallback = match inner.failing_every {
         Some(n) if count % n == 0 => Reply::Status(500),
+        _ if unlucky => Reply::Status(500),
         _ => Reply::Status(200),
     };
     let reply = inner.script.lock().expect("lock").pop_front().unwrap_or(fallback);
@@ -161,6 +173,13 @@ impl Receiver {
     /// Starts a receiver that answers 500 to every `n`-th request.
     pub async fn start_failing_every(n: usize) -> Self {
         Self::serve(Inner { failing_every: Some(n.max(1)), ..Inner::default() }).await
+    }
+
+    /// Starts a receiver that answers 500 to `percent` % of requests at
+    /// random (seeded by `seed`, never 0).
+    pub async fn start_failing_randomly(percent: u64, seed: u64) -> Self {
+        let state = Mutex::new(seed.max(1));
+        Self::serve(Inner { failing_randomly: Some((percent, state)), ..Inner::default() }).await
     }
 
     async fn serve(inner: Inner) -> Self {

@@ -341,18 +341,24 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     let (_, unchanged) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
     assert!(unchanged.get("filter").is_none() && unchanged.get("channels").is_none(), "{unchanged}");
     type_filter(r#"{"payload": {"status": "shipped"}}"#).await;
+    // And delivered in order per key.
+    click(&b, Locator::Css("form.create input[name=ordered]")).await;
     click(&b, Locator::Css("form.create button[type=submit]")).await;
     wait_text(&b, "h1", "Endpoints").await;
     let (_, routed) = h.call("GET", &format!("/v1/subscriptions/{}", hooks_id(&h).await), None).await;
     assert_eq!(
-        (routed["channels"].clone(), routed["filter"].clone()),
-        (json!(["store-eu", "store-uk"]), json!({"payload": {"status": "shipped"}}))
+        (routed["channels"].clone(), routed["filter"].clone(), routed["ordered"].clone()),
+        (json!(["store-eu", "store-uk"]), json!({"payload": {"status": "shipped"}}), json!(true))
     );
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
     wait_text(&b, "h1", "Endpoint settings").await;
     let shown = text_of(&b, "form.create textarea[name=filter]").await;
     assert!(shown.contains("\"shipped\""), "{shown}");
-    let cleared = json!({"channels": null, "filter": null});
+    let ordered = b.client.find(Locator::Css("form.create input[name=ordered]")).await.expect("the box");
+    assert_eq!(ordered.prop("checked").await.expect("checked").as_deref(), Some("true"));
+    let held = text_of(&b, "#held-back").await;
+    assert!(held.contains("No event is waiting"), "{held}");
+    let cleared = json!({"channels": null, "filter": null, "ordered": false});
     let (status, _) =
         h.call("PATCH", &format!("/v1/subscriptions/{}", hooks_id(&h).await), Some(cleared)).await;
     assert_eq!(status, 200);

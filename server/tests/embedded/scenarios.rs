@@ -45,6 +45,12 @@ async fn embedded(extra: &[(&str, &str)]) -> Embedded {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_deliveries_reach_each_key_in_publish_order() {
+    let h = embedded(&[]).await;
+    hookline_tests::ordering::ordered_deliveries_reach_each_key_in_publish_order(&h, 300, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_fans_out_by_type_with_verified_signatures() {
     scenarios::an_event_fans_out_by_type_with_verified_signatures(&embedded(&[]).await).await;
 }

@@ -36,6 +36,10 @@ pub struct AwsConfig {
     /// The delivery queue's dead-letter queue (`HOOKLINE_DLQ_URL`), which
     /// the API (the ingest function) lists and redrives.
     pub dlq_url: Option<String>,
+    /// The FIFO delivery queue of ordered deliveries
+    /// (`HOOKLINE_ORDERED_QUEUE_URL`); without it, an ordered delivery
+    /// cannot be queued.
+    pub ordered_queue_url: Option<String>,
     /// The CloudWatch namespace of the functions' metrics
     /// (`HOOKLINE_METRICS_NAMESPACE`, default `hookline`); `None` writes no
     /// metrics (`HOOKLINE_METRICS=0`).
@@ -57,6 +61,7 @@ impl AwsConfig {
             queue_url: required(&var, "HOOKLINE_QUEUE_URL")?,
             ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
             dlq_url: var("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
+            ordered_queue_url: var("HOOKLINE_ORDERED_QUEUE_URL").filter(|u| !u.is_empty()),
             metrics_namespace: match var("HOOKLINE_METRICS").as_deref().map(str::trim) {
                 None | Some("" | "1") => Some(
                     var("HOOKLINE_METRICS_NAMESPACE")
@@ -187,7 +192,11 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Result<C
         config.common.retention,
     ));
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let queue = Arc::new(SqsQueue::new(sqs.clone(), &config.queue_url));
+    let mut queue = SqsQueue::new(sqs.clone(), &config.queue_url);
+    if let Some(url) = &config.ordered_queue_url {
+        queue = queue.with_ordered(url);
+    }
+    let queue = Arc::new(queue);
     warm_up(&store, &queue).await?;
     // Every deliver invocation takes rate-limited endpoints' slots from the
     // table, so together they keep each limit.
@@ -242,6 +251,13 @@ async fn warm_up(store: &DynamoStore, queue: &SqsQueue) -> Result<(), WrongTable
 /// limit, moves it to the DLQ. Endpoint failures are not failures here —
 /// they are retries the handler already scheduled. Each subscription is
 /// read once for the batch ([`Context::for_one_batch`]).
+///
+/// A batch of the ordered (FIFO) queue is handled one message group at a
+/// time in order, the groups side by side: a message that must wait (its
+/// delivery's retry, [`hookline::deliver::Handled::Waits`]) is hidden
+/// until then and reported failed, so it keeps its group, and the rest of
+/// its group in the batch is reported failed unhandled — as AWS asks of a
+/// FIFO consumer — to come back after it.
 pub async fn deliver_batch(
     ctx: &Context,
     sender: &dyn Sender,
@@ -251,7 +267,10 @@ pub async fn deliver_batch(
     // Each subscription read once for the batch, however many of its
     // deliveries the batch holds.
     let ctx = &ctx.for_one_batch();
-    let mut parts = Vec::new();
+    // What is handled in turn: a FIFO group's messages, or one message of
+    // a standard body.
+    let mut runs: Vec<Vec<(usize, Received)>> = Vec::new();
+    let mut group_runs: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut failed = vec![false; event.records.len()];
     for (i, record) in event.records.iter().enumerate() {
         let id = &record.message_id;
@@ -260,9 +279,18 @@ pub async fn deliver_batch(
             record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         match record.body.as_deref().map(QueueMessage::all_in) {
             Some(Ok(messages)) => {
-                parts.extend(
-                    messages.into_iter().map(|message| (i, Received { message, receives, ack: None })),
-                );
+                let parts =
+                    messages.into_iter().map(|message| (i, Received { message, receives, ack: None }));
+                match record.attributes.get("MessageGroupId") {
+                    Some(group) => {
+                        let run = *group_runs.entry(group.as_str()).or_insert_with(|| {
+                            runs.push(Vec::new());
+                            runs.len() - 1
+                        });
+                        runs[run].extend(parts);
+                    }
+                    None => runs.extend(parts.map(|p| vec![p])),
+                }
             }
             Some(Err(e)) => {
                 error!(message_id = ?id, error = %e, "unreadable message; it will end in the DLQ");
@@ -275,28 +303,65 @@ pub async fn deliver_batch(
         }
     }
     let records = &event.records;
-    let results = futures_util::stream::iter(parts)
-        .map(|(i, received)| async move {
-            let id = &records[i].message_id;
-            let ok = match ctx.handle_message(sender, &received).await {
-                Ok(_) => true,
-                Err(e) if e.is_retryable() => {
-                    warn!(message_id = ?id, error = %e, "the store or queue failed; the message will come back");
-                    false
+    let results = futures_util::stream::iter(runs)
+        .map(|run| async move {
+            let mut failed = Vec::new();
+            for (i, received) in run {
+                if !failed.is_empty() {
+                    // Behind a message of its group that comes back: back on
+                    // the queue at once, unhandled, rather than in flight
+                    // for the visibility timeout (which would hold the whole
+                    // group that long); the one before it still holds it.
+                    let receipt = records[i].receipt_handle.as_deref().unwrap_or_default();
+                    if let Err(e) = ctx.queue.hide(receipt, Duration::ZERO).await {
+                        warn!(message_id = ?records[i].message_id, error = %e,
+                            "could not put an ordered message back; it comes back after its visibility timeout");
+                    }
+                    failed.push(i);
+                    continue;
                 }
-                Err(e) => {
-                    error!(message_id = ?id, error = %e,
-                        "the store or queue refused; the message will come back and, if this lasts, end in the DLQ");
-                    false
+                let id = &records[i].message_id;
+                let got = ctx.handle_message(sender, &received).await;
+                if got.is_err() && records[i].attributes.contains_key("MessageGroupId") {
+                    // Its whole group waits for it: back in as many seconds
+                    // as it was received (as the embedded queue does), not
+                    // after the visibility timeout.
+                    let receipt = records[i].receipt_handle.as_deref().unwrap_or_default();
+                    let soon = Duration::from_secs(u64::from(received.receives.clamp(1, 60)));
+                    if let Err(e) = ctx.queue.hide(receipt, soon).await {
+                        warn!(message_id = ?records[i].message_id, error = %e, "could not bring an ordered message back sooner");
+                    }
                 }
-            };
-            (i, ok)
+                match got {
+                    Ok(handled) => {
+                        if let Some(until) = handled.waits_until() {
+                            let wait = (until - ctx.clock.now()).to_std().unwrap_or_default();
+                            let receipt = records[i].receipt_handle.as_deref().unwrap_or_default();
+                            if let Err(e) = ctx.queue.hide(receipt, wait).await {
+                                warn!(message_id = ?id, error = %e,
+                                    "could not keep an ordered message hidden; it comes back after its visibility timeout");
+                            }
+                            failed.push(i);
+                        }
+                    }
+                    Err(e) if e.is_retryable() => {
+                        warn!(message_id = ?id, error = %e, "the store or queue failed; the message will come back");
+                        failed.push(i);
+                    }
+                    Err(e) => {
+                        error!(message_id = ?id, error = %e,
+                            "the store or queue refused; the message will come back and, if this lasts, end in the DLQ");
+                        failed.push(i);
+                    }
+                }
+            }
+            failed
         })
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-    for (i, ok) in results {
-        failed[i] |= !ok;
+    for i in results.into_iter().flatten() {
+        failed[i] = true;
     }
     // The batch's attempts in the charts: one write per endpoint and hour.
     if let Err(e) = ctx.flush_counts().await {

@@ -96,9 +96,37 @@ pub async fn create_queues(
     queue: &str,
     max_receives: u32,
 ) -> Result<Queues, ProvisionError> {
+    create_queue_pair(client, queue, "", max_receives).await
+}
+
+/// Creates the FIFO delivery queue of ordered deliveries (`<queue>.fifo`)
+/// and its FIFO dead-letter queue (`<queue>-dlq.fifo`), as the template
+/// does: high-throughput mode (deduplication and throughput per group).
+pub async fn create_ordered_queues(
+    client: &aws_sdk_sqs::Client,
+    queue: &str,
+    max_receives: u32,
+) -> Result<Queues, ProvisionError> {
+    create_queue_pair(client, queue, ".fifo", max_receives).await
+}
+
+async fn create_queue_pair(
+    client: &aws_sdk_sqs::Client,
+    queue: &str,
+    suffix: &str,
+    max_receives: u32,
+) -> Result<Queues, ProvisionError> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let sqs_err = |e: aws_sdk_sqs::error::SdkError<_, _>| err(aws_sdk_sqs::error::DisplayErrorContext(&e));
-    let dlq = client.create_queue().queue_name(format!("{queue}-dlq")).send().await.map_err(sqs_err)?;
+    let fifo = !suffix.is_empty();
+    let create = |name: String| {
+        let mut c = client.create_queue().queue_name(name);
+        if fifo {
+            c = c.attributes(A::FifoQueue, "true");
+        }
+        c
+    };
+    let dlq = create(format!("{queue}-dlq{suffix}")).send().await.map_err(sqs_err)?;
     let dlq_url = dlq.queue_url().ok_or_else(|| err("no DLQ url"))?;
     let attrs = client
         .get_queue_attributes()
@@ -110,14 +138,15 @@ pub async fn create_queues(
     let dlq_arn = attrs.attributes().and_then(|a| a.get(&A::QueueArn)).ok_or_else(|| err("no DLQ arn"))?;
     let redrive =
         serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
-    let q = client
-        .create_queue()
-        .queue_name(queue)
+    let mut q = create(format!("{queue}{suffix}"))
         .attributes(A::RedrivePolicy, redrive)
-        .attributes(A::VisibilityTimeout, "360")
-        .send()
-        .await
-        .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+        .attributes(A::VisibilityTimeout, "360");
+    if fifo {
+        q = q
+            .attributes(A::DeduplicationScope, "messageGroup")
+            .attributes(A::FifoThroughputLimit, "perMessageGroupId");
+    }
+    let q = q.send().await.map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
     let url = q.queue_url().map(str::to_owned).ok_or_else(|| err("no queue url"))?;
     Ok(Queues { url, dlq_url: dlq_url.to_owned() })
 }

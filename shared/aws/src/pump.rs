@@ -61,6 +61,8 @@ impl Pump {
             // and the sent time.
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            // And, from a FIFO queue, each message's group.
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .map_err(queue_error)?;

@@ -44,17 +44,113 @@ fn bodies(messages: &[Queued]) -> Result<Vec<(String, i32)>, QueueError> {
         .collect()
 }
 
-/// The SQS delivery queue.
+/// The longest an ordered message is hidden at once: SQS's limit is 12
+/// hours from its receipt; a longer wait is hidden again when it comes back.
+pub const MAX_HIDE: Duration = Duration::from_secs(11 * 3600);
+
+/// The SQS delivery queue, and its FIFO twin for ordered deliveries (one
+/// message group per subscription and key).
 #[derive(Clone)]
 pub struct SqsQueue {
     client: Client,
     url: String,
+    ordered_url: Option<String>,
 }
 
 impl SqsQueue {
     /// The queue at `url`.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self { client, url: url.into(), ordered_url: None }
+    }
+
+    /// With the FIFO queue at `url` for ordered deliveries (without one,
+    /// queueing an ordered delivery is refused: it is never sent out of
+    /// order).
+    pub fn with_ordered(mut self, url: impl Into<String>) -> Self {
+        self.ordered_url = Some(url.into());
+        self
+    }
+
+    fn ordered_url(&self) -> Result<&str, QueueError> {
+        self.ordered_url.as_deref().ok_or_else(|| {
+            QueueError::refused("no ordered (FIFO) delivery queue is configured (HOOKLINE_ORDERED_QUEUE_URL)")
+        })
+    }
+
+    /// Sends ordered messages to the FIFO queue, up to ten to a request but
+    /// never two of one group (so an entry that failed and is sent again
+    /// cannot land after a later one of its group), each in its group and
+    /// at once (a FIFO queue delays no single message; the handler hides
+    /// one that is not due yet). The deduplication id is the delivery and
+    /// the attempt it was queued for: the outbox and the publish queueing
+    /// one first attempt send it once, and a redelivery is never taken for
+    /// a repeat.
+    async fn enqueue_ordered(&self, messages: &[&Queued]) -> Result<(), QueueError> {
+        let url = self.ordered_url()?;
+        let mut entries: Vec<SendMessageBatchRequestEntry> = Vec::with_capacity(BATCH);
+        let mut groups: Vec<&str> = Vec::with_capacity(BATCH);
+        for q in messages {
+            let group = q.message.group().unwrap_or_default();
+            if entries.len() == BATCH || groups.contains(&group) {
+                self.send_batch(url, std::mem::take(&mut entries)).await?;
+                groups.clear();
+            }
+            let (QueueMessage::DeliverInOrder { delivery_id, attempt, .. }
+            | QueueMessage::Deliver { delivery_id, attempt }) = &q.message;
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(entries.len().to_string())
+                .message_body(serde_json::to_string(&q.message).map_err(QueueError::refused)?)
+                .message_group_id(group)
+                .message_deduplication_id(format!("{delivery_id}.{attempt}"))
+                .build()
+                .map_err(QueueError::refused)?;
+            entries.push(entry);
+            groups.push(group);
+        }
+        if !entries.is_empty() {
+            self.send_batch(url, entries).await?;
+        }
+        Ok(())
+    }
+
+    /// One `SendMessageBatch`, its failed entries sent again up to
+    /// [`TRIES`] times.
+    async fn send_batch(
+        &self,
+        url: &str,
+        mut entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Result<(), QueueError> {
+        for attempt in 1..=TRIES {
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(queue_error)?;
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            // A sender's fault (a message SQS will never take) does not
+            // pass by sending it again; anything else may.
+            if let Some(f) = out.failed().iter().find(|f| f.sender_fault()) {
+                return Err(QueueError::refused(format!(
+                    "SQS refused a message: {} {}",
+                    f.code(),
+                    f.message().unwrap_or_default()
+                )));
+            }
+            if attempt == TRIES {
+                return Err(QueueError::unavailable(format!(
+                    "SQS did not take {} messages of a batch after {TRIES} sends",
+                    failed.len()
+                )));
+            }
+            entries.retain(|e| failed.contains(&e.id()));
+        }
+        Ok(())
     }
 
     /// One cheap call (the queue's ARN), so the client's credentials and
@@ -289,8 +385,14 @@ impl DeliveryQueue for SqsQueue {
     }
 
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {
-        for chunk in bodies(messages)?.chunks(BATCH) {
-            let mut entries = chunk
+        let (ordered, standard): (Vec<&Queued>, Vec<&Queued>) =
+            messages.iter().partition(|q| q.message.group().is_some());
+        if !ordered.is_empty() {
+            self.enqueue_ordered(&ordered).await?;
+        }
+        let standard: Vec<Queued> = standard.into_iter().cloned().collect();
+        for chunk in bodies(&standard)?.chunks(BATCH) {
+            let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, (body, delay))| {
@@ -302,37 +404,22 @@ impl DeliveryQueue for SqsQueue {
                         .map_err(QueueError::refused)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            for attempt in 1..=TRIES {
-                let out = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(&self.url)
-                    .set_entries(Some(entries.clone()))
-                    .send()
-                    .await
-                    .map_err(queue_error)?;
-                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-                if failed.is_empty() {
-                    break;
-                }
-                // A sender's fault (a message SQS will never take) does not
-                // pass by sending it again; anything else may.
-                if let Some(f) = out.failed().iter().find(|f| f.sender_fault()) {
-                    return Err(QueueError::refused(format!(
-                        "SQS refused a message: {} {}",
-                        f.code(),
-                        f.message().unwrap_or_default()
-                    )));
-                }
-                if attempt == TRIES {
-                    return Err(QueueError::unavailable(format!(
-                        "SQS did not take {} messages of a batch after {TRIES} sends",
-                        failed.len()
-                    )));
-                }
-                entries.retain(|e| failed.contains(&e.id()));
-            }
+            self.send_batch(&self.url, entries).await?;
         }
+        Ok(())
+    }
+
+    async fn hide(&self, receipt: &str, wait: Duration) -> Result<(), QueueError> {
+        // Whole seconds, rounded up: never visible before it is due.
+        let secs = wait.min(MAX_HIDE).as_millis().div_ceil(1000);
+        self.client
+            .change_message_visibility()
+            .queue_url(self.ordered_url()?)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(queue_error)?;
         Ok(())
     }
 }

@@ -63,7 +63,29 @@ pub enum Handled {
     /// rate limit is reached, or it asked for time (429 with `Retry-After`).
     /// Its message was queued again for when its turn comes.
     Held,
+    /// An ordered delivery's message stays on the queue, hidden until
+    /// `until`, holding back the deliveries of its key behind it: its retry
+    /// is due then, or it is held back (not yet due, a rate limit, a
+    /// pause). Every other outcome of an ordered message finishes it.
+    Waits {
+        /// When the message is to be handled again.
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
+
+impl Handled {
+    /// When the message must come back instead of being acknowledged.
+    pub fn waits_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Waits { until } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
+/// How long an ordered message whose attempt another handling recorded
+/// first waits before it reads the delivery again.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Why a message must come back: the store or the queue failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +133,36 @@ impl Context {
                     tenant = tracing::field::Empty);
                 self.deliver(sender, received, delivery_id, *attempt).instrument(span).await
             }
+            QueueMessage::DeliverInOrder { delivery_id, .. } => {
+                let span = info_span!("delivery", delivery_id = %delivery_id, attempt = tracing::field::Empty,
+                    event_id = tracing::field::Empty, subscription_id = tracing::field::Empty,
+                    tenant = tracing::field::Empty, ordered = true);
+                self.deliver_in_order(sender, received, delivery_id).instrument(span).await
+            }
         }
+    }
+
+    /// An ordered delivery's message: whatever attempt is next, when it is
+    /// due — read consistently each time, so a message handed out again
+    /// (a crash, a store failure) picks up where the delivery stands.
+    async fn deliver_in_order(
+        &self,
+        sender: &dyn Sender,
+        received: &Received,
+        id: &crate::model::DeliveryId,
+    ) -> Result<Handled, DeliverError> {
+        let Some(delivery) = self.deliveries.get_delivery(id).await? else {
+            return Ok(Handled::Skipped("no such delivery"));
+        };
+        if delivery.status != DeliveryStatus::Pending {
+            return Ok(Handled::Skipped("the delivery is finished"));
+        }
+        if let Some(at) = delivery.next_attempt_at.filter(|at| *at > self.clock.now()) {
+            return Ok(Handled::Waits { until: at });
+        }
+        let attempt = delivery.attempts.saturating_add(1);
+        tracing::Span::current().record("attempt", attempt);
+        self.proceed(sender, received, &delivery, attempt, true).await
     }
 
     async fn deliver(
@@ -150,6 +201,21 @@ impl Context {
         if delivery.attempts.checked_add(1) != Some(attempt) {
             return Ok(Handled::Skipped("this attempt was already made"));
         }
+        self.proceed(sender, received, &delivery, attempt, false).await
+    }
+
+    /// Attempt `attempt` of a pending `delivery` (`ordered`: its message
+    /// holds its key's place), unless its target is gone or must not be
+    /// sent to yet.
+    async fn proceed(
+        &self,
+        sender: &dyn Sender,
+        received: &Received,
+        delivery: &Delivery,
+        attempt: u32,
+        ordered: bool,
+    ) -> Result<Handled, DeliverError> {
+        let id = &delivery.id;
         let span = tracing::Span::current();
         span.record("event_id", tracing::field::display(&delivery.event_id));
         span.record("tenant", tracing::field::display(&delivery.tenant));
@@ -162,7 +228,7 @@ impl Context {
             warn!("canceled: the event has expired");
             return Ok(Handled::Canceled);
         };
-        let Some(target) = self.target(&delivery).await? else {
+        let Some(target) = self.target(delivery).await? else {
             self.deliveries.cancel_delivery(id, self.clock.now()).await?;
             info!("canceled: its subscription is deleted or inactive, or its tenant has no secret");
             return Ok(Handled::Canceled);
@@ -170,15 +236,15 @@ impl Context {
         if let Some(sub) = &target.subscription {
             let now = self.clock.now();
             if let Some(until) = sub.paused_until.filter(|t| *t > now) {
-                return self.hold(&delivery, attempt, until, "paused").await;
+                return self.hold(delivery, attempt, until, "paused", ordered).await;
             }
             if let Some(rate) = sub.rate_limit
                 && let Some(until) = self.take_turn(sender, sub, rate).await?
             {
-                return self.hold(&delivery, attempt, until, "rate_limit").await;
+                return self.hold(delivery, attempt, until, "rate_limit", ordered).await;
             }
         }
-        self.attempt(sender, received, &delivery, &event, &target, attempt).await
+        self.attempt(sender, received, delivery, &event, &target, attempt, ordered).await
     }
 
     /// Waits for this delivery's slot of `sub`'s schedule; `Some(until)`
@@ -217,22 +283,28 @@ impl Context {
     }
 
     /// Queues the message again for `until` (spread over a second, so the
-    /// held-back deliveries of one endpoint do not all come back at once):
-    /// no attempt is made or spent.
+    /// held-back deliveries of one endpoint do not all come back at once) —
+    /// or, `ordered`, keeps it waiting that long: no attempt is made or
+    /// spent.
     async fn hold(
         &self,
         d: &Delivery,
         attempt: u32,
         until: chrono::DateTime<chrono::Utc>,
         reason: &'static str,
+        ordered: bool,
     ) -> Result<Handled, DeliverError> {
         let now = self.clock.now();
         let spread = Duration::from_secs_f64(self.entropy.unit());
-        let wait = ((until - now).to_std().unwrap_or(Duration::ZERO) + spread).min(self.queue.max_delay());
-        let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt };
-        self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
+        let wait = (until - now).to_std().unwrap_or(Duration::ZERO) + spread;
         telemetry::held(reason);
         info!(reason, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "held back");
+        if ordered {
+            return Ok(Handled::Waits { until: now + span(wait) });
+        }
+        let wait = wait.min(self.queue.max_delay());
+        let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt };
+        self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
         Ok(Handled::Held)
     }
 
@@ -246,7 +318,7 @@ impl Context {
         if wait > self.queue.max_delay() {
             return Ok(Handled::Skipped("the next attempt waits in the store for the scheduler"));
         }
-        let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: d.attempts + 1 };
+        let message = d.next_message();
         self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
         info!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "follow-up queued again");
         Ok(Handled::Requeued)
@@ -313,8 +385,10 @@ impl Context {
 
     /// Makes attempt `number` of `delivery` and records it, in three steps:
     /// [`Self::send`] it, [`Self::plan`] what follows, record both at once;
-    /// then what the record sets in motion — the follow-up on the queue,
-    /// an operational event, the endpoint's health.
+    /// then what the record sets in motion — the follow-up on the queue
+    /// (`ordered`: the message itself waits for it), an operational event,
+    /// the endpoint's health.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         sender: &dyn Sender,
@@ -323,9 +397,10 @@ impl Context {
         event: &Event,
         target: &Target,
         number: u32,
+        ordered: bool,
     ) -> Result<Handled, DeliverError> {
         let sent = self.send(sender, delivery, event, target, number).await;
-        let plan = self.plan(sent.decision, delivery, event, target, number).await?;
+        let plan = self.plan(sent.decision, delivery, event, target, number, ordered).await?;
         let recorded = self
             .deliveries
             .record_attempt(&Recording {
@@ -333,11 +408,18 @@ impl Context {
                 delivery: Some(delivery),
                 update: &plan.update,
                 follow_up: plan.follow_up.as_ref(),
-                ack: received.ack,
+                // An ordered message is acknowledged, or kept, once the
+                // attempt is recorded.
+                ack: received.ack.filter(|_| !ordered),
                 keep_until: plan.keep_until,
             })
             .await?;
         if !recorded.applied {
+            if ordered {
+                // Only this message holds the key; read again what the
+                // other handling made of the delivery.
+                return Ok(Handled::Waits { until: self.clock.now() + span(RECHECK) });
+            }
             return Ok(Handled::Skipped("another worker recorded this attempt first"));
         }
         let (decision, record) = (sent.decision, &sent.record);
@@ -374,6 +456,9 @@ impl Context {
             && endpoint_did
         {
             self.update_health(sub, decision, record, self.clock.now(), sent.pause).await?;
+        }
+        if let (true, Some(until)) = (ordered, plan.update.next_attempt_at) {
+            return Ok(Handled::Waits { until });
         }
         Ok(Handled::Attempted { decision, acknowledged: recorded.acknowledged })
     }
@@ -464,6 +549,7 @@ impl Context {
         event: &Event,
         target: &Target,
         number: u32,
+        ordered: bool,
     ) -> Result<Plan, StoreError> {
         let now = self.clock.now();
         let finished = |status, give_up_reason| AttemptUpdate {
@@ -480,9 +566,11 @@ impl Context {
             }
             Decision::Retry { delay } => {
                 let next = now + span(delay);
-                let in_queue = delay <= self.queue.max_delay();
+                // An ordered delivery's message waits for its retry however
+                // long that is: it holds its key's place.
+                let in_queue = ordered || delay <= self.queue.max_delay();
                 telemetry::retry_scheduled(in_queue);
-                let follow_up = in_queue.then(|| Queued {
+                let follow_up = (in_queue && !ordered).then(|| Queued {
                     message: QueueMessage::Deliver { delivery_id: delivery.id.clone(), attempt: number + 1 },
                     delay,
                 });

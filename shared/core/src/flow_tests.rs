@@ -526,12 +526,7 @@ async fn replay_resends_matching_deliveries_oldest_first_and_paced() {
     let r = w.ctx.replay(&op(), &sub, req).await.unwrap();
     assert_eq!(r.replayed, 3);
     let queued = w.queue.drain();
-    let order: Vec<_> = queued
-        .iter()
-        .map(|q| match &q.message {
-            QueueMessage::Deliver { delivery_id, .. } => delivery_id.clone(),
-        })
-        .collect();
+    let order: Vec<_> = queued.iter().map(|q| q.message.delivery_id().clone()).collect();
     assert_eq!(order, ids, "oldest first; the succeeded one is not replayed");
     let delays: Vec<_> = queued.iter().map(|q| q.delay).collect();
     assert_eq!(delays, vec![Duration::ZERO, Duration::from_millis(100), Duration::from_millis(200)]);
@@ -780,7 +775,7 @@ async fn a_stale_read_of_an_attempt_already_made_counts_it_once() {
     assert!(matches!(first, Handled::Attempted { .. }), "{first:?}");
     assert!(matches!(second, Handled::Skipped(_)), "{second:?}");
     assert_eq!(w.sender.requests().len(), 2, "sent twice, as two copies read at once would be");
-    let QueueMessage::Deliver { delivery_id, .. } = &message;
+    let delivery_id = message.delivery_id();
     let d = w.delivery(delivery_id).await;
     assert_eq!(
         (d.status, d.attempts),
@@ -1205,4 +1200,54 @@ async fn a_test_event_of_a_declared_type_carries_its_example() {
         w.sender.requests().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
     assert_eq!(bodies[0]["data"], example, "the declared example");
     assert_eq!(bodies[1]["data"]["test"], true, "an undeclared type gets the generic test payload");
+}
+
+#[tokio::test]
+async fn an_ordered_delivery_keeps_its_message_waiting_through_its_retries() {
+    let w = world();
+    let (sub, _) = w
+        .subscribe(r#"{"tenant":"acme","url":"https://a.example/h","ordered":true,"retry_schedule":["5s"]}"#)
+        .await;
+    let keyed = r#"{"tenant":"acme","type":"order.updated","payload":{},"ordering_key":"order-7"}"#;
+    let (first, second) = (w.publish(keyed).await.remove(0), w.publish(keyed).await.remove(0));
+    let unkeyed = w.publish(r#"{"tenant":"acme","type":"order.updated","payload":{}}"#).await.remove(0);
+    let queued = w.queue.drain();
+    let group = crate::model::order_group(&sub, "order-7");
+    let groups: Vec<Option<&str>> = queued.iter().map(|q| q.message.group()).collect();
+    assert_eq!(
+        groups,
+        [Some(group.as_str()), Some(group.as_str()), None],
+        "the unkeyed event is not ordered"
+    );
+    assert_eq!(queued[0].message.delivery_id(), &first);
+    assert_eq!(queued[1].message.delivery_id(), &second);
+
+    // A failed attempt keeps the message, waiting for the retry; nothing
+    // is queued instead of it.
+    w.sender.then([status(500)]);
+    let handled = w.ctx.handle_message(&w.sender, &once(&queued[0].message)).await.unwrap();
+    let retry_at = w.clock.now() + chrono::Duration::seconds(5);
+    assert_eq!(handled, Handled::Waits { until: retry_at });
+    assert!(w.queue.drain().is_empty(), "no follow-up message: the same one waits");
+    // Handed out early, it waits again and sends nothing.
+    let early = w.ctx.handle_message(&w.sender, &once(&queued[0].message)).await.unwrap();
+    assert_eq!(early, Handled::Waits { until: retry_at });
+    assert_eq!(w.sender.requests().len(), 1);
+    // Due, it makes the second attempt (whatever attempt it was queued for).
+    w.clock.advance(Duration::from_secs(5));
+    let done = w.ctx.handle_message(&w.sender, &once(&queued[0].message)).await.unwrap();
+    assert!(matches!(done, Handled::Attempted { decision: Decision::Succeeded, .. }), "{done:?}");
+    let d = w.delivery(&first).await;
+    assert_eq!(
+        (d.status, d.attempts, d.ordering.as_deref()),
+        (DeliveryStatus::Succeeded, 2, Some(group.as_str()))
+    );
+    // Once finished, a copy of the message is acknowledged as nothing to do.
+    let again = w.ctx.handle_message(&w.sender, &once(&queued[0].message)).await.unwrap();
+    assert!(matches!(again, Handled::Skipped(_)), "{again:?}");
+    assert_eq!(w.delivery(&unkeyed).await.ordering, None);
+    // A redelivery joins the key's line, in its group.
+    w.ctx.redeliver(&op(), &first).await.unwrap();
+    let requeued = w.queue.drain();
+    assert_eq!(requeued[0].message.group(), Some(group.as_str()));
 }

@@ -42,6 +42,7 @@ impl Context {
             idempotency_key: Some(format!("{ty}:{occurrence}")),
             webhook_url: Some(url.clone()),
             channels: Vec::new(),
+            ordering_key: None,
             keyed_at: None,
         };
         for result in self.accept_events(vec![Ok(ev)]).await {

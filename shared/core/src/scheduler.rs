@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::info;
 
 use crate::context::Context;
-use crate::ports::{QueueError, QueueMessage, Queued, StoreError};
+use crate::ports::{QueueError, Queued, StoreError};
 
 /// Deliveries claimed per store call.
 pub const CLAIM_BATCH: usize = 100;
@@ -48,10 +48,7 @@ impl Context {
                         .and_then(|t| (t - now).to_std().ok())
                         .unwrap_or(Duration::ZERO)
                         .min(self.queue.max_delay());
-                    Queued {
-                        message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: d.attempts + 1 },
-                        delay: wait,
-                    }
+                    Queued { message: d.next_message(), delay: wait }
                 })
                 .collect();
             self.queue.enqueue(&messages).await?;

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
 
-use crate::sql::{classify, exec, millis};
+use crate::sql::{PARKED, classify, dequeue, enqueue_in, exec, millis};
 use crate::store::SqliteStore;
 
 /// Receives of one message before it is moved to `dead_letters`.
@@ -35,6 +35,9 @@ pub struct QueueStats {
     pub in_flight: u64,
     /// Messages waiting for their delay (a retry's wait) to end.
     pub delayed: u64,
+    /// Ordered deliveries' messages waiting behind an earlier one of their
+    /// key.
+    pub behind_in_order: u64,
     /// How long the oldest ready message has been visible: how far behind
     /// the workers are.
     pub oldest_ready_age: Duration,
@@ -68,11 +71,12 @@ impl SqliteQueue {
                 c.query_row(
                     "SELECT
                        (SELECT COUNT(*) FROM queue WHERE visible_at <= ?1),
-                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND receives > 0),
-                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND receives = 0),
+                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND visible_at < ?2 AND receives > 0),
+                       (SELECT COUNT(*) FROM queue WHERE visible_at > ?1 AND visible_at < ?2 AND receives = 0),
                        (SELECT MIN(visible_at) FROM queue WHERE visible_at <= ?1),
-                       (SELECT COUNT(*) FROM dead_letters)",
-                    [now],
+                       (SELECT COUNT(*) FROM dead_letters),
+                       (SELECT COUNT(*) FROM queue WHERE visible_at = ?2)",
+                    params![now, PARKED],
                     |r| {
                         let oldest: Option<i64> = r.get(3)?;
                         Ok(QueueStats {
@@ -83,6 +87,7 @@ impl SqliteQueue {
                                 oldest.map_or(0, |t| u64::try_from(now - t).unwrap_or(0)),
                             ),
                             dead_letters: count(r.get(4)?),
+                            behind_in_order: count(r.get(5)?),
                         })
                     },
                 )
@@ -100,8 +105,8 @@ impl SqliteQueue {
             .write(move |tx| {
                 let n = exec(
                     tx,
-                    "UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1",
-                    [now],
+                    "UPDATE queue SET visible_at = ?1 WHERE receives > 0 AND visible_at > ?1 AND visible_at < ?2",
+                    params![now, PARKED],
                 )
                 .map_err(classify)?;
                 Ok(n as u64)
@@ -164,6 +169,26 @@ impl SqliteQueue {
         Ok(())
     }
 
+    /// Keeps an ordered delivery's message, hidden until `until` (its
+    /// retry's time), holding its key: a fresh message then, its receives
+    /// counting again from none.
+    pub async fn hold(&self, seq: i64, until: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let until = millis(until);
+        self.store
+            .write(move |tx| {
+                exec(
+                    tx,
+                    "UPDATE queue SET visible_at = ?2, receives = 0, last_error = NULL WHERE seq = ?1",
+                    params![seq, until],
+                )
+                .map_err(classify)?;
+                Ok(())
+            })
+            .await?;
+        self.store.wake.notify_waiters();
+        Ok(())
+    }
+
     /// Moves a message that can never be handled (it cannot be read) to the
     /// dead letters at once, with why.
     pub async fn give_up(&self, seq: i64, reason: String) -> Result<(), StoreError> {
@@ -189,17 +214,24 @@ impl SqliteQueue {
         self.ack_all(vec![seq]).await
     }
 
-    /// Deletes handled messages, in one transaction.
+    /// Deletes handled messages, in one transaction (each ordered one
+    /// lets the next of its key through).
     pub async fn ack_all(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
-        self.store
+        let now = millis(self.store.clock.now());
+        let promoted = self
+            .store
             .write(move |tx| {
-                let mut stmt = tx.prepare_cached("DELETE FROM queue WHERE seq = ?1").map_err(classify)?;
+                let mut promoted = false;
                 for seq in &seqs {
-                    stmt.execute([seq]).map_err(classify)?;
+                    promoted |= dequeue(tx, *seq, now)?;
                 }
-                Ok(())
+                Ok(promoted)
             })
-            .await
+            .await?;
+        if promoted {
+            self.store.wake.notify_waiters();
+        }
+        Ok(())
     }
 
     /// How long until the next message becomes visible (`None`: empty).
@@ -207,8 +239,11 @@ impl SqliteQueue {
         let now = millis(self.store.clock.now());
         self.store
             .with(move |c| {
-                let next: Option<i64> =
-                    c.query_row("SELECT MIN(visible_at) FROM queue", [], |r| r.get(0)).map_err(classify)?;
+                let next: Option<i64> = c
+                    .query_row("SELECT MIN(visible_at) FROM queue WHERE visible_at < ?1", [PARKED], |r| {
+                        r.get(0)
+                    })
+                    .map_err(classify)?;
                 Ok(next.map(|t| Duration::from_millis(u64::try_from(t - now).unwrap_or(0))))
             })
             .await
@@ -235,7 +270,9 @@ fn bury(
         params![seq, text, receives, now, reason],
     )
     .map_err(classify)?;
-    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(classify)?;
+    // A dead letter is no longer in its key's way: SQS's FIFO queues let
+    // the next message of a group through once one moves to the DLQ too.
+    dequeue(tx, seq, now)?;
     Ok(())
 }
 
@@ -282,8 +319,18 @@ impl DeadLetters for SqliteQueue {
                     .optional()
                     .map_err(classify)?;
                 let Some(text) = text else { return Ok(false) };
-                exec(tx, "INSERT INTO queue (message, visible_at) VALUES (?1, ?2)", params![text, now])
-                    .map_err(classify)?;
+                match serde_json::from_str::<QueueMessage>(&text) {
+                    // Back at the end of its key's line, if it has one.
+                    Ok(message) => enqueue_in(tx, &[Queued { message, delay: Duration::ZERO }], now)?,
+                    Err(_) => {
+                        exec(
+                            tx,
+                            "INSERT INTO queue (message, visible_at) VALUES (?1, ?2)",
+                            params![text, now],
+                        )
+                        .map_err(classify)?;
+                    }
+                }
                 exec(tx, "DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(classify)?;
                 Ok(true)
             })

@@ -49,12 +49,16 @@ CREATE TABLE IF NOT EXISTS attempts (
 -- The durable delivery queue: a message is visible from visible_at; taking
 -- it moves visible_at to the end of a lease, acknowledging deletes it.
 -- last_error is why its last handling failed, kept for the dead letters.
+-- grp is an ordered delivery's key: only its oldest message is ever
+-- visible, the others wait with visible_at at the largest integer (the
+-- index on it is made by the migration, which adds the column).
 CREATE TABLE IF NOT EXISTS queue (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     message    TEXT NOT NULL,
     visible_at INTEGER NOT NULL,
     receives   INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    grp        TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
 

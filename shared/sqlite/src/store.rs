@@ -122,6 +122,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, kind) in [
         ("deliveries", "finished_at", "INTEGER"),
         ("queue", "last_error", "TEXT"),
+        ("queue", "grp", "TEXT"),
         ("dead_letters", "reason", "TEXT"),
     ] {
         let has: bool = conn
@@ -137,7 +138,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         }
     }
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS queue_by_group ON queue (grp, seq) WHERE grp IS NOT NULL;",
     )
     .map_err(classify)?;
     // Tenants kept only their secrets before they had a record of their own.
@@ -657,7 +659,7 @@ impl DeliveryStore for SqliteStore {
                     crate::sql::enqueue_in(tx, std::slice::from_ref(next), now)?;
                 }
                 if let Some(Ack(seq)) = ack {
-                    exec(tx, "DELETE FROM queue WHERE seq = ?1", [seq]).map_err(classify)?;
+                    crate::sql::dequeue(tx, seq, now)?;
                 }
                 Ok(Recorded {
                     applied: true,

@@ -82,6 +82,15 @@ pub async fn run_deliver(
                         match ctx.handle_message(sender.as_ref(), &received).await {
                             // Recorded with its attempt, in one transaction.
                             Ok(Handled::Attempted { acknowledged: true, .. }) => false,
+                            // An ordered delivery's message waits, holding
+                            // its key (if this fails, its lease brings it
+                            // back, to wait again).
+                            Ok(Handled::Waits { until }) => {
+                                if let Err(e) = queue.hold(lease.seq, until).await {
+                                    warn!(error = %e, seq = lease.seq, "could not keep an ordered message waiting; its lease brings it back");
+                                }
+                                false
+                            }
                             Ok(_) => true,
                             Err(e) => {
                                 warn!(error = %e, seq = lease.seq, retryable = e.is_retryable(),

@@ -521,8 +521,7 @@ impl Rig {
             // (each message was sent without its delay).
             for record in &batch.event.records {
                 for message in QueueMessage::all_in(record.body.as_deref().unwrap_or_default())? {
-                    let QueueMessage::Deliver { delivery_id, .. } = message;
-                    if let Some(d) = self.inspect.get_delivery(&delivery_id).await?
+                    if let Some(d) = self.inspect.get_delivery(message.delivery_id()).await?
                         && let Some(at) = d.next_attempt_at
                     {
                         self.clock.set(at.max(self.clock.now()));

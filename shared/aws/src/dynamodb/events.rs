@@ -22,6 +22,11 @@ impl EventStore for DynamoStore {
         true
     }
 
+    /// The stream's order holds per event, not across them.
+    fn queues_in_publish_order(&self) -> bool {
+        false
+    }
+
     async fn insert_event(
         &self,
         event: &Event,

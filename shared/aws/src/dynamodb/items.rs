@@ -207,11 +207,14 @@ pub(super) struct Stub {
     pub(super) first_in: i64,
     /// Its due time, after the event's creation (ms), if it has one.
     pub(super) due_in: Option<i64>,
+    /// Delivered in the order of the event's `ordering_key` (attribute `ok`).
+    pub(super) ordered: bool,
 }
 
 impl Stub {
     /// `<index>=<target>`, then `;n=<ms>` for a first attempt later than the
-    /// event, `;d=<ms>` for a due time: one such string per delivery.
+    /// event, `;d=<ms>` for a due time, `;o=1` in its key's order: one such
+    /// string per delivery.
     fn text(&self) -> String {
         let mut t = format!("{}={}", self.index, self.target);
         if self.first_in != 0 {
@@ -219,6 +222,9 @@ impl Stub {
         }
         if let Some(d) = self.due_in {
             t.push_str(&format!(";d={d}"));
+        }
+        if self.ordered {
+            t.push_str(";o=1");
         }
         t
     }
@@ -232,11 +238,13 @@ impl Stub {
             target: target.to_owned(),
             first_in: 0,
             due_in: None,
+            ordered: false,
         };
         for part in parts {
             match part.split_once('=') {
                 Some(("n", v)) => stub.first_in = v.parse().map_err(|_| bad())?,
                 Some(("d", v)) => stub.due_in = Some(v.parse().map_err(|_| bad())?),
+                Some(("o", "1")) => stub.ordered = true,
                 _ => return Err(bad()),
             }
         }
@@ -250,6 +258,7 @@ impl Stub {
             target: target_key(d),
             first_in: d.next_attempt_at.map_or(0, offset),
             due_in: d.due_at.map(offset),
+            ordered: d.ordering.is_some(),
         })
     }
 }
@@ -297,12 +306,18 @@ pub(super) fn event_of(id: &EventId, item: &Item) -> Result<Event, StoreError> {
             Some(_) => return Err(corrupt("attribute ch is not a list")),
             None => Vec::new(),
         },
+        ordering_key: ordering_key(item)?,
         idempotency_key: get_s(item, "ik").ok().map(str::to_owned),
         webhook_url: get_s(item, "w").ok().map(TargetUrl::stored).transpose().map_err(corrupt)?,
         created_at: time(get_n(item, "c")?)?,
         last_attempt_by: item.get("lb").map(|_| get_n(item, "lb").and_then(time)).transpose()?,
         fingerprint: get_s(item, "fp").ok().map(str::to_owned),
     })
+}
+
+/// An event item's `ordering_key` (attribute `ok`), if it has one.
+pub(super) fn ordering_key(item: &Item) -> Result<Option<String>, StoreError> {
+    item.get("ok").map(|_| get_s(item, "ok").map(str::to_owned)).transpose()
 }
 
 /// The delivery a stub of `event` stands for: pending, never attempted.
@@ -315,7 +330,7 @@ pub(super) fn pending_delivery(event: &Event, stub: &Stub) -> Result<Delivery, S
         sub => DeliveryTarget::Subscription { subscription_id: parse_id(sub)? },
     };
     let at = |ms: i64| event.created_at + chrono::Duration::milliseconds(ms);
-    Ok(Delivery::pending(event, id, target, at(stub.first_in), stub.due_in.map(at)))
+    Ok(Delivery::pending(event, id, target, at(stub.first_in), stub.due_in.map(at), stub.ordered))
 }
 
 impl DynamoStore {
@@ -340,6 +355,9 @@ impl DynamoStore {
         }
         if let Some(u) = &e.webhook_url {
             item.insert("w".into(), s(u.as_str()));
+        }
+        if let Some(k) = &e.ordering_key {
+            item.insert("ok".into(), s(k.as_str()));
         }
         if !e.channels.is_empty() {
             item.insert("ch".into(), AttributeValue::L(e.channels.iter().map(|c| s(c.as_str())).collect()));
@@ -401,12 +419,25 @@ mod tests {
     #[test]
     fn a_stub_reads_back_as_written() {
         for stub in [
-            Stub { index: 0, target: "sub_01jdx000000000000000000000".into(), first_in: 0, due_in: None },
-            Stub { index: 1022, target: "*".into(), first_in: 600_000, due_in: Some(-5) },
+            Stub {
+                index: 0,
+                target: "sub_01jdx000000000000000000000".into(),
+                first_in: 0,
+                due_in: None,
+                ordered: false,
+            },
+            Stub { index: 1022, target: "*".into(), first_in: 600_000, due_in: Some(-5), ordered: false },
+            Stub {
+                index: 7,
+                target: "sub_01jdx000000000000000000000".into(),
+                first_in: 0,
+                due_in: None,
+                ordered: true,
+            },
         ] {
             assert_eq!(Stub::parse(&stub.text()).unwrap(), stub);
         }
-        for bad in ["", "x=sub", "1", "1=sub;q=2", "1=sub;n=soon"] {
+        for bad in ["", "x=sub", "1", "1=sub;q=2", "1=sub;n=soon", "1=sub;o=0"] {
             assert!(Stub::parse(bad).is_err(), "{bad}");
         }
     }

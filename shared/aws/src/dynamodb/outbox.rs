@@ -10,7 +10,7 @@ use hookline::model::EventId;
 use hookline::ports::{QueueMessage, Queued, StoreError};
 
 use super::Item;
-use super::items::{corrupt, get_n, get_s, parse_id, stubs, time};
+use super::items::{corrupt, get_n, get_s, ordering_key, parse_id, stubs, time};
 
 /// Whether an item on the stream is an event's (the outbox's only concern).
 pub fn is_event_item(item: &Item) -> bool {
@@ -30,6 +30,7 @@ pub fn first_attempts(
     }
     let event_id: EventId = parse_id(get_s(item, "sk")?)?;
     let created = time(get_n(item, "c")?)?;
+    let key = ordering_key(item)?;
     stubs(item)?
         .into_iter()
         .map(|stub| {
@@ -37,7 +38,15 @@ pub fn first_attempts(
                 event_id.delivery(stub.index).ok_or_else(|| corrupt("a stub's index is out of range"))?;
             let due = created + chrono::Duration::milliseconds(stub.first_in);
             let delay = (due - now).to_std().unwrap_or_default().min(max_delay);
-            Ok(Queued { message: QueueMessage::Deliver { delivery_id, attempt: 1 }, delay })
+            let message = match (&key, stub.ordered) {
+                (Some(key), true) => QueueMessage::DeliverInOrder {
+                    delivery_id,
+                    attempt: 1,
+                    group: hookline::model::order_group(&parse_id(&stub.target)?, key),
+                },
+                _ => QueueMessage::Deliver { delivery_id, attempt: 1 },
+            };
+            Ok(Queued { message, delay })
         })
         .collect()
 }

@@ -114,7 +114,9 @@ impl Context {
     async fn view(&self, dead: DeadLetter) -> DeadLetterView {
         let messages = QueueMessage::all_in(&dead.body).ok().filter(|m| !m.is_empty());
         let mut packed = Vec::new();
-        for QueueMessage::Deliver { delivery_id, attempt } in messages.iter().flatten() {
+        for message in messages.iter().flatten() {
+            let (QueueMessage::Deliver { delivery_id, attempt }
+            | QueueMessage::DeliverInOrder { delivery_id, attempt, .. }) = message;
             let delivery = self.delivery_state(delivery_id).await;
             packed.push(PackedMessage { delivery_id: delivery_id.clone(), attempt: *attempt, delivery });
         }

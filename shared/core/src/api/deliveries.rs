@@ -18,7 +18,7 @@ use crate::model::{
     SubscriptionId, TenantId,
 };
 use crate::policy::GiveUpReason;
-use crate::ports::{DeliveryFilter, PageRequest, QueueMessage, Queued, span};
+use crate::ports::{DeliveryFilter, PageRequest, Queued, span};
 use crate::target::TargetUrl;
 use crate::validation::ValidationError;
 
@@ -38,6 +38,10 @@ pub struct DeliveryView {
     /// The one-off URL, for deliveries without a subscription.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<TargetUrl>,
+    /// Delivered in its key's order (its subscription is ordered and its
+    /// event has an `ordering_key`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
     /// Status.
     pub status: DeliveryStatus,
     /// Attempts made.
@@ -73,6 +77,7 @@ impl DeliveryView {
             event_type: d.event_type.clone(),
             subscription_id: d.subscription_id().cloned(),
             url,
+            ordered: d.ordering.is_some(),
             status: d.status,
             attempt_count: d.attempts,
             next_attempt_at: d.next_attempt_at,
@@ -145,7 +150,8 @@ impl Context {
         self.events.keep_event(&d.event_id, last_use).await?;
         let Some(reopened) = self.deliveries.reopen_delivery(&d.id, at, due).await? else { return Ok(None) };
         if queued {
-            let message = QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: reopened.attempts + 1 };
+            // An ordered delivery joins the end of its key's queue.
+            let message = reopened.next_message();
             if let Err(e) = self.queue.enqueue(&[Queued { message, delay: wait }]).await {
                 warn!(delivery_id = %d.id, error = %e, "queue unavailable; the scheduler will send it");
             }

@@ -18,10 +18,10 @@ use crate::auth::Caller;
 use crate::context::{Context, OPS_TENANT};
 use crate::model::{
     Delivery, DeliveryId, DeliverySettings, DeliveryStatus, DeliveryTarget, Event, EventId, EventType,
-    MAX_DELIVERIES_PER_EVENT, Subscription, SubscriptionId, TenantId,
+    MAX_DELIVERIES_PER_EVENT, MAX_ORDERING_KEY_LEN, Subscription, SubscriptionId, TenantId,
 };
 use crate::policy::RetryPolicy;
-use crate::ports::{Inserted, QueueMessage, Queued, StoreError, span};
+use crate::ports::{Inserted, Queued, StoreError, span};
 use crate::target::TargetUrl;
 use crate::validation::ValidationError;
 
@@ -48,6 +48,10 @@ pub struct PublishEventRequest {
     /// Up to 10 channels the event is published on.
     #[serde(default)]
     pub channels: Option<Vec<String>>,
+    /// Orders its deliveries to ordered subscriptions after the earlier
+    /// events of the same key (1 to 256 bytes).
+    #[serde(default)]
+    pub ordering_key: Option<String>,
     /// When a repeat of this request is known to carry the same key and
     /// time (an SQS message's id and sent time): its event id is then
     /// derived from them ([`EventId::keyed`]) and a store can make the
@@ -72,6 +76,8 @@ pub struct ValidEvent {
     pub webhook_url: Option<TargetUrl>,
     /// Its channels.
     pub channels: Vec<String>,
+    /// Its ordering key.
+    pub ordering_key: Option<String>,
     /// See [`PublishEventRequest::keyed_at`] (only with a key).
     pub keyed_at: Option<DateTime<Utc>>,
 }
@@ -108,6 +114,14 @@ impl PublishEventRequest {
             self.channels.as_deref().unwrap_or_default(),
             crate::model::MAX_EVENT_CHANNELS,
         )?;
+        if let Some(k) = &self.ordering_key
+            && (k.is_empty() || k.len() > MAX_ORDERING_KEY_LEN)
+        {
+            return Err(ValidationError::invalid(
+                "ordering_key",
+                format!("must be 1 to {MAX_ORDERING_KEY_LEN} bytes (it is {})", k.len()),
+            ));
+        }
         Ok(ValidEvent {
             tenant,
             event_type,
@@ -115,6 +129,7 @@ impl PublishEventRequest {
             idempotency_key: key,
             webhook_url,
             channels,
+            ordering_key: self.ordering_key,
             keyed_at,
         })
     }
@@ -244,6 +259,9 @@ pub struct EventView {
     /// Channels it was published on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// Ordering key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
     /// Idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -262,6 +280,7 @@ impl EventView {
             event_type: e.event_type.clone(),
             payload: e.payload.clone(),
             channels: e.channels.clone(),
+            ordering_key: e.ordering_key.clone(),
             idempotency_key: e.idempotency_key.clone(),
             created_at: e.created_at,
             deliveries: deliveries.iter().map(|d| DeliveryView::new(d, None)).collect(),
@@ -289,6 +308,12 @@ pub fn fingerprint(ev: &ValidEvent) -> String {
     for channel in &ev.channels {
         h.update((channel.len() as u64).to_le_bytes());
         h.update(channel.as_bytes());
+    }
+    // Likewise the ordering key, marked apart from a channel.
+    if let Some(key) = &ev.ordering_key {
+        h.update(b"ordering_key");
+        h.update((key.len() as u64).to_le_bytes());
+        h.update(key.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -422,13 +447,22 @@ impl Context {
                 }
             })
             .collect();
+        // A store that queues in the transaction queues in the order it
+        // stores: a batch with ordered deliveries of more than one event is
+        // stored one event at a time, in the batch's order.
+        let ordered =
+            prepared.iter().flatten().filter(|(_, ds)| ds.iter().any(|d| d.ordering.is_some())).count();
+        let at_once = match ordered > 1 && self.events.queues_in_publish_order() {
+            true => 1,
+            false => STORE_CONCURRENCY,
+        };
         let stored: Vec<Result<(PublishEventResponse, Vec<Queued>), ApiError>> =
             futures_util::stream::iter(prepared)
                 .map(|p| async move {
                     let (event, deliveries) = p?;
                     self.store_event(event, deliveries, now).await
                 })
-                .buffered(STORE_CONCURRENCY)
+                .buffered(at_once)
                 .collect()
                 .await;
         let mut messages = Vec::new();
@@ -486,6 +520,7 @@ impl Context {
             event_type: ev.event_type,
             payload: ev.payload,
             channels: ev.channels,
+            ordering_key: ev.ordering_key,
             idempotency_key: ev.idempotency_key,
             webhook_url: ev.webhook_url,
             created_at: now,
@@ -500,24 +535,24 @@ impl Context {
             false => serde_json::Value::Null,
         };
         let routed = crate::model::Routed::new(event.event_type.as_str(), &event.channels, payload);
-        let mut to: Vec<(DeliveryTarget, Duration, Duration)> = targets
+        let mut to: Vec<(DeliveryTarget, Duration, Duration, bool)> = targets
             .subscriptions
             .iter()
             .filter(|s| s.receives(&event, &routed))
             .map(|s| {
                 let (wait, longest) = self.lifetime(&s.settings, s.schedule_for(&event.event_type));
-                (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest)
+                (DeliveryTarget::Subscription { subscription_id: s.id.clone() }, wait, longest, s.ordered)
             })
             .collect();
         if let Some((url, settings)) = one_off {
             let (wait, longest) = self.lifetime(settings, settings.retry_schedule.as_ref());
-            to.push((DeliveryTarget::OneOff { url }, wait, longest));
+            to.push((DeliveryTarget::OneOff { url }, wait, longest, false));
         }
         let grace = span(self.settings.queue_grace);
         // A message may be late by the scheduler's grace; past that, the
         // event is kept for a redelivery or replay within the retention.
         event.last_attempt_by =
-            to.iter().map(|(_, wait, longest)| now + span(*wait) + span(*longest) + grace).max();
+            to.iter().map(|(_, wait, longest, _)| now + span(*wait) + span(*longest) + grace).max();
         if to.len() > MAX_DELIVERIES_PER_EVENT {
             return Err(StoreError::Internal(format!(
                 "an event can have at most {MAX_DELIVERIES_PER_EVENT} deliveries; this one would have {}",
@@ -528,7 +563,7 @@ impl Context {
         let deliveries = to
             .into_iter()
             .enumerate()
-            .map(|(n, (target, wait, _))| {
+            .map(|(n, (target, wait, _, ordered))| {
                 let first = now + span(wait);
                 // Within MAX_DELIVERIES_PER_EVENT, checked above.
                 let id = event
@@ -538,7 +573,7 @@ impl Context {
                 // The scheduler's safety net, where the store does not queue
                 // a stored delivery's message itself. (`event` was made now.)
                 let due_at = (!self.events.queues_messages()).then_some(first + grace);
-                Delivery::pending(&event, id, target, first, due_at)
+                Delivery::pending(&event, id, target, first, due_at, ordered)
             })
             .collect();
         Ok((event, sorted(deliveries)))
@@ -562,7 +597,13 @@ impl Context {
                     deliveries.len(),
                     self.settings.metrics_by_tenant,
                 );
-                let to_send = if self.events.queues_messages() { Vec::new() } else { messages };
+                let to_send = match (self.events.queues_messages(), self.events.queues_in_publish_order()) {
+                    (false, _) => messages,
+                    (true, true) => Vec::new(),
+                    // Ordered ones are sent now, so they are queued in the
+                    // order their publishes were answered.
+                    (true, false) => messages.into_iter().filter(|m| m.message.group().is_some()).collect(),
+                };
                 return Ok((PublishEventResponse::new(event.id, &deliveries), to_send));
             }
             Inserted::Duplicate { event_id, fingerprint } => {
@@ -633,6 +674,7 @@ impl Context {
             event_type,
             payload,
             channels: Vec::new(),
+            ordering_key: None,
             idempotency_key: None,
             webhook_url: None,
             keyed_at: None,
@@ -660,7 +702,7 @@ impl Context {
 /// The message that starts `d`, held back until its first attempt is due.
 fn first_message(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> Queued {
     Queued {
-        message: QueueMessage::Deliver { delivery_id: d.id.clone(), attempt: d.attempts + 1 },
+        message: d.next_message(),
         delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
     }
 }

@@ -89,6 +89,9 @@ pub struct CreateSubscriptionRequest {
     /// Retry schedules for some event types or prefixes, over `retry_schedule`.
     #[serde(default)]
     pub retry_schedules: Option<BTreeMap<String, serde_json::Value>>,
+    /// Deliver the events of one `ordering_key` one at a time, in order.
+    #[serde(default)]
+    pub ordered: Option<bool>,
 }
 
 /// Checks a subscription's channels.
@@ -155,6 +158,7 @@ impl CreateSubscriptionRequest {
             event_types,
             channels,
             filter,
+            ordered: self.ordered.unwrap_or(false),
             description,
             active: self.active.unwrap_or(true),
             disabled_reason: None,
@@ -223,6 +227,9 @@ pub struct UpdateSubscriptionRequest {
     /// New per-type schedules, replacing the old set (`null`: none).
     #[serde(default, deserialize_with = "nullable")]
     pub retry_schedules: Option<Option<BTreeMap<String, serde_json::Value>>>,
+    /// Ordered per `ordering_key` or not, from the next event on.
+    #[serde(default)]
+    pub ordered: Option<bool>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -274,6 +281,9 @@ impl UpdateSubscriptionRequest {
             next.retry_schedules =
                 schedules.as_ref().map(TypeSchedules::parse).transpose()?.unwrap_or_default();
         }
+        if let Some(ordered) = self.ordered {
+            next.ordered = ordered;
+        }
         if let Some(active) = self.active {
             next.active = active;
             if active {
@@ -304,6 +314,8 @@ pub struct SubscriptionView {
     /// Its payload filter, as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<crate::model::Filter>,
+    /// Whether the events of one `ordering_key` reach it in order.
+    pub ordered: bool,
     /// Free text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -344,6 +356,7 @@ impl From<&Subscription> for SubscriptionView {
             event_types: s.event_types.clone(),
             channels: s.channels.clone(),
             filter: s.filter.clone(),
+            ordered: s.ordered,
             description: s.description.clone(),
             active: s.active,
             disabled_reason: s.disabled_reason.clone(),

@@ -42,6 +42,11 @@ pub struct Delivery {
     pub event_type: EventType,
     /// Where it goes.
     pub target: DeliveryTarget,
+    /// The queue's message group it is delivered in, one delivery at a
+    /// time in publish order ([`order_group`]): set when its subscription
+    /// was ordered and its event had an `ordering_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<String>,
     /// Where it stands.
     pub status: DeliveryStatus,
     /// Attempts made so far.
@@ -69,19 +74,28 @@ pub struct Delivery {
 
 impl Delivery {
     /// A new delivery `id` of `event` to `target`: pending, never
-    /// attempted, its first attempt at `first`, made when the event was.
+    /// attempted, its first attempt at `first`, made when the event was;
+    /// in its key's order if `ordered` (the subscription is) and the event
+    /// has a key.
     pub fn pending(
         event: &super::Event,
         id: DeliveryId,
         target: DeliveryTarget,
         first: DateTime<Utc>,
         due_at: Option<DateTime<Utc>>,
+        ordered: bool,
     ) -> Self {
         Self {
             id,
             event_id: event.id.clone(),
             tenant: event.tenant.clone(),
             event_type: event.event_type.clone(),
+            ordering: match (&target, &event.ordering_key) {
+                (DeliveryTarget::Subscription { subscription_id }, Some(key)) if ordered => {
+                    Some(order_group(subscription_id, key))
+                }
+                _ => None,
+            },
             target,
             status: DeliveryStatus::Pending,
             attempts: 0,
@@ -91,6 +105,18 @@ impl Delivery {
             last_status_code: None,
             created_at: event.created_at,
             updated_at: event.created_at,
+        }
+    }
+
+    /// The queue message for this delivery's next attempt: in its key's
+    /// message group when it is ordered.
+    pub fn next_message(&self) -> crate::ports::QueueMessage {
+        let (delivery_id, attempt) = (self.id.clone(), self.attempts.saturating_add(1));
+        match &self.ordering {
+            Some(group) => {
+                crate::ports::QueueMessage::DeliverInOrder { delivery_id, attempt, group: group.clone() }
+            }
+            None => crate::ports::QueueMessage::Deliver { delivery_id, attempt },
         }
     }
 
@@ -152,6 +178,15 @@ impl Delivery {
         self.give_up_reason = None;
         self.updated_at = at;
     }
+}
+
+/// The message group of subscription `sub`'s deliveries of events keyed
+/// `key`: the subscription's id and a digest of the key (an SQS FIFO group
+/// id is at most 128 characters; a key may be 256 bytes of anything).
+pub fn order_group(sub: &SubscriptionId, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    format!("{sub}:{}", hex::encode(&digest[..16]))
 }
 
 /// A delivery's state after an attempt (see [`Delivery::record`]).

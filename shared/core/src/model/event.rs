@@ -9,6 +9,9 @@ use super::ids::EventId;
 use super::names::{EventType, TenantId};
 use crate::target::TargetUrl;
 
+/// The longest `ordering_key`, in bytes.
+pub const MAX_ORDERING_KEY_LEN: usize = 256;
+
 /// Something that happened on the platform, published once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
@@ -25,6 +28,10 @@ pub struct Event {
     /// receive only events on one of theirs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// What its deliveries to ordered subscriptions are ordered by: events
+    /// of one key reach such a subscription in publish order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
     /// The publisher's idempotency key, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,

@@ -14,9 +14,9 @@ mod subscription;
 mod tenant;
 
 pub use catalog::EventTypeInfo;
-pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget};
+pub use delivery::{Attempt, AttemptUpdate, Delivery, DeliveryTarget, order_group};
 pub use delivery_settings::DeliverySettings;
-pub use event::Event;
+pub use event::{Event, MAX_ORDERING_KEY_LEN};
 pub use filter::{
     Filter, MAX_CHANNEL_LEN, MAX_EVENT_CHANNELS, MAX_FILTER_BYTES, MAX_FILTER_DEPTH, MAX_FILTER_NODES,
     MAX_FILTER_SET, MAX_SUBSCRIPTION_CHANNELS, Routed, on_channels, parse_channels,

@@ -30,6 +30,11 @@ pub struct Subscription {
     /// every event its types and channels let through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<super::Filter>,
+    /// Whether the events of one `ordering_key` reach it one at a time, in
+    /// publish order (a delivery waits until the one before it succeeded
+    /// or was given up on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
     /// Free text for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -49,6 +49,15 @@ pub trait EventStore: Send + Sync {
     fn queues_messages(&self) -> bool {
         false
     }
+    /// Whether it queues ordered deliveries' messages in publish order too
+    /// (in the transaction that stores their event). A store whose queueing
+    /// follows on later (a stream, in its own order across events) answers
+    /// `false`: the publish then sends those itself before it answers, and
+    /// the store's queueing is the safety net (one copy is a duplicate,
+    /// which the queue drops or the handler skips).
+    fn queues_in_publish_order(&self) -> bool {
+        self.queues_messages()
+    }
     /// One event.
     async fn get_event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
     /// Moves the event's `last_attempt_by` to `until` if that is later, so

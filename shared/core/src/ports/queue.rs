@@ -22,9 +22,38 @@ pub enum QueueMessage {
         /// The attempt this message is for (1-based).
         attempt: u32,
     },
+    /// Make the next attempts of a delivery in its key's order: the
+    /// message stays on the queue (hidden until each retry is due) until
+    /// the delivery is finished, so the deliveries behind it in `group`
+    /// wait ([`crate::model::Delivery::ordering`]).
+    #[serde(rename = "deliver.ordered.v1")]
+    DeliverInOrder {
+        /// The delivery.
+        delivery_id: DeliveryId,
+        /// The attempt it was queued for (what tells two queueings of one
+        /// delivery apart; the attempt made is whichever is next).
+        attempt: u32,
+        /// Its message group: one delivery of a group at a time, in order.
+        group: String,
+    },
 }
 
 impl QueueMessage {
+    /// The delivery it is for.
+    pub fn delivery_id(&self) -> &DeliveryId {
+        match self {
+            Self::Deliver { delivery_id, .. } | Self::DeliverInOrder { delivery_id, .. } => delivery_id,
+        }
+    }
+
+    /// Its message group, when it is delivered in order.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Self::Deliver { .. } => None,
+            Self::DeliverInOrder { group, .. } => Some(group),
+        }
+    }
+
     /// The messages a queue body carries: one (a JSON object), or several
     /// packed into one body (a JSON array of them; see [`Self::packed`]).
     pub fn all_in(body: &str) -> Result<Vec<Self>, serde_json::Error> {
@@ -77,6 +106,15 @@ pub trait DeliveryQueue: Send + Sync {
     fn max_delay(&self) -> Duration;
     /// Sends messages, in batches as the queue allows.
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
+
+    /// Keeps a message received from the ordered queue hidden for `wait`,
+    /// by its receipt (SQS's `ChangeMessageVisibility`), so it holds its
+    /// group until then ([`crate::deliver::Handled::Waits`]). A queue that
+    /// lives in the store keeps such messages its own way and hides none
+    /// by receipt.
+    async fn hide(&self, _receipt: &str, _wait: Duration) -> Result<(), QueueError> {
+        Err(QueueError::refused("this queue hides no message by receipt"))
+    }
 }
 
 /// A message the delivery queue gave up on: received too often without

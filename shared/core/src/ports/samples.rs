@@ -36,6 +36,7 @@ pub fn subscription(n: u8) -> Subscription {
         event_types: vec![EventTypePattern::parse("video.*").expect("a valid pattern")],
         channels: Vec::new(),
         filter: None,
+        ordered: false,
         description: None,
         active: true,
         disabled_reason: None,
@@ -63,6 +64,8 @@ pub fn event(n: u8, idempotency_key: Option<&str>) -> Event {
         payload: RawValue::from_string(format!(r#"{{"n": {n}, "quote": "\"q\""}}"#)).expect("JSON"),
         // Every other one on channels, so each store keeps them.
         channels: if n.is_multiple_of(2) { vec!["shop-eu".into(), "team:ops".into()] } else { Vec::new() },
+        // Every third one keyed, so each store keeps the key too.
+        ordering_key: n.is_multiple_of(3).then(|| format!("order \"{n}\" ü")),
         idempotency_key: idempotency_key.map(str::to_owned),
         webhook_url: None,
         created_at: at,
@@ -81,6 +84,9 @@ pub fn delivery(n: u8, event: &Event, subscription: &SubscriptionId, due: Option
         tenant: event.tenant.clone(),
         event_type: event.event_type.clone(),
         target: DeliveryTarget::Subscription { subscription_id: subscription.clone() },
+        // A keyed event's deliveries in its key's order, so each store
+        // keeps that too.
+        ordering: event.ordering_key.as_deref().map(|k| crate::model::order_group(subscription, k)),
         status: DeliveryStatus::Pending,
         attempts: 0,
         next_attempt_at: Some(event.created_at),

@@ -319,7 +319,25 @@ pub(super) async fn endpoint_page(
             .as_ref()
             .map(|f| serde_json::to_string_pretty(f.source()).unwrap_or_default())
             .unwrap_or_default(),
+        ordered: sub.ordered,
         ..NewEndpoint::default()
+    };
+    // An ordered endpoint's deliveries that hold their key back: pending
+    // after a failed attempt (the ones behind them wait unattempted).
+    let holding = match sub.ordered {
+        true => {
+            let filter = hookline::ports::DeliveryFilter {
+                subscription_id: Some(sub.id.clone()),
+                status: Some(hookline::model::DeliveryStatus::Pending),
+                ..Default::default()
+            };
+            let page = hookline::ports::PageRequest { cursor: None, limit: 100 };
+            match s.ctx.list_deliveries(&caller, &filter, &page).await {
+                Ok(list) => list.data.into_iter().filter(|d| d.ordered && d.attempt_count > 0).collect(),
+                Err(e) => return failed(&e),
+            }
+        }
+        false => Vec::new(),
     };
     let header_names: Vec<&str> = sub.settings.headers.keys().map(String::as_str).collect();
     let shown = edited.unwrap_or(&stored);
@@ -357,6 +375,29 @@ pub(super) async fn endpoint_page(
         }
         h2 { "Health" }
         @match &stats { Some(stats) => (charts(stats)), None => p { "Charts are off on this service." } }
+        @if sub.ordered {
+            h2 { "Held back in order" }
+            @if holding.is_empty() {
+                p #held-back { "No event is waiting behind a failing one." }
+            } @else {
+                p #held-back { (holding.len()) " deliveries hold their keys back." }
+                p { "Each of these failed and is retried; the later events of its ordering key wait until it succeeds or its retries run out." }
+                table.cards {
+                    thead { tr { th { "Delivery" } th { "Event type" } th { "Attempts" } th { "Last status" } th { "Next attempt" } } }
+                    tbody {
+                        @for d in &holding {
+                            tr {
+                                td data-label="Delivery" { a href={ "/portal/deliveries/" (d.id) } { (d.id) } }
+                                td data-label="Event type" { (d.event_type) }
+                                td data-label="Attempts" { (d.attempt_count) }
+                                td data-label="Last status" { @match d.last_status_code { Some(c) => (c), None => "no response" } }
+                                td data-label="Next attempt" { @if let Some(at) = d.next_attempt_at { (at.format("%Y-%m-%d %H:%M:%S UTC")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Settings" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) } {
             input type="hidden" name="csrf" value=(csrf);
@@ -368,6 +409,10 @@ pub(super) async fn endpoint_page(
             (field("timeout_ms", "Timeout", &shown.timeout_ms, "milliseconds per attempt, 1000 to 30000", "number"))
             (field("channels", "Channels", &shown.channels, "comma-separated: only events on one of them; empty: every event", "text"))
             (filter_field(&shown.filter, error_for("filter")))
+            label.toggle {
+                input type="checkbox" name="ordered" checked[shown.ordered];
+                "Deliver each ordering key's events one at a time, in the order they were published"
+            }
             (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
             button type="submit" { "Save" }
         }
@@ -521,6 +566,7 @@ pub(super) async fn edit_endpoint(
         headers: custom,
         channels: Some(Some(edited.channel_list())),
         filter: Some(filter),
+        ordered: Some(edited.ordered),
         ..UpdateSubscriptionRequest::default()
     };
     match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
@@ -592,6 +638,7 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
         channels: None,
         filter: None,
         retry_schedules: None,
+        ordered: None,
     };
     match s.ctx.create_subscription(&caller, request).await {
         // Post/redirect/get: the page after is an ordinary one, so

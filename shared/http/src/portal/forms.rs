@@ -140,6 +140,8 @@ pub(super) struct NewEndpoint {
     pub(super) channels: String,
     /// The payload filter as JSON text (empty: none).
     pub(super) filter: String,
+    /// Each key's events one at a time, in publish order.
+    pub(super) ordered: bool,
 }
 
 impl From<&Posted> for NewEndpoint {
@@ -154,6 +156,7 @@ impl From<&Posted> for NewEndpoint {
             clear_headers: post.field("clear_headers") == "on",
             channels: post.field("channels"),
             filter: post.field("filter"),
+            ordered: post.field("ordered") == "on",
         }
     }
 }
