@@ -318,7 +318,7 @@ impl Context {
         if wait > self.queue.max_delay() {
             return Ok(Handled::Skipped("the next attempt waits in the store for the scheduler"));
         }
-        let message = d.next_message();
+        let message = QueueMessage::next_for(d);
         self.queue.enqueue(&[Queued { message, delay: wait }]).await?;
         info!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "follow-up queued again");
         Ok(Handled::Requeued)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::info;
 
 use crate::context::Context;
-use crate::ports::{QueueError, Queued, StoreError};
+use crate::ports::{QueueError, QueueMessage, Queued, StoreError};
 
 /// Deliveries claimed per store call.
 pub const CLAIM_BATCH: usize = 100;
@@ -48,7 +48,7 @@ impl Context {
                         .and_then(|t| (t - now).to_std().ok())
                         .unwrap_or(Duration::ZERO)
                         .min(self.queue.max_delay());
-                    Queued { message: d.next_message(), delay: wait }
+                    Queued { message: QueueMessage::next_for(d), delay: wait }
                 })
                 .collect();
             self.queue.enqueue(&messages).await?;

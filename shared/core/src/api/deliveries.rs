@@ -18,7 +18,7 @@ use crate::model::{
     SubscriptionId, TenantId,
 };
 use crate::policy::GiveUpReason;
-use crate::ports::{DeliveryFilter, PageRequest, Queued, span};
+use crate::ports::{DeliveryFilter, PageRequest, QueueMessage, Queued, span};
 use crate::target::TargetUrl;
 use crate::validation::ValidationError;
 
@@ -151,7 +151,7 @@ impl Context {
         let Some(reopened) = self.deliveries.reopen_delivery(&d.id, at, due).await? else { return Ok(None) };
         if queued {
             // An ordered delivery joins the end of its key's queue.
-            let message = reopened.next_message();
+            let message = QueueMessage::next_for(&reopened);
             if let Err(e) = self.queue.enqueue(&[Queued { message, delay: wait }]).await {
                 warn!(delivery_id = %d.id, error = %e, "queue unavailable; the scheduler will send it");
             }

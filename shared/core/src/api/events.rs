@@ -21,7 +21,7 @@ use crate::model::{
     MAX_DELIVERIES_PER_EVENT, MAX_ORDERING_KEY_LEN, Subscription, SubscriptionId, TenantId,
 };
 use crate::policy::RetryPolicy;
-use crate::ports::{Inserted, Queued, StoreError, span};
+use crate::ports::{Inserted, QueueMessage, Queued, StoreError, span};
 use crate::target::TargetUrl;
 use crate::validation::ValidationError;
 
@@ -702,7 +702,7 @@ impl Context {
 /// The message that starts `d`, held back until its first attempt is due.
 fn first_message(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> Queued {
     Queued {
-        message: d.next_message(),
+        message: QueueMessage::next_for(d),
         delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
     }
 }

@@ -108,18 +108,6 @@ impl Delivery {
         }
     }
 
-    /// The queue message for this delivery's next attempt: in its key's
-    /// message group when it is ordered.
-    pub fn next_message(&self) -> crate::ports::QueueMessage {
-        let (delivery_id, attempt) = (self.id.clone(), self.attempts.saturating_add(1));
-        match &self.ordering {
-            Some(group) => {
-                crate::ports::QueueMessage::DeliverInOrder { delivery_id, attempt, group: group.clone() }
-            }
-            None => crate::ports::QueueMessage::Deliver { delivery_id, attempt },
-        }
-    }
-
     /// The subscription this delivery belongs to, if any.
     pub fn subscription_id(&self) -> Option<&SubscriptionId> {
         match &self.target {

@@ -39,6 +39,16 @@ pub enum QueueMessage {
 }
 
 impl QueueMessage {
+    /// The message for delivery `d`'s next attempt: in its key's message
+    /// group when it is ordered.
+    pub fn next_for(d: &crate::model::Delivery) -> Self {
+        let (delivery_id, attempt) = (d.id.clone(), d.attempts.saturating_add(1));
+        match &d.ordering {
+            Some(group) => Self::DeliverInOrder { delivery_id, attempt, group: group.clone() },
+            None => Self::Deliver { delivery_id, attempt },
+        }
+    }
+
     /// The delivery it is for.
     pub fn delivery_id(&self) -> &DeliveryId {
         match self {
