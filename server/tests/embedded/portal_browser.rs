@@ -849,3 +849,42 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     assert!(report.is_empty(), "axe-core found:\n{}", report.join("\n"));
     assert!(wide.is_empty(), "{wide:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_endpoint_shows_the_delivery_holding_its_key_back() {
+    // The first event of a key fails and waits an hour for its retry; the
+    // second waits behind it, unattempted. The endpoint's page lists the
+    // first, linked, and not the second.
+    let (_dir, h) = start(&[]).await;
+    let r = Receiver::start().await;
+    r.script([Reply::Status(503); 4]);
+    let body = json!({"tenant":"acme","url":r.url("/ordered"),"ordered":true,"retry_schedule":["1h"]});
+    let sub = created(&h, "/v1/subscriptions", body).await;
+    let keyed =
+        |n: u64| json!({"tenant":"acme","type":"order.updated","ordering_key":"order-1","payload":{"n":n}});
+    let first = created(&h, "/v1/events", keyed(1)).await;
+    let second = created(&h, "/v1/events", keyed(2)).await;
+    let (holder, behind) = (
+        first["deliveries"][0]["id"].as_str().expect("id").to_owned(),
+        second["deliveries"][0]["id"].as_str().expect("id").to_owned(),
+    );
+    eventually(WAIT, "the first attempt", || async {
+        let (_, d) = h.call("GET", &format!("/v1/deliveries/{holder}"), None).await;
+        (d["attempt_count"] == 1).then_some(d)
+    })
+    .await;
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    click(&b, Locator::LinkText(&r.url("/ordered"))).await;
+    wait_text(&b, "h1", "Endpoint settings").await;
+    let held = text_of(&b, "#held-back").await;
+    assert!(held.starts_with("1 deliveries"), "{held}");
+    let table = text_of(&b, "#held-back ~ table").await;
+    assert!(table.contains(&holder) && table.contains("503"), "{table}");
+    assert!(!table.contains(&behind), "the one behind is waiting, not holding: {table}");
+    assert_eq!(r.received().len(), 1, "nothing of the key was sent past the failing one");
+    let (_, d) = h.call("GET", &format!("/v1/deliveries/{behind}"), None).await;
+    assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(0)), "{d}");
+    assert_eq!(sub["ordered"], true);
+}
