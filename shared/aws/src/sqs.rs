@@ -28,7 +28,7 @@ pub const PACK: usize = 10;
 
 /// The bodies `messages` are sent as, each with its delay in seconds:
 /// those of one delay packed [`PACK`] to a body, in their order.
-fn bodies(messages: &[Queued]) -> Result<Vec<(String, i32)>, QueueError> {
+fn bodies<'a>(messages: impl IntoIterator<Item = &'a Queued>) -> Result<Vec<(String, i32)>, QueueError> {
     let delay = |q: &Queued| i32::try_from(q.delay.min(SQS_MAX_DELAY).as_secs()).unwrap_or(900);
     let mut by_delay: Vec<(i32, Vec<&QueueMessage>)> = Vec::new();
     for q in messages {
@@ -390,8 +390,7 @@ impl DeliveryQueue for SqsQueue {
         if !ordered.is_empty() {
             self.enqueue_ordered(&ordered).await?;
         }
-        let standard: Vec<Queued> = standard.into_iter().cloned().collect();
-        for chunk in bodies(&standard)?.chunks(BATCH) {
+        for chunk in bodies(standard)?.chunks(BATCH) {
             let entries = chunk
                 .iter()
                 .enumerate()
