@@ -541,3 +541,45 @@ async fn a_table_of_another_data_model_is_refused_and_a_new_one_marked() {
     let refused = a.store.check_schema().await.unwrap().expect_err("refused");
     assert!(refused.contains("v3"), "{refused}");
 }
+
+/// Where `gsi1` lags behind a create, a tenant's routes are read again and
+/// then used for the one publish, pinned to no routing version (so nothing
+/// keeps them); once the index shows every subscription counted, they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_read_while_the_index_lags_a_create_are_kept_by_no_one() {
+    use hookline::ports::{Routes, SubscriptionStore};
+    let a = aws().await;
+    let (one, two) = (subscription(1), subscription(2));
+    for sub in [&one, &two] {
+        assert!(a.store.insert_subscription(sub, 1000).await.unwrap());
+    }
+    // The index not yet showing `two`, as just after its create.
+    let index = |set: bool| {
+        let req = a
+            .dynamo
+            .update_item()
+            .table_name(&a.table)
+            .key("pk", AttributeValue::S(format!("SUB#{}", two.id)))
+            .key("sk", AttributeValue::S("SUB".into()));
+        match set {
+            true => req
+                .update_expression("SET g1pk = :p")
+                .expression_attribute_values(":p", AttributeValue::S(format!("SUBS#{}", two.tenant))),
+            false => req.update_expression("REMOVE g1pk"),
+        }
+        .send()
+    };
+    index(false).await.unwrap();
+    match a.store.tenant_routes(&one.tenant, None).await.unwrap() {
+        Routes::Read { version: None, subscriptions } => assert_eq!(subscriptions, vec![one.clone()]),
+        other => panic!("routes short of the count were pinned to a version: {other:?}"),
+    }
+    index(true).await.unwrap();
+    match a.store.tenant_routes(&one.tenant, None).await.unwrap() {
+        Routes::Read { version: Some(v), subscriptions } => {
+            assert_eq!(subscriptions.len(), 2);
+            assert_eq!(a.store.tenant_routes(&one.tenant, Some(v)).await.unwrap(), Routes::Unchanged);
+        }
+        other => panic!("every subscription found, yet not pinned: {other:?}"),
+    }
+}

@@ -80,6 +80,7 @@ async fn world_configured(ops_url: Option<String>, disable_after: chrono::Durati
     settings.ops_secret = Some(hookline::signing::Secret::parse(scenarios::OPS_SECRET).expect("ops secret"));
     settings.disable.after = disable_after;
     settings.failing_after = 2;
+    settings.max_subscriptions_per_tenant = scenarios::SUBSCRIPTION_LIMIT.parse().expect("limit");
     let ctx = Context::new(
         Arc::new(DynamoStore::new(dynamo.clone(), table.clone(), RETENTION)),
         Arc::new(SqsQueue::new(sqs.clone(), &queue_url).with_ordered(&ordered.url)),

@@ -17,6 +17,12 @@
   single forms (SendMessageBatch as sqs:SendMessage, DeleteMessageBatch as
   sqs:DeleteMessage, ChangeMessageVisibilityBatch as
   sqs:ChangeMessageVisibility); here too.
+- A TransactWriteItems that fails its conditions writes nothing, on AWS and
+  on moto — but moto undoes it by putting back a copy of the whole table,
+  stream and all, so every reader of the table's stream is left on a stream
+  nothing is written to any more (a failed transaction stops the outbox for
+  good). Here the table's own stream is kept, less what the failed
+  transaction wrote to it.
 
 Usage: python moto_server.py PORT
 """
@@ -25,6 +31,7 @@ import json
 import sys
 import threading
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -98,6 +105,28 @@ def _authorize_batch_as_single(self, resource="*"):
 SQSResponse._authenticate_and_authorize_normal_action = _authorize_batch_as_single
 SQSResponse._get_action = lambda self: getattr(self, "_part_action", None) or _sqs_action(self)
 
+_transact = DynamoDBBackend.transact_write_items
+
+
+def _transact_keeping_streams(self, transact_items):
+    shards = {
+        name: (table.stream_shard, len(table.stream_shard.items))
+        for name, table in self.tables.items()
+        if table.stream_shard is not None
+    }
+    try:
+        return _transact(self, transact_items)
+    except Exception:
+        for name, (shard, written) in shards.items():
+            table = self.tables.get(name)
+            if table is not None and table.stream_shard is not shard:
+                del shard.items[written:]
+                shard.table = table
+                table.stream_shard = shard
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_keeping_streams
 DynamoHandler._determine_resource = _dynamodb_resource
 DynamoHandler._authenticate_and_authorize_normal_action = _authorize_by_parts
 DynamoHandler._get_action = lambda self: getattr(self, "_part_action", None) or _action(self)

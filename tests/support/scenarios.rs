@@ -530,6 +530,11 @@ async fn wait_for_ops(
     panic!("operational events {types:?} never arrived: {seen:?}");
 }
 
+/// The subscription limit both harnesses configure
+/// (`HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT`): the limit scenario creates
+/// past it.
+pub const SUBSCRIPTION_LIMIT: &str = "50";
+
 /// The tenant-scoped keys every service under test accepts beside its
 /// operator key (`HOOKLINE_TENANT_API_KEYS`).
 pub const TENANT_KEYS: &str = "scopea:key-for-scope-a,scopeb:key-for-scope-b";
@@ -646,7 +651,7 @@ pub async fn a_tenant_key_reaches_its_own_tenant_alone(h: &dyn ServiceUnderTest)
 }
 
 /// Concurrent writes keep every change: creates never pass the tenant's
-/// limit, and a PATCH racing a rotation neither loses the new secret nor
+/// configured limit ([`SUBSCRIPTION_LIMIT`]), and a PATCH racing a rotation neither loses the new secret nor
 /// its own change.
 pub async fn concurrent_writes_keep_every_change(h: &dyn ServiceUnderTest) {
     let r = Receiver::start().await;

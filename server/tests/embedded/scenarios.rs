@@ -37,8 +37,11 @@ impl ServiceUnderTest for Embedded {
 
 async fn embedded(extra: &[(&str, &str)]) -> Embedded {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut env =
-        vec![("HOOKLINE_RETRY_SCHEDULE", "1s"), ("HOOKLINE_TENANT_API_KEYS", scenarios::TENANT_KEYS)];
+    let mut env = vec![
+        ("HOOKLINE_RETRY_SCHEDULE", "1s"),
+        ("HOOKLINE_TENANT_API_KEYS", scenarios::TENANT_KEYS),
+        ("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT", scenarios::SUBSCRIPTION_LIMIT),
+    ];
     env.extend_from_slice(extra);
     let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &env).await;
     Embedded(h, dir)

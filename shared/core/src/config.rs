@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::auth::ApiKeys;
-use crate::context::{MAX_PAYLOAD_LIMIT_BYTES, ServiceSettings};
+use crate::context::{MAX_PAYLOAD_LIMIT_BYTES, MAX_SUBSCRIPTIONS_LIMIT, ServiceSettings};
 use crate::guard::TargetGuard;
 use crate::policy::RetrySchedule;
 use crate::policy::retry::parse_duration;
@@ -248,6 +248,10 @@ impl Config {
         if let Some(v) = var("HOOKLINE_CHARTS") {
             settings.charts = flag("HOOKLINE_CHARTS", Some(v))?;
         }
+        if let Some(v) = var("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT") {
+            settings.max_subscriptions_per_tenant =
+                number("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT", &v, 1, MAX_SUBSCRIPTIONS_LIMIT)?;
+        }
         let concurrency = match var("HOOKLINE_CONCURRENCY") {
             Some(v) => number("HOOKLINE_CONCURRENCY", &v, 1, 4096)?,
             None => 256,
@@ -364,6 +368,7 @@ mod tests {
         assert!(!c.settings.guard.allow_loopback);
         assert_eq!(c.concurrency, 256);
         assert!(c.settings.charts);
+        assert_eq!(c.settings.max_subscriptions_per_tenant, 1000);
         assert!(c.api_keys.is_empty());
         assert_eq!(c.http.header_timeout, Duration::from_secs(10));
         assert_eq!(c.http.body_timeout, Duration::from_secs(30));
@@ -381,9 +386,11 @@ mod tests {
             ("HOOKLINE_ALLOWED_PORTS", "443,8443"),
             ("HOOKLINE_DISABLE_AFTER", "2d"),
             ("HOOKLINE_CHARTS", "0"),
+            ("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT", "20"),
         ])
         .unwrap();
         assert!(!c.settings.charts);
+        assert_eq!(c.settings.max_subscriptions_per_tenant, 20);
         assert_eq!(c.settings.retry.schedule.max_attempts(), 4);
         assert!(c.settings.guard.allow_loopback);
         assert!(c.api_keys.caller("a").is_some() && c.api_keys.caller("b").is_some());
@@ -403,6 +410,8 @@ mod tests {
             ("HOOKLINE_ALLOWED_PORTS", "80,x"),
             ("HOOKLINE_DISABLE_AFTER", "forever"),
             ("HOOKLINE_CHARTS", "maybe"),
+            ("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT", "0"),
+            ("HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT", "1023"),
             ("HOOKLINE_HTTP_HEADER_TIMEOUT", "0s"),
             ("HOOKLINE_HTTP_IDLE_TIMEOUT", "a while"),
             ("HOOKLINE_HTTP_MAX_CONNECTIONS", "0"),

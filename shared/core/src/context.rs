@@ -14,11 +14,13 @@ use crate::ports::{
     SubscriptionStore, TenantStore,
 };
 
-/// Most subscriptions one tenant may have. It bounds a fan-out, which the
-/// DynamoDB store writes in one transaction when the publish carries an
-/// idempotency key (at most 100 items: these deliveries, a one-off URL's,
-/// the event and its idempotency key).
-pub const MAX_SUBSCRIPTIONS_PER_TENANT: usize = 50;
+/// Most subscriptions one tenant may have unless configured
+/// (`HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT`).
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT: usize = 1000;
+/// The most that limit may be set to: one event goes to at most
+/// [`crate::model::MAX_DELIVERIES_PER_EVENT`] targets (its one-off URL
+/// among them), and an event item on DynamoDB holds a stub for each.
+pub const MAX_SUBSCRIPTIONS_LIMIT: usize = crate::model::MAX_DELIVERIES_PER_EVENT - 1;
 /// Default payload limit: 256 KiB.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// The most a payload limit may be set to: an SQS message holds 1 MiB, and
@@ -65,6 +67,9 @@ pub struct ServiceSettings {
     pub declared_types_only: bool,
     /// Attempts are counted by hour for the charts (`HOOKLINE_CHARTS`).
     pub charts: bool,
+    /// Most subscriptions one tenant may have
+    /// (`HOOKLINE_MAX_SUBSCRIPTIONS_PER_TENANT`).
+    pub max_subscriptions_per_tenant: usize,
 }
 
 /// The tenant hookline's operational events belong to. It is reserved: no
@@ -89,6 +94,7 @@ impl Default for ServiceSettings {
             declared_types_only: false,
             charts: true,
             portal_frame_ancestors: Vec::new(),
+            max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct Context {
     /// This process's slots of rate-limited subscriptions (schedules kept
     /// in this process until [`Context::with_rate_slots`]).
     pub pacer: Arc<crate::pacing::Pacer>,
+    /// The tenants' routes this process keeps between publishes.
+    pub routes: Arc<crate::routes::RouteCache>,
 }
 
 impl Context {
@@ -162,6 +170,7 @@ impl Context {
             entropy,
             settings: Arc::new(settings),
             pacer: Arc::new(crate::pacing::Pacer::new(Arc::new(crate::ports::LocalRateSlots::default()))),
+            routes: Arc::default(),
         }
     }
 

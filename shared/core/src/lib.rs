@@ -28,6 +28,7 @@ pub mod pacing;
 pub mod policy;
 pub mod ports;
 pub mod presets;
+pub mod routes;
 pub mod scheduler;
 pub mod signing;
 pub mod tally;

@@ -5,6 +5,7 @@ pub mod db;
 mod queue;
 mod sql;
 mod store;
+mod subscriptions;
 pub mod worker;
 
 pub use queue::{Lease, MAX_RECEIVES, QueueStats, SqliteQueue};

@@ -8,6 +8,13 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_by_tenant ON subscriptions (tenant, id);
 
+-- Each tenant's routing version: moved by every write that changes where or
+-- how its events go, so a publish reads this row, not every subscription.
+CREATE TABLE IF NOT EXISTS routing (
+    tenant  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+
 -- A tenant's own record: its secret and its one-off delivery settings.
 CREATE TABLE IF NOT EXISTS tenants (
     tenant TEXT PRIMARY KEY,

@@ -13,13 +13,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline::model::{
-    Attempt, Delivery, DeliveryId, Event, EventId, EventType, EventTypeInfo, Health, Subscription,
-    SubscriptionId, Tenant, TenantId,
+    Attempt, Delivery, DeliveryId, Event, EventId, EventType, EventTypeInfo, SubscriptionId, Tenant, TenantId,
 };
 use hookline::ports::{
     Ack, CatalogStore, ClaimStore, Clock, CountScope, CountStore, DeliveryFilter, DeliveryStore, EventStore,
-    HourCount, Inserted, Page, PageRequest, Queued, Recorded, Recording, StoreError, SubscriptionStore,
-    TenantStore, Written,
+    HourCount, Inserted, Page, PageRequest, Queued, Recorded, Recording, StoreError, TenantStore, Written,
 };
 use tokio::sync::Notify;
 
@@ -35,11 +33,11 @@ pub struct SqliteStore {
     pub(super) wake: Arc<Notify>,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -92,7 +90,7 @@ impl SqliteStore {
 }
 
 /// The record (first column, JSON) of the one row `sql` selects, if any.
-fn one<T: DeserializeOwned>(
+pub(crate) fn one<T: DeserializeOwned>(
     c: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
@@ -103,7 +101,7 @@ fn one<T: DeserializeOwned>(
 }
 
 /// The records (first column, JSON) of every row `sql` selects.
-fn all<T: DeserializeOwned>(
+pub(crate) fn all<T: DeserializeOwned>(
     c: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
@@ -237,7 +235,7 @@ fn write_delivery(tx: &Connection, d: &Delivery) -> Result<(), StoreError> {
 
 /// A page of records from `sql`, which selects `id, record` newest first
 /// with one row more than `limit` (to tell whether another page follows).
-fn paged<T: DeserializeOwned>(
+pub(crate) fn paged<T: DeserializeOwned>(
     c: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
@@ -261,117 +259,13 @@ fn page_of<T: DeserializeOwned>(rows: Vec<(String, String)>, limit: usize) -> Re
 }
 
 /// The version of the record (JSON) of the row `sql` selects, if any.
-fn stored_version(c: &Connection, sql: &str, key: &str) -> Result<Option<u64>, StoreError> {
+pub(crate) fn stored_version(c: &Connection, sql: &str, key: &str) -> Result<Option<u64>, StoreError> {
     #[derive(serde::Deserialize)]
     struct Versioned {
         #[serde(default)]
         version: u64,
     }
     Ok(one::<Versioned>(c, sql, [key])?.map(|v| v.version))
-}
-
-#[async_trait]
-impl SubscriptionStore for SqliteStore {
-    async fn insert_subscription(
-        &self,
-        sub: &Subscription,
-        max_per_tenant: usize,
-    ) -> Result<bool, StoreError> {
-        let (id, tenant, rec) = (sub.id.to_string(), sub.tenant.to_string(), to_json(sub)?);
-        // Counted and inserted under the write lock: concurrent creates
-        // cannot pass the limit together.
-        self.write(move |tx| {
-            let n: i64 = tx
-                .query_row("SELECT COUNT(*) FROM subscriptions WHERE tenant = ?1", [&tenant], |r| r.get(0))
-                .map_err(classify)?;
-            if usize::try_from(n).unwrap_or(usize::MAX) >= max_per_tenant {
-                return Ok(false);
-            }
-            exec(
-                tx,
-                "INSERT INTO subscriptions (id, tenant, record) VALUES (?1, ?2, ?3)",
-                params![id, tenant, rec],
-            )
-            .map_err(classify)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn get_subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        let id = id.to_string();
-        self.lookup(move |c| one(c, "SELECT record FROM subscriptions WHERE id = ?1", [id]))
-    }
-
-    async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
-        let (id, rec, version) = (next.id.to_string(), to_json(next)?, next.version);
-        self.write(move |tx| {
-            let Some(stored) = stored_version(tx, "SELECT record FROM subscriptions WHERE id = ?1", &id)?
-            else {
-                return Ok(Written::Missing);
-            };
-            if stored.checked_add(1) != Some(version) {
-                return Ok(Written::Stale);
-            }
-            exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, rec])
-                .map_err(classify)?;
-            Ok(Written::Done)
-        })
-        .await
-    }
-
-    async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
-        let id = id.to_string();
-        let (failing_since, failing_announced, paused_until) =
-            (health.failing_since, health.failing_announced, health.paused_until);
-        let reason = health.disabled_reason.map(str::to_owned);
-        self.write(move |tx| {
-            let Some(mut sub) =
-                one::<Subscription>(tx, "SELECT record FROM subscriptions WHERE id = ?1", [&id])?
-            else {
-                return Ok(());
-            };
-            sub.set_health(&Health {
-                failing_since,
-                failing_announced,
-                disabled_reason: reason.as_deref(),
-                paused_until,
-            });
-            exec(tx, "UPDATE subscriptions SET record = ?2 WHERE id = ?1", params![id, to_json(&sub)?])
-                .map_err(classify)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
-        let id = id.to_string();
-        self.write(move |tx| {
-            Ok(exec(tx, "DELETE FROM subscriptions WHERE id = ?1", [id]).map_err(classify)? == 1)
-        })
-        .await
-    }
-
-    async fn list_subscriptions(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Subscription>, StoreError> {
-        let tenant = tenant.to_string();
-        let (cursor, limit) = (page.cursor.clone(), page.limit);
-        self.with(move |c| {
-            let sql = "SELECT id, record FROM subscriptions
-                     WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
-                     ORDER BY id DESC LIMIT ?3";
-            paged(c, sql, params![tenant, cursor, limit + 1], limit)
-        })
-        .await
-    }
-
-    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
-        let tenant = tenant.to_string();
-        self.lookup(move |c| all(c, "SELECT record FROM subscriptions WHERE tenant = ?1", [tenant]))
-    }
 }
 
 #[async_trait]

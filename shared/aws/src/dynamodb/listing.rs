@@ -174,13 +174,17 @@ impl DynamoStore {
             if batch.is_empty() {
                 return Ok(Page { items, next_cursor: None });
             }
-            for (i, (id, _)) in batch.iter().enumerate() {
-                if let Some(item) = self.get(format!("SUB#{id}"), "SUB").await? {
-                    items.push(record::<Subscription>(&item)?);
-                    if items.len() == page.limit {
-                        let more = i + 1 < batch.len() || merge.has_more();
-                        return Ok(Page { items, next_cursor: more.then(|| id.clone()) });
-                    }
+            // The records of this batch of ids, read together; an id whose
+            // subscription is gone (the index a moment behind) is skipped.
+            let ids: Vec<String> = batch.into_iter().map(|(id, _)| id).collect();
+            let found = self.subscriptions_by_id(&ids).await?;
+            let (last, more) = (ids.last().cloned(), merge.has_more());
+            for sub in found {
+                items.push(sub);
+                if items.len() == page.limit {
+                    let id = items.last().map(|s| s.id.to_string());
+                    let more = more || id != last;
+                    return Ok(Page { items, next_cursor: more.then_some(id).flatten() });
                 }
             }
         }

@@ -1,15 +1,156 @@
 //! Subscriptions and tenant records, each rewrite conditioned on the version it read.
+//!
+//! A tenant's count item (`TENANT#<tenant>`/`SUBS`) holds how many
+//! subscriptions it has (`n`) and its routing version (`rv`), both moved in
+//! the same transaction as the writes that change them: a publish reads that
+//! one small item, and the subscriptions only when `rv` moved.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use hookline::model::{Health, Subscription, SubscriptionId, Tenant, TenantId};
-use hookline::ports::{Page, PageRequest, StoreError, SubscriptionStore, TenantStore, Written};
+use hookline::ports::{Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantStore, Written};
 
-use super::DynamoStore;
 use super::items::{at_version, corrupt, count_key, key, n, record, s, subscription_item, to_json, version};
 use super::table::{failed_conditions, put};
+use super::{DynamoStore, GSI1, Item};
 use crate::error::store_error;
+
+/// How many times a full read of a tenant's routes is tried before it is
+/// used for one publish only (see [`DynamoStore::read_routes`]).
+const ROUTE_READS: usize = 3;
+
+/// The count item's update that moves the routing version on.
+fn reroute(table: &str, tenant: &TenantId) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(count_key(tenant)))
+        .update_expression("ADD rv :one")
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(corrupt)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+impl DynamoStore {
+    /// A tenant's subscription count and routing version (consistent read).
+    async fn routing(&self, tenant: &TenantId) -> Result<(usize, u64), StoreError> {
+        let item = self.get(format!("TENANT#{tenant}"), "SUBS").await?;
+        let number = |name: &str| {
+            item.as_ref()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok((usize::try_from(number("n")).unwrap_or(usize::MAX), number("rv")))
+    }
+
+    /// The ids of a tenant's subscriptions, as `gsi1` shows them now: keys
+    /// only, up to a megabyte (thousands of ids) a query. The index is
+    /// eventually consistent: a subscription just created may be missing.
+    async fn subscription_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("g1pk = :p")
+                .expression_attribute_values(":p", s(format!("SUBS#{tenant}")))
+                .set_exclusive_start_key(next)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items() {
+                ids.push(super::items::get_s(item, "g1sk")?.to_owned());
+            }
+            match out.last_evaluated_key() {
+                Some(k) => next = Some(k.clone()),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// The subscriptions with these ids that exist, in the order given
+    /// (consistent reads, a hundred a request).
+    pub(super) async fn subscriptions_by_id(&self, ids: &[String]) -> Result<Vec<Subscription>, StoreError> {
+        let keys = ids.iter().map(|id| key(format!("SUB#{id}"), "SUB")).collect();
+        let mut found: std::collections::HashMap<String, Item> = self
+            .batch_get(keys, true)
+            .await?
+            .into_iter()
+            .filter_map(|item| Some((item.get("pk")?.as_s().ok()?.clone(), item)))
+            .collect();
+        ids.iter().filter_map(|id| found.remove(&format!("SUB#{id}"))).map(|i| record(&i)).collect()
+    }
+
+    /// Every subscription of `tenant` with the routing version they are as
+    /// of, given the count and version `at` read before.
+    ///
+    /// The ids come from an eventually consistent index and the records from
+    /// consistent reads; the count item is read again after them. If its
+    /// version did not move, no routing write happened while they were read,
+    /// so the records found are all current and a subset of the tenant's
+    /// subscriptions — and if there are as many as the count says, they are
+    /// all of them. Otherwise (the index behind a create, or a write in
+    /// between) the read is made again, a few times; the last is then used
+    /// for the one publish, pinned to no version.
+    async fn read_routes(&self, tenant: &TenantId, mut at: (usize, u64)) -> Result<Routes, StoreError> {
+        let mut subscriptions = Vec::new();
+        for round in 0..ROUTE_READS {
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            subscriptions = self.subscriptions_by_id(&self.subscription_ids(tenant).await?).await?;
+            let after = self.routing(tenant).await?;
+            if after == at && subscriptions.len() == at.0 {
+                return Ok(Routes::Read { version: Some(at.1), subscriptions });
+            }
+            at = after;
+        }
+        tracing::warn!(
+            tenant = %tenant,
+            found = subscriptions.len(),
+            counted = at.0,
+            "a tenant's subscriptions could not be read at one routing version; this publish routes on what was found"
+        );
+        Ok(Routes::Read { version: None, subscriptions })
+    }
+
+    /// Puts a subscription's item over the version `condition` names, moving
+    /// its tenant's routing version in the same transaction when `routes`;
+    /// `false` when the condition did not hold.
+    async fn put_subscription(
+        &self,
+        sub: &Subscription,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        routes: bool,
+    ) -> Result<bool, StoreError> {
+        if !routes {
+            return self.put_if(subscription_item(sub)?, condition, &values).await;
+        }
+        let mut p = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(subscription_item(sub)?))
+            .condition_expression(condition);
+        for (k, v) in values {
+            p = p.expression_attribute_values(k, v);
+        }
+        let writes = vec![
+            TransactWriteItem::builder().put(p.build().map_err(corrupt)?).build(),
+            reroute(&self.table, &sub.tenant)?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
@@ -25,7 +166,7 @@ impl SubscriptionStore for DynamoStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(count_key(&sub.tenant)))
-            .update_expression("SET n = if_not_exists(n, :zero) + :one")
+            .update_expression("SET n = if_not_exists(n, :zero) + :one ADD rv :one")
             .condition_expression("attribute_not_exists(n) OR n < :max")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
@@ -59,7 +200,7 @@ impl SubscriptionStore for DynamoStore {
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
         let (condition, values) = at_version(next.version.saturating_sub(1));
         let condition = format!("attribute_exists(pk) AND ({condition})");
-        if self.put_if(subscription_item(next)?, &condition, &values).await? {
+        if self.put_subscription(next, &condition, values, true).await? {
             return Ok(Written::Done);
         }
         // Which it was costs a read, on this rare path only.
@@ -76,7 +217,9 @@ impl SubscriptionStore for DynamoStore {
             let Some(mut sub) = self.get_subscription(id).await? else { return Ok(()) };
             let (condition, values) = at_version(sub.version);
             sub.set_health(health);
-            if self.put_if(subscription_item(&sub)?, condition, &values).await? {
+            // Only a disable changes where the tenant's events go.
+            let routes = health.disabled_reason.is_some();
+            if self.put_subscription(&sub, condition, values, routes).await? {
                 return Ok(());
             }
         }
@@ -94,7 +237,7 @@ impl SubscriptionStore for DynamoStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(count_key(&sub.tenant)))
-            .update_expression("SET n = if_not_exists(n, :one) - :one")
+            .update_expression("SET n = if_not_exists(n, :one) - :one ADD rv :one")
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(corrupt)?;
@@ -117,17 +260,12 @@ impl SubscriptionStore for DynamoStore {
         self.page_subscriptions(tenant, page).await
     }
 
-    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let p = self.list_subscriptions(tenant, &PageRequest { cursor, limit: 100 }).await?;
-            all.extend(p.items);
-            match p.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(all),
-            }
+    async fn tenant_routes(&self, tenant: &TenantId, known: Option<u64>) -> Result<Routes, StoreError> {
+        let at = self.routing(tenant).await?;
+        if known == Some(at.1) {
+            return Ok(Routes::Unchanged);
         }
+        self.read_routes(tenant, at).await
     }
 }
 

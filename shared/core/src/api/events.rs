@@ -210,7 +210,7 @@ impl PublishBatchResponse {
 
 /// Where a tenant's events go.
 struct TenantTargets {
-    subscriptions: Vec<Subscription>,
+    subscriptions: std::sync::Arc<[Subscription]>,
     /// How a one-off `webhook_url` is delivered, if asked for and possible.
     one_off: Option<DeliverySettings>,
 }
@@ -392,7 +392,8 @@ impl Context {
     /// a one-off `webhook_url` is delivered (`None`: it cannot be, for want
     /// of a secret).
     async fn tenant_targets(&self, tenant: &TenantId, one_off: bool) -> Result<TenantTargets, StoreError> {
-        let subscriptions = self.subscriptions.tenant_subscriptions(tenant).await?;
+        let subscriptions =
+            self.routes.routes(self.subscriptions.as_ref(), self.clock.as_ref(), tenant).await?;
         let one_off = if !one_off {
             None
         } else if tenant.as_str() == OPS_TENANT {
@@ -683,7 +684,7 @@ impl Context {
         // A test goes to its endpoint whatever its channels and filter say.
         let target = Subscription { channels: Vec::new(), filter: None, ..sub };
         let (event, deliveries) =
-            self.prepare(ev, &TenantTargets { subscriptions: vec![target], one_off: None }, now)?;
+            self.prepare(ev, &TenantTargets { subscriptions: vec![target].into(), one_off: None }, now)?;
         let (response, messages) = self.store_event(event, deliveries, now).await?;
         self.queue_first_attempts(&messages).await;
         info!(event_id = %response.id, "test event sent");

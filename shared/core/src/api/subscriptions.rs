@@ -15,7 +15,7 @@ use super::delivery_settings::{DeliverySettingsInput, DeliverySettingsView, chec
 use super::page::ListResponse;
 use super::{ApiError, reserved};
 use crate::auth::Caller;
-use crate::context::{Context, MAX_SUBSCRIPTIONS_PER_TENANT};
+use crate::context::Context;
 use crate::model::TypeSchedules;
 use crate::model::{DeliverySettings, EventTypePattern, Subscription, SubscriptionId, TenantId};
 use crate::policy::RateLimit;
@@ -431,7 +431,7 @@ impl Context {
     }
 
     /// `POST /v1/subscriptions`. A tenant holds at most
-    /// [`MAX_SUBSCRIPTIONS_PER_TENANT`], however many are created at once.
+    /// `max_subscriptions_per_tenant`, however many are created at once.
     pub async fn create_subscription(
         &self,
         caller: &Caller,
@@ -444,9 +444,10 @@ impl Context {
         caller.check(&sub.tenant, "tenant")?;
         self.settings.guard.accept("url", &sub.url)?;
         self.check_declared(&sub.event_types).await?;
-        if !self.subscriptions.insert_subscription(&sub, MAX_SUBSCRIPTIONS_PER_TENANT).await? {
+        let max = self.settings.max_subscriptions_per_tenant;
+        if !self.subscriptions.insert_subscription(&sub, max).await? {
             return Err(ApiError::Conflict(format!(
-                "tenant {} already has {MAX_SUBSCRIPTIONS_PER_TENANT} subscriptions, the most allowed; delete one first",
+                "tenant {} already has {max} subscriptions, the most allowed; delete one first",
                 sub.tenant
             )));
         }

@@ -16,7 +16,7 @@ use crate::model::{
 use crate::ports::samples::{
     attempt, delivery, event, record, retry_at, subscription, succeeded, t0, tenant,
 };
-use crate::ports::{DeliveryFilter, Inserted, PageRequest, Store, Written};
+use crate::ports::{DeliveryFilter, Inserted, PageRequest, Routes, Store, Written};
 use crate::signing::{GENERATED_SECRET_BYTES, Secret, SecretSet};
 use chrono::Duration as Span;
 
@@ -30,6 +30,7 @@ macro_rules! store_contract {
             subscriptions_round_trip_and_list_by_tenant_newest_first,
             a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurrent_creates,
             writes_are_conditioned_on_the_version_they_were_made_from,
+            a_tenants_routing_version_moves_with_every_write_that_changes_its_routes,
             tenant_records_are_written_over_the_version_they_were_made_from,
             an_idempotency_key_stores_an_event_once_per_tenant,
             attempts_are_recorded_in_order_once_and_never_after_the_end,
@@ -62,6 +63,11 @@ fn page(cursor: Option<String>, limit: usize) -> PageRequest {
 
 async fn list(s: &dyn Store, filter: &DeliveryFilter) -> Vec<DeliveryId> {
     s.list_deliveries(filter, &page(None, 100)).await.unwrap().items.into_iter().map(|d| d.id).collect()
+}
+
+/// Every subscription of the sample tenant, read in full.
+async fn routes(s: &dyn Store) -> Vec<Subscription> {
+    s.tenant_routes(&tenant(), None).await.unwrap().into_subscriptions()
 }
 
 fn sorted(mut ids: Vec<DeliveryId>) -> Vec<DeliveryId> {
@@ -98,8 +104,7 @@ pub async fn subscriptions_round_trip_and_list_by_tenant_newest_first(s: &dyn St
     assert!(s.delete_subscription(&subs[0].id).await.unwrap());
     assert!(!s.delete_subscription(&subs[0].id).await.unwrap(), "a second delete finds nothing");
     expected.pop();
-    let mut all: Vec<_> =
-        s.tenant_subscriptions(&tenant()).await.unwrap().into_iter().map(|x| x.id).collect();
+    let mut all: Vec<_> = routes(s).await.into_iter().map(|x| x.id).collect();
     all.sort();
     expected.sort();
     assert_eq!(all, expected);
@@ -113,7 +118,7 @@ pub async fn a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurren
     let admitted: Vec<&Subscription> =
         subs.iter().zip(&created).filter(|(_, ok)| *ok.as_ref().unwrap()).map(|(sub, _)| sub).collect();
     assert_eq!(admitted.len(), 5, "exactly the limit was admitted");
-    assert_eq!(s.tenant_subscriptions(&tenant()).await.unwrap().len(), 5);
+    assert_eq!(routes(s).await.len(), 5);
     let mut elsewhere = subscription(20);
     elsewhere.tenant = TenantId::parse("beta").unwrap();
     assert!(s.insert_subscription(&elsewhere, 5).await.unwrap(), "the limit is per tenant");
@@ -165,6 +170,55 @@ pub async fn writes_are_conditioned_on_the_version_they_were_made_from(s: &dyn S
     assert_eq!(s.update_subscription(&late).await.unwrap(), Written::Missing);
     s.update_health(&sub.id, &Health::default()).await.unwrap();
     assert_eq!(s.get_subscription(&sub.id).await.unwrap(), None, "health resurrects nothing");
+}
+
+/// Where a tenant's routes are read unchanged, what they were read with is
+/// still right: every create, update, delete and disabling health update
+/// moves the tenant's routing version (and no other tenant's); a health
+/// update that disables nothing leaves it.
+pub async fn a_tenants_routing_version_moves_with_every_write_that_changes_its_routes(s: &dyn Store) {
+    async fn version(s: &dyn Store, tenant: &TenantId) -> (Option<u64>, Vec<Subscription>) {
+        match s.tenant_routes(tenant, None).await.unwrap() {
+            Routes::Read { version, subscriptions } => (version, subscriptions),
+            Routes::Unchanged => panic!("nothing was known: the routes must be read"),
+        }
+    }
+    async fn unchanged(s: &dyn Store, tenant: &TenantId, v: Option<u64>) -> bool {
+        s.tenant_routes(tenant, v).await.unwrap() == Routes::Unchanged
+    }
+    let other = TenantId::parse("other").unwrap();
+    let (empty, none) = version(s, &tenant()).await;
+    assert!(none.is_empty());
+    assert!(empty.is_some(), "a store pins the version it read at");
+    assert!(unchanged(s, &tenant(), empty).await, "nothing changed: nothing read");
+
+    let sub = subscription(1);
+    assert!(s.insert_subscription(&sub, 50).await.unwrap());
+    assert!(!unchanged(s, &tenant(), empty).await, "a create moves it");
+    let (created, subs) = version(s, &tenant()).await;
+    assert_eq!(subs, vec![sub.clone()]);
+    let (elsewhere, _) = version(s, &other).await;
+
+    let mut next = sub.clone();
+    next.version = 2;
+    next.event_types = vec![crate::model::EventTypePattern::parse("invoice.paid").unwrap()];
+    assert_eq!(s.update_subscription(&next).await.unwrap(), Written::Done);
+    assert!(!unchanged(s, &tenant(), created).await, "an update moves it");
+    let (updated, subs) = version(s, &tenant()).await;
+    assert_eq!(subs, vec![next.clone()], "read as updated");
+
+    let failing = Health { failing_since: Some(t0()), ..next.health() };
+    s.update_health(&sub.id, &failing).await.unwrap();
+    assert!(unchanged(s, &tenant(), updated).await, "a failure disables nothing: routes unchanged");
+    s.update_health(&sub.id, &Health { disabled_reason: Some("failing"), ..failing }).await.unwrap();
+    assert!(!unchanged(s, &tenant(), updated).await, "a disable moves it");
+    let (disabled, subs) = version(s, &tenant()).await;
+    assert!(!subs[0].active);
+
+    assert!(s.delete_subscription(&sub.id).await.unwrap());
+    assert!(!unchanged(s, &tenant(), disabled).await, "a delete moves it");
+    assert!(version(s, &tenant()).await.1.is_empty());
+    assert!(unchanged(s, &other, elsewhere).await, "another tenant's routes stay as they were");
 }
 
 /// A tenant's record is written only over the version it was made from.

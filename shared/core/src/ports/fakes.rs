@@ -52,6 +52,14 @@ struct State {
     event_types: BTreeMap<String, EventTypeInfo>,
     counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>,
     claims: BTreeMap<String, DateTime<Utc>>,
+    /// Each tenant's routing version.
+    routing: BTreeMap<TenantId, u64>,
+}
+
+impl State {
+    fn reroute(&mut self, tenant: &TenantId) {
+        *self.routing.entry(tenant.clone()).or_default() += 1;
+    }
 }
 
 /// What the cheaper reads show while they lag ([`MemoryStore::lag_peeks`]).
@@ -69,6 +77,7 @@ pub struct MemoryStore {
     lagging: Mutex<Option<Lagging>>,
     unavailable: std::sync::atomic::AtomicBool,
     failing_records: std::sync::atomic::AtomicU32,
+    route_reads: AtomicU64,
 }
 
 impl MemoryStore {
@@ -97,6 +106,12 @@ impl MemoryStore {
         self.failing_records.store(n, Ordering::SeqCst);
     }
 
+    /// How many times a tenant's subscriptions were read in full
+    /// ([`SubscriptionStore::tenant_routes`] answering `Read`).
+    pub fn route_reads(&self) -> u64 {
+        self.route_reads.load(Ordering::SeqCst)
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
             Err(StoreError::unavailable("memory store switched off"))
@@ -122,6 +137,7 @@ impl SubscriptionStore for MemoryStore {
             return Ok(false);
         }
         s.subscriptions.insert(sub.id.clone(), sub.clone());
+        s.reroute(&sub.tenant);
         Ok(true)
     }
 
@@ -144,6 +160,7 @@ impl SubscriptionStore for MemoryStore {
         match s.subscriptions.get_mut(&next.id) {
             Some(slot) if slot.version.checked_add(1) == Some(next.version) => {
                 *slot = next.clone();
+                s.reroute(&next.tenant);
                 Ok(Written::Done)
             }
             Some(_) => Ok(Written::Stale),
@@ -153,7 +170,10 @@ impl SubscriptionStore for MemoryStore {
 
     async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, StoreError> {
         self.check()?;
-        Ok(lock(&self.state).subscriptions.remove(id).is_some())
+        let mut s = lock(&self.state);
+        let Some(gone) = s.subscriptions.remove(id) else { return Ok(false) };
+        s.reroute(&gone.tenant);
+        Ok(true)
     }
 
     async fn list_subscriptions(
@@ -174,15 +194,26 @@ impl SubscriptionStore for MemoryStore {
 
     async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
         self.check()?;
-        if let Some(sub) = lock(&self.state).subscriptions.get_mut(id) {
-            sub.set_health(health);
+        let mut s = lock(&self.state);
+        let Some(sub) = s.subscriptions.get_mut(id) else { return Ok(()) };
+        sub.set_health(health);
+        let tenant = sub.tenant.clone();
+        if health.disabled_reason.is_some() {
+            s.reroute(&tenant);
         }
         Ok(())
     }
 
-    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
+    async fn tenant_routes(&self, tenant: &TenantId, known: Option<u64>) -> Result<Routes, StoreError> {
         self.check()?;
-        Ok(lock(&self.state).subscriptions.values().filter(|s| s.tenant == *tenant).cloned().collect())
+        let s = lock(&self.state);
+        let version = s.routing.get(tenant).copied().unwrap_or(0);
+        if known == Some(version) {
+            return Ok(Routes::Unchanged);
+        }
+        self.route_reads.fetch_add(1, Ordering::SeqCst);
+        let subscriptions = s.subscriptions.values().filter(|s| s.tenant == *tenant).cloned().collect();
+        Ok(Routes::Read { version: Some(version), subscriptions })
     }
 }
 

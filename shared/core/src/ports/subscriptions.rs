@@ -53,8 +53,44 @@ pub trait SubscriptionStore: Send + Sync {
     /// record as it is at that moment: a concurrent change is neither lost
     /// nor overwritten. Nothing happens to a subscription that is gone.
     async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError>;
-    /// Every subscription of a tenant (the candidates of a fan-out).
-    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError>;
+    /// A tenant's routes — every subscription it has, the candidates of a
+    /// fan-out — unless its routing version is still `known`.
+    ///
+    /// The routing version is a number per tenant that every write changing
+    /// where or how its events go moves on, in the same atomic write:
+    /// inserting, updating and deleting a subscription, and a health update
+    /// that disables one (other health updates leave it). So a caller that
+    /// keeps the subscriptions it read with their version may use them for
+    /// as long as the version stays (see [`crate::routes::RouteCache`]).
+    /// Routes read for version `v` are what was stored at some moment while
+    /// the version was `v`, or later.
+    async fn tenant_routes(&self, tenant: &TenantId, known: Option<u64>) -> Result<Routes, StoreError>;
+}
+
+/// What [`SubscriptionStore::tenant_routes`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routes {
+    /// The tenant's routing version is still the one the caller knows.
+    Unchanged,
+    /// Read in full.
+    Read {
+        /// The routing version they are as of (`None`: the store could not
+        /// pin one down while it read — use them for this fan-out only,
+        /// keep nothing).
+        version: Option<u64>,
+        /// Every subscription of the tenant.
+        subscriptions: Vec<Subscription>,
+    },
+}
+
+impl Routes {
+    /// The subscriptions read, whatever the version (none if unchanged).
+    pub fn into_subscriptions(self) -> Vec<Subscription> {
+        match self {
+            Routes::Unchanged => Vec::new(),
+            Routes::Read { subscriptions, .. } => subscriptions,
+        }
+    }
 }
 
 /// A subscription store whose cheaper reads ([`SubscriptionStore::peek_subscription`])
@@ -131,8 +167,8 @@ impl SubscriptionStore for ReadOnce {
         self.inner.update_health(id, health).await
     }
 
-    async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
-        self.inner.tenant_subscriptions(tenant).await
+    async fn tenant_routes(&self, tenant: &TenantId, known: Option<u64>) -> Result<Routes, StoreError> {
+        self.inner.tenant_routes(tenant, known).await
     }
 }
 
@@ -190,8 +226,8 @@ mod tests {
         async fn update_health(&self, id: &SubscriptionId, health: &Health<'_>) -> Result<(), StoreError> {
             self.store.update_health(id, health).await
         }
-        async fn tenant_subscriptions(&self, tenant: &TenantId) -> Result<Vec<Subscription>, StoreError> {
-            self.store.tenant_subscriptions(tenant).await
+        async fn tenant_routes(&self, tenant: &TenantId, known: Option<u64>) -> Result<Routes, StoreError> {
+            self.store.tenant_routes(tenant, known).await
         }
     }
 
