@@ -888,3 +888,51 @@ async fn an_ordered_endpoint_shows_the_delivery_holding_its_key_back() {
     assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(0)), "{d}");
     assert_eq!(sub["ordered"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_many_endpoints_pages_through_them_and_finds_one_by_its_channel() {
+    // 120 endpoints, each for one store: the list shows 50 a page, newest
+    // first, and every one is reached once by following "Next"; a search by
+    // channel finds the one endpoint of that store.
+    let (_dir, h) = start(&[]).await;
+    let mut urls = Vec::new();
+    for n in 0..120 {
+        let url = format!("https://store-{n}.example.com/hooks");
+        created(
+            &h,
+            "/v1/subscriptions",
+            json!({"tenant":"acme","url":url,"channels":[format!("store-{n}")]}),
+        )
+        .await;
+        urls.push(url);
+    }
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    let mut seen = Vec::new();
+    for page in 0..3 {
+        let table = wait_text(&b, "table", "store-").await;
+        let on_page: Vec<&String> = urls.iter().filter(|u| table.contains(u.as_str())).collect();
+        assert_eq!(on_page.len(), if page < 2 { 50 } else { 20 }, "page {page}: {table}");
+        seen.extend(on_page.into_iter().cloned());
+        if page < 2 {
+            click(&b, Locator::Css("a[rel=next]")).await;
+        }
+    }
+    assert!(b.client.find(Locator::Css("a[rel=next]")).await.is_err(), "the last page links no further");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 120, "every endpoint on one page or another, none twice");
+    assert!(text_of(&b, "table").await.contains(&urls[0]), "the oldest is last");
+
+    let search = b.client.find(Locator::Css("input[name=q]")).await.expect("a search box");
+    search.send_keys("STORE-77").await.expect("type");
+    click(&b, Locator::Css("form.search button[type=submit]")).await;
+    let found = wait_text(&b, "table", "matching").await;
+    assert!(found.contains(&urls[77]), "{found}");
+    assert!(found.starts_with("1 endpoint matching"), "only store-77's, case ignored: {found}");
+    b.client.goto(&format!("{}/portal/?q=nothing-like-this", h.base)).await.expect("search");
+    wait_text(&b, "main", "No endpoints match nothing-like-this.").await;
+    b.client.goto(&format!("{}/portal/?q={}", h.base, "x".repeat(201))).await.expect("search");
+    wait_text(&b, "main", "200").await;
+}

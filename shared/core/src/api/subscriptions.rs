@@ -475,17 +475,53 @@ impl Context {
         tenant: Option<TenantId>,
         page: &PageRequest,
     ) -> Result<ListResponse<SubscriptionView>, ApiError> {
-        let tenant = match (tenant, caller.tenant()) {
-            (Some(t), _) => t,
-            (None, Some(own)) => own.clone(),
-            (None, None) => return Err(ValidationError::missing("tenant").into()),
-        };
-        caller.check(&tenant, "tenant")?;
+        let tenant = listed_tenant(caller, tenant)?;
         let p = self.subscriptions.list_subscriptions(&tenant, page).await?;
         Ok(ListResponse {
             data: p.items.iter().map(SubscriptionView::from).collect(),
             next_cursor: p.next_cursor,
         })
+    }
+
+    /// A page of a tenant's subscriptions whose URL, description, id or one
+    /// of whose channels contains `text` (ignoring case), newest first: the
+    /// portal's search. Matched on the tenant's routes (what a publish reads,
+    /// kept by the process: no scan of the store), each match on the page
+    /// then read as it is stored now.
+    pub async fn find_subscriptions(
+        &self,
+        caller: &Caller,
+        tenant: Option<TenantId>,
+        text: &str,
+        page: &PageRequest,
+    ) -> Result<ListResponse<SubscriptionView>, ApiError> {
+        let tenant = listed_tenant(caller, tenant)?;
+        let needle = text.trim().to_lowercase();
+        if needle.len() > MAX_SEARCH_LEN {
+            return Err(ValidationError::too_long("q", MAX_SEARCH_LEN, "bytes").into());
+        }
+        let routes = self.routes.routes(self.subscriptions.as_ref(), self.clock.as_ref(), &tenant).await?;
+        let mut hits: Vec<&Subscription> = routes
+            .iter()
+            .filter(|s| page.cursor.as_deref().is_none_or(|c| s.id.as_str() < c))
+            .filter(|s| {
+                let has = |text: &str| text.to_lowercase().contains(&needle);
+                has(s.url.as_str())
+                    || has(s.id.as_str())
+                    || s.description.as_deref().is_some_and(has)
+                    || s.channels.iter().any(|c| has(c.as_str()))
+            })
+            .collect();
+        hits.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = hits.len() > page.limit;
+        hits.truncate(page.limit);
+        let mut data = Vec::with_capacity(hits.len());
+        for hit in &hits {
+            if let Some(now) = self.subscriptions.get_subscription(&hit.id).await? {
+                data.push(SubscriptionView::from(&now));
+            }
+        }
+        Ok(ListResponse { data, next_cursor: more.then(|| hits.last().map(|s| s.id.to_string())).flatten() })
     }
 
     /// `PATCH /v1/subscriptions/{id}`. Disabling cancels pending deliveries.
@@ -594,6 +630,20 @@ fn changed_fields(before: &Subscription, after: &Subscription) -> Vec<String> {
             && before.get(k) != after.get(k)
     });
     names.into_iter().map(|k| if k == "secrets" { "secret".to_owned() } else { k }).collect()
+}
+
+/// The longest text a subscription search takes.
+pub const MAX_SEARCH_LEN: usize = 200;
+
+/// The tenant a listing is of: the one asked for, else the caller's own.
+fn listed_tenant(caller: &Caller, tenant: Option<TenantId>) -> Result<TenantId, ApiError> {
+    let tenant = match (tenant, caller.tenant()) {
+        (Some(t), _) => t,
+        (None, Some(own)) => own.clone(),
+        (None, None) => return Err(ValidationError::missing("tenant").into()),
+    };
+    caller.check(&tenant, "tenant")?;
+    Ok(tenant)
 }
 
 #[cfg(test)]

@@ -113,7 +113,51 @@ pub(super) async fn endpoints(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    endpoints_page(&s, &session, chosen, &NewEndpoint::default(), None).await
+    let params = query(q.as_deref(), &["tenant", "q", "cursor"]).unwrap_or_default();
+    let listing = Listing {
+        search: param(&params, "q").unwrap_or_default().trim().to_owned(),
+        cursor: param(&params, "cursor").filter(|c| !c.is_empty()).map(str::to_owned),
+    };
+    endpoints_page(&s, &session, chosen, &listing, &NewEndpoint::default(), None).await
+}
+
+/// Which endpoints the list shows: those matching `search` (all when
+/// empty), the page after `cursor`.
+#[derive(Default)]
+pub(super) struct Listing {
+    search: String,
+    cursor: Option<String>,
+}
+
+/// Endpoints a page of the list shows.
+const ENDPOINTS_A_PAGE: usize = 50;
+
+/// The list's search box, and a link to its next page.
+fn search_form(chosen: Option<&TenantId>, listing: &Listing) -> Markup {
+    html! {
+        form.search method="get" action="/portal/" role="search" {
+            @if let Some(t) = chosen { input type="hidden" name="tenant" value=(t.as_str()); }
+            label { "Find endpoints"
+                input type="search" name="q" value=(listing.search) maxlength="200"
+                    placeholder="URL, description, channel or id";
+            }
+            button type="submit" { "Search" }
+            @if !listing.search.is_empty() { " " a href={ "/portal/" @if let Some(t) = chosen { "?tenant=" (t.as_str()) } } { "Show all" } }
+        }
+    }
+}
+
+fn next_page(chosen: Option<&TenantId>, listing: &Listing, next: Option<&str>) -> Markup {
+    let Some(next) = next else { return html! {} };
+    let mut to = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(t) = chosen {
+        to.append_pair("tenant", t.as_str());
+    }
+    if !listing.search.is_empty() {
+        to.append_pair("q", &listing.search);
+    }
+    to.append_pair("cursor", next);
+    html! { p.pages { a rel="next" href={ "/portal/?" (to.finish()) } { "Next " (ENDPOINTS_A_PAGE) " endpoints" } } }
 }
 
 /// The endpoints page, with the create form holding `new` and `error`
@@ -122,6 +166,7 @@ pub(super) async fn endpoints_page(
     s: &ApiState,
     session: &Session,
     chosen: Option<TenantId>,
+    listing: &Listing,
     new: &NewEndpoint,
     error: Option<(String, String)>,
 ) -> Response {
@@ -132,26 +177,40 @@ pub(super) async fn endpoints_page(
     };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let error_for = |field: &str| error.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone());
-    let page_request = PageRequest { cursor: None, limit: 100 };
+    let page_request = PageRequest { cursor: listing.cursor.clone(), limit: ENDPOINTS_A_PAGE };
     let operator = caller.tenant().is_none();
     let tenant = Some(who(&caller));
     if operator && chosen.is_none() {
         let body = html! { p { "Choose a tenant to see its endpoints." } (tenant_form("/portal/", None)) };
         return secured(StatusCode::OK, page("Endpoints", tenant.as_ref(), body));
     }
-    let list =
-        match s.ctx.list_subscriptions(&caller, chosen.clone().filter(|_| operator), &page_request).await {
-            Ok(l) => l,
-            Err(e) => return failed(&e),
-        };
+    let asked = chosen.clone().filter(|_| operator);
+    let list = match listing.search.is_empty() {
+        true => s.ctx.list_subscriptions(&caller, asked, &page_request).await,
+        false => s.ctx.find_subscriptions(&caller, asked, &listing.search, &page_request).await,
+    };
+    let list = match list {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
     let chooser = if operator { Some(tenant_form("/portal/", chosen.as_ref())) } else { None };
+    let shown = chosen.as_ref().filter(|_| operator);
+    let searched = !listing.search.is_empty();
+    let first_page = listing.cursor.is_none();
     let body = html! {
         @if let Some(c) = chooser { (c) }
+        @if !list.data.is_empty() || searched || !first_page { (search_form(shown, listing)) }
         @if list.data.is_empty() {
-            p { "No endpoints yet." }
+            @if searched { p { "No endpoints match " q { (listing.search) } "." } }
+            @else if first_page { p { "No endpoints yet." } }
+            @else { p { "No more endpoints." } }
         } @else {
             table.cards {
-                caption.count { (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" } }
+                caption.count {
+                    (list.data.len()) @if list.data.len() == 1 { " endpoint" } @else { " endpoints" }
+                    @if searched { " matching " q { (listing.search) } }
+                    @if !first_page || list.next_cursor.is_some() { ", a page of them" }
+                }
                 thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Rate limit" } th { "Description" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for sub in &list.data {
@@ -177,6 +236,7 @@ pub(super) async fn endpoints_page(
                     }
                 }
             }
+            (next_page(shown, listing, list.next_cursor.as_deref()))
         }
     };
     let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
@@ -613,11 +673,12 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
     };
     let caller = post.caller();
     let new = NewEndpoint { timeout_ms: String::new(), ..NewEndpoint::from(&post) };
-    let (rate_limit, custom) =
-        match whole_number("rate_limit", &new.rate_limit).and_then(|r| Ok((r, new.header_map()?))) {
-            Ok(x) => x,
-            Err(e) => return endpoints_page(&s, &post.session, None, &new, Some(e)).await,
-        };
+    let (rate_limit, custom) = match whole_number("rate_limit", &new.rate_limit)
+        .and_then(|r| Ok((r, new.header_map()?)))
+    {
+        Ok(x) => x,
+        Err(e) => return endpoints_page(&s, &post.session, None, &Listing::default(), &new, Some(e)).await,
+    };
     let tenant = caller.tenant().map(|t| t.as_str().to_owned()).unwrap_or_default();
     // The same request, and so the same checks, as POST /v1/subscriptions.
     let request = CreateSubscriptionRequest {
@@ -646,7 +707,7 @@ pub(super) async fn create_endpoint(State(s): State<ApiState>, headers: HeaderMa
         // (revealed on purpose, audited).
         Ok(created) => see_other(&format!("/portal/endpoints/{}?created=1", created.subscription.id)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoints_page(&s, &post.session, None, &new, Some(invalid(&v))).await
+            endpoints_page(&s, &post.session, None, &Listing::default(), &new, Some(invalid(&v))).await
         }
         Err(e) => failed(&e),
     }

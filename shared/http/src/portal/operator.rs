@@ -16,7 +16,7 @@ use crate::extract::{param, query};
 /// The tenant an operator chose (`?tenant=`); a tenant's own session
 /// ignores it (its scope decides).
 pub(super) fn chosen_tenant(q: Option<&str>) -> Result<Option<TenantId>, Box<Response>> {
-    let params = query(q, &["tenant"]).map_err(|e| Box::new(failed(&e)))?;
+    let params = query(q, &["tenant", "q", "cursor"]).map_err(|e| Box::new(failed(&e)))?;
     match param(&params, "tenant").map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => TenantId::parse(t).map(Some).map_err(|_| {
             Box::new(problem(StatusCode::BAD_REQUEST, "Endpoints", "That is not a tenant name."))
