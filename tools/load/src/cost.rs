@@ -138,42 +138,50 @@ fn api(e: hookline::api::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
+/// The SDK's configuration for the emulator at `endpoint`.
+pub(crate) async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("cost", "cost", None, None, "cost"))
+        .load()
+        .await
+}
+
+/// Creates `table` as the template does, and a meter for its indexes.
+pub(crate) async fn metered_table(plain: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Meter> {
+    provision::create_table(plain, table).await.context("is the emulator running at --endpoint?")?;
+    let described = plain.describe_table().table_name(table).send().await?;
+    let indexes = described
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            let name = |k: aws_sdk_dynamodb::types::KeyType| {
+                i.key_schema().iter().find(|e| *e.key_type() == k).map(|e| e.attribute_name().to_owned())
+            };
+            (
+                i.index_name().unwrap_or_default().to_owned(),
+                (
+                    name(aws_sdk_dynamodb::types::KeyType::Hash).unwrap_or_default(),
+                    name(aws_sdk_dynamodb::types::KeyType::Range).unwrap_or_default(),
+                ),
+            )
+        })
+        .collect();
+    Ok(Meter::new(indexes))
+}
+
 impl Rig {
     async fn new(endpoint: &str, payload_bytes: usize) -> anyhow::Result<Self> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "cost", "cost", None, None, "cost",
-            ))
-            .load()
-            .await;
+        let sdk = sdk(endpoint).await;
         let plain = aws_sdk_dynamodb::Client::new(&sdk);
         let table = format!("hookline-cost-{}", std::process::id());
-        provision::create_table(&plain, &table).await.context("is the emulator running at --endpoint?")?;
+        let meter = metered_table(&plain, &table).await?;
         let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue_url = provision::create_queues(&plain_sqs, &format!("{table}-q"), 5).await?.url;
         let ingest = provision::create_queues(&plain_sqs, &format!("{table}-in"), 5).await?;
-        let described = plain.describe_table().table_name(&table).send().await?;
-        let indexes = described
-            .table()
-            .map(|t| t.global_secondary_indexes())
-            .unwrap_or_default()
-            .iter()
-            .map(|i| {
-                let name = |k: aws_sdk_dynamodb::types::KeyType| {
-                    i.key_schema().iter().find(|e| *e.key_type() == k).map(|e| e.attribute_name().to_owned())
-                };
-                (
-                    i.index_name().unwrap_or_default().to_owned(),
-                    (
-                        name(aws_sdk_dynamodb::types::KeyType::Hash).unwrap_or_default(),
-                        name(aws_sdk_dynamodb::types::KeyType::Range).unwrap_or_default(),
-                    ),
-                )
-            })
-            .collect();
-        let meter = Meter::new(indexes);
         // The functions' logs and metrics, as they write them, counted.
         let sink = meter.log_sink();
         hookline_aws::lambda::init_logging_to(move || sink.clone());

@@ -17,8 +17,13 @@
 //!   the busiest partition keys (table and each index, write units a
 //!   second) at 10,000 deliveries a second to one endpoint and 20,000 for
 //!   one tenant, played for a fraction of a second against moto.
+//! `hookline-load fanout [--endpoint http://127.0.0.1:5000] [--publishes 200]`
+//!   a publish's store reads, time and (on AWS, metered) cost for a tenant
+//!   with 1, 50 and 1,000 subscriptions, in the embedded mode and on moto
+//!   (see `fanout.rs`; `scripts/bench-fanout` starts one).
 
 mod cost;
+mod fanout;
 mod meter;
 mod payloads;
 mod report;
@@ -370,6 +375,7 @@ async fn main() -> std::process::ExitCode {
         Some("deliver") => deliver_only(&args).await,
         Some("cost") => cost::run(&args).await,
         Some("hot") => cost::hot(&args).await,
+        Some("fanout") => fanout::run(&args).await,
         Some("codec") => payloads::codec(),
         _ => Err(anyhow::anyhow!(
             "usage: hookline-load embedded [--bin B --events N --rate R --subs M --latency-ms L --fail F --publishers P --batch K] | deliver [--deliveries N --concurrency C] | cost --endpoint URL [--payload-bytes N --only TEXT] | hot --endpoint URL [--seconds S --max-wps N] | codec"
