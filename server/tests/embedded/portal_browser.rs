@@ -936,3 +936,24 @@ async fn a_tenant_with_many_endpoints_pages_through_them_and_finds_one_by_its_ch
     b.client.goto(&format!("{}/portal/?q={}", h.base, "x".repeat(201))).await.expect("search");
     wait_text(&b, "main", "200").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_page_shows_its_schedule_and_each_types_own() {
+    let (_dir, h) = start(&[]).await;
+    let body = json!({
+        "tenant":"acme","url":"https://billing.example.com/hooks",
+        "retry_schedule":["1m","1h"],
+        "retry_schedules":{"invoice.*":["1h","5h","10h"],"typing.started":[]},
+    });
+    let sub = created(&h, "/v1/subscriptions", body).await;
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    click(&b, Locator::LinkText("https://billing.example.com/hooks")).await;
+    let own = wait_text(&b, "#retries", "this endpoint's own").await;
+    assert!(own.contains("waits of 1m, 1h"), "{own}");
+    let types = text_of(&b, "#type-schedules").await;
+    assert!(types.contains("invoice.*") && types.contains("waits of 1h, 5h, 10h"), "{types}");
+    assert!(types.contains("typing.started") && types.contains("no retries"), "{types}");
+    assert!(sub["id"].is_string());
+}

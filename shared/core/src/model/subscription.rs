@@ -176,6 +176,11 @@ impl TypeSchedules {
         self.0.is_empty()
     }
 
+    /// Each pattern and its schedule, as given.
+    pub fn iter(&self) -> impl Iterator<Item = (&super::EventTypePattern, &crate::policy::RetrySchedule)> {
+        self.0.iter().map(|(p, s)| (p, s))
+    }
+
     /// The most specific schedule whose pattern matches `ty`.
     pub fn best(&self, ty: &EventType) -> Option<&crate::policy::RetrySchedule> {
         use super::EventTypePattern as P;

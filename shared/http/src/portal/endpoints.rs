@@ -7,10 +7,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use hookline::api::deliveries::ReplayRequest;
-use hookline::api::subscriptions::{CreateSubscriptionRequest, UpdateSubscriptionRequest};
+use hookline::api::subscriptions::{CreateSubscriptionRequest, SubscriptionView, UpdateSubscriptionRequest};
 use hookline::auth::Caller;
 use hookline::auth::portal::Session;
 use hookline::model::TenantId;
+use hookline::policy::RetrySchedule;
 use hookline::ports::PageRequest;
 
 use super::forms::{
@@ -119,6 +120,37 @@ pub(super) async fn endpoints(
         cursor: param(&params, "cursor").filter(|c| !c.is_empty()).map(str::to_owned),
     };
     endpoints_page(&s, &session, chosen, &listing, &NewEndpoint::default(), None).await
+}
+
+/// An endpoint's retry schedules: its own (or the service's) and those of
+/// particular event types, saying which wins.
+fn retries(sub: &SubscriptionView, service: &RetrySchedule) -> Markup {
+    let waits = |s: &RetrySchedule| match s.max_attempts() {
+        1 => html! { "no retries" },
+        _ => html! { "waits of " code { (s.to_string().replace(',', ", ")) } },
+    };
+    html! {
+        h2 { "Retries" }
+        p #retries {
+            "After a failed attempt: "
+            @match &sub.settings.retry_schedule {
+                Some(own) => { (waits(own)) " (this endpoint's own schedule)." }
+                None => { (waits(service)) @if sub.settings.preset.is_some() { " (its preset's, or the service's)." } @else { " (the service's schedule)." } }
+            }
+        }
+        @if !sub.retry_schedules.is_empty() {
+            p { "Events of these types are retried on their own schedule instead — the exact type first, then the longest prefix, then " code { "*" } ":" }
+            table.cards #type-schedules {
+                thead { tr { th { "Event types" } th { "Retries" } } }
+                tbody {
+                    @for (pattern, schedule) in sub.retry_schedules.iter() {
+                        tr { td data-label="Event types" { code { (pattern.as_string()) } } td data-label="Retries" { (waits(schedule)) } }
+                    }
+                }
+            }
+        }
+        p { small { "Schedules are set through the API: " code { "retry_schedule" } " and " code { "retry_schedules" } "." } }
+    }
 }
 
 /// Which endpoints the list shows: those matching `search` (all when
@@ -476,6 +508,7 @@ pub(super) async fn endpoint_page(
             (headers_field(&shown.headers, &header_names, !header_names.is_empty(), error_for("headers")))
             button type="submit" { "Save" }
         }
+        (retries(&sub, &s.ctx.settings.retry.schedule))
         h2 { "Signing secret" }
         p { "Your server verifies each request with it. Revealing it is recorded." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/reveal-secret", sub.id), "Reveal secret", &[]))
