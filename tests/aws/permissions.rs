@@ -504,6 +504,61 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
     assert_eq!(redriver.redrive_all(2).await.expect("retry may redrive"), 1);
     drain(&deliver, &sender).await;
 
+    // The ordered queue's DLQ: listed and redriven by the API, and by the
+    // retry function, each message back into its own message group.
+    let in_order = |attempt: u32| {
+        serde_json::to_string(&hookline::ports::QueueMessage::DeliverInOrder {
+            delivery_id: stuck_id.clone(),
+            attempt,
+            group: "sub_dead.key".into(),
+        })
+        .unwrap()
+    };
+    let into_fifo_dlq = |body: String, n: u32| {
+        admin
+            .send_message()
+            .queue_url(&ordered.dlq_url)
+            .message_body(body)
+            .message_group_id("sub_dead.key")
+            .message_deduplication_id(format!("dead-{n}"))
+            .send()
+    };
+    let back_in_its_group = || async {
+        let out = admin
+            .receive_message()
+            .queue_url(&ordered.url)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive the redriven message");
+        let m = out.messages().first().cloned().expect("the dead letter is back on the ordered queue");
+        let group = m
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+        assert_eq!(group.map(String::as_str), Some("sub_dead.key"));
+        admin
+            .delete_message()
+            .queue_url(&ordered.url)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .expect("take it off");
+    };
+    into_fifo_dlq(in_order(3), 3).await.expect("into the ordered DLQ");
+    let both = |sqs: &aws_sdk_sqs::Client| {
+        hookline_aws::SqsDeadLetters::new(sqs.clone(), &deliveries.dlq_url, &queue_url)
+            .with_ordered(&ordered.dlq_url, &ordered.url)
+    };
+    let api = ingest.ctx.clone().with_dead_letters(Arc::new(both(&ingest.sqs)));
+    let dead = api.list_dead_letters(&op, None).await.unwrap();
+    assert_eq!(dead.data.len(), 1, "the ordered queue's dead letter is listed");
+    api.redrive_dead_letter(&op, &dead.data[0].id).await.unwrap();
+    back_in_its_group().await;
+    into_fifo_dlq(in_order(4), 4).await.expect("into the ordered DLQ");
+    assert_eq!(both(&retry.sqs).redrive_all(2).await.expect("retry may redrive the ordered DLQ"), 1);
+    back_in_its_group().await;
+
     let refused = deliver.store.delete_subscription(&a.subscription.id).await.unwrap_err();
     assert!(!refused.is_retryable() && refused.to_string().contains("AccessDenied"), "{refused}");
     let event = hookline::ports::samples::event(9, None);

@@ -40,6 +40,9 @@ pub struct AwsConfig {
     /// (`HOOKLINE_ORDERED_QUEUE_URL`); without it, an ordered delivery
     /// cannot be queued.
     pub ordered_queue_url: Option<String>,
+    /// The FIFO queue's dead-letter queue (`HOOKLINE_ORDERED_DLQ_URL`),
+    /// listed and redriven beside the standard one.
+    pub ordered_dlq_url: Option<String>,
     /// The CloudWatch namespace of the functions' metrics
     /// (`HOOKLINE_METRICS_NAMESPACE`, default `hookline`); `None` writes no
     /// metrics (`HOOKLINE_METRICS=0`).
@@ -62,6 +65,7 @@ impl AwsConfig {
             ingest_dlq_url: var("HOOKLINE_INGEST_DLQ_URL").filter(|u| !u.is_empty()),
             dlq_url: var("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
             ordered_queue_url: var("HOOKLINE_ORDERED_QUEUE_URL").filter(|u| !u.is_empty()),
+            ordered_dlq_url: var("HOOKLINE_ORDERED_DLQ_URL").filter(|u| !u.is_empty()),
             metrics_namespace: match var("HOOKLINE_METRICS").as_deref().map(str::trim) {
                 None | Some("" | "1") => Some(
                     var("HOOKLINE_METRICS_NAMESPACE")
@@ -76,6 +80,16 @@ impl AwsConfig {
                     });
                 }
             },
+        })
+    }
+
+    /// The delivery queues' dead letters (`HOOKLINE_DLQ_URL`, and the
+    /// ordered queue's too when both its URLs are set), if configured.
+    pub fn dead_letters(&self, sqs: aws_sdk_sqs::Client) -> Option<SqsDeadLetters> {
+        let dead = SqsDeadLetters::new(sqs, self.dlq_url.as_deref()?, &self.queue_url);
+        Some(match (&self.ordered_dlq_url, &self.ordered_queue_url) {
+            (Some(dlq), Some(queue)) => dead.with_ordered(dlq, queue),
+            _ => dead,
         })
     }
 
@@ -208,8 +222,8 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Result<C
         config.common.settings.clone(),
     )
     .with_rate_slots(store);
-    Ok(match &config.dlq_url {
-        Some(dlq) => ctx.with_dead_letters(Arc::new(SqsDeadLetters::new(sqs, dlq, &config.queue_url))),
+    Ok(match config.dead_letters(sqs) {
+        Some(dead) => ctx.with_dead_letters(Arc::new(dead)),
         None => ctx,
     })
 }
@@ -217,9 +231,9 @@ async fn context_on(sdk: &aws_config::SdkConfig, config: &AwsConfig) -> Result<C
 /// The delivery DLQ's redriver (the retry function's second job), when
 /// the function is told its URL (`HOOKLINE_DLQ_URL`).
 pub async fn dead_letter_redriver(config: &AwsConfig) -> Option<SqsDeadLetters> {
-    let dlq = config.dlq_url.as_deref()?;
+    config.dlq_url.as_ref()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Some(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sdk), dlq, &config.queue_url))
+    config.dead_letters(aws_sdk_sqs::Client::new(&sdk))
 }
 
 /// One call through each client, bounded by [`WARM_UP_LIMIT`]. A failure

@@ -212,16 +212,26 @@ impl RejectQueue {
     }
 }
 
-/// The delivery queue's dead-letter queue, read and redriven through the API.
-/// SQS lists nothing: a listing receives messages with a visibility timeout
-/// of zero (they stay visible, and each look counts as a receive), up to
-/// [`LOOKS`] calls; a redrive looks the same way for the message, sends its
-/// body to the delivery queue and deletes it.
+/// The delivery queue's dead-letter queue — and the ordered (FIFO) queue's,
+/// when given ([`SqsDeadLetters::with_ordered`]) — read and redriven through
+/// the API. SQS lists nothing: a listing receives messages with a visibility
+/// timeout of zero (they stay visible, and each look counts as a receive),
+/// up to [`LOOKS`] calls a queue; a redrive looks the same way for the
+/// message, sends its body back to its queue (an ordered one to its group)
+/// and deletes it.
 #[derive(Clone)]
 pub struct SqsDeadLetters {
     client: Client,
+    standard: DeadQueue,
+    ordered: Option<DeadQueue>,
+}
+
+/// A dead-letter queue and the queue its messages go back to.
+#[derive(Clone)]
+struct DeadQueue {
     dlq_url: String,
     queue_url: String,
+    fifo: bool,
 }
 
 /// Receive calls one listing or redrive makes at most (ten messages each).
@@ -230,16 +240,27 @@ const LOOKS: usize = 10;
 impl SqsDeadLetters {
     /// The dead-letter queue at `dlq_url` of the queue at `queue_url`.
     pub fn new(client: Client, dlq_url: impl Into<String>, queue_url: impl Into<String>) -> Self {
-        Self { client, dlq_url: dlq_url.into(), queue_url: queue_url.into() }
+        let standard = DeadQueue { dlq_url: dlq_url.into(), queue_url: queue_url.into(), fifo: false };
+        Self { client, standard, ordered: None }
+    }
+
+    /// Also the ordered (FIFO) delivery queue's dead letters, at `dlq_url`.
+    pub fn with_ordered(mut self, dlq_url: impl Into<String>, queue_url: impl Into<String>) -> Self {
+        self.ordered = Some(DeadQueue { dlq_url: dlq_url.into(), queue_url: queue_url.into(), fifo: true });
+        self
+    }
+
+    fn queues(&self) -> impl Iterator<Item = &DeadQueue> {
+        std::iter::once(&self.standard).chain(&self.ordered)
     }
 
     /// One look: up to ten messages, left visible; with receipt handles.
-    async fn look(&self) -> Result<Vec<(DeadLetter, String)>, QueueError> {
+    async fn look(&self, q: &DeadQueue) -> Result<Vec<(DeadLetter, String)>, QueueError> {
         use aws_sdk_sqs::types::MessageSystemAttributeName as A;
         let out = self
             .client
             .receive_message()
-            .queue_url(&self.dlq_url)
+            .queue_url(&q.dlq_url)
             .max_number_of_messages(10)
             .visibility_timeout(0)
             .message_system_attribute_names(A::ApproximateReceiveCount)
@@ -277,22 +298,38 @@ pub const MAX_REDRIVES: u32 = 3;
 pub const REDRIVES_ATTRIBUTE: &str = "hookline-redrives";
 
 impl SqsDeadLetters {
-    /// Sends a dead message's `body` to the delivery queue (with its
-    /// redrive count, if given), then deletes it from the DLQ.
+    /// Sends dead message `id`'s `body` back to its queue (with its redrive
+    /// count, if given; an ordered one to its message group, deduplicated by
+    /// its id and that count), then deletes it from the DLQ.
     async fn move_back(
         &self,
-        body: &str,
-        receipt: &str,
-        redrives: Option<aws_sdk_sqs::types::MessageAttributeValue>,
+        q: &DeadQueue,
+        (id, body, receipt): (&str, &str, &str),
+        redrives: Option<u32>,
     ) -> Result<(), QueueError> {
-        let mut send = self.client.send_message().queue_url(&self.queue_url).message_body(body);
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let mut send = self.client.send_message().queue_url(&q.queue_url).message_body(body);
         if let Some(count) = redrives {
+            let count = MessageAttributeValue::builder()
+                .data_type("Number")
+                .string_value(count.to_string())
+                .build()
+                .map_err(QueueError::refused)?;
             send = send.message_attributes(REDRIVES_ATTRIBUTE, count);
+        }
+        if q.fifo {
+            let messages = QueueMessage::all_in(body).map_err(|e| QueueError::refused(e.to_string()))?;
+            let group = messages.first().and_then(QueueMessage::group).ok_or_else(|| {
+                QueueError::refused(format!("dead letter {id} of the ordered queue names no message group"))
+            })?;
+            send = send
+                .message_group_id(group)
+                .message_deduplication_id(format!("{id}.{}", redrives.unwrap_or(0)));
         }
         send.send().await.map_err(queue_error)?;
         self.client
             .delete_message()
-            .queue_url(&self.dlq_url)
+            .queue_url(&q.dlq_url)
             .receipt_handle(receipt)
             .send()
             .await
@@ -300,45 +337,45 @@ impl SqsDeadLetters {
         Ok(())
     }
 
-    /// Moves what waits in the DLQ back onto the delivery queue, each
-    /// message at most [`MAX_REDRIVES`] times, in up to `rounds` receives of
-    /// ten; how many moved. A message is hidden for a minute while it moves
-    /// (one past its redrives stays, visible again after that minute).
+    /// Moves what waits in the DLQs back onto their queues, each message at
+    /// most [`MAX_REDRIVES`] times, in up to `rounds` receives of ten a
+    /// queue; how many moved. A message is hidden for a minute while it
+    /// moves (one past its redrives stays, visible again after that minute).
     pub async fn redrive_all(&self, rounds: usize) -> Result<usize, QueueError> {
-        use aws_sdk_sqs::types::MessageAttributeValue;
         let mut moved = 0;
-        for _ in 0..rounds {
-            let out = self
-                .client
-                .receive_message()
-                .queue_url(&self.dlq_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(60)
-                .message_attribute_names(REDRIVES_ATTRIBUTE)
-                .send()
-                .await
-                .map_err(queue_error)?;
-            if out.messages().is_empty() {
-                break;
-            }
-            for m in out.messages() {
-                let redrives = m
-                    .message_attributes()
-                    .and_then(|a| a.get(REDRIVES_ATTRIBUTE))
-                    .and_then(|v| v.string_value())
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .unwrap_or(0);
-                let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else { continue };
-                if redrives >= MAX_REDRIVES {
-                    continue;
+        for q in self.queues() {
+            for _ in 0..rounds {
+                let out = self
+                    .client
+                    .receive_message()
+                    .queue_url(&q.dlq_url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(60)
+                    .message_attribute_names(REDRIVES_ATTRIBUTE)
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
+                if out.messages().is_empty() {
+                    break;
                 }
-                let count = MessageAttributeValue::builder()
-                    .data_type("Number")
-                    .string_value((redrives + 1).to_string())
-                    .build()
-                    .map_err(QueueError::refused)?;
-                self.move_back(body, receipt, Some(count)).await?;
-                moved += 1;
+                for m in out.messages() {
+                    let redrives = m
+                        .message_attributes()
+                        .and_then(|a| a.get(REDRIVES_ATTRIBUTE))
+                        .and_then(|v| v.string_value())
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .unwrap_or(0);
+                    let (Some(id), Some(body), Some(receipt)) =
+                        (m.message_id(), m.body(), m.receipt_handle())
+                    else {
+                        continue;
+                    };
+                    if redrives >= MAX_REDRIVES {
+                        continue;
+                    }
+                    self.move_back(q, (id, body, receipt), Some(redrives + 1)).await?;
+                    moved += 1;
+                }
             }
         }
         Ok(moved)
@@ -349,29 +386,33 @@ impl SqsDeadLetters {
 impl DeadLetters for SqsDeadLetters {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let mut found: Vec<DeadLetter> = Vec::new();
-        for _ in 0..LOOKS {
-            let seen = found.len();
-            for (dead, _) in self.look().await? {
-                if found.len() < limit && !found.iter().any(|f| f.id == dead.id) {
-                    found.push(dead);
+        for q in self.queues() {
+            for _ in 0..LOOKS {
+                let seen = found.len();
+                for (dead, _) in self.look(q).await? {
+                    if found.len() < limit && !found.iter().any(|f| f.id == dead.id) {
+                        found.push(dead);
+                    }
                 }
-            }
-            if found.len() >= limit || found.len() == seen {
-                break;
+                if found.len() >= limit || found.len() == seen {
+                    break;
+                }
             }
         }
         Ok(found)
     }
 
     async fn redrive(&self, id: &str) -> Result<bool, QueueError> {
-        for _ in 0..LOOKS {
-            let looked = self.look().await?;
-            if looked.is_empty() {
-                return Ok(false);
-            }
-            if let Some((dead, receipt)) = looked.into_iter().find(|(d, _)| d.id == id) {
-                self.move_back(&dead.body, &receipt, None).await?;
-                return Ok(true);
+        for q in self.queues() {
+            for _ in 0..LOOKS {
+                let looked = self.look(q).await?;
+                if looked.is_empty() {
+                    break;
+                }
+                if let Some((dead, receipt)) = looked.into_iter().find(|(d, _)| d.id == id) {
+                    self.move_back(q, (id, &dead.body, &receipt), None).await?;
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
