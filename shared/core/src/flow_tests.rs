@@ -126,6 +126,34 @@ async fn a_tenant_cannot_exceed_its_subscription_limit_and_others_are_unaffected
 }
 
 #[tokio::test]
+async fn a_payload_too_large_for_its_fan_out_is_refused_and_stores_nothing() {
+    // 700 endpoints and the largest payload an operator may allow: the
+    // event and its 700 stubs would not fit one DynamoDB item.
+    let max = crate::context::MAX_PAYLOAD_LIMIT_BYTES;
+    let w = world_with(ServiceSettings { max_payload_bytes: max, ..ServiceSettings::default() });
+    for _ in 0..700 {
+        w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
+    }
+    let event = |bytes: usize| -> PublishEventRequest {
+        let payload = serde_json::json!({ "blob": "x".repeat(bytes) });
+        serde_json::from_value(serde_json::json!({"tenant":"acme","type":"t.x","payload":payload})).unwrap()
+    };
+    let err = w.ctx.publish_event(&op(), event(max - 64), None).await.unwrap_err();
+    assert_eq!(err.status(), 413, "{err}");
+    let limit = crate::api::events::MAX_EVENT_WEIGHT - 700 * crate::api::events::DELIVERY_WEIGHT;
+    assert!(err.to_string().contains(&format!("limit of {limit} bytes")), "{err}");
+    assert!(w.queue.drain().is_empty(), "nothing queued");
+    let by_tenant = crate::ports::DeliveryFilter {
+        tenant: Some(crate::model::TenantId::parse("acme").unwrap()),
+        ..Default::default()
+    };
+    let page = crate::ports::PageRequest { cursor: None, limit: 10 };
+    assert!(w.store.list_deliveries(&by_tenant, &page).await.unwrap().items.is_empty(), "nothing stored");
+    let fits = w.ctx.publish_event(&op(), event(limit - 64), None).await.unwrap();
+    assert_eq!(fits.deliveries.len(), 700);
+}
+
+#[tokio::test]
 async fn private_and_metadata_targets_are_refused_at_creation() {
     let w = world();
     for url in [

@@ -443,6 +443,22 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_stub_weighs_no_more_than_the_core_counts_a_delivery() {
+        use hookline::api::delivery_settings::MAX_INITIAL_DELAY_SECS;
+        let longest = Stub {
+            index: hookline::model::MAX_DELIVERIES_PER_EVENT - 1,
+            target: "sub_01jdx000000000000000000000".into(),
+            first_in: i64::from(MAX_INITIAL_DELAY_SECS) * 1000,
+            // A due time can be a grace (15 minutes) either side of it.
+            due_in: Some(-(i64::from(MAX_INITIAL_DELAY_SECS) * 1000 + 900_000)),
+            ordered: true,
+        };
+        // In the item's list: the string and a byte of the list's own.
+        let weight = crate::size::item_size(&HashMap::from([(String::new(), s(longest.text()))])) + 1;
+        assert!(weight <= hookline::api::events::DELIVERY_WEIGHT, "{weight} bytes: {}", longest.text());
+    }
+
+    #[test]
     fn a_payload_is_compressed_only_when_that_pays_and_comes_back_byte_for_byte() {
         let json = serde_json::json!({
             "id": "ord_0123456789abcdef", "status": "shipped", "customer": {"region": "eu", "name": "Jane Doe"},

@@ -27,6 +27,15 @@ use crate::validation::ValidationError;
 
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// The most an event's payload and its deliveries may weigh together, in
+/// bytes: what one DynamoDB item holds (400 KB) less room for the event's
+/// other fields (8 KB), each delivery weighing [`DELIVERY_WEIGHT`]. Only an
+/// operator who raised the payload limit past 336 KB meets it, with a
+/// fan-out of hundreds.
+pub const MAX_EVENT_WEIGHT: usize = 400 * 1024 - 8 * 1024;
+/// What one delivery adds to its event's item at most (its stub, on
+/// DynamoDB: `hookline_aws` checks its longest fits).
+pub const DELIVERY_WEIGHT: usize = 64;
 
 /// `POST /v1/events`.
 #[derive(Debug, Clone, Deserialize)]
@@ -560,6 +569,12 @@ impl Context {
                 to.len()
             ))
             .into());
+        }
+        // An event and its deliveries' stubs are one DynamoDB item: a large
+        // payload to a large fan-out is refused (in both modes alike).
+        let limit = MAX_EVENT_WEIGHT.saturating_sub(DELIVERY_WEIGHT * to.len());
+        if event.payload.get().len() > limit {
+            return Err(ApiError::TooLarge { what: "payload (for this many deliveries)", limit });
         }
         let deliveries = to
             .into_iter()
