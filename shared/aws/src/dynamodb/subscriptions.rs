@@ -50,28 +50,9 @@ impl DynamoStore {
     /// only, up to a megabyte (thousands of ids) a query. The index is
     /// eventually consistent: a subscription just created may be missing.
     async fn subscription_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("g1pk = :p")
-                .expression_attribute_values(":p", s(format!("SUBS#{tenant}")))
-                .set_exclusive_start_key(next)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items() {
-                ids.push(super::items::get_s(item, "g1sk")?.to_owned());
-            }
-            match out.last_evaluated_key() {
-                Some(k) => next = Some(k.clone()),
-                None => return Ok(ids),
-            }
-        }
+        let entries =
+            self.query_all(Some(GSI1), ("g1pk", "g1sk"), format!("SUBS#{tenant}"), None, false).await?;
+        entries.iter().map(|e| super::items::get_s(e, "g1sk").map(str::to_owned)).collect()
     }
 
     /// The subscriptions with these ids that exist, in the order given

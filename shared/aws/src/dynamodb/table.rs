@@ -39,17 +39,35 @@ impl DynamoStore {
         from: Option<String>,
         consistent: bool,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_all(None, ("pk", "sk"), pk, from, consistent).await
+    }
+
+    /// Every item of `index` (the table itself when `None`) whose partition
+    /// key (`keys.0`) is `pk` and whose sort key (`keys.1`) is `from` or
+    /// later, every page; an index is read eventually consistently.
+    pub(super) async fn query_all(
+        &self,
+        index: Option<&str>,
+        (pk_name, sk_name): (&str, &str),
+        pk: String,
+        from: Option<String>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
-        let condition = if from.is_some() { "pk = :p AND sk >= :from" } else { "pk = :p" };
+        let condition = match from {
+            Some(_) => format!("{pk_name} = :p AND {sk_name} >= :from"),
+            None => format!("{pk_name} = :p"),
+        };
         loop {
             let resp = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression(condition)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(&condition)
                 .expression_attribute_values(":p", s(pk.clone()))
-                .consistent_read(consistent)
+                .consistent_read(consistent && index.is_none())
                 .set_exclusive_start_key(start);
             let resp = match &from {
                 Some(f) => resp.expression_attribute_values(":from", s(f.clone())),

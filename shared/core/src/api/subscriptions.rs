@@ -515,12 +515,13 @@ impl Context {
         hits.sort_by(|a, b| b.id.cmp(&a.id));
         let more = hits.len() > page.limit;
         hits.truncate(page.limit);
-        let mut data = Vec::with_capacity(hits.len());
-        for hit in &hits {
-            if let Some(now) = self.subscriptions.get_subscription(&hit.id).await? {
-                data.push(SubscriptionView::from(&now));
-            }
-        }
+        let reads = hits.iter().map(|hit| self.subscriptions.get_subscription(&hit.id));
+        let data = futures_util::future::try_join_all(reads)
+            .await?
+            .iter()
+            .flatten()
+            .map(SubscriptionView::from)
+            .collect();
         Ok(ListResponse { data, next_cursor: more.then(|| hits.last().map(|s| s.id.to_string())).flatten() })
     }
 
