@@ -9,5 +9,6 @@
 mod adversarial;
 mod e2e;
 mod portal_browser;
+mod portal_pages;
 mod presets;
 mod scenarios;

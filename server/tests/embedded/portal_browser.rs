@@ -265,7 +265,8 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     wait_text(&b, "h1", "Endpoints").await;
     assert!(!b.client.source().await.expect("html").contains("rotate-secret"), "no rotation on the list");
     b.client.goto(&format!("{}/portal/endpoints/{}", h.base, hooks_id(&h).await)).await.expect("endpoint");
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
+    assert_eq!(text_of(&b, "h1").await, hooks.url("/hooks"), "an endpoint is titled by its URL");
     click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
     let asked = wait_text(&b, "main", "hours").await;
     assert!(asked.contains("Rotate this endpoint's secret?"), "{asked}");
@@ -279,7 +280,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
     // Revealed on purpose from its page, it is the rotated one.
     b.client.goto(&format!("{}/portal/endpoints/{}", h.base, hooks_id(&h).await)).await.expect("endpoint");
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     click(&b, Locator::Css("form[action$='/reveal-secret'] button")).await;
     wait_text(&b, "h1", "Signing secret").await;
     assert_eq!(text_of(&b, "#secret").await, rotated);
@@ -298,7 +299,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     click(&b, Locator::LinkText("Endpoints")).await;
     wait_text(&b, "h1", "Endpoints").await;
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     fill("event_types", "order.*".into()).await;
     fill("description", "Shop".into()).await;
     fill("timeout_ms", "500".into()).await;
@@ -323,7 +324,8 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     // beside its field with the part at fault, and nothing is saved; a
     // valid one is saved, and shown as written on the page.
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
+    assert_eq!(text_of(&b, "h1").await, "Shop", "or by its description");
     let type_filter = |text: &'static str| {
         let b = &b;
         async move {
@@ -351,7 +353,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
         (json!(["store-eu", "store-uk"]), json!({"payload": {"status": "shipped"}}), json!(true))
     );
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     let shown = text_of(&b, "form.create textarea[name=filter]").await;
     assert!(shown.contains("\"shipped\""), "{shown}");
     let ordered = b.client.find(Locator::Css("form.create input[name=ordered]")).await.expect("the box");
@@ -366,7 +368,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     wait_text(&b, "h1", "Endpoints").await;
     let id = hooks_id(&h).await;
     click(&b, Locator::LinkText(&hooks.url("/hooks"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
 
     // Send it a test event of a type it receives, and see the answer.
     let before = hooks.received().len();
@@ -392,12 +394,12 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
         (json!("order.test"), json!(true))
     );
     b.client.goto(&format!("{}/portal/endpoints/{id}", h.base)).await.expect("back");
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     // Deleting asks first; its way back changes nothing.
     click(&b, Locator::Css("form[action$='/delete'] button")).await;
     wait_text(&b, "h1", "Delete this endpoint?").await;
     click(&b, Locator::LinkText("Cancel: back to the endpoint")).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     let (status, _) = h.call("GET", &format!("/v1/subscriptions/{id}"), None).await;
     assert_eq!(status, 200, "still there");
     click(&b, Locator::Css("form[action$='/delete'] button")).await;
@@ -591,7 +593,7 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     assert_eq!(attempts.matches("500").count(), 2, "{attempts}");
     b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("endpoints");
     click(&b, Locator::LinkText(&g.url("/globex-hooks"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     // Its health: failing, and when it would be disabled.
     wait_text(&b, "main", "unless one succeeds, it is disabled at").await;
     click(&b, Locator::Css("form[action$='/replay'] button")).await;
@@ -672,7 +674,7 @@ async fn declared_event_types_are_toggles_and_an_endpoint_gets_the_two_it_chose(
 
     // Its settings page shows the two toggles on, the third off.
     click(&b, Locator::LinkText("Back to the endpoint")).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     for (name, on) in [("video.created", true), ("video.updated", false), ("video.deleted", true)] {
         let toggle =
             b.client.find(Locator::Css(&format!("input[type=checkbox][value='{name}']"))).await.expect(name);
@@ -737,6 +739,7 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     let sub = sub["id"].as_str().expect("id").to_owned();
     let ev = created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{"id":1}})).await;
     let delivery = ev["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    let event = ev["id"].as_str().expect("id").to_owned();
     finished(&h, &delivery).await;
 
     let b = Browser::start().await.expect("a browser");
@@ -752,7 +755,8 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     audit("endpoints").await;
     // Each page: its path, what shows it loaded, its name in the report.
     for (path, selector, text, what) in [
-        (format!("/portal/endpoints/{sub}"), "h1", "Endpoint settings", "endpoint settings"),
+        (format!("/portal/endpoints/{sub}"), "#test", "Send a test event", "endpoint"),
+        (format!("/portal/events/{event}"), "#deliveries", "1 endpoint", "event"),
         ("/portal/deliveries".to_owned(), "h1", "Delivery log", "delivery log"),
         (format!("/portal/deliveries/{delivery}"), "table", "200", "delivery"),
         (
@@ -803,6 +807,7 @@ async fn every_portal_page_passes_an_accessibility_audit() {
         "/portal/deliveries?tenant=acme".to_owned(),
         format!("/portal/deliveries/{delivery}"),
         format!("/portal/deliveries/{delivery}/attempts/1"),
+        format!("/portal/events/{event}"),
         "/portal/service".to_owned(),
     ] {
         b.client.goto(&format!("{}{page}", h.base)).await.expect("goto");
@@ -835,12 +840,17 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     b.client.goto(&format!("{}/portal/deliveries?tenant=acme", h.base)).await.expect("goto");
     wait_text(&b, "main", "").await;
     assert!(shown("td[data-label=Created]").await && shown("td[data-label=Attempts]").await);
+    assert!(shown("td[data-label=Endpoint]").await, "each delivery's endpoint at 390 px");
     let created = text_of(&b, "td[data-label=Created]").await;
     assert!(created.contains("UTC"), "{created}");
     let ty = b.client.find(Locator::Css("td[data-label='Event type'] code")).await.expect("type");
     let lines = b
         .client
-        .execute("return arguments[0].getClientRects().length;", vec![serde_json::to_value(&ty).expect("el")])
+        .execute(
+            // The lines its boxes sit on (a <wbr> splits the boxes, not the line).
+            "return new Set([...arguments[0].getClientRects()].map(r => Math.round(r.top))).size;",
+            vec![serde_json::to_value(&ty).expect("el")],
+        )
         .await
         .expect("measure");
     assert_eq!(lines.as_i64(), Some(1), "an event type on one line at 390 px");
@@ -877,7 +887,7 @@ async fn an_ordered_endpoint_shows_the_delivery_holding_its_key_back() {
     let b = Browser::start().await.expect("a browser");
     b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
     click(&b, Locator::LinkText(&r.url("/ordered"))).await;
-    wait_text(&b, "h1", "Endpoint settings").await;
+    wait_text(&b, "#test", "Send a test event").await;
     let held = text_of(&b, "#held-back").await;
     assert!(held.starts_with("1 deliveries"), "{held}");
     let table = text_of(&b, "#held-back ~ table").await;

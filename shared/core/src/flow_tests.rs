@@ -995,7 +995,7 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
     let (one, _) =
         w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h","event_types":["order.*"]}"#).await;
     w.subscribe(r#"{"tenant":"acme","url":"https://b.example/h"}"#).await;
-    let id = w.ctx.send_test_event(&op(), &one, "order.paid").await.unwrap();
+    let id = w.ctx.send_test_event(&op(), &one, "order.paid", None).await.unwrap();
     let d = w.delivery(&id).await;
     assert_eq!(d.subscription_id(), Some(&one));
     assert_eq!(w.queue.drain().len(), 1, "the other subscription, which wants everything, gets nothing");
@@ -1003,17 +1003,28 @@ async fn a_test_event_goes_to_its_one_subscription_and_only_of_a_type_it_wants()
     let (picky, _) = w
         .subscribe(r#"{"tenant":"acme","url":"https://c.example/h","channels":["x"],"filter":{"payload":{"never":true}}}"#)
         .await;
-    let test = w.ctx.send_test_event(&op(), &picky, "order.paid").await.unwrap();
+    let test = w.ctx.send_test_event(&op(), &picky, "order.paid", None).await.unwrap();
     assert_eq!(w.delivery(&test).await.subscription_id(), Some(&picky));
     assert_eq!(w.queue.drain().len(), 1);
     w.run_queue().await;
-    let refused = w.ctx.send_test_event(&op(), &one, "invoice.paid").await.unwrap_err();
+    let refused = w.ctx.send_test_event(&op(), &one, "invoice.paid", None).await.unwrap_err();
     assert_eq!(refused.status(), 422, "{refused}");
     let other_tenant = crate::auth::Caller {
         scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
         key_id: "k".into(),
     };
-    assert_eq!(w.ctx.send_test_event(&other_tenant, &one, "order.paid").await.unwrap_err().status(), 404);
+    assert_eq!(
+        w.ctx.send_test_event(&other_tenant, &one, "order.paid", None).await.unwrap_err().status(),
+        404
+    );
+    // A payload typed in the portal is the one sent; text that is not JSON
+    // is the form's error, and nothing is sent.
+    let typed = w.ctx.send_test_event(&op(), &one, "order.paid", Some(r#"{"typed": [1, 2]}"#)).await.unwrap();
+    let event = w.ctx.get_event(&op(), &w.delivery(&typed).await.event_id).await.unwrap();
+    assert_eq!(event.payload.get(), r#"{"typed": [1, 2]}"#);
+    w.queue.drain();
+    let bad = w.ctx.send_test_event(&op(), &one, "order.paid", Some("{nope")).await.unwrap_err();
+    assert_eq!((bad.status(), w.queue.drain().len()), (422, 0), "{bad}");
 }
 
 #[tokio::test]
@@ -1222,8 +1233,8 @@ async fn a_test_event_of_a_declared_type_carries_its_example() {
     let declared = DeclareEventType { example: Some(example.clone()), ..DeclareEventType::default() };
     w.ctx.declare_event_type(&op(), "order.paid", declared).await.unwrap();
     let (sub, _) = w.subscribe(r#"{"tenant":"acme","url":"https://a.example/h"}"#).await;
-    w.ctx.send_test_event(&op(), &sub, "order.paid").await.unwrap();
-    w.ctx.send_test_event(&op(), &sub, "order.refunded").await.unwrap();
+    w.ctx.send_test_event(&op(), &sub, "order.paid", None).await.unwrap();
+    w.ctx.send_test_event(&op(), &sub, "order.refunded", None).await.unwrap();
     w.run_queue().await;
     let bodies: Vec<serde_json::Value> =
         w.sender.requests().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();

@@ -655,12 +655,14 @@ impl Context {
     /// A test event of `event_type` to one subscription alone (the
     /// portal's "send a test event"): an ordinary event, signed and
     /// delivered like any other and listed in the delivery log, but with
-    /// this subscription its only target. Returns its delivery.
+    /// this subscription its only target. `payload`: the JSON text to send
+    /// (none: the type's declared example). Returns its delivery.
     pub async fn send_test_event(
         &self,
         caller: &Caller,
         subscription: &crate::model::SubscriptionId,
         event_type: &str,
+        payload: Option<&str>,
     ) -> Result<crate::model::DeliveryId, ApiError> {
         let sub = self.reachable_subscription(caller, subscription).await?;
         let event_type = EventType::parse(event_type)?;
@@ -671,6 +673,10 @@ impl Context {
             )
             .into());
         }
+        let typed = match payload.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(text) => Some(test_payload(text, self.settings.max_payload_bytes)?),
+            None => None,
+        };
         // The declared example of its type, as Svix's portal sends; else a
         // payload that says what it is.
         let example = self
@@ -680,11 +686,13 @@ impl Context {
             .into_iter()
             .find(|t| t.name == event_type)
             .and_then(|t| t.example);
-        let payload = example.unwrap_or_else(
-            || serde_json::json!({"test": true, "message": "A test event sent from the webhooks portal"}),
-        );
-        let payload =
-            RawValue::from_string(payload.to_string()).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let payload = example.unwrap_or_else(default_test_payload);
+        let payload = match typed {
+            Some(typed) => typed,
+            None => {
+                RawValue::from_string(payload.to_string()).map_err(|e| StoreError::Internal(e.to_string()))?
+            }
+        };
         let ev = ValidEvent {
             tenant: sub.tenant.clone(),
             event_type,
@@ -721,6 +729,22 @@ fn first_message(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> Queued {
         message: QueueMessage::next_for(d),
         delay: d.next_attempt_at.and_then(|t| (t - now).to_std().ok()).unwrap_or_default(),
     }
+}
+
+/// What a test event carries when its type declares no example.
+pub fn default_test_payload() -> serde_json::Value {
+    serde_json::json!({"test": true, "message": "A test event sent from the webhooks portal"})
+}
+
+/// A test event's payload as typed: JSON, within the service's payload
+/// limit.
+fn test_payload(text: &str, max: usize) -> Result<Box<RawValue>, ApiError> {
+    if text.len() > max {
+        return Err(crate::validation::ValidationError::too_long("payload", max, "bytes").into());
+    }
+    RawValue::from_string(text.to_owned()).map_err(|e| {
+        crate::validation::ValidationError::invalid("payload", format!("is not JSON: {e}")).into()
+    })
 }
 
 fn sorted(mut deliveries: Vec<Delivery>) -> Vec<Delivery> {

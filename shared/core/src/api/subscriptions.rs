@@ -525,6 +525,25 @@ impl Context {
         Ok(ListResponse { data, next_cursor: more.then(|| hits.last().map(|s| s.id.to_string())).flatten() })
     }
 
+    /// The URL and description of each of a tenant's subscriptions, by id:
+    /// what the portal names an endpoint by in its delivery log, on a
+    /// delivery's page and an event's. Read from the tenant's routes (one
+    /// small read when they are kept).
+    pub async fn endpoint_names(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+    ) -> Result<std::collections::HashMap<SubscriptionId, EndpointName>, ApiError> {
+        caller.check(tenant, "tenant")?;
+        let routes = self.routes.routes(self.subscriptions.as_ref(), self.clock.as_ref(), tenant).await?;
+        Ok(routes
+            .iter()
+            .map(|s| {
+                (s.id.clone(), EndpointName { url: s.url.to_string(), description: s.description.clone() })
+            })
+            .collect())
+    }
+
     /// `PATCH /v1/subscriptions/{id}`. Disabling cancels pending deliveries.
     pub async fn update_subscription(
         &self,
@@ -637,6 +656,15 @@ fn changed_fields(before: &Subscription, after: &Subscription) -> Vec<String> {
 pub const MAX_SEARCH_LEN: usize = 200;
 
 /// The tenant a listing is of: the one asked for, else the caller's own.
+/// What names an endpoint to a person: its URL, and its description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointName {
+    /// Where its requests go.
+    pub url: String,
+    /// What its owner calls it.
+    pub description: Option<String>,
+}
+
 fn listed_tenant(caller: &Caller, tenant: Option<TenantId>) -> Result<TenantId, ApiError> {
     let tenant = match (tenant, caller.tenant()) {
         (Some(t), _) => t,

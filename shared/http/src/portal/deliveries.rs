@@ -10,7 +10,12 @@ use hookline::model::{DeliveryId, DeliveryStatus, SubscriptionId, TenantId};
 use hookline::policy::FailureKind;
 use hookline::ports::{DeliveryFilter, PageRequest};
 
-use super::layout::{action_form, page, problem, secured, see_other, signed_out, status_class, who};
+use hookline::api::deliveries::DeliveryView;
+
+use super::layout::{
+    action_form, at, dotted, endpoint_link, page, problem, refreshing_page, secured, see_other, signed_out,
+    status_class, who,
+};
 use super::operator::{failed, tenant_form};
 use super::session::{caller, posted, session};
 use crate::ApiState;
@@ -108,15 +113,21 @@ pub(super) async fn deliveries(
         ..DeliveryFilter::default()
     };
     let page_request = PageRequest { cursor: param(&params, "cursor").map(str::to_owned), limit: 50 };
-    let (list, subs) = match (
-        s.ctx.list_deliveries(&caller, &filter, &page_request).await,
-        s.ctx
-            .list_subscriptions(&caller, chosen_tenant.clone(), &PageRequest { cursor: None, limit: 100 })
-            .await,
-    ) {
-        (Ok(l), Ok(subs)) => (l, subs),
+    let Some(listed) = chosen_tenant.clone().or_else(|| caller.tenant().cloned()) else {
+        return problem(StatusCode::BAD_REQUEST, "Delivery log", "Choose a tenant.");
+    };
+    let (list, names) = match futures_util::future::join(
+        s.ctx.list_deliveries(&caller, &filter, &page_request),
+        s.ctx.endpoint_names(&caller, &listed),
+    )
+    .await
+    {
+        (Ok(l), Ok(names)) => (l, names),
         (Err(e), _) | (_, Err(e)) => return failed(&e),
     };
+    // The endpoint chooser, by URL.
+    let mut endpoints: Vec<_> = names.iter().collect();
+    endpoints.sort_by(|a, b| (&a.1.url, a.0).cmp(&(&b.1.url, b.0)));
     let chosen = |v: &str| status.is_some_and(|s| s.as_str() == v);
     let body = html! {
         form method="get" action="/portal/deliveries" {
@@ -126,8 +137,10 @@ pub(super) async fn deliveries(
             label { "Endpoint"
                 select name="subscription" {
                     option value="" { "All endpoints" }
-                    @for sub in &subs.data {
-                        option value=(sub.id) selected[subscription.as_ref() == Some(&sub.id)] { (sub.url) }
+                    @for (id, name) in &endpoints {
+                        option value=(id) selected[subscription.as_ref() == Some(*id)] {
+                            (name.url) @if let Some(d) = &name.description { " (" (d) ")" }
+                        }
                     }
                 }
             }
@@ -148,16 +161,17 @@ pub(super) async fn deliveries(
             p { "No deliveries match." }
         } @else {
             table.cards {
-                thead { tr { th { "Delivery" } th { "Event type" } th { "Status" } th { "Attempts" } th { "Last response" } th { "Created" } } }
+                thead { tr { th { "Delivery" } th { "Event type" } th { "Endpoint" } th { "Status" } th { "Attempts" } th { "Last response" } th { "Created" } } }
                 tbody {
                     @for d in &list.data {
                         tr {
                             td data-label="Delivery" { a href={ "/portal/deliveries/" (d.id) } { code { (d.id) } } }
-                            td data-label="Event type" { code { (d.event_type) } }
+                            td data-label="Event type" { (dotted(d.event_type.as_str())) }
+                            td data-label="Endpoint" { (endpoint_link(&names, d.subscription_id.as_ref(), d.url.as_ref().map(|u| u.as_str()))) }
                             td data-label="Status" { span class=(status_class(d.status)) { (d.status.as_str()) } }
                             td data-label="Attempts" { (d.attempt_count) }
                             td data-label="Last response" { @if let Some(c) = d.last_status_code { (c) } @else { "—" } }
-                            td data-label="Created" { (d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td data-label="Created" { (at(d.created_at)) }
                         }
                     }
                 }
@@ -191,46 +205,73 @@ pub(super) async fn delivery(
         Ok(d) => d,
         Err(e) => return failed(&e),
     };
+    let (event, names) = match futures_util::future::join(
+        s.ctx.get_event(&caller, &d.event_id),
+        s.ctx.endpoint_names(&caller, &d.tenant),
+    )
+    .await
+    {
+        (Ok(event), Ok(names)) => (event, names),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
+    };
+    let attempts = d.attempts.clone().unwrap_or_default();
     let body = html! {
         dl {
-            dt { "Event type" } dd { code { (d.event_type) } }
+            dt { "Endpoint" } dd { (endpoint_link(&names, d.subscription_id.as_ref(), d.url.as_ref().map(|u| u.as_str()))) }
+            dt { "Event type" } dd { (dotted(d.event_type.as_str())) }
+            dt { "Event" } dd { a href={ "/portal/events/" (d.event_id) } { code { (d.event_id) } } " " small { "(and its every endpoint's delivery)" } }
             dt { "Status" } dd { span class=(status_class(d.status)) { (d.status.as_str()) }
                 @if let Some(r) = d.give_up_reason { " (" (r.as_str()) ")" } }
-            @if let Some(url) = &d.url { dt { "Endpoint" } dd { code { (url) } } }
-            @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next.format("%Y-%m-%d %H:%M:%S UTC")) } }
-            dt { "Event" } dd { code { (d.event_id) } }
+            dt { "Created" } dd { (at(d.created_at)) }
+            @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (at(next)) } }
         }
         (action_form(&csrf, &format!("/portal/deliveries/{}/redeliver", d.id), "Redeliver now", &[]))
         h2 { "Attempts" }
-        @let attempts = d.attempts.clone().unwrap_or_default();
         @if attempts.is_empty() {
-            p { "No attempt yet." }
+            p #no-attempt { "No attempt yet."
+                @if let Some(seconds) = refresh_in(&d, s.ctx.clock.now()) { " This page reloads itself every " (seconds) " seconds until it is made." } }
         } @else {
-            table {
+            table.cards #attempts {
                 thead { tr { th { "#" } th { "Time" } th { "Result" } th { "Duration" } th { "Response" } } }
                 tbody {
                     @for a in &attempts {
                         tr {
-                            td { (a.number) }
-                            td { (a.started_at.format("%Y-%m-%d %H:%M:%S UTC")) br;
+                            td data-label="Attempt" { (a.number) }
+                            td data-label="Time" { (at(a.started_at)) br;
                                  @if a.error != Some(FailureKind::Payload) {
                                      a href={ "/portal/deliveries/" (d.id) "/attempts/" (a.number) } { "the request" }
                                  } }
-                            td {
+                            td data-label="Result" {
                                 @if let Some(code) = a.status_code { (code) }
                                 @if let Some(e) = a.error { (e.as_str()) }
                                 @if let Some(m) = &a.error_message { br; small { (m) } }
                             }
-                            td { (a.duration_ms) " ms" }
-                            td { @if let Some(x) = &a.response_excerpt { pre { (x) } } }
+                            td data-label="Duration" { (a.duration_ms) " ms" }
+                            td data-label="Response" { @if let Some(x) = &a.response_excerpt { pre { (x) } } }
                         }
                     }
                 }
             }
         }
+        h2 { "Payload" }
+        p { small { "As it was published, byte for byte." } }
+        pre #payload { (event.payload.get()) }
     };
-    secured(StatusCode::OK, page(&format!("Delivery {}", d.id), tenant.as_ref(), body))
+    let refresh = refresh_in(&d, s.ctx.clock.now());
+    secured(StatusCode::OK, refreshing_page(&format!("Delivery {}", d.id), tenant.as_ref(), body, refresh))
 }
+
+/// How often a delivery's page reloads itself: every few seconds while it
+/// waits for an attempt due within a minute (a test event, a redelivery,
+/// a retry about to go); never once it is finished, or while its next
+/// attempt is further off (reloading then shows nothing new).
+pub(super) fn refresh_in(d: &DeliveryView, now: chrono::DateTime<chrono::Utc>) -> Option<u32> {
+    let soon = d.next_attempt_at.is_none_or(|t| t - now <= chrono::Duration::seconds(60));
+    (d.status == DeliveryStatus::Pending && soon).then_some(REFRESH_SECONDS)
+}
+
+/// Seconds between a waiting delivery's reloads.
+const REFRESH_SECONDS: u32 = 3;
 
 /// The exact request an attempt sent (see `hookline::api::sent`).
 pub(super) async fn attempt_request(

@@ -20,6 +20,7 @@ use super::forms::{
 use super::layout::{action_form, form_field, page, problem, secured, see_other, signed_out, who};
 use super::operator::{chosen_tenant, failed, tenant_form};
 use super::session::{EndpointPost, endpoint_id, posted, session};
+use super::test_events::test_form;
 use crate::ApiState;
 use crate::extract::{param, query};
 
@@ -347,7 +348,8 @@ pub(super) async fn endpoint(
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some(session) = session(&s, &headers) else { return signed_out() };
-    let params = query(q.as_deref(), &["replayed", "created", "rotated"]).ok();
+    let params = query(q.as_deref(), &["replayed", "created", "rotated", "test_type"]).ok();
+    let test = params.as_ref().and_then(|p| param(p, "test_type")).map(str::to_owned);
     let notice = match params {
         Some(p) if param(&p, "created") == Some("1") => Notice::Created,
         Some(p) if param(&p, "rotated") == Some("1") => Notice::Rotated,
@@ -356,7 +358,7 @@ pub(super) async fn endpoint(
         }
         None => Notice::None,
     };
-    endpoint_page(&s, &session, &id, None, None, notice).await
+    endpoint_page(&s, &session, &id, Shown { test: test.as_deref(), ..Shown::default() }, notice).await
 }
 
 /// What an endpoint's page says it just did (after a redirect: a reload
@@ -372,16 +374,30 @@ pub(super) enum Notice {
     Replayed(usize),
 }
 
-/// One endpoint: its settings as an edit form (`edited`: what was posted,
-/// shown again with `error` beside its field), its deliveries, deleting it.
+/// What an endpoint's page shows besides what is stored: a form posted
+/// again with its error, the test event's type and payload.
+#[derive(Default)]
+pub(super) struct Shown<'a> {
+    /// The settings as posted, shown again with `error` beside its field.
+    pub(super) edited: Option<&'a NewEndpoint>,
+    /// A form's error: the API's field name and message.
+    pub(super) error: Option<(String, String)>,
+    /// The test event's type, as chosen.
+    pub(super) test: Option<&'a str>,
+    /// The test event's payload, as typed.
+    pub(super) payload: Option<&'a str>,
+}
+
+/// One endpoint: its settings as an edit form, its health, its test event
+/// and replay forms, deleting it.
 pub(super) async fn endpoint_page(
     s: &ApiState,
     session: &Session,
     id: &str,
-    edited: Option<&NewEndpoint>,
-    error: Option<(String, String)>,
+    shown: Shown<'_>,
     notice: Notice,
 ) -> Response {
+    let Shown { edited, error, test, payload } = shown;
     let (caller, csrf) = (session.caller(), s.ctx.portal_csrf(session));
     let id = match endpoint_id(id) {
         Ok(id) => id,
@@ -513,12 +529,7 @@ pub(super) async fn endpoint_page(
         p { "Your server verifies each request with it. Revealing it is recorded." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/reveal-secret", sub.id), "Reveal secret", &[]))
         (action_form(&csrf, &format!("/portal/endpoints/{}/rotate-secret", sub.id), "Rotate secret", &[]))
-        h2 { "Send a test event" }
-        form.create method="post" action={ "/portal/endpoints/" (sub.id) "/test" } {
-            input type="hidden" name="csrf" value=(csrf);
-            (field("event_type", "Event type", &test_type(&sub.event_types), "one this endpoint receives", "text"))
-            button type="submit" { "Send test event" }
-        }
+        (test_form(&sub, &catalog, (test, payload), &csrf, error_for("event_type"), error_for("payload")))
         h2 { "Replay failed deliveries" }
         form.create method="post" action={ "/portal/endpoints/" (sub.id) "/replay" } {
             input type="hidden" name="csrf" value=(csrf);
@@ -530,7 +541,8 @@ pub(super) async fn endpoint_page(
         p { "Deleting the endpoint cancels its pending deliveries." }
         (action_form(&csrf, &format!("/portal/endpoints/{}/delete", sub.id), "Delete this endpoint", &[]))
     };
-    secured(status, page("Endpoint settings", Some(&who(&caller)), body))
+    let title = sub.description.clone().unwrap_or_else(|| sub.url.to_string());
+    secured(status, page(&title, Some(&who(&caller)), body))
 }
 
 /// Bars of attempts: `sums` (label, succeeded, failed) oldest first, the
@@ -587,7 +599,7 @@ const SETTINGS: &[&str] =
     &["url", "event_types", "description", "rate_limit", "timeout_ms", "channels", "filter", "headers"];
 /// The fields of the page's other forms (a test event, a replay): their
 /// errors are shown beside them, not in the settings form's summary.
-const OTHER_FORMS: &[&str] = &["event_type", "since"];
+const OTHER_FORMS: &[&str] = &["event_type", "payload", "since"];
 
 pub(super) async fn replay_endpoint(
     State(s): State<ApiState>,
@@ -606,32 +618,8 @@ pub(super) async fn replay_endpoint(
     match s.ctx.replay(&post.caller(), &sub_id, request).await {
         Ok(done) => see_other(&format!("/portal/endpoints/{sub_id}?replayed={}", done.replayed)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), Notice::None).await
-        }
-        Err(e) => failed(&e),
-    }
-}
-
-/// A type a test event can have: the first exact type the endpoint
-/// receives, or one under its first prefix.
-pub(super) fn test_type(patterns: &[hookline::model::EventTypePattern]) -> String {
-    match patterns.first().map(|p| p.as_string()) {
-        None => "webhook.test".into(),
-        Some(p) => match p.strip_suffix('*') {
-            Some(prefix) => format!("{prefix}test"),
-            None => p,
-        },
-    }
-}
-
-pub(super) async fn test_endpoint(
-    State(s): State<ApiState>,
-    EndpointPost { post, id: sub_id, raw_id: id }: EndpointPost,
-) -> Response {
-    match s.ctx.send_test_event(&post.caller(), &sub_id, &post.field("event_type")).await {
-        Ok(delivery) => see_other(&format!("/portal/deliveries/{delivery}")),
-        Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, None, Some(invalid(&v)), Notice::None).await
+            let shown = Shown { error: Some(invalid(&v)), ..Shown::default() };
+            endpoint_page(&s, &post.session, &id, shown, Notice::None).await
         }
         Err(e) => failed(&e),
     }
@@ -647,7 +635,10 @@ pub(super) async fn edit_endpoint(
     });
     let (rate_limit, timeout_ms, custom, filter) = match numbers {
         Ok(n) => n,
-        Err(e) => return endpoint_page(&s, &post.session, &id, Some(&edited), Some(e), Notice::None).await,
+        Err(e) => {
+            let shown = Shown { edited: Some(&edited), error: Some(e), ..Shown::default() };
+            return endpoint_page(&s, &post.session, &id, shown, Notice::None).await;
+        }
     };
     // The same change, and so the same checks, as PATCH /v1/subscriptions/{id}.
     let change = UpdateSubscriptionRequest {
@@ -665,7 +656,8 @@ pub(super) async fn edit_endpoint(
     match s.ctx.update_subscription(&post.caller(), &sub_id, change).await {
         Ok(view) => see_other(&format!("/portal/?tenant={}", view.tenant)),
         Err(hookline::api::ApiError::Invalid(v)) => {
-            endpoint_page(&s, &post.session, &id, Some(&edited), Some(invalid(&v)), Notice::None).await
+            let shown = Shown { edited: Some(&edited), error: Some(invalid(&v)), ..Shown::default() };
+            endpoint_page(&s, &post.session, &id, shown, Notice::None).await
         }
         Err(e) => failed(&e),
     }

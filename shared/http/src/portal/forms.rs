@@ -38,6 +38,7 @@ pub(super) fn field_label(field: &str) -> &'static str {
         "headers" => "Custom headers",
         "event_type" => "Event type",
         "since" => "Since",
+        "payload" => "Payload",
         _ => "This endpoint",
     }
 }

@@ -5,8 +5,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use hookline::api::subscriptions::EndpointName;
 use hookline::auth::Caller;
-use hookline::model::DeliveryStatus;
+use hookline::model::{DeliveryStatus, SubscriptionId};
 
 use crate::ApiState;
 
@@ -15,7 +16,7 @@ pub(super) const STYLE: &str = "
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
 header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
 header a{color:#fff}header strong{margin-right:auto}
-main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}
+main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}code.name{overflow-wrap:normal;word-break:keep-all}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
 th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{overflow-wrap:anywhere}
 .succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
@@ -52,12 +53,20 @@ pub(super) fn who(caller: &Caller) -> Who {
 }
 
 pub(super) fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
+    refreshing_page(title, who, body, None)
+}
+
+/// A page that reloads itself after `seconds` (a `<meta>` refresh: no
+/// script, so the portal's policy still allows none), for a delivery whose
+/// attempt is about to be made.
+pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seconds: Option<u32>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(s) = seconds { meta http-equiv="refresh" content=(s); }
                 title { (title) " — hookline" }
                 style { (maud::PreEscaped(STYLE)) }
             }
@@ -160,6 +169,41 @@ pub(super) fn see_other(to: &str) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// A dotted name (an event type, `video.encoded`) that wraps, when it
+/// must, only after a dot: never in the middle of a word.
+pub(super) fn dotted(name: &str) -> Markup {
+    let mut parts = name.split_inclusive('.').peekable();
+    html! {
+        code.name { @while let Some(part) = parts.next() { (part) @if parts.peek().is_some() { wbr; } } }
+    }
+}
+
+/// A time as every page writes it.
+pub(super) fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// An endpoint by what names it to a person — its description, else its
+/// URL — linked to its page; one that is gone by its id.
+pub(super) fn endpoint_link(
+    names: &std::collections::HashMap<SubscriptionId, EndpointName>,
+    id: Option<&SubscriptionId>,
+    one_off: Option<&str>,
+) -> Markup {
+    match (id, one_off) {
+        (Some(id), _) => match names.get(id) {
+            Some(n) => html! {
+                a href={ "/portal/endpoints/" (id) } {
+                    @if let Some(d) = &n.description { (d) br; small { code { (n.url) } } } @else { code { (n.url) } }
+                }
+            },
+            None => html! { code { (id) } " " small { "(deleted)" } },
+        },
+        (None, Some(url)) => html! { code { (url) } " " small { "(one-off URL)" } },
+        (None, None) => html! { "—" },
+    }
 }
 
 pub(super) fn capitalised(s: &str) -> String {

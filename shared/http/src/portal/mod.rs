@@ -12,17 +12,19 @@
 
 mod deliveries;
 mod endpoints;
+mod events;
 mod forms;
 mod layout;
 mod operator;
 mod session;
+mod test_events;
 
 use axum::Router;
 use axum::routing::{get, post};
 use deliveries::{attempt_request, deliveries, delivery, redeliver};
 use endpoints::{
     create_endpoint, delete_endpoint, edit_endpoint, endpoint, endpoints, replay_endpoint, reveal_secret,
-    rotate_secret, set_active, test_endpoint,
+    rotate_secret, set_active,
 };
 
 use crate::ApiState;
@@ -30,6 +32,7 @@ use crate::ApiState;
 pub(crate) use layout::frame_policy;
 use operator::{dead_letters, event_types, service};
 use session::{MAX_FORM, login};
+use test_events::test_endpoint;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "hookline_portal";
@@ -44,6 +47,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/deliveries/{id}", get(delivery))
         .route("/portal/deliveries/{id}/redeliver", post(redeliver))
         .route("/portal/deliveries/{id}/attempts/{number}", get(attempt_request))
+        .route("/portal/events/{id}", get(events::event))
         .route("/portal/endpoints/{id}/active", post(set_active))
         .route("/portal/endpoints", post(create_endpoint))
         .route("/portal/endpoints/{id}", get(endpoint).post(edit_endpoint))
@@ -56,5 +60,5 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/event-types", get(event_types))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
         // No form is near this; a larger body is refused before it is read.
-        .layer(axum::extract::DefaultBodyLimit::max(16 * MAX_FORM))
+        .layer(axum::extract::DefaultBodyLimit::max(2 * MAX_FORM))
 }

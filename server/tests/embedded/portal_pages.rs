@@ -1,0 +1,220 @@
+//! The portal's pages a customer reads when something went wrong, in a real
+//! browser against the `hookline` binary: a test event chosen from the
+//! declared types and sent with the payload the customer edited, the
+//! delivery's page updating by itself until the answer is there, and the
+//! event's page listing its delivery to every endpoint.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use hookline_tests::browser::Browser;
+use hookline_tests::process::{Hookline, eventually};
+use hookline_tests::receiver::Receiver;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn created(h: &Hookline, path: &str, body: Value) -> Value {
+    let (status, v) = h.call("POST", path, Some(body)).await;
+    assert!(status == 201 || status == 202, "{path}: {status} {v}");
+    v
+}
+
+async fn text_of(b: &Browser, css: &str) -> String {
+    b.client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
+}
+
+async fn click(b: &Browser, css: &str) {
+    b.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
+}
+
+/// The text of `css` once it contains `expected`, within `within`, never
+/// reloading the page: what changes is the page's own doing.
+async fn shows(b: &Browser, css: &str, expected: &str, within: Duration) -> String {
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < within {
+        if let Ok(e) = b.client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(expected) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {expected:?}; last: {last:?}")
+}
+
+/// What a text area holds now.
+async fn value_of(b: &Browser, css: &str) -> String {
+    let e = b.client.find(Locator::Css(css)).await.expect(css);
+    e.prop("value").await.expect("value").unwrap_or_default()
+}
+
+async fn type_into(b: &Browser, css: &str, text: &str) {
+    let e = b.client.find(Locator::Css(css)).await.expect(css);
+    e.clear().await.expect("clear");
+    e.send_keys(text).await.expect("type");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_event_of_a_declared_type_goes_with_the_payload_typed_and_its_page_follows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first attempt waits 5 s, so the delivery's page is seen pending
+    // before the answer comes in.
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    for (name, example) in [
+        ("video.created", json!({"video_id": "v_1"})),
+        ("video.deleted", json!({"video_id": "v_2", "reason": "removed by its owner"})),
+        ("order.paid", json!({"order": 1})),
+    ] {
+        let (status, v) =
+            h.call("PUT", &format!("/v1/event-types/{name}"), Some(json!({"example": example}))).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let videos = Receiver::start().await;
+    let other = Receiver::start().await;
+    let sub = created(
+        &h,
+        "/v1/subscriptions",
+        json!({"tenant":"acme","url":videos.url("/videos"),"event_types":["video.*"],
+               "description":"Videos","initial_delay":"5s"}),
+    )
+    .await;
+    let sub = sub["id"].as_str().expect("id").to_owned();
+    created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":other.url("/all")})).await;
+
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    shows(&b, "h1", "Endpoints", WAIT).await;
+    b.client.goto(&format!("{}/portal/endpoints/{sub}", h.base)).await.expect("endpoint");
+    shows(&b, "#test", "Send a test event", WAIT).await;
+    assert_eq!(text_of(&b, "h1").await, "Videos", "titled by its description");
+
+    // The types offered are the declared ones it receives; the payload
+    // starts as the first one's example, and choosing another type starts
+    // from that type's example.
+    let offered = b.client.find_all(Locator::Css("select[name=test_type] option")).await.expect("options");
+    let mut names = Vec::new();
+    for o in offered {
+        names.push(o.attr("value").await.expect("value").unwrap_or_default());
+    }
+    assert_eq!(names, ["video.created", "video.deleted"], "not order.paid: it does not receive it");
+    assert!(value_of(&b, "textarea[name=payload]").await.contains("\"v_1\""));
+    b.client
+        .find(Locator::Css("select[name=test_type]"))
+        .await
+        .expect("types")
+        .select_by_value("video.deleted")
+        .await
+        .expect("choose");
+    click(&b, "form[action$='#test'] button").await;
+    shows(&b, "form[action$='/test']", "video.deleted", WAIT).await;
+    let example = value_of(&b, "textarea[name=payload]").await;
+    assert!(example.contains("removed by its owner"), "{example}");
+
+    // Text that is not JSON is refused beside the field, kept as typed,
+    // and nothing is sent.
+    type_into(&b, "textarea[name=payload]", "{not json").await;
+    click(&b, "form[action$='/test'] button").await;
+    let note = shows(&b, "#payload-note.error", "JSON", WAIT).await;
+    assert!(note.starts_with("Payload"), "called by its label: {note}");
+    assert_eq!(value_of(&b, "textarea[name=payload]").await, "{not json");
+    let (_, log) = h.call("GET", "/v1/deliveries?tenant=acme", None).await;
+    assert_eq!(log["data"], json!([]), "nothing sent: {log}");
+
+    // The payload as edited is the one delivered, signed, of the chosen type.
+    type_into(&b, "textarea[name=payload]", r#"{"video_id": "v_typed", "n": 2}"#).await;
+    click(&b, "form[action$='/test'] button").await;
+    shows(&b, "h1", "Delivery dlv_", WAIT).await;
+    assert!(text_of(&b, "#no-attempt").await.contains("reloads itself"));
+    let delivery_url = b.client.current_url().await.expect("url");
+    b.screenshot("test-event-pending").await.expect("screenshot");
+    // The page follows the delivery by itself: no reload here.
+    let attempts = shows(&b, "#attempts", "200", WAIT).await;
+    assert!(attempts.contains("ms"), "{attempts}");
+    assert_eq!(b.client.current_url().await.expect("url"), delivery_url);
+    let got = videos.received().first().cloned().expect("the test event arrived");
+    assert_eq!(got.json()["type"], "video.deleted");
+    assert_eq!(got.json()["data"], json!({"video_id": "v_typed", "n": 2}));
+    assert!(other.received().is_empty(), "a test goes to its one endpoint");
+    // Finished, it no longer reloads.
+    let refresh = b.client.find_all(Locator::Css("meta[http-equiv=refresh]")).await.expect("meta");
+    assert!(refresh.is_empty(), "a finished delivery's page stays still");
+
+    // The delivery's page names its endpoint (linked), its type, its
+    // event (linked) and the payload exactly as published.
+    let about = text_of(&b, "dl").await;
+    assert!(about.contains("Videos") && about.contains(&videos.url("/videos")), "{about}");
+    assert!(about.contains("video.deleted"), "{about}");
+    assert_eq!(text_of(&b, "#payload").await, r#"{"video_id": "v_typed", "n": 2}"#);
+    let to = b.client.find(Locator::Css("dl a[href^='/portal/endpoints/']")).await.expect("endpoint link");
+    assert_eq!(to.attr("href").await.expect("href"), Some(format!("/portal/endpoints/{sub}")));
+    b.screenshot("delivery-test-event").await.expect("screenshot");
+    click(&b, "dl a[href^='/portal/events/']").await;
+    shows(&b, "h1", "Event evt_", WAIT).await;
+    let listed = text_of(&b, "#deliveries").await;
+    assert!(
+        listed.contains("1 endpoint") && listed.contains("Videos") && listed.contains("succeeded"),
+        "{listed}"
+    );
+    b.client.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_page_lists_its_delivery_to_every_endpoint_and_the_log_names_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    let (a, c) = (Receiver::start().await, Receiver::start().await);
+    created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":a.url("/a"),"description":"Billing"}))
+        .await;
+    created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":c.url("/c")})).await;
+    let globex = Receiver::start().await;
+    created(&h, "/v1/subscriptions", json!({"tenant":"globex","url":globex.url("/g")})).await;
+    let ev = created(
+        &h,
+        "/v1/events",
+        json!({"tenant":"acme","type":"invoice.payment_succeeded","payload":{"amount":100},"channels":["eu"]}),
+    )
+    .await;
+    let event = ev["id"].as_str().expect("id").to_owned();
+    let theirs = created(&h, "/v1/events", json!({"tenant":"globex","type":"x.y","payload":{}})).await;
+    eventually(WAIT, "both delivered", || async {
+        (a.received().len() + c.received().len() == 2).then_some(())
+    })
+    .await;
+
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    shows(&b, "h1", "Endpoints", WAIT).await;
+    b.client.goto(&format!("{}/portal/events/{event}", h.base)).await.expect("event");
+    let listed = shows(&b, "#deliveries", "2 endpoints", WAIT).await;
+    assert!(listed.contains("Billing") && listed.contains(&c.url("/c")), "{listed}");
+    assert_eq!(listed.matches("succeeded").count(), 2, "{listed}");
+    let about = text_of(&b, "dl").await;
+    assert!(about.contains("invoice.payment_succeeded") && about.contains("eu"), "{about}");
+    assert_eq!(text_of(&b, "#payload").await, r#"{"amount":100}"#);
+    b.screenshot("event").await.expect("screenshot");
+
+    // The delivery log says where each delivery went.
+    b.client.goto(&format!("{}/portal/deliveries", h.base)).await.expect("log");
+    let rows = shows(&b, "table", "Billing", WAIT).await;
+    assert!(rows.contains(&c.url("/c")) && rows.contains("Endpoint"), "{rows}");
+
+    // Another tenant's event is not found, and says nothing of it.
+    b.client
+        .goto(&format!("{}/portal/events/{}", h.base, theirs["id"].as_str().expect("id")))
+        .await
+        .expect("goto");
+    shows(&b, "h1", "Not found", WAIT).await;
+    assert!(!b.client.source().await.expect("html").contains(&globex.url("/g")));
+    b.client.goto(&format!("{}/portal/events/not-an-id", h.base)).await.expect("goto");
+    shows(&b, "h1", "No such event", WAIT).await;
+    b.client.close().await.expect("close");
+}
