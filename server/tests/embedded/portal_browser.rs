@@ -191,10 +191,14 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     assert_eq!(rows, 3, "the redelivery's attempt is listed");
     assert_eq!(flaky.received().len(), 3);
 
-    // The endpoint's health chart counts the three attempts (counts are
-    // written every few seconds).
+    // The endpoint's health charts count two deliveries, both succeeded —
+    // not a failure rate of a third — and apart the three attempts that
+    // made them (counts are written every few seconds).
     b.client.goto(&format!("{}/portal/endpoints/{orders}", h.base)).await.expect("open");
-    reload_until(&b, "figcaption", "Last 24 hours: 2 succeeded, 1 failed (33.3 % failed)").await;
+    let health =
+        reload_until(&b, "div.charts", "Attempts, last 24 hours: 2 succeeded, 1 failed (33.3 % failed)")
+            .await;
+    assert!(health.contains("Deliveries, last 24 hours: 2 succeeded, 0 failed (0.0 % failed)"), "{health}");
     b.screenshot("endpoint-health").await.expect("screenshot");
 
     // Disable the endpoint from the endpoints page — it asks first, and
@@ -607,7 +611,13 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     // The service's attempts over time: globex's failures and the replay's
     // success (counts are written every few seconds).
     click(&b, Locator::LinkText("Service")).await;
-    reload_until(&b, "figcaption", &format!("Last 24 hours: 1 succeeded, {failed} failed")).await;
+    let service =
+        reload_until(&b, "div.charts", &format!("Attempts, last 24 hours: 1 succeeded, {failed} failed"))
+            .await;
+    assert!(
+        service.contains("Deliveries, last 24 hours: 1 succeeded, 1 failed"),
+        "given up, then replayed: {service}"
+    );
     b.screenshot("service").await.expect("screenshot");
 
     // A tenant's session does not reach the operator's page.

@@ -428,7 +428,12 @@ impl Context {
         let endpoint_did = decision != Decision::GiveUp(GiveUpReason::Unsendable);
         if self.settings.charts {
             let endpoint = target.subscription.as_ref().filter(|_| endpoint_did).map(|s| &s.id);
-            self.tally.count(endpoint, record.started_at, decision == Decision::Succeeded);
+            let counted = match decision {
+                Decision::Succeeded => crate::ports::Counted::Succeeded,
+                Decision::GiveUp(_) => crate::ports::Counted::GaveUp,
+                Decision::Retry { .. } => crate::ports::Counted::Retried,
+            };
+            self.tally.count(endpoint, record.started_at, counted);
         }
         log_attempt(record, decision);
         if let Some(next) = plan.follow_up

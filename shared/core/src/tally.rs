@@ -15,9 +15,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::model::SubscriptionId;
-use crate::ports::{CountScope, CountStore, HourCount, StoreError};
-/// Sums by scope and hour: (succeeded, failed).
-type Sums = BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>;
+use crate::ports::{CountScope, CountStore, Counted, HourCount, StoreError};
+/// Sums by scope and hour: (succeeded, failed, gave up).
+type Sums = BTreeMap<(CountScope, DateTime<Utc>), (u64, u64, u64)>;
 
 /// Attempt counts not yet written, by scope and hour.
 #[derive(Debug, Default)]
@@ -35,17 +35,20 @@ impl Tally {
 
     /// Counts one attempt made at `at` for the service and, when given,
     /// its endpoint.
-    pub fn count(&self, subscription: Option<&SubscriptionId>, at: DateTime<Utc>, succeeded: bool) {
+    pub fn count(&self, subscription: Option<&SubscriptionId>, at: DateTime<Utc>, counted: Counted) {
         let hour = hour_of(at);
         let mut sums = self.lock();
         let scopes = std::iter::once(CountScope::Service)
             .chain(subscription.map(|s| CountScope::Subscription(s.clone())));
         for scope in scopes {
             let sum = sums.entry((scope, hour)).or_default();
-            if succeeded {
-                sum.0 += 1;
-            } else {
-                sum.1 += 1;
+            match counted {
+                Counted::Succeeded => sum.0 += 1,
+                Counted::Retried => sum.1 += 1,
+                Counted::GaveUp => {
+                    sum.1 += 1;
+                    sum.2 += 1;
+                }
             }
         }
     }
@@ -54,7 +57,7 @@ impl Tally {
     fn take(&self) -> Vec<(CountScope, HourCount)> {
         std::mem::take(&mut *self.lock())
             .into_iter()
-            .map(|((scope, hour), (succeeded, failed))| (scope, HourCount { hour, succeeded, failed }))
+            .map(|((scope, hour), sums)| (scope, HourCount::new(hour, sums)))
             .collect()
     }
 
@@ -65,6 +68,7 @@ impl Tally {
             let sum = sums.entry((scope, c.hour)).or_default();
             sum.0 += c.succeeded;
             sum.1 += c.failed;
+            sum.2 += c.gave_up;
         }
     }
 }
@@ -98,23 +102,24 @@ mod tests {
         let tally = Tally::default();
         let sub: SubscriptionId = "sub_01jdx000000000000000000000".parse().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 59, 59).unwrap();
-        tally.count(Some(&sub), at, true);
-        tally.count(Some(&sub), at, false);
-        tally.count(None, at + TimeDelta::seconds(1), true);
+        tally.count(Some(&sub), at, Counted::Succeeded);
+        tally.count(Some(&sub), at, Counted::Retried);
+        tally.count(Some(&sub), at, Counted::GaveUp);
+        tally.count(None, at + TimeDelta::seconds(1), Counted::Succeeded);
         let nine = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
         let ten = nine + TimeDelta::hours(1);
         let counts = tally.take();
         assert_eq!(
             counts,
             vec![
-                (CountScope::Service, HourCount { hour: nine, succeeded: 1, failed: 1 }),
-                (CountScope::Service, HourCount { hour: ten, succeeded: 1, failed: 0 }),
-                (CountScope::Subscription(sub), HourCount { hour: nine, succeeded: 1, failed: 1 }),
+                (CountScope::Service, HourCount::new(nine, (1, 2, 1))),
+                (CountScope::Service, HourCount::new(ten, (1, 0, 0))),
+                (CountScope::Subscription(sub), HourCount::new(nine, (1, 2, 1))),
             ]
         );
         assert!(tally.take().is_empty(), "taken once");
         tally.restore(counts.clone());
-        tally.count(None, at, true);
+        tally.count(None, at, Counted::Succeeded);
         assert_eq!(tally.take()[0].1.succeeded, 2, "restored sums add to new ones");
     }
 }

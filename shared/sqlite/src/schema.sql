@@ -84,13 +84,14 @@ CREATE TABLE IF NOT EXISTS event_types (
     record TEXT NOT NULL
 );
 
--- Attempts by hour (the portal's charts): scope is '*' for the service or a
+-- Attempts by hour, and deliveries given up on (the portal's charts): scope is '*' for the service or a
 -- subscription id; hour is unix seconds of the hour's start.
 CREATE TABLE IF NOT EXISTS hourly_counts (
     scope     TEXT NOT NULL,
     hour      INTEGER NOT NULL,
     succeeded INTEGER NOT NULL,
     failed    INTEGER NOT NULL,
+    gave_up   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, hour)
 );
 CREATE INDEX IF NOT EXISTS hourly_counts_by_hour ON hourly_counts (hour);

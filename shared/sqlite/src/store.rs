@@ -122,6 +122,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ("queue", "last_error", "TEXT"),
         ("queue", "grp", "TEXT"),
         ("dead_letters", "reason", "TEXT"),
+        ("hourly_counts", "gave_up", "INTEGER NOT NULL DEFAULT 0"),
     ] {
         let has: bool = conn
             .query_row(
@@ -303,19 +304,20 @@ fn scope_key(scope: &CountScope) -> String {
 #[async_trait]
 impl CountStore for SqliteStore {
     async fn add_counts(&self, counts: &[(CountScope, HourCount)]) -> Result<(), StoreError> {
-        let rows: Vec<(String, i64, u64, u64)> =
-            counts.iter().map(|(s, c)| (scope_key(s), c.hour.timestamp(), c.succeeded, c.failed)).collect();
+        let rows: Vec<(String, i64, (u64, u64, u64))> =
+            counts.iter().map(|(s, c)| (scope_key(s), c.hour.timestamp(), c.sums())).collect();
         let Some(newest) = rows.iter().map(|r| r.1).max() else { return Ok(()) };
         let horizon = newest - i64::try_from(hookline::ports::COUNT_RETENTION.as_secs()).unwrap_or(i64::MAX);
         self.write(move |tx| {
             let mut add = tx
                 .prepare_cached(
-                    "INSERT INTO hourly_counts (scope, hour, succeeded, failed) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (scope, hour) DO UPDATE SET succeeded = succeeded + ?3, failed = failed + ?4",
+                    "INSERT INTO hourly_counts (scope, hour, succeeded, failed, gave_up) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (scope, hour) DO UPDATE
+                     SET succeeded = succeeded + ?3, failed = failed + ?4, gave_up = gave_up + ?5",
                 )
                 .map_err(classify)?;
-            for (scope, hour, succeeded, failed) in &rows {
-                add.execute(params![scope, hour, succeeded, failed]).map_err(classify)?;
+            for (scope, hour, (succeeded, failed, gave_up)) in &rows {
+                add.execute(params![scope, hour, succeeded, failed, gave_up]).map_err(classify)?;
             }
             exec(tx, "DELETE FROM hourly_counts WHERE hour < ?1", [horizon]).map_err(classify)?;
             Ok(())
@@ -332,21 +334,21 @@ impl CountStore for SqliteStore {
         self.with(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT hour, succeeded, failed FROM hourly_counts WHERE scope = ?1 AND hour >= ?2 ORDER BY hour",
+                    "SELECT hour, succeeded, failed, gave_up FROM hourly_counts WHERE scope = ?1 AND hour >= ?2 ORDER BY hour",
                 )
                 .map_err(classify)?;
             let rows = stmt
                 .query_map(params![scope, since], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+                    Ok((r.get::<_, i64>(0)?, (r.get::<_, u64>(1)?, r.get::<_, u64>(2)?, r.get::<_, u64>(3)?)))
                 })
                 .map_err(classify)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(classify)?;
             rows.into_iter()
-                .map(|(hour, succeeded, failed)| {
+                .map(|(hour, sums)| {
                     let hour = DateTime::from_timestamp(hour, 0)
                         .ok_or_else(|| StoreError::Corrupt(format!("hour {hour} is not a time")))?;
-                    Ok(HourCount { hour, succeeded, failed })
+                    Ok(HourCount::new(hour, sums))
                 })
                 .collect()
         })

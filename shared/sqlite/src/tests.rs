@@ -107,6 +107,28 @@ async fn a_database_from_before_finished_at_is_migrated_in_place() {
 }
 
 #[tokio::test]
+async fn a_database_from_before_deliveries_given_up_were_counted_keeps_its_counts() {
+    use hookline::ports::{CountScope, CountStore, HourCount};
+    let db = Db::new();
+    let hour = hookline::tally::hour_of(db.clock.now());
+    {
+        let conn = rusqlite::Connection::open(db.dir.path().join("test.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE hourly_counts (scope TEXT NOT NULL, hour INTEGER NOT NULL,
+             succeeded INTEGER NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (scope, hour));",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO hourly_counts VALUES ('*', ?1, 4, 2)", [hour.timestamp()]).unwrap();
+    }
+    let s = db.open();
+    let read = s.hourly_counts(&CountScope::Service, hour).await.unwrap();
+    assert_eq!(read, vec![HourCount::new(hour, (4, 2, 0))], "kept, none given up on");
+    s.add_counts(&[(CountScope::Service, HourCount::new(hour, (0, 1, 1)))]).await.unwrap();
+    let read = s.hourly_counts(&CountScope::Service, hour).await.unwrap();
+    assert_eq!(read, vec![HourCount::new(hour, (4, 3, 1))], "and counted on");
+}
+
+#[tokio::test]
 async fn a_database_from_before_tenant_records_keeps_each_tenants_secret() {
     let db = Db::new();
     let secrets = SecretSet::new(Secret::generate([3; GENERATED_SECRET_BYTES]));

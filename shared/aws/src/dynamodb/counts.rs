@@ -45,9 +45,10 @@ impl CountStore for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(count_pk(scope, shard), &hour_sk(c.hour))))
-                .update_expression("ADD n_ok :ok, n_failed :failed SET expires_at = :exp")
+                .update_expression("ADD n_ok :ok, n_failed :failed, n_gave_up :gave_up SET expires_at = :exp")
                 .expression_attribute_values(":ok", n(i64::try_from(c.succeeded).unwrap_or(i64::MAX)))
                 .expression_attribute_values(":failed", n(i64::try_from(c.failed).unwrap_or(i64::MAX)))
+                .expression_attribute_values(":gave_up", n(i64::try_from(c.gave_up).unwrap_or(i64::MAX)))
                 .expression_attribute_values(":exp", n(expires.timestamp()))
                 .send()
                 .await
@@ -61,7 +62,7 @@ impl CountStore for DynamoStore {
         scope: &CountScope,
         since: DateTime<Utc>,
     ) -> Result<Vec<HourCount>, StoreError> {
-        let mut sums: std::collections::BTreeMap<i64, (u64, u64)> = std::collections::BTreeMap::new();
+        let mut sums: std::collections::BTreeMap<i64, (u64, u64, u64)> = std::collections::BTreeMap::new();
         for shard in 0..COUNT_SHARDS {
             // Eventually consistent: a chart may lag a flush by a second.
             for item in self.partition_from(count_pk(scope, shard), Some(hour_sk(since)), false).await? {
@@ -73,13 +74,15 @@ impl CountStore for DynamoStore {
                 let sum = sums.entry(hour).or_default();
                 sum.0 += count("n_ok")?;
                 sum.1 += count("n_failed")?;
+                // Written since deliveries given up on were counted apart.
+                sum.2 += if item.contains_key("n_gave_up") { count("n_gave_up")? } else { 0 };
             }
         }
         sums.into_iter()
-            .map(|(hour, (succeeded, failed))| {
+            .map(|(hour, sums)| {
                 let hour =
                     Utc.timestamp_opt(hour, 0).single().ok_or_else(|| corrupt("an hour out of range"))?;
-                Ok(HourCount { hour, succeeded, failed })
+                Ok(HourCount::new(hour, sums))
             })
             .collect()
     }

@@ -75,13 +75,13 @@ impl Context {
         let mut out = Vec::with_capacity(usize::try_from(hours).unwrap_or(0));
         for i in 0..hours {
             let hour = first + TimeDelta::hours(i);
-            let (mut succeeded, mut failed) = (0, 0);
+            let mut sums = (0, 0, 0);
             while let Some(c) = stored.next_if(|c| c.hour <= hour) {
                 if c.hour == hour {
-                    (succeeded, failed) = (c.succeeded, c.failed);
+                    sums = c.sums();
                 }
             }
-            out.push(HourCount { hour, succeeded, failed });
+            out.push(HourCount::new(hour, sums));
         }
         Ok(Stats { subscription_id: subscription.cloned(), hours: out })
     }

@@ -599,17 +599,17 @@ pub async fn hourly_counts_add_up_per_scope_and_hour(s: &dyn Store) {
     let sub = CountScope::Subscription(subscription(1).id);
     let other = CountScope::Subscription(subscription(2).id);
     let h = |n: i64| crate::tally::hour_of(t0()) + Span::hours(n);
-    let c = |hour, succeeded, failed| HourCount { hour, succeeded, failed };
-    s.add_counts(&[(CountScope::Service, c(h(0), 3, 1)), (sub.clone(), c(h(0), 2, 1))]).await.unwrap();
+    let c = |hour, succeeded, failed, gave_up| HourCount::new(hour, (succeeded, failed, gave_up));
+    s.add_counts(&[(CountScope::Service, c(h(0), 3, 1, 1)), (sub.clone(), c(h(0), 2, 1, 0))]).await.unwrap();
     // Writes from several processes (DynamoDB: a shard each) add up.
     for _ in 0..3 {
-        s.add_counts(&[(sub.clone(), c(h(0), 1, 0)), (sub.clone(), c(h(2), 0, 4))]).await.unwrap();
+        s.add_counts(&[(sub.clone(), c(h(0), 1, 0, 0)), (sub.clone(), c(h(2), 0, 4, 1))]).await.unwrap();
     }
-    s.add_counts(&[(other.clone(), c(h(1), 9, 9))]).await.unwrap();
-    assert_eq!(s.hourly_counts(&sub, h(0)).await.unwrap(), vec![c(h(0), 5, 1), c(h(2), 0, 12)]);
-    assert_eq!(s.hourly_counts(&sub, h(1)).await.unwrap(), vec![c(h(2), 0, 12)], "from a time on");
-    assert_eq!(s.hourly_counts(&CountScope::Service, h(-5)).await.unwrap(), vec![c(h(0), 3, 1)]);
-    assert_eq!(s.hourly_counts(&other, h(0)).await.unwrap(), vec![c(h(1), 9, 9)], "scopes apart");
+    s.add_counts(&[(other.clone(), c(h(1), 9, 9, 2))]).await.unwrap();
+    assert_eq!(s.hourly_counts(&sub, h(0)).await.unwrap(), vec![c(h(0), 5, 1, 0), c(h(2), 0, 12, 3)]);
+    assert_eq!(s.hourly_counts(&sub, h(1)).await.unwrap(), vec![c(h(2), 0, 12, 3)], "from a time on");
+    assert_eq!(s.hourly_counts(&CountScope::Service, h(-5)).await.unwrap(), vec![c(h(0), 3, 1, 1)]);
+    assert_eq!(s.hourly_counts(&other, h(0)).await.unwrap(), vec![c(h(1), 9, 9, 2)], "scopes apart");
 }
 
 /// A name is taken once: the first claim, of however many at once, wins;

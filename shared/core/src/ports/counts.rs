@@ -17,15 +17,44 @@ pub enum CountScope {
     Subscription(SubscriptionId),
 }
 
-/// How many attempts in one hour succeeded and failed.
+/// How many attempts in one hour succeeded and failed, and how many
+/// deliveries were given up on. A successful attempt ends its delivery, so
+/// `succeeded` is also the deliveries that succeeded that hour; `failed`
+/// less `gave_up` is the attempts that failed and were retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HourCount {
     /// The start of the hour.
     pub hour: DateTime<Utc>,
-    /// Attempts that succeeded.
+    /// Attempts that succeeded (each the end of a delivery).
     pub succeeded: u64,
     /// Attempts that failed (retried or given up).
     pub failed: u64,
+    /// Deliveries given up on after a failed attempt (retries exhausted,
+    /// or a failure not worth retrying).
+    pub gave_up: u64,
+}
+
+impl HourCount {
+    /// The counts of one hour.
+    pub fn new(hour: DateTime<Utc>, (succeeded, failed, gave_up): (u64, u64, u64)) -> Self {
+        Self { hour, succeeded, failed, gave_up }
+    }
+
+    /// Its three sums.
+    pub fn sums(&self) -> (u64, u64, u64) {
+        (self.succeeded, self.failed, self.gave_up)
+    }
+}
+
+/// What one attempt counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// It succeeded: its delivery is done.
+    Succeeded,
+    /// It failed, and will be tried again.
+    Retried,
+    /// It failed, and its delivery was given up on.
+    GaveUp,
 }
 
 /// Attempt counts by hour, kept [`COUNT_RETENTION`]: what the portal's

@@ -50,7 +50,7 @@ struct State {
     deliveries: BTreeMap<DeliveryId, Delivery>,
     attempts: BTreeMap<DeliveryId, Vec<Attempt>>,
     event_types: BTreeMap<String, EventTypeInfo>,
-    counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64)>,
+    counts: BTreeMap<(CountScope, DateTime<Utc>), (u64, u64, u64)>,
     claims: BTreeMap<String, DateTime<Utc>>,
     /// Each tenant's routing version.
     routing: BTreeMap<TenantId, u64>,
@@ -245,6 +245,7 @@ impl CountStore for MemoryStore {
             let sum = s.counts.entry((scope.clone(), c.hour)).or_default();
             sum.0 += c.succeeded;
             sum.1 += c.failed;
+            sum.2 += c.gave_up;
         }
         Ok(())
     }
@@ -259,11 +260,7 @@ impl CountStore for MemoryStore {
             .counts
             .range((scope.clone(), since)..)
             .take_while(|((s, _), _)| s == scope)
-            .map(|((_, hour), (succeeded, failed))| HourCount {
-                hour: *hour,
-                succeeded: *succeeded,
-                failed: *failed,
-            })
+            .map(|((_, hour), sums)| HourCount::new(*hour, *sums))
             .collect())
     }
 }

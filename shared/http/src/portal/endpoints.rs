@@ -14,6 +14,7 @@ use hookline::model::TenantId;
 use hookline::policy::RetrySchedule;
 use hookline::ports::PageRequest;
 
+use super::charts::charts;
 use super::forms::{
     NewEndpoint, error_summary, events_field, filter_field, headers_field, invalid, of_field, whole_number,
 };
@@ -482,7 +483,13 @@ pub(super) async fn endpoint_page(
             " · " a href={ "/portal/deliveries?subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "its deliveries" }
         }
         h2 { "Health" }
-        @match &stats { Some(stats) => (charts(stats)), None => p { "Charts are off on this service." } }
+        @match &stats {
+            Some(stats) => {
+                (charts(stats))
+                p { a href={ "/portal/deliveries?status=pending&subscription=" (sub.id) @if caller.tenant().is_none() { "&tenant=" (sub.tenant.as_str()) } } { "Its pending deliveries" } }
+            }
+            None => p { "Charts are off on this service." }
+        }
         @if sub.ordered {
             h2 { "Held back in order" }
             @if holding.is_empty() {
@@ -543,55 +550,6 @@ pub(super) async fn endpoint_page(
     };
     let title = sub.description.clone().unwrap_or_else(|| sub.url.to_string());
     secured(status, page(&title, Some(&who(&caller)), body))
-}
-
-/// Bars of attempts: `sums` (label, succeeded, failed) oldest first, the
-/// failed part stacked on the succeeded one; each bar says its numbers on
-/// hover and to a screen reader, the caption the totals.
-pub(super) fn chart(title: &str, sums: &[(String, u64, u64)]) -> Markup {
-    const W: u64 = 10;
-    let top = sums.iter().map(|(_, ok, ko)| ok + ko).max().unwrap_or(0).max(1);
-    let (ok, ko) = sums.iter().fold((0, 0), |a, (_, s, f)| (a.0 + s, a.1 + f));
-    let rate = if ok + ko == 0 {
-        String::new()
-    } else {
-        format!(" ({:.1} % failed)", 100.0 * ko as f64 / (ok + ko) as f64)
-    };
-    let height = |n: u64| 60.0 * n as f64 / top as f64;
-    let caption = format!("{title}: {ok} succeeded, {ko} failed{rate}");
-    html! {
-        figure {
-            svg.chart role="img" aria-label=(caption) viewBox={ "0 0 " (W * sums.len() as u64) " 60" } preserveAspectRatio="none" {
-                @for (i, (label, s, f)) in sums.iter().enumerate() {
-                    @let x = W * i as u64;
-                    g {
-                        title { (label) ": " (s) " succeeded, " (f) " failed" }
-                        rect.ok x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s))) width=(W - 2) height=(format!("{:.2}", height(*s))) {}
-                        rect.ko x=(x + 1) y=(format!("{:.2}", 60.0 - height(*s) - height(*f))) width=(W - 2) height=(format!("{:.2}", height(*f))) {}
-                    }
-                }
-            }
-            figcaption { (caption) }
-        }
-    }
-}
-
-/// The last 24 hours hour by hour and the last 7 days day by day, from
-/// 7 days of hourly stats.
-pub(super) fn charts(stats: &hookline::api::stats::Stats) -> Markup {
-    let hours = &stats.hours;
-    let day: Vec<_> = hours[hours.len().saturating_sub(24)..]
-        .iter()
-        .map(|h| (h.hour.format("%H:00 UTC").to_string(), h.succeeded, h.failed))
-        .collect();
-    let week: Vec<_> = hours
-        .chunks(24)
-        .map(|c| {
-            let (s, f) = c.iter().fold((0, 0), |a, h| (a.0 + h.succeeded, a.1 + h.failed));
-            (format!("24 hours from {}", c[0].hour.format("%a %d %b %H:00 UTC")), s, f)
-        })
-        .collect();
-    html! { div.charts { (chart("Last 24 hours", &day)) (chart("Last 7 days", &week)) } }
 }
 
 /// The fields the settings form changes.

@@ -17,6 +17,7 @@ body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
 header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
 header a{color:#fff}header strong{margin-right:auto}
 main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}code.name{overflow-wrap:normal;word-break:keep-all}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
 th{font-weight:600}caption.count{text-align:left;padding:.25rem 0;color:#424a53}nav a{margin-left:1rem;white-space:nowrap}td code{overflow-wrap:anywhere}
 .succeeded{color:#116329}.failed,.canceled{color:#a40e26}.pending{color:#7d4e00}
@@ -29,8 +30,11 @@ form.create{flex-direction:column;align-items:stretch;max-width:32rem}form.creat
 .error-summary{border:3px solid #a40e26;padding:.25rem 1rem}.error-summary h2{font-size:1rem;margin:.5rem 0}
 fieldset.events{border:1px solid #d0d7de;padding:.5rem 1rem}fieldset.events legend{font-weight:600}
 label.toggle{flex-direction:row;align-items:baseline;gap:.5rem;font-weight:400}
-.charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53}
-.ok{fill:#1a7f37}.ko{fill:#cf222e}figcaption{color:#424a53}
+.charts{display:flex;gap:2rem;flex-wrap:wrap}.charts figure{margin:0;flex:1 1 18rem;min-width:0}svg.chart{width:100%;height:6rem;border-bottom:1px solid #424a53;border-left:1px solid #424a53}
+.ok{fill:#1a7f37}.ko{fill:#cf222e}figcaption{color:#424a53}.plot{display:flex;gap:.25rem}
+.y{display:flex;flex-direction:column;justify-content:space-between;font-size:.75rem;text-align:right;min-width:2rem;color:#424a53}
+.x{display:grid;margin-left:2.25rem;font-size:.75rem;color:#424a53;white-space:nowrap}.legend{display:flex;gap:1rem;list-style:none;padding:0;margin:.25rem 0 0;font-size:.875rem}
+.key{display:inline-block;width:.75rem;height:.75rem;margin-right:.25rem;vertical-align:middle}.key.ok{background:#1a7f37}.key.ko{background:#cf222e}
 @media (max-width:40rem){table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 table.cards,table.cards tbody,table.cards tr,table.cards td{display:block}table.cards tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}
 table.cards td{border:0;padding:.1rem 0}table.cards caption{display:block}table.cards td[data-label]::before{content:attr(data-label) ': ';font-weight:600}

@@ -10,6 +10,7 @@
 //! API, so a session reaches nothing of another tenant: anything else
 //! answers as not found.
 
+mod charts;
 mod deliveries;
 mod endpoints;
 mod events;

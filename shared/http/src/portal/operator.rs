@@ -7,7 +7,7 @@ use maud::{Markup, html};
 
 use hookline::model::TenantId;
 
-use super::endpoints::charts;
+use super::charts::charts;
 use super::layout::{capitalised, page, problem, secured, signed_out, who};
 use super::session::caller;
 use crate::ApiState;
@@ -74,7 +74,7 @@ pub(super) async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Re
     };
     let last_hour = stats.hours.last().map_or(0, |h| h.succeeded + h.failed);
     let body = html! {
-        p { "Every attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts." }
+        p { "Every delivery and attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts." }
         (charts(&stats))
         p { small { "Counts are written every few seconds (embedded) or at the end of each delivery batch (AWS)." } }
     };
