@@ -218,3 +218,85 @@ async fn an_events_page_lists_its_delivery_to_every_endpoint_and_the_log_names_t
     shows(&b, "h1", "No such event", WAIT).await;
     b.client.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_wears_the_platforms_name_logo_and_colour_and_refuses_an_unreadable_one() {
+    use base64::Engine;
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><circle cx="20" cy="20" r="18" fill="#ffffff"/></svg>"##;
+    let logo = base64::engine::general_purpose::STANDARD.encode(svg);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let brand = [
+        ("HOOKLINE_PORTAL_NAME", "Acme Video"),
+        ("HOOKLINE_PORTAL_ACCENT", "#0a5c36"),
+        ("HOOKLINE_PORTAL_LOGO", logo.as_str()),
+    ];
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &brand).await;
+    let r = Receiver::start().await;
+    created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/hooks")})).await;
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    shows(&b, "h1", "Endpoints", WAIT).await;
+
+    // Its name in the header and the title; "hookline" nowhere the
+    // customer reads.
+    assert!(text_of(&b, "header").await.starts_with("Acme Video"));
+    assert_eq!(b.client.title().await.expect("title"), "Endpoints — Acme Video");
+    let seen = b.client.find(Locator::Css("body")).await.expect("body").text().await.expect("text");
+    assert!(!seen.to_lowercase().contains("hookline"), "{seen}");
+    // The logo, served by the portal itself, shown.
+    let drawn = b
+        .client
+        .execute("return document.querySelector('header img.logo').naturalWidth;", vec![])
+        .await
+        .expect("measure");
+    assert_eq!(drawn.as_i64(), Some(40), "the logo loaded");
+    // The accent on the header and the links.
+    let colours = b
+        .client
+        .execute(
+            "return [getComputedStyle(document.querySelector('header')).backgroundColor,
+                     getComputedStyle(document.querySelector('main a')).color];",
+            vec![],
+        )
+        .await
+        .expect("styles");
+    assert_eq!(colours, json!(["rgb(10, 92, 54)", "rgb(10, 92, 54)"]));
+    let violations = b.accessibility_violations().await.expect("an audit");
+    assert!(violations.is_empty(), "{violations:?}");
+    b.screenshot("branded").await.expect("screenshot");
+    // A page with no session is branded too.
+    b.client.delete_all_cookies().await.expect("sign out");
+    b.client.goto(&format!("{}/portal/", h.base)).await.expect("goto");
+    shows(&b, "h1", "Your session has ended", WAIT).await;
+    assert_eq!(b.client.title().await.expect("title"), "Your session has ended — Acme Video");
+    b.client.close().await.expect("close");
+
+    // The logo on its own: its type, and a policy under which an SVG runs
+    // nothing.
+    let got = reqwest::get(format!("{}/portal/logo", h.base)).await.expect("logo");
+    assert_eq!(got.status(), 200);
+    let header = |name: &str| got.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(header("content-type"), "image/svg+xml");
+    assert!(
+        header("content-security-policy").starts_with("default-src 'none'"),
+        "{}",
+        header("content-security-policy")
+    );
+    assert_eq!(got.bytes().await.expect("body").as_ref(), svg.as_bytes());
+
+    // A colour white text cannot be read on stops the start, naming its
+    // variable, and writes nothing.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let db = empty.path().join("hookline.db");
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env("HOOKLINE_PORTAL_ACCENT", "#ffcc00")
+        .output()
+        .expect("run hookline");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("HOOKLINE_PORTAL_ACCENT") && said.contains("4.5:1"), "{said}");
+    assert!(!db.exists(), "nothing written");
+}

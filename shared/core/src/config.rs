@@ -243,6 +243,20 @@ impl Config {
         if let Some(v) = var("HOOKLINE_PORTAL_FRAME_ANCESTORS") {
             settings.portal_frame_ancestors = frame_ancestors(&v)?;
         }
+        let brand_error = |name: &'static str| {
+            move |e: crate::brand::BadBrand| ConfigError { name, problem: e.to_string() }
+        };
+        if let Some(v) = var("HOOKLINE_PORTAL_NAME").filter(|v| !v.trim().is_empty()) {
+            settings.brand.name = crate::brand::name(&v).map_err(brand_error("HOOKLINE_PORTAL_NAME"))?;
+        }
+        if let Some(v) = var("HOOKLINE_PORTAL_ACCENT").filter(|v| !v.trim().is_empty()) {
+            settings.brand.accent =
+                Some(crate::brand::Rgb::accent(&v).map_err(brand_error("HOOKLINE_PORTAL_ACCENT"))?);
+        }
+        if let Some(v) = var("HOOKLINE_PORTAL_LOGO").filter(|v| !v.trim().is_empty()) {
+            settings.brand.logo =
+                Some(crate::brand::Logo::parse(&v).map_err(brand_error("HOOKLINE_PORTAL_LOGO"))?);
+        }
         settings.declared_types_only =
             flag("HOOKLINE_DECLARED_TYPES_ONLY", var("HOOKLINE_DECLARED_TYPES_ONLY"))?;
         if let Some(v) = var("HOOKLINE_CHARTS") {
@@ -357,6 +371,21 @@ mod tests {
         {
             let e = env(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", bad)]).unwrap_err();
             assert_eq!(e.name, "HOOKLINE_PORTAL_FRAME_ANCESTORS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_brand_is_checked_at_start_and_named_by_its_variable() {
+        let ok =
+            env(&[("HOOKLINE_PORTAL_NAME", "Acme Video"), ("HOOKLINE_PORTAL_ACCENT", "#0a5c36")]).unwrap();
+        assert_eq!(ok.settings.brand.name, "Acme Video");
+        assert_eq!(ok.settings.brand.accent.map(|a| a.hex()).as_deref(), Some("#0a5c36"));
+        for (name, bad) in [
+            ("HOOKLINE_PORTAL_ACCENT", "#ffcc00"),
+            ("HOOKLINE_PORTAL_LOGO", "bm90IGFuIGltYWdl"),
+            ("HOOKLINE_PORTAL_NAME", "two\nlines"),
+        ] {
+            assert_eq!(env(&[(name, bad)]).unwrap_err().name, name, "{bad}");
         }
     }
 

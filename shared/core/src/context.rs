@@ -62,6 +62,10 @@ pub struct ServiceSettings {
     /// (`HOOKLINE_PORTAL_FRAME_ANCESTORS`, origins); none: only the
     /// portal's own.
     pub portal_frame_ancestors: Vec<String>,
+    /// The platform's name, logo and colour on the portal
+    /// (`HOOKLINE_PORTAL_NAME`, `HOOKLINE_PORTAL_LOGO`,
+    /// `HOOKLINE_PORTAL_ACCENT`).
+    pub brand: crate::brand::Brand,
     /// Subscriptions may name only declared exact event types
     /// (`HOOKLINE_DECLARED_TYPES_ONLY`).
     pub declared_types_only: bool,
@@ -94,6 +98,7 @@ impl Default for ServiceSettings {
             declared_types_only: false,
             charts: true,
             portal_frame_ancestors: Vec::new(),
+            brand: crate::brand::Brand::default(),
             max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
         }
     }

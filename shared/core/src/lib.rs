@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod brand;
 pub mod config;
 pub mod context;
 pub mod deliver;

@@ -100,7 +100,9 @@ pub fn router(ctx: Context, keys: ApiKeys) -> Router {
         .route("/healthz", get(|| async { ok(StatusCode::OK, serde_json::json!({"status": "ok"})) }))
         .merge(v1)
         .merge(
-            portal::routes().route_layer(middleware::from_fn_with_state(state.clone(), portal::frame_policy)),
+            portal::routes()
+                .route_layer(middleware::from_fn_with_state(state.clone(), portal::frame_policy))
+                .route_layer(middleware::from_fn_with_state(state.clone(), portal::branded)),
         )
         .fallback(|| async { ErrorResponse(ApiError::NoRoute) })
         .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })

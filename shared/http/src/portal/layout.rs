@@ -7,6 +7,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use hookline::api::subscriptions::EndpointName;
 use hookline::auth::Caller;
+use hookline::brand::Brand;
 use hookline::model::{DeliveryStatus, SubscriptionId};
 
 use crate::ApiState;
@@ -15,7 +16,7 @@ use crate::ApiState;
 pub(super) const STYLE: &str = "
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1f24;background:#fff}
 header{background:#1b1f24;color:#fff;padding:.75rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
-header a{color:#fff}header strong{margin-right:auto}
+header a{color:#fff}header strong{margin-right:auto;display:flex;align-items:center;gap:.5rem}img.logo{height:1.75rem;width:auto}
 main{padding:1rem;max-width:72rem}h1,dd,code,pre{overflow-wrap:anywhere}code.name{overflow-wrap:normal;word-break:keep-all}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
@@ -64,6 +65,11 @@ pub(super) fn page(title: &str, who: Option<&Who>, body: Markup) -> Markup {
 /// script, so the portal's policy still allows none), for a delivery whose
 /// attempt is about to be made.
 pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seconds: Option<u32>) -> Markup {
+    let brand = BRAND.try_with(Brand::clone).unwrap_or_default();
+    let accent = brand.accent.map(|a| {
+        let a = a.hex();
+        format!("header{{background:{a}}}a{{color:{a}}}")
+    });
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -71,12 +77,14 @@ pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seco
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(s) = seconds { meta http-equiv="refresh" content=(s); }
-                title { (title) " — hookline" }
-                style { (maud::PreEscaped(STYLE)) }
+                title { (title) " — " (brand.name) }
+                style { (maud::PreEscaped(STYLE)) @if let Some(a) = &accent { (maud::PreEscaped(a)) } }
             }
             body {
                 header {
-                    strong { "Webhooks"
+                    strong {
+                        @if brand.logo.is_some() { img.logo src="/portal/logo" alt="" height="28"; }
+                        (brand.name)
                         @match who { Some(Who::Tenant(t)) => { " · " (t) } Some(Who::Operator) => { " · operator" } None => {} }
                     }
                     @if who.is_some() {
@@ -95,6 +103,40 @@ pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seco
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// The brand of the portal request being answered ([`branded`]).
+    static BRAND: Brand;
+}
+
+/// Answers a portal request with the service's brand at hand for every
+/// page it renders, however deep (an extractor's error page included),
+/// without passing it through each of them.
+pub(crate) async fn branded(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    BRAND.scope(s.ctx.settings.brand.clone(), next.run(request)).await
+}
+
+/// `GET /portal/logo`: the configured logo, as its own type. Its policy
+/// forbids everything, so an SVG opened on its own runs no script.
+pub(super) async fn logo(State(s): State<ApiState>) -> Response {
+    let Some(logo) = s.ctx.settings.brand.logo.clone() else {
+        return problem(StatusCode::NOT_FOUND, "No logo", "This portal has no logo.");
+    };
+    let mut response = (StatusCode::OK, axum::body::Bytes::from(logo.bytes.to_vec())).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(logo.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Headers every portal page carries: no caching, no referrer (a link's

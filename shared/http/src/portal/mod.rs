@@ -30,7 +30,7 @@ use endpoints::{
 
 use crate::ApiState;
 
-pub(crate) use layout::frame_policy;
+pub(crate) use layout::{branded, frame_policy};
 use operator::{dead_letters, event_types, service};
 use session::{MAX_FORM, login};
 use test_events::test_endpoint;
@@ -42,6 +42,7 @@ pub const COOKIE: &str = "hookline_portal";
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/portal/login", get(login))
+        .route("/portal/logo", get(layout::logo))
         .route("/portal", get(endpoints))
         .route("/portal/", get(endpoints))
         .route("/portal/deliveries", get(deliveries))
