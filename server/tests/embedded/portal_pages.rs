@@ -300,3 +300,38 @@ async fn the_portal_wears_the_platforms_name_logo_and_colour_and_refuses_an_unre
     assert!(said.contains("HOOKLINE_PORTAL_ACCENT") && said.contains("4.5:1"), "{said}");
     assert!(!db.exists(), "nothing written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_is_copied_with_one_click_and_the_page_runs_only_the_portals_own_script() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(Path::new(BIN), &dir.path().join("hookline.db"), &[]).await;
+    let r = Receiver::start().await;
+    let sub = created(&h, "/v1/subscriptions", json!({"tenant":"acme","url":r.url("/hooks")})).await;
+    let (id, secret) =
+        (sub["id"].as_str().expect("id").to_owned(), sub["secret"].as_str().expect("secret").to_owned());
+    let link = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    shows(&b, "h1", "Endpoints", WAIT).await;
+    b.client.goto(&format!("{}/portal/endpoints/{id}", h.base)).await.expect("endpoint");
+    click(&b, "form[action$='/reveal-secret'] button").await;
+    shows(&b, "h1", "Signing secret", WAIT).await;
+    // The button is there once the script ran; a click selects the secret
+    // (what is copied is seen) and says it is copied.
+    let button = b.client.find(Locator::Css("button[data-copy=secret]")).await.expect("a copy button");
+    assert!(button.is_displayed().await.expect("shown"), "shown where the script runs");
+    button.click().await.expect("click");
+    shows(&b, "button[data-copy=secret]", "Copied", WAIT).await;
+    let selected =
+        b.client.execute("return window.getSelection().toString();", vec![]).await.expect("selection");
+    assert_eq!(selected.as_str(), Some(secret.as_str()));
+    // The script is the portal's own, under a policy that allows no other.
+    let page =
+        reqwest::Client::new().get(format!("{}/portal/endpoints/{id}", h.base)).send().await.expect("page");
+    let policy = page.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(policy.contains("script-src 'self'") && policy.starts_with("default-src 'none'"), "{policy}");
+    let script = reqwest::get(format!("{}/portal/copy.js", h.base)).await.expect("script");
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.expect("text").len() < 2048, "a few lines");
+    b.client.close().await.expect("close");
+}

@@ -13,8 +13,8 @@ use hookline::ports::{DeliveryFilter, PageRequest};
 use hookline::api::deliveries::DeliveryView;
 
 use super::layout::{
-    action_form, at, dotted, endpoint_link, page, problem, refreshing_page, secured, see_other, signed_out,
-    status_class, who,
+    action_form, at, copy_button, dotted, endpoint_link, page, problem, refreshing_page, secured, see_other,
+    signed_out, status_class, who,
 };
 use super::operator::{failed, tenant_form};
 use super::session::{caller, posted, session};
@@ -256,6 +256,7 @@ pub(super) async fn delivery(
         h2 { "Payload" }
         p { small { "As it was published, byte for byte." } }
         pre #payload { (event.payload.get()) }
+        (copy_button("payload", "Copy the payload"))
     };
     let refresh = refresh_in(&d, s.ctx.clock.now());
     secured(StatusCode::OK, refreshing_page(&format!("Delivery {}", d.id), tenant.as_ref(), body, refresh))
@@ -295,7 +296,8 @@ pub(super) async fn attempt_request(
             p.failed role="status" { "The endpoint's settings or secret changed since this attempt (or it was made before hookline kept signatures): "
                 "this is the request as it would be built now, with the signature that was sent." }
         }
-        pre.request {
+        (copy_button("request", "Copy the request"))
+        pre.request #request {
             (sent.method) " " (sent.url) "\n"
             @for (name, value) in &sent.headers { (name) ": " (value) "\n" }
             "\n" (sent.body)

@@ -18,7 +18,9 @@ use super::charts::charts;
 use super::forms::{
     NewEndpoint, error_summary, events_field, filter_field, headers_field, invalid, of_field, whole_number,
 };
-use super::layout::{action_form, form_field, page, problem, secured, see_other, signed_out, who};
+use super::layout::{
+    action_form, copy_button, form_field, page, problem, secured, see_other, signed_out, who,
+};
 use super::operator::{chosen_tenant, failed, tenant_form};
 use super::session::{EndpointPost, endpoint_id, posted, session};
 use super::test_events::test_form;
@@ -34,7 +36,7 @@ pub(super) fn secret_page(
     secret: &str,
     after: Markup,
 ) -> Response {
-    let body = html! { p { (lead) } pre { code #secret { (secret) } } (after) };
+    let body = html! { p { (lead) } pre { code #secret { (secret) } } (copy_button("secret", "Copy the secret")) (after) };
     secured(status, page(title, Some(&who(caller)), body))
 }
 

@@ -11,7 +11,7 @@ use hookline::model::EventId;
 
 use super::deliveries::refresh_in;
 use super::layout::{
-    at, dotted, endpoint_link, problem, refreshing_page, secured, signed_out, status_class, who,
+    at, copy_button, dotted, endpoint_link, problem, refreshing_page, secured, signed_out, status_class, who,
 };
 use super::operator::failed;
 use super::session::caller;
@@ -62,6 +62,7 @@ pub(super) async fn event(State(s): State<ApiState>, headers: HeaderMap, Path(id
         h2 { "Payload" }
         p { small { "As it was published, byte for byte." } }
         pre #payload { (event.payload.get()) }
+        (copy_button("payload", "Copy the payload"))
     };
     // Reloads itself while a delivery is about to be attempted.
     let refresh = event.deliveries.iter().find_map(|d| refresh_in(d, now));

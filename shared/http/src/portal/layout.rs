@@ -42,6 +42,49 @@ table.cards td{border:0;padding:.1rem 0}table.cards caption{display:block}table.
 table:not(.cards){display:block;overflow-x:auto}}
 ";
 
+/// The portal's one script: copy buttons. A button `data-copy="id"`,
+/// hidden until this runs (so no page shows a button that does nothing),
+/// selects the element `id`'s text — so what is copied is seen — and puts
+/// it on the clipboard. Every page works without it.
+pub(super) const COPY_JS: &str = r#"document.querySelectorAll("button[data-copy]").forEach(function (b) {
+  b.hidden = false;
+  b.addEventListener("click", function () {
+    var el = document.getElementById(b.getAttribute("data-copy"));
+    if (!el) return;
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    var done = function () { b.textContent = "Copied"; };
+    var fallback = function () {
+      b.textContent = document.execCommand("copy") ? "Copied" : "Press Ctrl+C to copy";
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(el.textContent).then(done, fallback);
+    } else {
+      fallback();
+    }
+  });
+});
+"#;
+
+/// `GET /portal/copy.js`: [`COPY_JS`].
+pub(super) async fn copy_js() -> Response {
+    let mut response = (StatusCode::OK, COPY_JS).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// A button that copies the text of the element `target` (shown only
+/// where the portal's script runs).
+pub(super) fn copy_button(target: &str, label: &str) -> Markup {
+    html! { button.copy type="button" data-copy=(target) hidden { (label) } }
+}
+
 /// Whose pages these are.
 pub(super) enum Who {
     /// One tenant's.
@@ -79,6 +122,7 @@ pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seco
                 @if let Some(s) = seconds { meta http-equiv="refresh" content=(s); }
                 title { (title) " — " (brand.name) }
                 style { (maud::PreEscaped(STYLE)) @if let Some(a) = &accent { (maud::PreEscaped(a)) } }
+                script src="/portal/copy.js" defer {}
             }
             body {
                 header {
@@ -149,7 +193,7 @@ pub(super) fn secured(status: StatusCode, markup: Markup) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
         ),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/portal/login", get(login))
         .route("/portal/logo", get(layout::logo))
+        .route("/portal/copy.js", get(layout::copy_js))
         .route("/portal", get(endpoints))
         .route("/portal/", get(endpoints))
         .route("/portal/deliveries", get(deliveries))
