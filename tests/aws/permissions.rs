@@ -479,6 +479,15 @@ async fn each_function_works_with_exactly_the_permissions_the_template_grants() 
         &deliveries.dlq_url,
         &queue_url,
     )));
+    // The operator's Service page counts it (GetQueueAttributes, which the
+    // page would show as unknown were it denied), and reads the queue's
+    // depth; the tenants page lists acme from the index.
+    let health = api.service_health(&op).await.unwrap();
+    assert_eq!(health.dead_letters, Some(1), "the dead letter counted");
+    assert!(health.queue.is_some(), "the queue's depth");
+    let page = hookline::ports::PageRequest { cursor: None, limit: 10 };
+    let tenants = api.list_tenants(&op, "", &page).await.unwrap();
+    assert!(tenants.data.iter().any(|t| t.tenant.as_str() == "acme" && t.endpoints >= 1), "{tenants:?}");
     let dead = api.list_dead_letters(&op, None).await.unwrap();
     assert_eq!(dead.data.len(), 1);
     api.redrive_dead_letter(&op, &dead.data[0].id).await.unwrap();

@@ -335,3 +335,94 @@ async fn a_secret_is_copied_with_one_click_and_the_page_runs_only_the_portals_ow
     assert!(script.text().await.expect("text").len() < 2048, "a few lines");
     b.client.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_pages_through_the_tenants_finds_one_and_reads_the_queue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_RETRY_SCHEDULE", "1s")],
+    )
+    .await;
+    let (ok, down) = (Receiver::start().await, Receiver::start().await);
+    down.script([hookline_tests::receiver::Reply::Status(500), hookline_tests::receiver::Reply::Status(500)]);
+    for (tenant, url) in [
+        ("acme", ok.url("/a")),
+        ("acme", ok.url("/b")),
+        ("acme-eu", ok.url("/eu")),
+        ("globex", down.url("/g")),
+    ] {
+        created(&h, "/v1/subscriptions", json!({"tenant": tenant, "url": url})).await;
+    }
+    for n in 0..52 {
+        created(&h, "/v1/subscriptions", json!({"tenant": format!("t-{n:02}"), "url": ok.url("/t")})).await;
+    }
+    created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+    let failing =
+        created(&h, "/v1/events", json!({"tenant":"globex","type":"order.paid","payload":{}})).await;
+    let failing = failing["deliveries"][0]["id"].as_str().expect("id").to_owned();
+    eventually(WAIT, "globex's delivery given up on", || async {
+        let (_, d) = h.call("GET", &format!("/v1/deliveries/{failing}"), None).await;
+        (d["status"] == "failed").then_some(())
+    })
+    .await;
+
+    let link = created(&h, "/v1/portal-sessions", json!({})).await;
+    let b = Browser::start().await.expect("a browser");
+    b.client.goto(&format!("{}{}", h.base, link["url"].as_str().expect("url"))).await.expect("open");
+    shows(&b, "header", "operator", WAIT).await;
+    click(&b, "nav a[href='/portal/tenants']").await;
+    shows(&b, "h1", "Tenants", WAIT).await;
+    // Fifty a page, by name, each with its endpoints and its last day
+    // (counts are written every few seconds: reload until they are).
+    let mut listed = String::new();
+    for _ in 0..60 {
+        listed = text_of(&b, "#tenants").await;
+        if listed.contains("0 succeeded, 1 failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        b.client.refresh().await.expect("reload");
+    }
+    assert!(
+        listed.contains("0 succeeded, 1 failed (100.0 % failed)"),
+        "globex's given-up delivery: {listed}"
+    );
+    assert!(listed.starts_with("50 tenants, a page of them"), "{listed}");
+    let rows = b.client.find_all(Locator::Css("#tenants tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 50);
+    let first = text_of(&b, "#tenants tbody tr:first-child").await;
+    assert!(
+        first.starts_with("acme") && first.contains('2') && first.contains("2 succeeded, 0 failed"),
+        "{first}"
+    );
+    b.screenshot("operator-tenants").await.expect("screenshot");
+    let violations = b.accessibility_violations().await.expect("an audit");
+    assert!(violations.is_empty(), "{violations:?}");
+    click(&b, "a[rel=next]").await;
+    let rest = shows(&b, "#tenants", "t-51", WAIT).await;
+    assert_eq!(b.client.find_all(Locator::Css("#tenants tbody tr")).await.expect("rows").len(), 5, "{rest}");
+    assert!(rest.contains("t-47") && !rest.contains("t-46"), "no gap, no repeat: {rest}");
+    // Found by the start of its name; and from there, its endpoints.
+    type_into(&b, "input[name=q]", "acme").await;
+    click(&b, "form.search button").await;
+    let found = shows(&b, "#tenants", "acme-eu", WAIT).await;
+    assert_eq!(b.client.find_all(Locator::Css("#tenants tbody tr")).await.expect("rows").len(), 2, "{found}");
+    click(&b, "#tenants a[href='/portal/?tenant=acme-eu']").await;
+    shows(&b, "table", &ok.url("/eu"), WAIT).await;
+
+    // The Service page: the queue as it stands and the dead letters.
+    click(&b, "nav a[href='/portal/service']").await;
+    let queue = shows(&b, "#queue", "messages waiting", WAIT).await;
+    assert!(queue.starts_with("0 messages waiting"), "everything delivered: {queue}");
+    assert_eq!(text_of(&b, "#dead-letters").await, "No dead letters.");
+    b.screenshot("service-queue").await.expect("screenshot");
+
+    // A tenant's session has no list of tenants.
+    let own = created(&h, "/v1/tenants/acme/portal-sessions", json!({})).await;
+    b.client.goto(&format!("{}{}", h.base, own["url"].as_str().expect("url"))).await.expect("open");
+    b.client.goto(&format!("{}/portal/tenants", h.base)).await.expect("goto");
+    shows(&b, "h1", "Not allowed", WAIT).await;
+    b.client.close().await.expect("close");
+}

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
-use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued};
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
+use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueDepth, QueueError, QueueMessage, Queued};
 
 use super::error::queue_error;
 
@@ -165,6 +165,24 @@ impl SqsQueue {
             .map_err(queue_error)?;
         Ok(())
     }
+}
+
+/// Approximate message counts of a queue, one `GetQueueAttributes`: each
+/// of the attributes named, in their order (0 where SQS gave none).
+async fn approximate<const N: usize>(
+    client: &Client,
+    url: &str,
+    names: [QueueAttributeName; N],
+) -> Result<[u64; N], QueueError> {
+    let out = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .set_attribute_names(Some(names.to_vec()))
+        .send()
+        .await
+        .map_err(queue_error)?;
+    let attributes = out.attributes();
+    Ok(names.map(|n| attributes.and_then(|a| a.get(&n)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)))
 }
 
 /// The message attribute of a rejected publish request naming its error
@@ -384,6 +402,17 @@ impl SqsDeadLetters {
 
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
+    async fn count(&self) -> Result<Option<u64>, QueueError> {
+        let mut all = 0;
+        for q in self.queues() {
+            let [n] =
+                approximate(&self.client, &q.dlq_url, [QueueAttributeName::ApproximateNumberOfMessages])
+                    .await?;
+            all += n;
+        }
+        Ok(Some(all))
+    }
+
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let mut found: Vec<DeadLetter> = Vec::new();
         for q in self.queues() {
@@ -447,6 +476,22 @@ impl DeliveryQueue for SqsQueue {
             self.send_batch(&self.url, entries).await?;
         }
         Ok(())
+    }
+
+    async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
+        use QueueAttributeName as A;
+        let mut depth = QueueDepth::default();
+        for url in std::iter::once(&self.url).chain(&self.ordered_url) {
+            let names = [
+                A::ApproximateNumberOfMessages,
+                A::ApproximateNumberOfMessagesNotVisible,
+                A::ApproximateNumberOfMessagesDelayed,
+            ];
+            let [waiting, in_flight, delayed] = approximate(&self.client, url, names).await?;
+            depth.waiting += waiting;
+            depth.held += in_flight + delayed;
+        }
+        Ok(Some(depth))
     }
 
     async fn hide(&self, receipt: &str, wait: Duration) -> Result<(), QueueError> {

@@ -433,7 +433,7 @@ impl Context {
                 Decision::GiveUp(_) => crate::ports::Counted::GaveUp,
                 Decision::Retry { .. } => crate::ports::Counted::Retried,
             };
-            self.tally.count(endpoint, record.started_at, counted);
+            self.tally.count(&delivery.tenant, endpoint, record.started_at, counted);
         }
         log_attempt(record, decision);
         if let Some(next) = plan.follow_up

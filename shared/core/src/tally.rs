@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::model::SubscriptionId;
+use crate::model::{SubscriptionId, TenantId};
 use crate::ports::{CountScope, CountStore, Counted, HourCount, StoreError};
 /// Sums by scope and hour: (succeeded, failed, gave up).
 type Sums = BTreeMap<(CountScope, DateTime<Utc>), (u64, u64, u64)>;
@@ -33,12 +33,19 @@ impl Tally {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Counts one attempt made at `at` for the service and, when given,
-    /// its endpoint.
-    pub fn count(&self, subscription: Option<&SubscriptionId>, at: DateTime<Utc>, counted: Counted) {
+    /// Counts one attempt made at `at` for the service, its tenant and,
+    /// when given, its endpoint.
+    pub fn count(
+        &self,
+        tenant: &TenantId,
+        subscription: Option<&SubscriptionId>,
+        at: DateTime<Utc>,
+        counted: Counted,
+    ) {
         let hour = hour_of(at);
         let mut sums = self.lock();
-        let scopes = std::iter::once(CountScope::Service)
+        let scopes = [CountScope::Service, CountScope::Tenant(tenant.clone())]
+            .into_iter()
             .chain(subscription.map(|s| CountScope::Subscription(s.clone())));
         for scope in scopes {
             let sum = sums.entry((scope, hour)).or_default();
@@ -102,10 +109,11 @@ mod tests {
         let tally = Tally::default();
         let sub: SubscriptionId = "sub_01jdx000000000000000000000".parse().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 59, 59).unwrap();
-        tally.count(Some(&sub), at, Counted::Succeeded);
-        tally.count(Some(&sub), at, Counted::Retried);
-        tally.count(Some(&sub), at, Counted::GaveUp);
-        tally.count(None, at + TimeDelta::seconds(1), Counted::Succeeded);
+        let acme = TenantId::parse("acme").unwrap();
+        tally.count(&acme, Some(&sub), at, Counted::Succeeded);
+        tally.count(&acme, Some(&sub), at, Counted::Retried);
+        tally.count(&acme, Some(&sub), at, Counted::GaveUp);
+        tally.count(&acme, None, at + TimeDelta::seconds(1), Counted::Succeeded);
         let nine = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
         let ten = nine + TimeDelta::hours(1);
         let counts = tally.take();
@@ -114,12 +122,14 @@ mod tests {
             vec![
                 (CountScope::Service, HourCount::new(nine, (1, 2, 1))),
                 (CountScope::Service, HourCount::new(ten, (1, 0, 0))),
+                (CountScope::Tenant(acme.clone()), HourCount::new(nine, (1, 2, 1))),
+                (CountScope::Tenant(acme.clone()), HourCount::new(ten, (1, 0, 0))),
                 (CountScope::Subscription(sub), HourCount::new(nine, (1, 2, 1))),
             ]
         );
         assert!(tally.take().is_empty(), "taken once");
         tally.restore(counts.clone());
-        tally.count(None, at, Counted::Succeeded);
+        tally.count(&acme, None, at, Counted::Succeeded);
         assert_eq!(tally.take()[0].1.succeeded, 2, "restored sums add to new ones");
     }
 }

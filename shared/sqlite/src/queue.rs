@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use hookline::ports::{DeadLetter, DeadLetters, DeliveryQueue, QueueError, QueueMessage, Queued, StoreError};
+use hookline::ports::{
+    DeadLetter, DeadLetters, DeliveryQueue, QueueDepth, QueueError, QueueMessage, Queued, StoreError,
+};
 
 use crate::sql::{PARKED, classify, dequeue, enqueue_in, exec, millis};
 use crate::store::SqliteStore;
@@ -278,6 +280,14 @@ fn bury(
 
 #[async_trait]
 impl DeadLetters for SqliteQueue {
+    async fn count(&self) -> Result<Option<u64>, QueueError> {
+        self.store
+            .with(|c| c.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0)).map_err(classify))
+            .await
+            .map(Some)
+            .map_err(QueueError::unavailable)
+    }
+
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store
@@ -349,6 +359,25 @@ impl DeliveryQueue for SqliteQueue {
         // The same bound as SQS, so both modes take the same paths (long
         // delays wait in the store for the scheduler).
         Duration::from_secs(15 * 60)
+    }
+
+    async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
+        let now = millis(self.store.clock.now());
+        let (waiting, held, oldest): (u64, u64, Option<i64>) = self
+            .store
+            .with(move |c| {
+                c.query_row(
+                    "SELECT COUNT(*) FILTER (WHERE visible_at <= ?1), COUNT(*) FILTER (WHERE visible_at > ?1),
+                            MIN(visible_at) FILTER (WHERE visible_at <= ?1) FROM queue",
+                    [now],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(classify)
+            })
+            .await
+            .map_err(QueueError::unavailable)?;
+        let oldest_wait = oldest.map(|t| Duration::from_millis(u64::try_from(now - t).unwrap_or(0)));
+        Ok(Some(QueueDepth { waiting, held, oldest_wait }))
     }
 
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {

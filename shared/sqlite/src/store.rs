@@ -136,6 +136,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 .map_err(classify)?;
         }
     }
+    // Tenants with subscriptions from before the routing table, listed by
+    // it (version 0 reads as no row does).
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO routing (tenant, version) SELECT DISTINCT tenant, 0 FROM subscriptions;",
+    )
+    .map_err(classify)?;
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at) WHERE finished_at IS NOT NULL;
          CREATE INDEX IF NOT EXISTS queue_by_group ON queue (grp, seq) WHERE grp IS NOT NULL;",
@@ -298,6 +304,7 @@ fn scope_key(scope: &CountScope) -> String {
     match scope {
         CountScope::Service => "*".to_owned(),
         CountScope::Subscription(id) => id.to_string(),
+        CountScope::Tenant(t) => format!("tenant:{t}"),
     }
 }
 

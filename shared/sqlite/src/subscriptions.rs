@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use hookline::model::{Health, Subscription, SubscriptionId, TenantId};
-use hookline::ports::{Page, PageRequest, Routes, StoreError, SubscriptionStore, Written};
+use hookline::ports::{Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, Written};
 
 use crate::sql::{classify, exec};
 use crate::store::{SqliteStore, all, one, paged, stored_version, to_json};
@@ -25,6 +25,40 @@ fn reroute(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
 
 #[async_trait]
 impl SubscriptionStore for SqliteStore {
+    async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
+        let (prefix, cursor, limit) = (prefix.to_owned(), page.cursor.clone(), page.limit);
+        // `routing` has a row for every tenant that ever had a subscription
+        // written, keyed by its name: a walk of its key from the cursor.
+        let rows: Vec<(String, u64)> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT r.tenant, (SELECT COUNT(*) FROM subscriptions s WHERE s.tenant = r.tenant)
+                         FROM routing r
+                         WHERE (?1 IS NULL OR r.tenant > ?1) AND substr(r.tenant, 1, length(?2)) = ?2
+                         ORDER BY r.tenant LIMIT ?3",
+                    )
+                    .map_err(classify)?;
+                stmt.query_map(params![cursor, prefix, limit + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(classify)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(classify)
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let items = rows
+            .into_iter()
+            .take(limit)
+            .map(|(tenant, subscriptions)| {
+                TenantId::parse(&tenant)
+                    .map(|tenant| TenantCount { tenant, subscriptions })
+                    .map_err(|_| StoreError::Corrupt(format!("{tenant:?} is not a tenant")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = more.then(|| items.last().map(|t| t.tenant.to_string())).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
     async fn insert_subscription(
         &self,
         sub: &Subscription,

@@ -46,6 +46,13 @@ struct Counting {
 
 #[async_trait]
 impl SubscriptionStore for Counting {
+    async fn list_tenants(
+        &self,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<hookline::ports::TenantCount>, StoreError> {
+        self.inner.list_tenants(prefix, page).await
+    }
     async fn insert_subscription(&self, sub: &Subscription, max: usize) -> Result<bool, StoreError> {
         self.inner.insert_subscription(sub, max).await
     }

@@ -14,6 +14,8 @@ pub(super) fn count_pk(scope: &CountScope, shard: u32) -> String {
     match scope {
         CountScope::Service => format!("COUNT#*#{shard}"),
         CountScope::Subscription(id) => format!("COUNT#{id}#{shard}"),
+        // A tenant's name has no ':' (a subscription id none either).
+        CountScope::Tenant(t) => format!("COUNT#tenant:{t}#{shard}"),
     }
 }
 

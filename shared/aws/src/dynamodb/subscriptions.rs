@@ -3,13 +3,17 @@
 //! A tenant's count item (`TENANT#<tenant>`/`SUBS`) holds how many
 //! subscriptions it has (`n`) and its routing version (`rv`), both moved in
 //! the same transaction as the writes that change them: a publish reads that
-//! one small item, and the subscriptions only when `rv` moved.
+//! one small item, and the subscriptions only when `rv` moved. The same
+//! item lists the tenant for the operator: it is in `gsi1`'s `TENANTS`
+//! partition, by name.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use hookline::model::{Health, Subscription, SubscriptionId, Tenant, TenantId};
-use hookline::ports::{Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantStore, Written};
+use hookline::ports::{
+    Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, TenantStore, Written,
+};
 
 use super::items::{at_version, corrupt, count_key, key, n, record, s, subscription_item, to_json, version};
 use super::table::{failed_conditions, put};
@@ -20,13 +24,24 @@ use crate::error::store_error;
 /// used for one publish only (see [`DynamoStore::read_routes`]).
 const ROUTE_READS: usize = 3;
 
+/// The `gsi1` partition that lists tenants: each tenant's count item is in
+/// it, by name, from its first write on (keys only, so a count or version
+/// that moves writes nothing to the index).
+const TENANTS: &str = "TENANTS";
+
+/// What every write of a tenant's count item sets besides its count: its
+/// place in the tenant listing (the same each time: no index write).
+const LISTED: &str = "g1pk = :tenants, g1sk = :tenant";
+
 /// The count item's update that moves the routing version on.
 fn reroute(table: &str, tenant: &TenantId) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(count_key(tenant)))
-        .update_expression("ADD rv :one")
+        .update_expression(format!("SET {LISTED} ADD rv :one"))
         .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":tenants", s(TENANTS))
+        .expression_attribute_values(":tenant", s(tenant.to_string()))
         .build()
         .map_err(corrupt)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -135,6 +150,61 @@ impl DynamoStore {
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
+    async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
+        // One query of the listing's partition in name order (keys only),
+        // then the page's count items (eventually consistent, a hundred a
+        // request).
+        let condition = match prefix {
+            "" => "g1pk = :p",
+            _ => "g1pk = :p AND begins_with(g1sk, :prefix)",
+        };
+        let start = page.cursor.as_ref().map(|t| {
+            let mut k = key(format!("TENANT#{t}"), "SUBS");
+            k.insert("g1pk".into(), s(TENANTS));
+            k.insert("g1sk".into(), s(t.clone()));
+            k
+        });
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":p", s(TENANTS))
+            .limit(i32::try_from(page.limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start);
+        if !prefix.is_empty() {
+            q = q.expression_attribute_values(":prefix", s(prefix.to_owned()));
+        }
+        let found = q.send().await.map_err(store_error)?;
+        let names: Vec<String> = found
+            .items()
+            .iter()
+            .map(|i| super::items::get_s(i, "g1sk").map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        let more = names.len() > page.limit;
+        let names = &names[..names.len().min(page.limit)];
+        let counts: std::collections::HashMap<String, u64> = self
+            .batch_get(names.iter().map(|t| key(format!("TENANT#{t}"), "SUBS")).collect(), false)
+            .await?
+            .iter()
+            .filter_map(|i| {
+                let name = i.get("g1sk")?.as_s().ok()?.clone();
+                let n = i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                Some((name, n))
+            })
+            .collect();
+        let items = names
+            .iter()
+            .map(|t| {
+                let tenant = TenantId::parse(t).map_err(|_| corrupt(format!("{t:?} is not a tenant")))?;
+                Ok(TenantCount { tenant, subscriptions: counts.get(t).copied().unwrap_or(0) })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next_cursor = more.then(|| names.last().cloned()).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
     async fn insert_subscription(
         &self,
         sub: &Subscription,
@@ -147,8 +217,10 @@ impl SubscriptionStore for DynamoStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(count_key(&sub.tenant)))
-            .update_expression("SET n = if_not_exists(n, :zero) + :one ADD rv :one")
+            .update_expression(format!("SET n = if_not_exists(n, :zero) + :one, {LISTED} ADD rv :one"))
             .condition_expression("attribute_not_exists(n) OR n < :max")
+            .expression_attribute_values(":tenants", s(TENANTS))
+            .expression_attribute_values(":tenant", s(sub.tenant.to_string()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":max", n(max))
@@ -218,8 +290,10 @@ impl SubscriptionStore for DynamoStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(count_key(&sub.tenant)))
-            .update_expression("SET n = if_not_exists(n, :one) - :one ADD rv :one")
+            .update_expression(format!("SET n = if_not_exists(n, :one) - :one, {LISTED} ADD rv :one"))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":tenants", s(TENANTS))
+            .expression_attribute_values(":tenant", s(sub.tenant.to_string()))
             .build()
             .map_err(corrupt)?;
         let writes = vec![

@@ -11,6 +11,7 @@ pub mod delivery_settings;
 mod error;
 pub mod events;
 pub mod json;
+pub mod operator;
 pub mod page;
 pub mod portal;
 pub mod sent;

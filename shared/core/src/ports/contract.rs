@@ -31,6 +31,7 @@ macro_rules! store_contract {
             a_tenant_holds_no_more_subscriptions_than_its_limit_under_concurrent_creates,
             writes_are_conditioned_on_the_version_they_were_made_from,
             a_tenants_routing_version_moves_with_every_write_that_changes_its_routes,
+            tenants_are_listed_by_name_with_their_counts_and_found_by_prefix,
             tenant_records_are_written_over_the_version_they_were_made_from,
             an_idempotency_key_stores_an_event_once_per_tenant,
             attempts_are_recorded_in_order_once_and_never_after_the_end,
@@ -73,6 +74,36 @@ async fn routes(s: &dyn Store) -> Vec<Subscription> {
 fn sorted(mut ids: Vec<DeliveryId>) -> Vec<DeliveryId> {
     ids.sort();
     ids
+}
+
+/// The tenants that have had subscriptions are listed by name, each with
+/// how many it has now (none, once all are deleted), a page at a time, and
+/// found by the start of their name.
+pub async fn tenants_are_listed_by_name_with_their_counts_and_found_by_prefix(s: &dyn Store) {
+    let mut n = 0;
+    let mut add = async |t: &str| {
+        n += 1;
+        let sub = Subscription { tenant: TenantId::parse(t).unwrap(), ..subscription(n) };
+        assert!(s.insert_subscription(&sub, 50).await.unwrap());
+        sub
+    };
+    for t in ["beta", "acme", "acme-eu", "acme"] {
+        add(t).await;
+    }
+    let gone = add("zeta").await;
+    assert!(s.delete_subscription(&gone.id).await.unwrap());
+    let listed = |p: &crate::ports::Page<crate::ports::TenantCount>| {
+        p.items.iter().map(|t| (t.tenant.to_string(), t.subscriptions)).collect::<Vec<_>>()
+    };
+    let first = s.list_tenants("", &page(None, 2)).await.unwrap();
+    assert_eq!(listed(&first), [("acme".into(), 2), ("acme-eu".into(), 1)]);
+    let second = s.list_tenants("", &page(first.next_cursor.clone(), 2)).await.unwrap();
+    assert_eq!(listed(&second), [("beta".into(), 1), ("zeta".into(), 0)]);
+    assert_eq!(second.next_cursor, None, "the last page");
+    let found = s.list_tenants("acme", &page(None, 10)).await.unwrap();
+    assert_eq!(listed(&found), [("acme".into(), 2), ("acme-eu".into(), 1)]);
+    assert_eq!(found.next_cursor, None);
+    assert!(s.list_tenants("nobody", &page(None, 10)).await.unwrap().items.is_empty());
 }
 
 /// Subscriptions round-trip, ids are unique, a tenant's list pages newest
@@ -597,7 +628,7 @@ pub async fn event_types_are_declared_replaced_listed_by_name_and_removed(s: &dy
 pub async fn hourly_counts_add_up_per_scope_and_hour(s: &dyn Store) {
     use crate::ports::{CountScope, HourCount};
     let sub = CountScope::Subscription(subscription(1).id);
-    let other = CountScope::Subscription(subscription(2).id);
+    let other = CountScope::Tenant(tenant());
     let h = |n: i64| crate::tally::hour_of(t0()) + Span::hours(n);
     let c = |hour, succeeded, failed, gave_up| HourCount::new(hour, (succeeded, failed, gave_up));
     s.add_counts(&[(CountScope::Service, c(h(0), 3, 1, 1)), (sub.clone(), c(h(0), 2, 1, 0))]).await.unwrap();

@@ -13,6 +13,8 @@ use crate::model::SubscriptionId;
 pub enum CountScope {
     /// Every attempt of the service (the operator's view).
     Service,
+    /// One tenant's (the operator's list of tenants).
+    Tenant(crate::model::TenantId),
     /// One endpoint's (its health chart).
     Subscription(SubscriptionId),
 }

@@ -123,6 +123,30 @@ impl MemoryStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryStore {
+    async fn list_tenants(
+        &self,
+        prefix: &str,
+        req: &PageRequest,
+    ) -> Result<Page<crate::ports::TenantCount>, StoreError> {
+        self.check()?;
+        let s = lock(&self.state);
+        let mut items: Vec<_> = s
+            .routing
+            .keys()
+            .filter(|t| t.as_str().starts_with(prefix))
+            .filter(|t| req.cursor.as_deref().is_none_or(|c| t.as_str() > c))
+            .map(|t| crate::ports::TenantCount {
+                tenant: t.clone(),
+                subscriptions: s.subscriptions.values().filter(|x| x.tenant == *t).count() as u64,
+            })
+            .take(req.limit + 1)
+            .collect();
+        let more = items.len() > req.limit;
+        items.truncate(req.limit);
+        let next_cursor = more.then(|| items.last().map(|t| t.tenant.to_string())).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
     async fn insert_subscription(
         &self,
         sub: &Subscription,

@@ -109,6 +109,19 @@ pub struct Queued {
     pub delay: Duration,
 }
 
+/// What a queue holds now, for the operator's Service page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Messages ready to be received now.
+    pub waiting: u64,
+    /// Messages received and not yet acknowledged, or held back (a delay,
+    /// a retry kept hidden).
+    pub held: u64,
+    /// How long the oldest ready message has waited, where the queue can
+    /// tell (SQS tells it only to CloudWatch, as `ApproximateAgeOfOldestMessage`).
+    pub oldest_wait: Option<Duration>,
+}
+
 /// The delivery queue (the sending side; each mode consumes it its own way).
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
@@ -116,6 +129,11 @@ pub trait DeliveryQueue: Send + Sync {
     fn max_delay(&self) -> Duration;
     /// Sends messages, in batches as the queue allows.
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError>;
+
+    /// What the queue holds now, where it can tell (none: it cannot).
+    async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
+        Ok(None)
+    }
 
     /// Keeps a message received from the ordered queue hidden for `wait`,
     /// by its receipt (SQS's `ChangeMessageVisibility`), so it holds its
@@ -155,6 +173,11 @@ pub trait DeadLetters: Send + Sync {
     /// Puts the dead letter `id` back on the queue, to be handled now as if
     /// new; whether there was one.
     async fn redrive(&self, id: &str) -> Result<bool, QueueError>;
+    /// How many there are, where the queue can count them without
+    /// receiving them (none: it cannot).
+    async fn count(&self) -> Result<Option<u64>, QueueError> {
+        Ok(None)
+    }
 }
 
 /// No dead letters to show (a context without access to them).

@@ -17,9 +17,23 @@ pub enum Written {
     Missing,
 }
 
+/// A tenant that has (or had) subscriptions, and how many it has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantCount {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Its subscriptions.
+    pub subscriptions: u64,
+}
+
 /// Subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
+    /// A page of the tenants that have had subscriptions, by name from
+    /// after `page.cursor` (a tenant's name), those whose name starts with
+    /// `prefix`: read in name order from what each store keeps per tenant,
+    /// never a scan of every subscription.
+    async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError>;
     /// Stores a new subscription (version 1) unless its tenant already has
     /// `max_per_tenant`; `false` when it has, whatever else is being created
     /// at the same time.
@@ -125,6 +139,10 @@ impl ReadOnce {
 
 #[async_trait]
 impl SubscriptionStore for ReadOnce {
+    async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
+        self.inner.list_tenants(prefix, page).await
+    }
+
     async fn insert_subscription(&self, sub: &Subscription, max: usize) -> Result<bool, StoreError> {
         self.inner.insert_subscription(sub, max).await
     }
@@ -189,6 +207,13 @@ mod tests {
 
     #[async_trait]
     impl SubscriptionStore for Counting {
+        async fn list_tenants(
+            &self,
+            prefix: &str,
+            page: &PageRequest,
+        ) -> Result<Page<TenantCount>, StoreError> {
+            self.store.list_tenants(prefix, page).await
+        }
         async fn insert_subscription(&self, sub: &Subscription, max: usize) -> Result<bool, StoreError> {
             self.store.insert_subscription(sub, max).await
         }

@@ -137,6 +137,7 @@ pub(super) fn refreshing_page(title: &str, who: Option<&Who>, body: Markup, seco
                             a href="/portal/deliveries" { "Delivery log" } " "
                             a href="/portal/event-types" { "Event types" }
                             @if matches!(who, Some(Who::Operator)) {
+                                " " a href="/portal/tenants" { "Tenants" }
                                 " " a href="/portal/service" { "Service" }
                                 " " a href="/portal/dead-letters" { "Dead letters" }
                             }

@@ -31,7 +31,7 @@ use endpoints::{
 use crate::ApiState;
 
 pub(crate) use layout::{branded, frame_policy};
-use operator::{dead_letters, event_types, service};
+use operator::{dead_letters, event_types, service, tenants};
 use session::{MAX_FORM, login};
 use test_events::test_endpoint;
 
@@ -60,6 +60,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}/reveal-secret", post(reveal_secret))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/service", get(service))
+        .route("/portal/tenants", get(tenants))
         .route("/portal/event-types", get(event_types))
         .route("/portal/endpoints/{id}/rotate-secret", post(rotate_secret))
         // No form is near this; a larger body is refused before it is read.

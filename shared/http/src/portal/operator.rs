@@ -1,6 +1,6 @@
 //! The operator's pages: choosing a tenant, the service's health, dead letters, the event catalog.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -31,6 +31,7 @@ pub(super) fn tenant_form(to: &str, chosen: Option<&TenantId>) -> Markup {
         form method="get" action=(to) {
             label { "Tenant" input name="tenant" type="text" value=[chosen.map(|t| t.as_str())] required; }
             button type="submit" { "Show" }
+            " " a href="/portal/tenants" { "or choose one from the list" }
         }
     }
 }
@@ -65,16 +66,119 @@ pub(super) async fn event_types(State(s): State<ApiState>, headers: HeaderMap) -
     secured(StatusCode::OK, page("Event types", Some(&who(&caller)), body))
 }
 
-/// The whole service's attempts over time (operator only).
+/// Tenants a page of the operator's list shows.
+const TENANTS_A_PAGE: usize = 50;
+
+/// The tenants (operator only): by name, a page at a time, found by the
+/// start of their name, each with its endpoints and its last day.
+pub(super) async fn tenants(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(caller) = caller(&s, &headers) else { return signed_out() };
+    let params = match query(q.as_deref(), &["q", "cursor"]) {
+        Ok(p) => p,
+        Err(e) => return failed(&e),
+    };
+    let prefix = param(&params, "q").unwrap_or_default().trim().to_owned();
+    let cursor = match param(&params, "cursor").filter(|c| !c.is_empty()) {
+        Some(c) => match TenantId::parse(c) {
+            Ok(t) => Some(t.to_string()),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "Tenants", "That is not a page of this list."),
+        },
+        None => None,
+    };
+    let page_request = hookline::ports::PageRequest { cursor: cursor.clone(), limit: TENANTS_A_PAGE };
+    let list = match s.ctx.list_tenants(&caller, &prefix, &page_request).await {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let next = list.next_cursor.as_ref().map(|c| {
+        let mut to = url::form_urlencoded::Serializer::new(String::new());
+        if !prefix.is_empty() {
+            to.append_pair("q", &prefix);
+        }
+        to.append_pair("cursor", c);
+        to.finish()
+    });
+    let body = html! {
+        form.search method="get" action="/portal/tenants" role="search" {
+            label { "Tenant name starts with" input type="search" name="q" value=(prefix) maxlength="64"; }
+            button type="submit" { "Find" }
+            @if !prefix.is_empty() { " " a href="/portal/tenants" { "Show all" } }
+        }
+        @if list.data.is_empty() {
+            p { @if prefix.is_empty() { "No tenant has an endpoint yet." } @else { "No tenant's name starts with " q { (prefix) } "." } }
+        } @else {
+            table.cards #tenants {
+                caption.count { (list.data.len()) @if list.data.len() == 1 { " tenant" } @else { " tenants" }
+                    @if cursor.is_some() || next.is_some() { ", a page of them" } }
+                thead { tr { th { "Tenant" } th { "Endpoints" } th { "Deliveries, last 24 hours" } th { span.visually-hidden { "Pages" } } } }
+                tbody {
+                    @for t in &list.data {
+                        tr {
+                            td data-label="Tenant" { a href={ "/portal/?tenant=" (t.tenant.as_str()) } { (t.tenant.as_str()) } }
+                            td data-label="Endpoints" { (t.endpoints) }
+                            td data-label="Deliveries, last 24 hours" {
+                                @match t.last_day {
+                                    None => "not counted",
+                                    Some((0, 0)) => "none",
+                                    Some((ok, ko)) => {
+                                        (ok) " succeeded, " (ko) " failed"
+                                        @if ko > 0 { " " span.failed { "(" (format!("{:.1}", 100.0 * ko as f64 / (ok + ko) as f64)) " % failed)" } }
+                                    }
+                                }
+                            }
+                            td { a href={ "/portal/deliveries?tenant=" (t.tenant.as_str()) } { "Delivery log" } }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &next { p.pages { a rel="next" href={ "/portal/tenants?" (next) } { "Next " (TENANTS_A_PAGE) " tenants" } } }
+        }
+    };
+    secured(StatusCode::OK, page("Tenants", Some(&who(&caller)), body))
+}
+
+/// The whole service (operator only): its deliveries and attempts over
+/// time, the queue, the dead letters.
 pub(super) async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     let Some(caller) = caller(&s, &headers) else { return signed_out() };
-    let stats = match s.ctx.stats(&caller, None, hookline::api::stats::MAX_STATS_DAYS).await {
-        Ok(stats) => stats,
-        Err(e) => return failed(&e),
+    let (stats, health) = match futures_util::future::join(
+        s.ctx.stats(&caller, None, hookline::api::stats::MAX_STATS_DAYS),
+        s.ctx.service_health(&caller),
+    )
+    .await
+    {
+        (Ok(stats), Ok(health)) => (stats, health),
+        (Err(e), _) | (_, Err(e)) => return failed(&e),
     };
     let last_hour = stats.hours.last().map_or(0, |h| h.succeeded + h.failed);
     let body = html! {
-        p { "Every delivery and attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts." }
+        h2 { "Queue" }
+        @match health.queue {
+            Some(q) => {
+                p #queue {
+                    (q.waiting) " messages waiting to be delivered, " (q.held) " in flight or held back (delayed, retried)"
+                    @match q.oldest_wait {
+                        Some(w) => { "; the oldest ready one has waited " (waited(w)) "." }
+                        None => { ". How long the oldest has waited is the dashboard's " code { "ApproximateAgeOfOldestMessage" } " (SQS tells it only to CloudWatch)." }
+                    }
+                }
+            }
+            None => p #queue { "This queue cannot say how many messages it holds." }
+        }
+        p #dead-letters {
+            @match health.dead_letters {
+                Some(0) => { "No dead letters." }
+                Some(n) => { a href="/portal/dead-letters" { (n) @if n == 1 { " dead letter" } @else { " dead letters" } } ": messages the queue gave up on, to fix and redrive." }
+                None => { a href="/portal/dead-letters" { "The dead letters" } }
+            }
+        }
+        h2 { "Deliveries and attempts" }
+        p { "Every delivery and attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts. "
+            a href="/portal/tenants" { "Each tenant's last day" } "." }
         (charts(&stats))
         p { small { "Counts are written every few seconds (embedded) or at the end of each delivery batch (AWS)." } }
     };
@@ -115,6 +219,15 @@ pub(super) async fn dead_letters(State(s): State<ApiState>, headers: HeaderMap) 
         }
     };
     secured(StatusCode::OK, page("Dead letters", Some(&who(&caller)), body))
+}
+
+/// A wait as a person reads it: seconds, minutes or hours.
+fn waited(w: std::time::Duration) -> String {
+    match w.as_secs() {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
 }
 
 /// An API error as a page: another tenant's data is simply not found.
