@@ -345,13 +345,15 @@ async fn the_operator_pages_through_the_tenants_finds_one_and_reads_the_queue() 
         &[("HOOKLINE_RETRY_SCHEDULE", "1s")],
     )
     .await;
-    let (ok, down) = (Receiver::start().await, Receiver::start().await);
+    let (ok, down, gone) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
     down.script([hookline_tests::receiver::Reply::Status(500), hookline_tests::receiver::Reply::Status(500)]);
+    gone.script([hookline_tests::receiver::Reply::Status(410)]);
     for (tenant, url) in [
         ("acme", ok.url("/a")),
         ("acme", ok.url("/b")),
         ("acme-eu", ok.url("/eu")),
         ("globex", down.url("/g")),
+        ("gone-co", gone.url("/gone")),
     ] {
         created(&h, "/v1/subscriptions", json!({"tenant": tenant, "url": url})).await;
     }
@@ -359,6 +361,7 @@ async fn the_operator_pages_through_the_tenants_finds_one_and_reads_the_queue() 
         created(&h, "/v1/subscriptions", json!({"tenant": format!("t-{n:02}"), "url": ok.url("/t")})).await;
     }
     created(&h, "/v1/events", json!({"tenant":"acme","type":"order.paid","payload":{}})).await;
+    created(&h, "/v1/events", json!({"tenant":"gone-co","type":"order.paid","payload":{}})).await;
     let failing =
         created(&h, "/v1/events", json!({"tenant":"globex","type":"order.paid","payload":{}})).await;
     let failing = failing["deliveries"][0]["id"].as_str().expect("id").to_owned();
@@ -402,8 +405,8 @@ async fn the_operator_pages_through_the_tenants_finds_one_and_reads_the_queue() 
     assert!(violations.is_empty(), "{violations:?}");
     click(&b, "a[rel=next]").await;
     let rest = shows(&b, "#tenants", "t-51", WAIT).await;
-    assert_eq!(b.client.find_all(Locator::Css("#tenants tbody tr")).await.expect("rows").len(), 5, "{rest}");
-    assert!(rest.contains("t-47") && !rest.contains("t-46"), "no gap, no repeat: {rest}");
+    assert_eq!(b.client.find_all(Locator::Css("#tenants tbody tr")).await.expect("rows").len(), 6, "{rest}");
+    assert!(rest.contains("t-46") && !rest.contains("t-45"), "no gap, no repeat: {rest}");
     // Found by the start of its name; and from there, its endpoints.
     type_into(&b, "input[name=q]", "acme").await;
     click(&b, "form.search button").await;
@@ -417,6 +420,18 @@ async fn the_operator_pages_through_the_tenants_finds_one_and_reads_the_queue() 
     let queue = shows(&b, "#queue", "messages waiting", WAIT).await;
     assert!(queue.starts_with("0 messages waiting"), "everything delivered: {queue}");
     assert_eq!(text_of(&b, "#dead-letters").await, "No dead letters.");
+    // Every tenant's endpoints failing now, and those disabled, each
+    // linked to its page, where it is acted on.
+    let failing = text_of(&b, "table#failing").await;
+    assert!(failing.contains(&down.url("/g")) && failing.contains("globex"), "{failing}");
+    assert!(!failing.contains(&ok.url("/a")), "a healthy endpoint is not listed: {failing}");
+    let disabled = shows(&b, "table#disabled", "410", WAIT).await;
+    assert!(disabled.contains(&gone.url("/gone")) && disabled.contains("gone-co"), "{disabled}");
+    click(&b, "table#disabled a[href^='/portal/endpoints/']").await;
+    shows(&b, "main", "410 Gone", WAIT).await;
+    assert_eq!(text_of(&b, "h1").await, gone.url("/gone"));
+    click(&b, "nav a[href='/portal/service']").await;
+    shows(&b, "#queue", "messages waiting", WAIT).await;
     b.screenshot("service-queue").await.expect("screenshot");
 
     // A tenant's session has no list of tenants.

@@ -281,11 +281,7 @@ fn bury(
 #[async_trait]
 impl DeadLetters for SqliteQueue {
     async fn count(&self) -> Result<Option<u64>, QueueError> {
-        self.store
-            .with(|c| c.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0)).map_err(classify))
-            .await
-            .map(Some)
-            .map_err(QueueError::unavailable)
+        Ok(Some(self.stats().await.map_err(QueueError::unavailable)?.dead_letters))
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
@@ -362,22 +358,9 @@ impl DeliveryQueue for SqliteQueue {
     }
 
     async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
-        let now = millis(self.store.clock.now());
-        let (waiting, held, oldest): (u64, u64, Option<i64>) = self
-            .store
-            .with(move |c| {
-                c.query_row(
-                    "SELECT COUNT(*) FILTER (WHERE visible_at <= ?1), COUNT(*) FILTER (WHERE visible_at > ?1),
-                            MIN(visible_at) FILTER (WHERE visible_at <= ?1) FROM queue",
-                    [now],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .map_err(classify)
-            })
-            .await
-            .map_err(QueueError::unavailable)?;
-        let oldest_wait = oldest.map(|t| Duration::from_millis(u64::try_from(now - t).unwrap_or(0)));
-        Ok(Some(QueueDepth { waiting, held, oldest_wait }))
+        let s = self.stats().await.map_err(QueueError::unavailable)?;
+        let held = s.in_flight + s.delayed + s.behind_in_order;
+        Ok(Some(QueueDepth { waiting: s.ready, held, oldest_wait: Some(s.oldest_ready_age) }))
     }
 
     async fn enqueue(&self, messages: &[Queued]) -> Result<(), QueueError> {

@@ -7,6 +7,11 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS subscriptions_by_tenant ON subscriptions (tenant, id);
+-- The operator's watch lists: the failing, and the disabled for failing.
+CREATE INDEX IF NOT EXISTS subscriptions_failing ON subscriptions (json_extract(record, '$.failing_since'))
+    WHERE json_extract(record, '$.failing_since') IS NOT NULL AND json_extract(record, '$.active');
+CREATE INDEX IF NOT EXISTS subscriptions_disabled ON subscriptions (json_extract(record, '$.failing_since'))
+    WHERE json_extract(record, '$.disabled_reason') IS NOT NULL AND NOT json_extract(record, '$.active');
 
 -- Each tenant's routing version: moved by every write that changes where or
 -- how its events go, so a publish reads this row, not every subscription.

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use hookline::model::{Health, Subscription, SubscriptionId, TenantId};
-use hookline::ports::{Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, Written};
+use hookline::ports::{
+    Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, Watched, Written,
+};
 
 use crate::sql::{classify, exec};
 use crate::store::{SqliteStore, all, one, paged, stored_version, to_json};
@@ -25,6 +27,31 @@ fn reroute(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
 
 #[async_trait]
 impl SubscriptionStore for SqliteStore {
+    async fn watched(&self, limit: usize) -> Result<Watched, StoreError> {
+        // Partial indexes on the records' own fields (schema.sql) hold the
+        // failing and the disabled apart: no scan of every subscription.
+        let recs: Vec<Subscription> = self
+            .with(move |c| {
+                let failing = all(
+                    c,
+                    "SELECT record FROM subscriptions
+                     WHERE json_extract(record, '$.failing_since') IS NOT NULL AND json_extract(record, '$.active')
+                     ORDER BY json_extract(record, '$.failing_since') LIMIT ?1",
+                    [limit],
+                )?;
+                let disabled = all(
+                    c,
+                    "SELECT record FROM subscriptions
+                     WHERE json_extract(record, '$.disabled_reason') IS NOT NULL AND NOT json_extract(record, '$.active')
+                     ORDER BY json_extract(record, '$.failing_since') DESC LIMIT ?1",
+                    [limit],
+                )?;
+                Ok([failing, disabled].concat())
+            })
+            .await?;
+        Ok(Watched::of(recs.iter(), limit))
+    }
+
     async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
         let (prefix, cursor, limit) = (prefix.to_owned(), page.cursor.clone(), page.limit);
         // `routing` has a row for every tenant that ever had a subscription

@@ -434,3 +434,21 @@ async fn the_workers_acknowledge_every_handled_message_before_they_return() {
     assert_eq!(page.items.len(), 40);
     assert!(page.items.iter().all(|d| d.status == DeliveryStatus::Succeeded && d.attempts == 1));
 }
+
+#[tokio::test]
+async fn the_service_page_reads_the_queue_as_its_metrics_do() {
+    use hookline::ports::{DeadLetters, DeliveryQueue, QueueDepth};
+    let db = Db::new();
+    let q = SqliteQueue::new(db.open());
+    q.enqueue(&[
+        Queued { message: msg(1), delay: Duration::ZERO },
+        Queued { message: msg(2), delay: Duration::from_secs(30) },
+    ])
+    .await
+    .unwrap();
+    db.clock.advance(Duration::from_secs(2));
+    let depth = DeliveryQueue::depth(&q).await.unwrap();
+    let waited = Some(Duration::from_secs(2));
+    assert_eq!(depth, Some(QueueDepth { waiting: 1, held: 1, oldest_wait: waited }));
+    assert_eq!(DeadLetters::count(&q).await.unwrap(), Some(0));
+}

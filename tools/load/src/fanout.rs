@@ -46,6 +46,9 @@ struct Counting {
 
 #[async_trait]
 impl SubscriptionStore for Counting {
+    async fn watched(&self, limit: usize) -> Result<hookline::ports::Watched, StoreError> {
+        self.inner.watched(limit).await
+    }
     async fn list_tenants(
         &self,
         prefix: &str,

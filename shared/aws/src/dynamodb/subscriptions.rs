@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use hookline::model::{Health, Subscription, SubscriptionId, Tenant, TenantId};
 use hookline::ports::{
-    Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, TenantStore, Written,
+    Page, PageRequest, Routes, StoreError, SubscriptionStore, TenantCount, TenantStore, Watched, Written,
 };
 
 use super::items::{at_version, corrupt, count_key, key, n, record, s, subscription_item, to_json, version};
@@ -32,6 +32,62 @@ const TENANTS: &str = "TENANTS";
 /// What every write of a tenant's count item sets besides its count: its
 /// place in the tenant listing (the same each time: no index write).
 const LISTED: &str = "g1pk = :tenants, g1sk = :tenant";
+
+/// The watch lists' partitions: one item per subscription failing now, one
+/// per subscription disabled for its failures (sort key its id, `at` the
+/// start of its run of failures), written in the transaction of the
+/// subscription write that puts it on or takes it off — a health update
+/// only when it does, so a failure that changes neither costs nothing
+/// more.
+const WATCH_FAILING: &str = "WATCH#failing";
+const WATCH_DISABLED: &str = "WATCH#disabled";
+
+/// Which watch list `sub` belongs on, and since when.
+fn watch_of(sub: &Subscription) -> Option<(&'static str, Option<i64>)> {
+    let at = sub.failing_since.map(|t| t.timestamp_millis());
+    if Watched::is_failing(sub) {
+        Some((WATCH_FAILING, at))
+    } else if Watched::is_disabled(sub) {
+        Some((WATCH_DISABLED, at))
+    } else {
+        None
+    }
+}
+
+/// The writes that keep the watch lists right for `before` becoming
+/// `next` (none: deleted); `before` none: not known, so both lists are
+/// written (a put or a delete, either harmless done twice).
+fn watch_writes(
+    table: &str,
+    before: Option<&Subscription>,
+    next: Option<&Subscription>,
+    id: &SubscriptionId,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let (was, now) = (before.map(watch_of), next.and_then(watch_of));
+    if was == Some(now) {
+        return Ok(Vec::new());
+    }
+    let mut writes = Vec::new();
+    for list in [WATCH_FAILING, WATCH_DISABLED] {
+        let on_now = now.filter(|(l, _)| *l == list);
+        let was_on = was.is_none_or(|w| w.is_some_and(|(l, _)| l == list));
+        if let Some((_, at)) = on_now {
+            let mut item = key(list.to_owned(), id.as_str());
+            if let Some(at) = at {
+                item.insert("at".into(), n(at));
+            }
+            writes.push(put(table, item, None)?);
+        } else if was_on {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(list.to_owned(), id.as_str())))
+                .build()
+                .map_err(corrupt)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+    }
+    Ok(writes)
+}
 
 /// The count item's update that moves the routing version on.
 fn reroute(table: &str, tenant: &TenantId) -> Result<TransactWriteItem, StoreError> {
@@ -125,8 +181,9 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
         routes: bool,
+        watch: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
-        if !routes {
+        if !routes && watch.is_empty() {
             return self.put_if(subscription_item(sub)?, condition, &values).await;
         }
         let mut p = Put::builder()
@@ -136,10 +193,11 @@ impl DynamoStore {
         for (k, v) in values {
             p = p.expression_attribute_values(k, v);
         }
-        let writes = vec![
-            TransactWriteItem::builder().put(p.build().map_err(corrupt)?).build(),
-            reroute(&self.table, &sub.tenant)?,
-        ];
+        let mut writes = vec![TransactWriteItem::builder().put(p.build().map_err(corrupt)?).build()];
+        if routes {
+            writes.push(reroute(&self.table, &sub.tenant)?);
+        }
+        writes.extend(watch);
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
@@ -150,6 +208,31 @@ impl DynamoStore {
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
+    async fn watched(&self, limit: usize) -> Result<Watched, StoreError> {
+        // Each list's partition (ids and since when), the first `limit` of
+        // each by that time, then those subscriptions as they are now.
+        let mut ids = Vec::new();
+        for (list, newest_first) in [(WATCH_FAILING, false), (WATCH_DISABLED, true)] {
+            let mut on: Vec<(i64, String)> = self
+                .query_all(None, ("pk", "sk"), list.to_owned(), None, false)
+                .await?
+                .iter()
+                .map(|i| {
+                    let at =
+                        i.get("at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    super::items::get_s(i, "sk").map(|id| (at, id.to_owned()))
+                })
+                .collect::<Result<_, _>>()?;
+            on.sort();
+            if newest_first {
+                on.reverse();
+            }
+            ids.extend(on.into_iter().take(limit).map(|(_, id)| id));
+        }
+        let subs = self.subscriptions_by_id(&ids).await?;
+        Ok(Watched::of(subs.iter(), limit))
+    }
+
     async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
         // One query of the listing's partition in name order (keys only),
         // then the page's count items (eventually consistent, a hundred a
@@ -253,7 +336,8 @@ impl SubscriptionStore for DynamoStore {
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
         let (condition, values) = at_version(next.version.saturating_sub(1));
         let condition = format!("attribute_exists(pk) AND ({condition})");
-        if self.put_subscription(next, &condition, values, true).await? {
+        let watch = watch_writes(&self.table, None, Some(next), &next.id)?;
+        if self.put_subscription(next, &condition, values, true, watch).await? {
             return Ok(Written::Done);
         }
         // Which it was costs a read, on this rare path only.
@@ -269,10 +353,12 @@ impl SubscriptionStore for DynamoStore {
         for _ in 0..5 {
             let Some(mut sub) = self.get_subscription(id).await? else { return Ok(()) };
             let (condition, values) = at_version(sub.version);
+            let before = sub.clone();
             sub.set_health(health);
             // Only a disable changes where the tenant's events go.
             let routes = health.disabled_reason.is_some();
-            if self.put_subscription(&sub, condition, values, routes).await? {
+            let watch = watch_writes(&self.table, Some(&before), Some(&sub), id)?;
+            if self.put_subscription(&sub, condition, values, routes, watch).await? {
                 return Ok(());
             }
         }
@@ -296,10 +382,11 @@ impl SubscriptionStore for DynamoStore {
             .expression_attribute_values(":tenant", s(sub.tenant.to_string()))
             .build()
             .map_err(corrupt)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
+        writes.extend(watch_writes(&self.table, Some(&sub), None, id)?);
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),

@@ -5,6 +5,7 @@ use chrono::TimeDelta;
 
 use super::ApiError;
 use super::page::ListResponse;
+use super::subscriptions::SubscriptionView;
 use crate::auth::Caller;
 use crate::context::Context;
 use crate::ports::{CountScope, PageRequest, QueueDepth};
@@ -26,13 +27,20 @@ pub struct TenantSummary {
     pub last_day: Option<(u64, u64)>,
 }
 
-/// The queue's state, as the Service page shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How many of each watch list the Service page shows.
+pub const WATCHED_SHOWN: usize = 20;
+
+/// What the Service page shows besides the charts.
+#[derive(Debug, Clone, Default)]
 pub struct ServiceHealth {
     /// The delivery queue, where it can tell.
     pub queue: Option<QueueDepth>,
     /// How many dead letters there are, where the queue can count them.
     pub dead_letters: Option<u64>,
+    /// The endpoints failing now, the longest failing first.
+    pub failing: Vec<SubscriptionView>,
+    /// The endpoints disabled for their failures, the latest first.
+    pub disabled: Vec<SubscriptionView>,
 }
 
 impl Context {
@@ -70,11 +78,18 @@ impl Context {
     }
 
     /// The delivery queue's depth and the dead letters' count, where the
-    /// queue can tell (operator only). A queue that cannot answer now is
-    /// shown as unknown rather than failing the page.
+    /// queue can tell, and the endpoints failing or disabled of every
+    /// tenant (operator only). A queue that cannot answer now is shown as
+    /// unknown rather than failing the page.
     pub async fn service_health(&self, caller: &Caller) -> Result<ServiceHealth, ApiError> {
         caller.operator()?;
-        let (queue, dead) = futures_util::future::join(self.queue.depth(), self.dead_letters.count()).await;
+        let (queue, dead, watched) = futures_util::future::join3(
+            self.queue.depth(),
+            self.dead_letters.count(),
+            self.subscriptions.watched(WATCHED_SHOWN),
+        )
+        .await;
+        let watched = watched?;
         let queue = queue.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "the delivery queue's depth could not be read");
             None
@@ -83,6 +98,11 @@ impl Context {
             tracing::warn!(error = %e, "the dead letters could not be counted");
             None
         });
-        Ok(ServiceHealth { queue, dead_letters })
+        Ok(ServiceHealth {
+            queue,
+            dead_letters,
+            failing: watched.failing.iter().map(SubscriptionView::from).collect(),
+            disabled: watched.disabled.iter().map(SubscriptionView::from).collect(),
+        })
     }
 }

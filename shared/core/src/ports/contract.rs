@@ -32,6 +32,7 @@ macro_rules! store_contract {
             writes_are_conditioned_on_the_version_they_were_made_from,
             a_tenants_routing_version_moves_with_every_write_that_changes_its_routes,
             tenants_are_listed_by_name_with_their_counts_and_found_by_prefix,
+            the_failing_and_the_disabled_are_watched_in_their_order_until_they_leave,
             tenant_records_are_written_over_the_version_they_were_made_from,
             an_idempotency_key_stores_an_event_once_per_tenant,
             attempts_are_recorded_in_order_once_and_never_after_the_end,
@@ -104,6 +105,43 @@ pub async fn tenants_are_listed_by_name_with_their_counts_and_found_by_prefix(s:
     assert_eq!(listed(&found), [("acme".into(), 2), ("acme-eu".into(), 1)]);
     assert_eq!(found.next_cursor, None);
     assert!(s.list_tenants("nobody", &page(None, 10)).await.unwrap().items.is_empty());
+}
+
+/// The subscriptions failing now (longest first) and those disabled for
+/// their failures (latest run first) are listed across tenants, and leave
+/// the lists when they recover, are enabled again or are deleted.
+pub async fn the_failing_and_the_disabled_are_watched_in_their_order_until_they_leave(s: &dyn Store) {
+    let subs: Vec<Subscription> = (1..=4)
+        .map(|n| Subscription { tenant: TenantId::parse(&format!("t{n}")).unwrap(), ..subscription(n) })
+        .collect();
+    for sub in &subs {
+        assert!(s.insert_subscription(sub, 50).await.unwrap());
+    }
+    let (a, b, c, d) = (&subs[0], &subs[1], &subs[2], &subs[3]);
+    let ids = |list: &[Subscription]| list.iter().map(|x| x.id.clone()).collect::<Vec<_>>();
+    let fail_since = |hours: i64| Health { failing_since: Some(t0() + Span::hours(hours)), ..a.health() };
+    s.update_health(&b.id, &fail_since(1)).await.unwrap();
+    s.update_health(&c.id, &fail_since(0)).await.unwrap();
+    s.update_health(&d.id, &fail_since(2)).await.unwrap();
+    s.update_health(&d.id, &Health { disabled_reason: Some("failing"), ..fail_since(2) }).await.unwrap();
+    let w = s.watched(10).await.unwrap();
+    assert_eq!((ids(&w.failing), ids(&w.disabled)), (vec![c.id.clone(), b.id.clone()], vec![d.id.clone()]));
+    assert_eq!(ids(&s.watched(1).await.unwrap().failing), vec![c.id.clone()], "the longest failing");
+    // b recovers; d is enabled again by a change; c changed stays failing.
+    s.update_health(&b.id, &Health { failing_since: None, ..a.health() }).await.unwrap();
+    let mut enabled = s.get_subscription(&d.id).await.unwrap().unwrap();
+    (enabled.active, enabled.disabled_reason, enabled.failing_since) = (true, None, None);
+    enabled.version += 1;
+    assert_eq!(s.update_subscription(&enabled).await.unwrap(), Written::Done);
+    let mut changed = s.get_subscription(&c.id).await.unwrap().unwrap();
+    changed.description = Some("still failing".into());
+    changed.version += 1;
+    assert_eq!(s.update_subscription(&changed).await.unwrap(), Written::Done);
+    let w = s.watched(10).await.unwrap();
+    assert_eq!((ids(&w.failing), ids(&w.disabled)), (vec![c.id.clone()], vec![]));
+    assert_eq!(w.failing[0].description.as_deref(), Some("still failing"), "as it is now");
+    assert!(s.delete_subscription(&c.id).await.unwrap());
+    assert_eq!(s.watched(10).await.unwrap(), crate::ports::Watched::default(), "deleted, gone");
 }
 
 /// Subscriptions round-trip, ids are unique, a tenant's list pages newest

@@ -123,6 +123,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryStore {
+    async fn watched(&self, limit: usize) -> Result<crate::ports::Watched, StoreError> {
+        self.check()?;
+        Ok(crate::ports::Watched::of(lock(&self.state).subscriptions.values(), limit))
+    }
+
     async fn list_tenants(
         &self,
         prefix: &str,

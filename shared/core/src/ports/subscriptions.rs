@@ -26,9 +26,54 @@ pub struct TenantCount {
     pub subscriptions: u64,
 }
 
+/// The subscriptions of every tenant an operator should look at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Watched {
+    /// Active and failing (every attempt since `failing_since` failed),
+    /// the longest failing first.
+    pub failing: Vec<Subscription>,
+    /// Disabled for their failures (`disabled_reason`), the most recent
+    /// run of failures first.
+    pub disabled: Vec<Subscription>,
+}
+
+impl Watched {
+    /// Whether `s` is failing now.
+    pub fn is_failing(s: &Subscription) -> bool {
+        s.active && s.failing_since.is_some()
+    }
+
+    /// Whether `s` was disabled for its failures.
+    pub fn is_disabled(s: &Subscription) -> bool {
+        !s.active && s.disabled_reason.is_some()
+    }
+
+    /// The watched among `all`, `limit` of each, in their orders.
+    pub fn of<'a>(all: impl Iterator<Item = &'a Subscription>, limit: usize) -> Self {
+        let (mut failing, mut disabled) = (Vec::new(), Vec::new());
+        for s in all {
+            if Self::is_failing(s) {
+                failing.push(s.clone());
+            } else if Self::is_disabled(s) {
+                disabled.push(s.clone());
+            }
+        }
+        failing.sort_by_key(|s| (s.failing_since, s.id.clone()));
+        disabled.sort_by_key(|s| std::cmp::Reverse((s.failing_since, s.id.clone())));
+        failing.truncate(limit);
+        disabled.truncate(limit);
+        Self { failing, disabled }
+    }
+}
+
 /// Subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
+    /// Up to `limit` each of the subscriptions failing now and of those
+    /// disabled for their failures, of every tenant ([`Watched`]): from
+    /// what each store keeps of them apart, never a scan of every
+    /// subscription.
+    async fn watched(&self, limit: usize) -> Result<Watched, StoreError>;
     /// A page of the tenants that have had subscriptions, by name from
     /// after `page.cursor` (a tenant's name), those whose name starts with
     /// `prefix`: read in name order from what each store keeps per tenant,
@@ -139,6 +184,9 @@ impl ReadOnce {
 
 #[async_trait]
 impl SubscriptionStore for ReadOnce {
+    async fn watched(&self, limit: usize) -> Result<Watched, StoreError> {
+        self.inner.watched(limit).await
+    }
     async fn list_tenants(&self, prefix: &str, page: &PageRequest) -> Result<Page<TenantCount>, StoreError> {
         self.inner.list_tenants(prefix, page).await
     }
@@ -207,6 +255,9 @@ mod tests {
 
     #[async_trait]
     impl SubscriptionStore for Counting {
+        async fn watched(&self, limit: usize) -> Result<super::Watched, StoreError> {
+            self.store.watched(limit).await
+        }
         async fn list_tenants(
             &self,
             prefix: &str,

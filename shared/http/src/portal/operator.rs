@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 
+use hookline::api::subscriptions::SubscriptionView;
 use hookline::model::TenantId;
 
 use super::charts::charts;
@@ -161,9 +162,10 @@ pub(super) async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Re
             Some(q) => {
                 p #queue {
                     (q.waiting) " messages waiting to be delivered, " (q.held) " in flight or held back (delayed, retried)"
-                    @match q.oldest_wait {
-                        Some(w) => { "; the oldest ready one has waited " (waited(w)) "." }
-                        None => { ". How long the oldest has waited is the dashboard's " code { "ApproximateAgeOfOldestMessage" } " (SQS tells it only to CloudWatch)." }
+                    @match (q.waiting, q.oldest_wait) {
+                        (0, _) => { "." }
+                        (_, Some(w)) => { "; the oldest ready one has waited " (waited(w)) "." }
+                        (_, None) => { ". How long the oldest has waited is the dashboard's " code { "ApproximateAgeOfOldestMessage" } " (SQS tells it only to CloudWatch)." }
                     }
                 }
             }
@@ -175,6 +177,18 @@ pub(super) async fn service(State(s): State<ApiState>, headers: HeaderMap) -> Re
                 Some(n) => { a href="/portal/dead-letters" { (n) @if n == 1 { " dead letter" } @else { " dead letters" } } ": messages the queue gave up on, to fix and redrive." }
                 None => { a href="/portal/dead-letters" { "The dead letters" } }
             }
+        }
+        h2 { "Endpoints failing now" }
+        @if health.failing.is_empty() {
+            p #failing { "None: every active endpoint's last attempt succeeded (or it has had none)." }
+        } @else {
+            (watch_table("failing", &health.failing, "Failing since", s.ctx.settings.disable.after))
+        }
+        h2 { "Disabled for failing" }
+        @if health.disabled.is_empty() {
+            p #disabled { "None." }
+        } @else {
+            (watch_table("disabled", &health.disabled, "Its failures began", s.ctx.settings.disable.after))
         }
         h2 { "Deliveries and attempts" }
         p { "Every delivery and attempt of every tenant, counted by hour. This hour so far: " (last_hour) " attempts. "
@@ -219,6 +233,31 @@ pub(super) async fn dead_letters(State(s): State<ApiState>, headers: HeaderMap) 
         }
     };
     secured(StatusCode::OK, page("Dead letters", Some(&who(&caller)), body))
+}
+
+/// A watch list: each endpoint (linked to its page, where it can be
+/// enabled, replayed or fixed), its tenant, and since when it fails.
+fn watch_table(id: &str, subs: &[SubscriptionView], since: &str, disable_after: chrono::Duration) -> Markup {
+    html! {
+        table.cards id=(id) {
+            thead { tr { th { "Endpoint" } th { "Tenant" } th { (since) } th { "State" } } }
+            tbody {
+                @for sub in subs {
+                    tr {
+                        td data-label="Endpoint" { a href={ "/portal/endpoints/" (sub.id) } {
+                            @if let Some(d) = &sub.description { (d) br; small { code { (sub.url) } } } @else { code { (sub.url) } } } }
+                        td data-label="Tenant" { a href={ "/portal/?tenant=" (sub.tenant.as_str()) } { (sub.tenant.as_str()) } }
+                        td data-label=(since) { @if let Some(t) = sub.failing_since { (t.format("%Y-%m-%d %H:%M UTC")) } @else { "—" } }
+                        td data-label="State" {
+                            @if sub.active {
+                                @if let Some(t) = sub.failing_since { "disabled at " ((t + disable_after).format("%Y-%m-%d %H:%M UTC")) " unless an attempt succeeds" }
+                            } @else { (sub.disabled_reason.as_deref().unwrap_or("disabled")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A wait as a person reads it: seconds, minutes or hours.
