@@ -632,6 +632,29 @@ async fn a_429_with_retry_after_holds_every_delivery_to_the_endpoint_until_then(
     assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(1)), "{d}");
 }
 
+/// Every portal page reachable from `/portal/` by following links, each
+/// asserted to answer 200; the paths reached.
+async fn crawl(http: &reqwest::Client, base: &str, cookie: &str) -> Vec<String> {
+    let (mut seen, mut next) = (Vec::<String>::new(), vec!["/portal/".to_owned()]);
+    while let Some(path) = next.pop() {
+        if seen.contains(&path) || seen.len() >= 150 {
+            continue;
+        }
+        let page = http.get(format!("{base}{path}")).header("cookie", cookie).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text().await.expect("html");
+        seen.push(path);
+        for link in html.split("href=\"").skip(1).filter_map(|rest| rest.split('"').next()) {
+            let link = link.replace("&amp;", "&");
+            // Links, not the logo or the script; no link that signs in.
+            if link.starts_with("/portal") && !link.starts_with("/portal/login") && !link.contains('#') {
+                next.push(link);
+            }
+        }
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
     use tokio::io::AsyncBufReadExt;
@@ -670,7 +693,7 @@ async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
     let cookie =
         opened.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
     let base = link.split("/portal/").next().expect("base");
-    let page = http.get(format!("{base}/portal/")).header("cookie", cookie).send().await.expect("portal");
+    let page = http.get(format!("{base}/portal/")).header("cookie", &cookie).send().await.expect("portal");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("acme-video") && html.contains("3 endpoints"), "{html}");
@@ -682,7 +705,22 @@ async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
     let types: serde_json::Value = types.json().await.expect("JSON");
     assert_eq!(types["data"].as_array().map(Vec::len), Some(4), "{types}");
     assert!(types["data"][0]["example"].is_object(), "each with its example: {types}");
-    assert_eq!(http.get(&operator).send().await.expect("operator link").status(), 303);
+    // Every page a customer's link leads to answers, and so does every
+    // page the operator's does: followed link by link from the first.
+    let seen = crawl(&http, base, &cookie).await;
+    for kind in
+        ["/portal/endpoints/", "/portal/deliveries/", "/portal/events/", "/attempts/", "/portal/event-types"]
+    {
+        assert!(seen.iter().any(|p| p.contains(kind)), "no {kind} page reached: {seen:?}");
+    }
+    let opened = http.get(&operator).send().await.expect("operator link");
+    assert_eq!(opened.status(), 303);
+    let cookie =
+        opened.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    let seen = crawl(&http, base, &cookie).await;
+    for kind in ["/portal/tenants", "/portal/service", "/portal/dead-letters", "/portal/endpoints/"] {
+        assert!(seen.iter().any(|p| p.contains(kind)), "no {kind} page reached: {seen:?}");
+    }
     let _ =
         std::process::Command::new("kill").args(["-TERM", &child.id().expect("pid").to_string()]).status();
     let status =

@@ -800,9 +800,11 @@ async fn every_portal_page_passes_an_accessibility_audit() {
     b.client.goto(&format!("{}{}", h.base, op["url"].as_str().expect("url"))).await.expect("open");
     wait_text(&b, "header", "operator").await;
     audit("operator endpoints").await;
-    for (path, heading, what) in
-        [("/portal/service", "Service", "service"), ("/portal/dead-letters", "Dead letters", "dead letters")]
-    {
+    for (path, heading, what) in [
+        ("/portal/service", "Service", "service"),
+        ("/portal/dead-letters", "Dead letters", "dead letters"),
+        ("/portal/tenants", "Tenants", "tenants"),
+    ] {
         b.client.goto(&format!("{}{path}", h.base)).await.expect("goto");
         wait_text(&b, "h1", heading).await;
         audit(what).await;
@@ -819,6 +821,7 @@ async fn every_portal_page_passes_an_accessibility_audit() {
         format!("/portal/deliveries/{delivery}/attempts/1"),
         format!("/portal/events/{event}"),
         "/portal/service".to_owned(),
+        "/portal/tenants".to_owned(),
     ] {
         b.client.goto(&format!("{}{page}", h.base)).await.expect("goto");
         wait_text(&b, "main", "").await;
