@@ -325,6 +325,15 @@ async fn a_secret_is_copied_with_one_click_and_the_page_runs_only_the_portals_ow
     let selected =
         b.client.execute("return window.getSelection().toString();", vec![]).await.expect("selection");
     assert_eq!(selected.as_str(), Some(secret.as_str()));
+    // The form redirected to a page that shows the secret once: a reload
+    // posts nothing again and shows no secret, and offers the button.
+    let shown_at = b.client.current_url().await.expect("url");
+    assert!(shown_at.path().ends_with("/secret") && !shown_at.as_str().contains(&secret), "{shown_at}");
+    b.client.refresh().await.expect("reload");
+    shows(&b, "h1", "Reveal the secret again?", WAIT).await;
+    assert!(!b.client.source().await.expect("html").contains(&secret), "shown once");
+    click(&b, "form[action$='/reveal-secret'] button").await;
+    shows(&b, "#secret", &secret, WAIT).await;
     // The script is the portal's own, under a policy that allows no other.
     let page =
         reqwest::Client::new().get(format!("{}/portal/endpoints/{id}", h.base)).send().await.expect("page");

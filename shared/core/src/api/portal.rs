@@ -61,6 +61,38 @@ impl crate::Context {
         Ok(key.verify(Kind::Session, &token, now).map(|session| (token, session)))
     }
 
+    /// A ticket for `session` to see `what` once, within a minute: the page
+    /// a reveal form redirects to carries it, so the form is never posted
+    /// again by a reload and the secret never sits at a URL that shows it
+    /// twice. None without a portal key.
+    pub fn portal_reveal_ticket(&self, session: &Session, what: &str) -> Option<String> {
+        let key = self.settings.portal_key.as_ref()?;
+        let expires_at = self.clock.now() + chrono::Duration::seconds(REVEAL_TTL_SECS);
+        Some(key.reveal_ticket(session, what, expires_at, nonce(self.entropy.as_ref())))
+    }
+
+    /// Whether `ticket` lets `session` see `what` now: made for them, in
+    /// time, and not used before (claimed in the store, so a reload or a
+    /// copy of the address shows nothing). The outer error: the store failed.
+    pub async fn open_reveal_ticket(
+        &self,
+        session: &Session,
+        what: &str,
+        ticket: &str,
+    ) -> Result<Result<(), BadToken>, StoreError> {
+        let Some(key) = self.settings.portal_key.as_ref() else { return Ok(Err(BadToken::Forged)) };
+        let now = self.clock.now();
+        let nonce = match key.verify_reveal_ticket(session, what, ticket, now) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        let until = now + chrono::Duration::seconds(REVEAL_TTL_SECS);
+        Ok(match self.claims.claim(&format!("portal-reveal:{nonce}"), until).await? {
+            true => Ok(()),
+            false => Err(BadToken::Used),
+        })
+    }
+
     /// The anti-forgery token of a session, for its pages' forms: bound to
     /// the session (its nonce) by the portal key, so no other site can
     /// know it.
@@ -84,6 +116,9 @@ impl crate::Context {
         key.verify(Kind::Session, cookie, self.clock.now())
     }
 }
+
+/// How long a reveal ticket waits to be used.
+const REVEAL_TTL_SECS: i64 = 60;
 
 /// `POST /v1/tenants/{tenant}/portal-sessions`: the link to open.
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +175,31 @@ mod tests {
         assert_eq!(ctx.open_portal(&link(1)).await.unwrap().unwrap_err(), BadToken::Used, "opened once");
         assert!(ctx.open_portal(&link(2)).await.unwrap().is_ok(), "another link is its own");
         assert_eq!(ctx.open_portal("v1.x.y").await.unwrap().unwrap_err(), BadToken::Malformed);
+    }
+
+    #[tokio::test]
+    async fn a_reveal_ticket_shows_its_sessions_secret_once_and_no_other() {
+        let ctx = context();
+        let (_, one) = ctx.open_portal(&link(1)).await.unwrap().unwrap();
+        let (_, two) = ctx.open_portal(&link(2)).await.unwrap().unwrap();
+        let ticket = ctx.portal_reveal_ticket(&one, "sub_a").unwrap();
+        assert_eq!(
+            ctx.open_reveal_ticket(&two, "sub_a", &ticket).await.unwrap(),
+            Err(BadToken::Forged),
+            "another session's"
+        );
+        assert_eq!(
+            ctx.open_reveal_ticket(&one, "sub_b", &ticket).await.unwrap(),
+            Err(BadToken::Forged),
+            "another secret"
+        );
+        assert_eq!(ctx.open_reveal_ticket(&one, "sub_a", &ticket).await.unwrap(), Ok(()));
+        assert_eq!(
+            ctx.open_reveal_ticket(&one, "sub_a", &ticket).await.unwrap(),
+            Err(BadToken::Used),
+            "once"
+        );
+        assert_eq!(ctx.open_reveal_ticket(&one, "sub_a", "1.2").await.unwrap(), Err(BadToken::Malformed));
     }
 
     #[tokio::test]

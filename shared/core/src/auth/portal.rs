@@ -108,6 +108,48 @@ impl PortalKey {
 }
 
 impl PortalKey {
+    /// A ticket that lets `session` see `what` (a subscription's secret)
+    /// once, until `expires_at`: `<expiry>.<nonce>.<mac>`, the MAC over the
+    /// session's nonce, `what`, the expiry and the ticket's own nonce.
+    pub fn reveal_ticket(
+        &self,
+        session: &Session,
+        what: &str,
+        expires_at: DateTime<Utc>,
+        nonce: [u8; 16],
+    ) -> String {
+        let (exp, nonce) = (expires_at.timestamp(), hex::encode(nonce));
+        let mac = self.mac(Kind::Reveal, &format!("{}.{what}.{exp}.{nonce}", session.nonce));
+        format!("{exp}.{nonce}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The ticket's own nonce (what is claimed once) if `ticket` is one
+    /// this key made for `session` to see `what`, and is still valid at
+    /// `now`.
+    pub fn verify_reveal_ticket(
+        &self,
+        session: &Session,
+        what: &str,
+        ticket: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, BadToken> {
+        let mut parts = ticket.split('.');
+        let (Some(exp), Some(nonce), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(BadToken::Malformed);
+        };
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| BadToken::Malformed)?;
+        self.mac(Kind::Reveal, &format!("{}.{what}.{exp}.{nonce}", session.nonce))
+            .verify_slice(&mac)
+            .map_err(|_| BadToken::Forged)?;
+        let exp = exp.parse::<i64>().map_err(|_| BadToken::Malformed)?;
+        if exp <= now.timestamp() {
+            return Err(BadToken::Expired);
+        }
+        Ok(nonce.to_owned())
+    }
+
     /// The anti-forgery token of `session`'s forms: bound to the session's
     /// nonce under this key.
     pub fn csrf(&self, session: &Session) -> String {
@@ -124,6 +166,8 @@ pub enum Kind {
     Link,
     /// The session cookie.
     Session,
+    /// A one-time ticket to see a secret after the form that asked for it.
+    Reveal,
 }
 
 impl Kind {
@@ -131,6 +175,7 @@ impl Kind {
         match self {
             Self::Link => "link",
             Self::Session => "session",
+            Self::Reveal => "reveal",
         }
     }
 }

@@ -297,21 +297,63 @@ pub(super) async fn endpoints_page(
     secured(status, page("Endpoints", tenant.as_ref(), body))
 }
 
+/// Asking to see a secret: post/redirect/get, to a page that shows it
+/// once — its address carries a one-time ticket for this session and this
+/// endpoint, so a reload (or the address copied) shows nothing and posts
+/// nothing again, and the secret itself is never in an address.
 pub(super) async fn reveal_secret(
     State(s): State<ApiState>,
     EndpointPost { post, id, .. }: EndpointPost,
 ) -> Response {
-    let caller = post.caller();
-    match s.ctx.reveal_subscription_secret(&caller, &id).await {
-        Ok(revealed) => secret_page(
-            &caller,
-            StatusCode::OK,
-            "Signing secret",
-            html! { "The secret that signs requests to this endpoint now:" },
-            &revealed.secret,
-            html! { p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } } },
-        ),
-        Err(e) => failed(&e),
+    if let Err(e) = s.ctx.get_subscription(&post.caller(), &id).await {
+        return failed(&e);
+    }
+    match s.ctx.portal_reveal_ticket(&post.session, id.as_str()) {
+        Some(ticket) => see_other(&format!("/portal/endpoints/{id}/secret?ticket={ticket}")),
+        None => problem(StatusCode::CONFLICT, "No portal key", "The portal is not configured."),
+    }
+}
+
+/// `GET /portal/endpoints/{id}/secret?ticket=`: the secret, once.
+pub(super) async fn shown_secret(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(session) = session(&s, &headers) else { return signed_out() };
+    let id = match endpoint_id(&raw_id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let ticket = query(q.as_deref(), &["ticket"]).ok().and_then(|p| param(&p, "ticket").map(str::to_owned));
+    let caller = session.caller();
+    let opened = match ticket {
+        Some(t) => s.ctx.open_reveal_ticket(&session, id.as_str(), &t).await,
+        None => Ok(Err(hookline::auth::BadToken::Malformed)),
+    };
+    match opened {
+        Err(e) => failed(&hookline::api::ApiError::from(e)),
+        Ok(Ok(())) => match s.ctx.reveal_subscription_secret(&caller, &id).await {
+            Ok(revealed) => secret_page(
+                &caller,
+                StatusCode::OK,
+                "Signing secret",
+                html! { "The secret that signs requests to this endpoint now:" },
+                &revealed.secret,
+                html! { p { "This page shows it once: reloading it shows nothing." } p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } } },
+            ),
+            Err(e) => failed(&e),
+        },
+        Ok(Err(_)) => {
+            let csrf = s.ctx.portal_csrf(&session);
+            let body = html! {
+                p { "A secret is shown once, on the page its button opens; this page has been shown already (or its minute is up)." }
+                (action_form(&csrf, &format!("/portal/endpoints/{id}/reveal-secret"), "Reveal secret", &[]))
+                p { a href={ "/portal/endpoints/" (id) } { "Back to the endpoint" } }
+            };
+            secured(StatusCode::OK, page("Reveal the secret again?", Some(&who(&caller)), body))
+        }
     }
 }
 

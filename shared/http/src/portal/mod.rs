@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use deliveries::{attempt_request, deliveries, delivery, redeliver};
 use endpoints::{
     create_endpoint, delete_endpoint, edit_endpoint, endpoint, endpoints, replay_endpoint, reveal_secret,
-    rotate_secret, set_active,
+    rotate_secret, set_active, shown_secret,
 };
 
 use crate::ApiState;
@@ -58,6 +58,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/portal/endpoints/{id}/test", post(test_endpoint))
         .route("/portal/endpoints/{id}/replay", post(replay_endpoint))
         .route("/portal/endpoints/{id}/reveal-secret", post(reveal_secret))
+        .route("/portal/endpoints/{id}/secret", get(shown_secret))
         .route("/portal/dead-letters", get(dead_letters))
         .route("/portal/service", get(service))
         .route("/portal/tenants", get(tenants))
