@@ -516,6 +516,7 @@ pub(super) async fn endpoint_page(
                 (s.ctx.settings.rotation_grace.as_secs() / 3600) " hours. Reveal the new one below and give it to your server."
             }
         }
+        @if sub.description.is_some() { p.url { code { (sub.url) } } }
         p {
             @if sub.active { span.succeeded { "active" } } @else { span.failed { "disabled" } }
             @if let Some(r) = &sub.disabled_reason { " — " (r) }
