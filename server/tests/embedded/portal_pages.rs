@@ -95,7 +95,11 @@ async fn a_test_event_of_a_declared_type_goes_with_the_payload_typed_and_its_pag
     b.client.goto(&format!("{}/portal/endpoints/{sub}", h.base)).await.expect("endpoint");
     shows(&b, "#test", "Send a test event", WAIT).await;
     assert_eq!(text_of(&b, "h1").await, "Videos", "titled by its description");
-    assert_eq!(text_of(&b, "p.url").await, videos.url("/videos"), "its URL under the title, not only in a field");
+    assert_eq!(
+        text_of(&b, "p.url").await,
+        videos.url("/videos"),
+        "its URL under the title, not only in a field"
+    );
 
     // The types offered are the declared ones it receives; the payload
     // starts as the first one's example, and choosing another type starts

@@ -71,22 +71,36 @@ fn watch_writes(
     for list in [WATCH_FAILING, WATCH_DISABLED] {
         let on_now = now.filter(|(l, _)| *l == list);
         let was_on = was.is_none_or(|w| w.is_some_and(|(l, _)| l == list));
+        let mut item = key(list.to_owned(), id.as_str());
         if let Some((_, at)) = on_now {
-            let mut item = key(list.to_owned(), id.as_str());
             if let Some(at) = at {
                 item.insert("at".into(), n(at));
             }
             writes.push(put(table, item, None)?);
-        } else if was_on {
+        } else if was_on && next.is_none() {
             let delete = aws_sdk_dynamodb::types::Delete::builder()
                 .table_name(table)
-                .set_key(Some(key(list.to_owned(), id.as_str())))
+                .set_key(Some(item))
                 .build()
                 .map_err(corrupt)?;
             writes.push(TransactWriteItem::builder().delete(delete).build());
+        } else if was_on {
+            // Off the list: marked so (readers skip it) and left to TTL, so
+            // the deliver function needs no DeleteItem — it may delete
+            // nothing of the table.
+            item.insert("off".into(), AttributeValue::Bool(true));
+            item.insert("expires_at".into(), n(off_until()));
+            writes.push(put(table, item, None)?);
         }
     }
     Ok(writes)
+}
+
+/// When an off-the-list watch item goes (TTL, unix seconds): a day from
+/// now, by this machine's clock — only a clean-up, nothing reads by it.
+fn off_until() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    i64::try_from(now).unwrap_or(i64::MAX).saturating_add(86_400)
 }
 
 /// The count item's update that moves the routing version on.
@@ -217,6 +231,7 @@ impl SubscriptionStore for DynamoStore {
                 .query_all(None, ("pk", "sk"), list.to_owned(), None, false)
                 .await?
                 .iter()
+                .filter(|i| !i.contains_key("off"))
                 .map(|i| {
                     let at =
                         i.get("at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
