@@ -73,7 +73,10 @@ pub async fn start(config: Config, keys: ApiKeys, listen: Listen, db: &Path) -> 
         OsEntropy.fill(&mut key);
         config.settings.portal_key = hookline::auth::PortalKey::from_bytes(key).ok();
     }
-    let sender = Arc::new(HttpSender::new(config.settings.guard.clone())?);
+    let sender = Arc::new(HttpSender::with_proxy(
+        config.settings.guard.clone(),
+        config.settings.egress_proxy.as_ref(),
+    )?);
     let ctx =
         Context::new(store, Arc::new(queue.clone()), clock, Arc::new(OsEntropy), config.settings.clone())
             .with_dead_letters(Arc::new(queue.clone()));

@@ -120,7 +120,7 @@ async fn a_name_that_resolves_to_loopback_at_send_time_is_refused_before_connect
         ("rebind.example".to_owned(), vec!["127.0.0.1".parse::<IpAddr>().expect("ip")]),
         ("metadata.example".to_owned(), vec!["169.254.169.254".parse().expect("ip")]),
     ]);
-    let sender = HttpSender::with_static_dns(TargetGuard::default(), table).expect("sender");
+    let sender = HttpSender::with_static_dns(TargetGuard::default(), table, None).expect("sender");
     for host in ["rebind.example", "metadata.example"] {
         let url = format!("http://{host}:{}/", l.port);
         // The URL passes every check a creation can make without DNS…
@@ -132,6 +132,35 @@ async fn a_name_that_resolves_to_loopback_at_send_time_is_refused_before_connect
         assert_eq!(result.outcome, AttemptOutcome::Failed(FailureKind::Blocked), "{host}");
     }
     assert_eq!(l.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_egress_proxy_a_delivery_goes_by_it_and_a_private_name_is_still_refused() {
+    // The proxy (on loopback, as an operator's in a private subnet is) is
+    // reached though the guard would refuse its address; a target whose
+    // name resolves to a private address is refused before anything is
+    // asked of the proxy.
+    let proxy = hookline_tests::proxy::Proxy::start().await;
+    let proxy_url = url::Url::parse(&proxy.url).expect("url");
+    let l = listener(ok_response(), Duration::ZERO).await;
+    let table =
+        HashMap::from([("private.example".to_owned(), vec!["10.0.0.5".parse::<IpAddr>().expect("ip")])]);
+    let guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
+    let sender = HttpSender::with_static_dns(guard, table, Some(&proxy_url)).expect("sender");
+    let refused =
+        sender.send(&request(&format!("http://private.example:{}/", l.port), Duration::from_secs(5))).await;
+    assert_eq!(refused.outcome, AttemptOutcome::Failed(FailureKind::Blocked), "{refused:?}");
+    assert!(proxy.asked().is_empty(), "nothing asked of the proxy: {:?}", proxy.asked());
+    let sent = sender.send(&request(&format!("http://127.0.0.1:{}/", l.port), Duration::from_secs(5))).await;
+    assert!(sent.outcome.is_success(), "{sent:?}");
+    assert_eq!(proxy.asked(), [format!("127.0.0.1:{}", l.port)], "the delivery went by the proxy");
+    assert_eq!(l.connections.load(Ordering::SeqCst), 1);
+    // Without the proxy running, the attempt fails as a connection failure
+    // (the receiver is not tried around it).
+    drop(proxy);
+    let alone = sender.send(&request(&format!("http://127.0.0.1:{}/", l.port), Duration::from_secs(5))).await;
+    assert!(!alone.outcome.is_success(), "{alone:?}");
+    assert_eq!(l.connections.load(Ordering::SeqCst), 1, "no way around the proxy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +176,7 @@ async fn only_an_address_the_guard_accepted_is_connected_to() {
         vec!["0.0.0.0".parse::<IpAddr>().expect("ip"), "127.0.0.2".parse().expect("ip")],
     )]);
     let guard = TargetGuard { allow_loopback: true, ..TargetGuard::default() };
-    let sender = HttpSender::with_static_dns(guard, table).expect("sender");
+    let sender = HttpSender::with_static_dns(guard, table, None).expect("sender");
     let result = sender
         .send(&request(&format!("http://mixed.example:{}/", allowed.port), Duration::from_secs(5)))
         .await;

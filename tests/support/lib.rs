@@ -8,6 +8,7 @@ pub mod moto;
 pub mod ordering;
 pub mod process;
 pub mod providers;
+pub mod proxy;
 pub mod receiver;
 pub mod scenarios;
 

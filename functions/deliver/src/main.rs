@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let metrics = lambda::init_metrics(&config);
     let ctx = Arc::new(lambda::context(&config).await?);
     // One client, one connection pool, for every invocation of this process.
-    let sender = Arc::new(HttpSender::new(config.common.settings.guard.clone())?);
+    let settings = &config.common.settings;
+    let sender = Arc::new(HttpSender::with_proxy(settings.guard.clone(), settings.egress_proxy.as_ref())?);
     let concurrency = config.common.concurrency;
     // Sequential on standard Lambda; several batches at once where the
     // platform sets AWS_LAMBDA_MAX_CONCURRENCY (managed instances, cargo lambda).

@@ -727,3 +727,37 @@ async fn the_demo_ends_with_a_portal_link_that_opens_while_it_keeps_serving() {
         tokio::time::timeout(Duration::from_secs(40), child.wait()).await.expect("stops").expect("status");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_egress_proxy_every_delivery_goes_through_it_signed_as_ever() {
+    let proxy = hookline_tests::proxy::Proxy::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = Hookline::start(
+        Path::new(BIN),
+        &dir.path().join("hookline.db"),
+        &[("HOOKLINE_EGRESS_PROXY", &proxy.url)],
+    )
+    .await;
+    let r = Receiver::start().await;
+    let (status, sub) =
+        h.call("POST", "/v1/subscriptions", Some(json!({"tenant":"acme","url":r.url("/hooks")}))).await;
+    assert_eq!(status, 201, "{sub}");
+    let secret = sub["secret"].as_str().expect("secret").to_owned();
+    let (status, _) = h
+        .call("POST", "/v1/events", Some(json!({"tenant":"acme","type":"order.paid","payload":{"n":1}})))
+        .await;
+    assert_eq!(status, 202);
+    let got =
+        eventually(Duration::from_secs(30), "the delivery", || async { r.received().first().cloned() }).await;
+    hookline_tests::receiver::verify_standard(&secret, &got, chrono::Utc::now().timestamp()).expect("signed");
+    let receiver = r.url("/").trim_start_matches("http://").trim_end_matches('/').to_owned();
+    assert_eq!(proxy.asked(), [receiver], "by the proxy, and only to the receiver");
+    // A bad proxy URL stops the start, naming its variable.
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HOOKLINE_EGRESS_PROXY", "socks5://127.0.0.1:1080")
+        .output()
+        .expect("run hookline");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKLINE_EGRESS_PROXY"));
+}

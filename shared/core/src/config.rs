@@ -157,6 +157,23 @@ fn frame_ancestors(v: &str) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// The egress proxy: an `http://` or `https://` URL of a host and port,
+/// nothing after it (its credentials, if any, in the URL: never logged).
+fn egress_proxy(v: &str) -> Result<url::Url, ConfigError> {
+    let bad = || ConfigError {
+        name: "HOOKLINE_EGRESS_PROXY",
+        problem:
+            "not a proxy URL like http://proxy.internal:4750 (http or https, a host and port, nothing after)"
+                .into(),
+    };
+    let url = url::Url::parse(v.trim()).map_err(|_| bad())?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
 fn number(name: &'static str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
     match v.trim().parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
@@ -242,6 +259,9 @@ impl Config {
         }
         if let Some(v) = var("HOOKLINE_PORTAL_FRAME_ANCESTORS") {
             settings.portal_frame_ancestors = frame_ancestors(&v)?;
+        }
+        if let Some(v) = var("HOOKLINE_EGRESS_PROXY").filter(|v| !v.trim().is_empty()) {
+            settings.egress_proxy = Some(egress_proxy(&v)?);
         }
         let brand_error = |name: &'static str| {
             move |e: crate::brand::BadBrand| ConfigError { name, problem: e.to_string() }
@@ -371,6 +391,24 @@ mod tests {
         {
             let e = env(&[("HOOKLINE_PORTAL_FRAME_ANCESTORS", bad)]).unwrap_err();
             assert_eq!(e.name, "HOOKLINE_PORTAL_FRAME_ANCESTORS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_egress_proxy_is_an_http_url_of_a_host_and_port() {
+        let ok = env(&[("HOOKLINE_EGRESS_PROXY", "http://smokescreen.internal:4750")]).unwrap();
+        assert_eq!(
+            ok.settings.egress_proxy.map(|u| u.to_string()).as_deref(),
+            Some("http://smokescreen.internal:4750/")
+        );
+        for bad in
+            ["socks5://p:1080", "smokescreen:4750", "http://p:3128/path", "http://p:3128/?x=1", "ftp://p"]
+        {
+            assert_eq!(
+                env(&[("HOOKLINE_EGRESS_PROXY", bad)]).unwrap_err().name,
+                "HOOKLINE_EGRESS_PROXY",
+                "{bad}"
+            );
         }
     }
 

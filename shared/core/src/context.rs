@@ -62,6 +62,9 @@ pub struct ServiceSettings {
     /// (`HOOKLINE_PORTAL_FRAME_ANCESTORS`, origins); none: only the
     /// portal's own.
     pub portal_frame_ancestors: Vec<String>,
+    /// The HTTP proxy every delivery goes through (`HOOKLINE_EGRESS_PROXY`);
+    /// none: straight to the receiver.
+    pub egress_proxy: Option<url::Url>,
     /// The platform's name, logo and colour on the portal
     /// (`HOOKLINE_PORTAL_NAME`, `HOOKLINE_PORTAL_LOGO`,
     /// `HOOKLINE_PORTAL_ACCENT`).
@@ -99,6 +102,7 @@ impl Default for ServiceSettings {
             charts: true,
             portal_frame_ancestors: Vec::new(),
             brand: crate::brand::Brand::default(),
+            egress_proxy: None,
             max_subscriptions_per_tenant: DEFAULT_MAX_SUBSCRIPTIONS_PER_TENANT,
         }
     }

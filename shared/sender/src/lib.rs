@@ -38,6 +38,12 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub struct HttpSender {
     client: reqwest::Client,
     guard: Arc<TargetGuard>,
+    /// Every request goes through this HTTP proxy; its host is resolved
+    /// unguarded (a proxy is usually a private address), every target's
+    /// name is still checked before sending ([`Self::send`]).
+    proxied: bool,
+    /// Names answered without DNS (tests).
+    table: Option<Arc<std::collections::HashMap<String, Vec<std::net::IpAddr>>>>,
 }
 
 /// The client could not be built (TLS roots unavailable).
@@ -48,36 +54,54 @@ pub struct SenderInitError(String);
 impl HttpSender {
     /// Builds the client once; share it across invocations.
     pub fn new(guard: TargetGuard) -> Result<Self, SenderInitError> {
-        Self::build(guard, None)
+        Self::build(guard, None, None)
+    }
+
+    /// A sender whose every request goes through the HTTP proxy `proxy`
+    /// (`HOOKLINE_EGRESS_PROXY`; none: straight to the receiver, as
+    /// [`Self::new`]).
+    pub fn with_proxy(guard: TargetGuard, proxy: Option<&url::Url>) -> Result<Self, SenderInitError> {
+        Self::build(guard, None, proxy)
     }
 
     /// A sender whose names resolve from `table` instead of DNS: for tests
     /// of what happens when a name turns into a refused address at send
     /// time (DNS rebinding), with no DNS server. Names not in the table are
-    /// looked up as usual.
+    /// looked up as usual. Through `proxy`, if given.
     pub fn with_static_dns(
         guard: TargetGuard,
         table: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
+        proxy: Option<&url::Url>,
     ) -> Result<Self, SenderInitError> {
-        Self::build(guard, Some(table))
+        Self::build(guard, Some(table), proxy)
     }
 
     fn build(
         guard: TargetGuard,
         table: Option<std::collections::HashMap<String, Vec<std::net::IpAddr>>>,
+        proxy: Option<&url::Url>,
     ) -> Result<Self, SenderInitError> {
-        let guard = Arc::new(guard);
-        let client = reqwest::Client::builder()
+        let (guard, table) = (Arc::new(guard), table.map(Arc::new));
+        let proxy_host = proxy.and_then(|p| p.host_str()).map(str::to_owned);
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone(), table)))
-            .no_proxy()
+            .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone(), table.clone(), proxy_host)));
+        let builder = match proxy {
+            // Never the environment's HTTP_PROXY: only the proxy configured.
+            None => builder.no_proxy(),
+            Some(p) => builder.proxy(
+                reqwest::Proxy::all(p.as_str())
+                    .map_err(|e| SenderInitError(format!("the egress proxy: {e}")))?,
+            ),
+        };
+        let client = builder
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .build()
             .map_err(|e| SenderInitError(e.to_string()))?;
-        Ok(Self { client, guard })
+        Ok(Self { client, guard, proxied: proxy.is_some(), table })
     }
 
     async fn exchange(
@@ -130,7 +154,16 @@ impl Sender for HttpSender {
 
     async fn send(&self, request: &OutgoingRequest) -> SendResult {
         let started = Instant::now();
-        if let Err(blocked) = self.guard.check_url(&request.url) {
+        let checked = match self.guard.check_url(&request.url) {
+            // Through a proxy the connector resolves only the proxy's name:
+            // the target's is resolved and checked here, and the proxy
+            // resolves it again under its own rules (docs/security.md).
+            Ok(()) if self.proxied => {
+                resolver::check_host(&self.guard, self.table.as_deref(), &request.url).await
+            }
+            checked => checked,
+        };
+        if let Err(blocked) = checked {
             return SendResult {
                 outcome: AttemptOutcome::Failed(FailureKind::Blocked),
                 duration: started.elapsed(),

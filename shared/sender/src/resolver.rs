@@ -24,11 +24,37 @@ pub(super) struct GuardedResolver {
     /// Names answered from this table instead of the system resolver
     /// (tests: DNS rebinding without a DNS server).
     table: Option<Arc<HashMap<String, Vec<IpAddr>>>>,
+    /// The egress proxy's host: resolved as it is, unguarded (it is the
+    /// operator's own, usually on a private address).
+    proxy: Option<String>,
 }
 
 impl GuardedResolver {
-    pub(super) fn new(guard: Arc<TargetGuard>, table: Option<HashMap<String, Vec<IpAddr>>>) -> Self {
-        Self { guard, table: table.map(Arc::new) }
+    pub(super) fn new(
+        guard: Arc<TargetGuard>,
+        table: Option<Arc<HashMap<String, Vec<IpAddr>>>>,
+        proxy: Option<String>,
+    ) -> Self {
+        Self { guard, table, proxy }
+    }
+}
+
+/// A target's name resolved and checked, when a proxy will connect to it:
+/// refused when none of its addresses is one the guard accepts.
+pub(super) async fn check_host(
+    guard: &TargetGuard,
+    table: Option<&HashMap<String, Vec<IpAddr>>>,
+    url: &hookline::target::TargetUrl,
+) -> Result<(), Blocked> {
+    let Some(url::Host::Domain(name)) = url.url().host() else { return Ok(()) };
+    let found = match table.and_then(|t| t.get(name)) {
+        Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect()),
+        None => tokio::net::lookup_host((name, 0)).await.map(|a| a.collect::<Vec<_>>()),
+    };
+    match found {
+        Ok(found) => allowed(guard, found).map(|_| ()),
+        // Unresolvable here: the proxy will say so.
+        Err(_) => Ok(()),
     }
 }
 
@@ -52,8 +78,16 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = self.guard.clone();
         let table = self.table.clone();
+        let proxy = self.proxy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
+            if proxy.as_deref() == Some(host.as_str()) {
+                let found = tokio::net::lookup_host((host.as_str(), 0)).await.map(|a| a.collect::<Vec<_>>());
+                return match found {
+                    Ok(a) => Ok(Box::new(a.into_iter()) as Addrs),
+                    Err(e) => Err(Box::new(DnsFailure(host, e.to_string())) as _),
+                };
+            }
             let looked_up = match table.as_ref().and_then(|t| t.get(&host)) {
                 Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect()),
                 None => {
