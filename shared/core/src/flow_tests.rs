@@ -1184,7 +1184,11 @@ async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
     w.run_queue().await;
     let total = |s: &crate::api::stats::Stats| s.hours.iter().map(|h| h.succeeded + h.failed).sum::<u64>();
     assert_eq!(total(&w.ctx.stats(&op(), Some(&sub), 1).await.unwrap()), 0, "nothing before a flush");
-    assert_eq!(w.ctx.flush_counts().await.unwrap(), 4, "two scopes, two hours");
+    assert_eq!(
+        w.ctx.flush_counts().await.unwrap(),
+        6,
+        "three scopes (the endpoint, its tenant, the service), two hours"
+    );
 
     let stats = w.ctx.stats(&op(), Some(&sub), 1).await.unwrap();
     assert_eq!(stats.hours.len(), 24, "every hour, oldest first");
@@ -1197,6 +1201,11 @@ async fn attempts_are_counted_by_hour_for_their_endpoint_and_the_service() {
     let sums = service.hours.iter().fold((0, 0), |a, h| (a.0 + h.succeeded, a.1 + h.failed));
     assert_eq!(sums, (1, 2), "the service counts the unsendable attempt");
     assert_eq!(total(&w.ctx.stats(&op(), Some(&raw), 1).await.unwrap()), 0, "its endpoint does not");
+    // The tenant's last day, as the operator's list shows it: one delivery
+    // succeeded (after a retry), one given up on (the unsendable one).
+    let page = crate::ports::PageRequest { cursor: None, limit: 10 };
+    let tenants = w.ctx.list_tenants(&op(), "acme", &page).await.unwrap();
+    assert_eq!((tenants.data[0].endpoints, tenants.data[0].last_day), (2, Some((1, 1))));
 
     let beta = crate::auth::Caller {
         scope: crate::auth::Scope::Tenant(crate::model::TenantId::parse("beta").unwrap()),
