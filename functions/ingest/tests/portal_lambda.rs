@@ -169,11 +169,17 @@ async fn a_portal_session_opens_and_acts_through_a_function_url() {
     .await;
     assert_eq!(answer["statusCode"], 303, "then to the endpoint's page: {answer}");
     let reveal = format!("/portal/endpoints/{}/reveal-secret", sub.subscription.id);
-    let (answer, page) = call(
+    let (answer, _) = call(
         &mut adapter,
         event("POST", &reveal, std::slice::from_ref(&cookie), Some(&format!("csrf={csrf}"))),
     )
     .await;
+    // Post/redirect/get: to the page that shows it once.
+    assert_eq!(answer["statusCode"], 303, "{answer}");
+    let shown = answer["headers"]["location"].as_str().expect("a location").to_owned();
+    let (answer, page) = call(&mut adapter, event("GET", &shown, std::slice::from_ref(&cookie), None)).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert!(page.contains("whsec_") && !page.contains(&sub.secret), "the new secret, revealed");
+    let (_, again) = call(&mut adapter, event("GET", &shown, std::slice::from_ref(&cookie), None)).await;
+    assert!(!again.contains("whsec_"), "and only once");
 }
