@@ -159,6 +159,7 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     assert_eq!(log.matches("dlv_").count(), 1, "acme's one delivery: {log}");
     b.screenshot("delivery-log").await.expect("screenshot");
     click(&b, Locator::LinkText(&acme_delivery)).await;
+    wait_text(&b, "h1", "Delivery dlv_").await;
     let attempts = wait_text(&b, "table", "200").await;
     assert!(attempts.contains("500"), "{attempts}");
     assert_eq!(b.client.find_all(Locator::Css("tbody tr")).await.expect("attempts").len(), 2);
@@ -272,8 +273,9 @@ async fn a_portal_session_shows_its_tenants_endpoints_and_deliveries_and_nothing
     wait_text(&b, "#test", "Send a test event").await;
     assert_eq!(text_of(&b, "h1").await, hooks.url("/hooks"), "an endpoint is titled by its URL");
     click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
-    let asked = wait_text(&b, "main", "hours").await;
-    assert!(asked.contains("Rotate this endpoint's secret?"), "{asked}");
+    wait_text(&b, "h1", "Rotate this endpoint's secret?").await;
+    let asked = text_of(&b, "main").await;
+    assert!(asked.contains("24 hours"), "it says how long the old one keeps signing: {asked}");
     click(&b, Locator::Css("form[action$='/rotate-secret'] button")).await;
     wait_text(&b, "main", "Secret rotated").await;
     b.client.refresh().await.expect("reload");
@@ -593,6 +595,7 @@ async fn an_operator_session_reads_any_tenant_and_the_dead_letters_and_a_tenant_
     b.client.goto(&format!("{}/portal/deliveries?tenant=globex&status=failed", h.base)).await.expect("log");
     wait_text(&b, "table", &globex_delivery).await;
     click(&b, Locator::LinkText(&globex_delivery)).await;
+    wait_text(&b, "h1", "Delivery dlv_").await;
     let attempts = wait_text(&b, "table", "500").await;
     assert_eq!(attempts.matches("500").count(), 2, "{attempts}");
     b.client.goto(&format!("{}/portal/?tenant=globex", h.base)).await.expect("endpoints");
