@@ -55,13 +55,19 @@ fn watch_of(sub: &Subscription) -> Option<(&'static str, Option<i64>)> {
 }
 
 /// The writes that keep the watch lists right for `before` becoming
-/// `next` (none: deleted); `before` none: not known, so both lists are
-/// written (a put or a delete, either harmless done twice).
+/// `next` (none: deleted); `before` none: not known (a change through the
+/// API), so both lists are written — a put or a delete, either harmless
+/// done twice. Taking an item off a list deletes it, except in a health
+/// update (`before` and `next` known: the deliver function, which may
+/// delete nothing): there the item is put again marked `off` (readers
+/// skip it) to expire, by TTL, the retention after its run of failures
+/// began.
 fn watch_writes(
     table: &str,
     before: Option<&Subscription>,
     next: Option<&Subscription>,
     id: &SubscriptionId,
+    retention: chrono::Duration,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
     let (was, now) = (before.map(watch_of), next.and_then(watch_of));
     if was == Some(now) {
@@ -72,35 +78,32 @@ fn watch_writes(
         let on_now = now.filter(|(l, _)| *l == list);
         let was_on = was.is_none_or(|w| w.is_some_and(|(l, _)| l == list));
         let mut item = key(list.to_owned(), id.as_str());
-        if let Some((_, at)) = on_now {
-            if let Some(at) = at {
-                item.insert("at".into(), n(at));
+        match (on_now, before) {
+            (Some((_, at)), _) => {
+                if let Some(at) = at {
+                    item.insert("at".into(), n(at));
+                }
+                writes.push(put(table, item, None)?);
             }
-            writes.push(put(table, item, None)?);
-        } else if was_on && next.is_none() {
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(table)
-                .set_key(Some(item))
-                .build()
-                .map_err(corrupt)?;
-            writes.push(TransactWriteItem::builder().delete(delete).build());
-        } else if was_on {
-            // Off the list: marked so (readers skip it) and left to TTL, so
-            // the deliver function needs no DeleteItem — it may delete
-            // nothing of the table.
-            item.insert("off".into(), AttributeValue::Bool(true));
-            item.insert("expires_at".into(), n(off_until()));
-            writes.push(put(table, item, None)?);
+            (None, Some(before)) if was_on && next.is_some() => {
+                item.insert("off".into(), AttributeValue::Bool(true));
+                if let Some(began) = before.failing_since {
+                    item.insert("expires_at".into(), n((began + retention).timestamp()));
+                }
+                writes.push(put(table, item, None)?);
+            }
+            (None, _) if was_on => {
+                let delete = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(table)
+                    .set_key(Some(item))
+                    .build()
+                    .map_err(corrupt)?;
+                writes.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            _ => {}
         }
     }
     Ok(writes)
-}
-
-/// When an off-the-list watch item goes (TTL, unix seconds): a day from
-/// now, by this machine's clock — only a clean-up, nothing reads by it.
-fn off_until() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    i64::try_from(now).unwrap_or(i64::MAX).saturating_add(86_400)
 }
 
 /// The count item's update that moves the routing version on.
@@ -351,7 +354,7 @@ impl SubscriptionStore for DynamoStore {
     async fn update_subscription(&self, next: &Subscription) -> Result<Written, StoreError> {
         let (condition, values) = at_version(next.version.saturating_sub(1));
         let condition = format!("attribute_exists(pk) AND ({condition})");
-        let watch = watch_writes(&self.table, None, Some(next), &next.id)?;
+        let watch = watch_writes(&self.table, None, Some(next), &next.id, self.retention)?;
         if self.put_subscription(next, &condition, values, true, watch).await? {
             return Ok(Written::Done);
         }
@@ -372,7 +375,7 @@ impl SubscriptionStore for DynamoStore {
             sub.set_health(health);
             // Only a disable changes where the tenant's events go.
             let routes = health.disabled_reason.is_some();
-            let watch = watch_writes(&self.table, Some(&before), Some(&sub), id)?;
+            let watch = watch_writes(&self.table, Some(&before), Some(&sub), id, self.retention)?;
             if self.put_subscription(&sub, condition, values, routes, watch).await? {
                 return Ok(());
             }
@@ -401,7 +404,7 @@ impl SubscriptionStore for DynamoStore {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        writes.extend(watch_writes(&self.table, Some(&sub), None, id)?);
+        writes.extend(watch_writes(&self.table, Some(&sub), None, id, self.retention)?);
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
