@@ -72,18 +72,15 @@ impl SubscriptionStore for SqliteStore {
                     .map_err(classify)
             })
             .await?;
-        let more = rows.len() > limit;
         let items = rows
             .into_iter()
-            .take(limit)
             .map(|(tenant, subscriptions)| {
                 TenantId::parse(&tenant)
                     .map(|tenant| TenantCount { tenant, subscriptions })
                     .map_err(|_| StoreError::Corrupt(format!("{tenant:?} is not a tenant")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = more.then(|| items.last().map(|t| t.tenant.to_string())).flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page::of_one_more(items, limit, |t| t.tenant.to_string()))
     }
 
     async fn insert_subscription(

@@ -172,6 +172,11 @@ async fn the_queue_hides_taken_messages_until_acknowledged_or_their_lease_ends()
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.ready, stats.in_flight, stats.delayed), (1, 0, 1));
     assert_eq!(stats.oldest_ready_age, Duration::from_secs(2), "visible for 2 s, not taken");
+    // The Service page reads the queue as the metrics do.
+    let depth = hookline::ports::DeliveryQueue::depth(&q).await.unwrap();
+    let waited = Some(Duration::from_secs(2));
+    assert_eq!(depth, Some(hookline::ports::QueueDepth { waiting: 1, held: 1, oldest_wait: waited }));
+    assert_eq!(hookline::ports::DeadLetters::count(&q).await.unwrap(), Some(0));
     let taken = q.take(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(taken.len(), 1, "the delayed one is not visible yet");
     assert_eq!(taken[0].message.as_ref().unwrap(), &msg(1));
@@ -433,22 +438,4 @@ async fn the_workers_acknowledge_every_handled_message_before_they_return() {
         .unwrap();
     assert_eq!(page.items.len(), 40);
     assert!(page.items.iter().all(|d| d.status == DeliveryStatus::Succeeded && d.attempts == 1));
-}
-
-#[tokio::test]
-async fn the_service_page_reads_the_queue_as_its_metrics_do() {
-    use hookline::ports::{DeadLetters, DeliveryQueue, QueueDepth};
-    let db = Db::new();
-    let q = SqliteQueue::new(db.open());
-    q.enqueue(&[
-        Queued { message: msg(1), delay: Duration::ZERO },
-        Queued { message: msg(2), delay: Duration::from_secs(30) },
-    ])
-    .await
-    .unwrap();
-    db.clock.advance(Duration::from_secs(2));
-    let depth = DeliveryQueue::depth(&q).await.unwrap();
-    let waited = Some(Duration::from_secs(2));
-    assert_eq!(depth, Some(QueueDepth { waiting: 1, held: 1, oldest_wait: waited }));
-    assert_eq!(DeadLetters::count(&q).await.unwrap(), Some(0));
 }

@@ -283,8 +283,8 @@ impl SubscriptionStore for DynamoStore {
             .iter()
             .map(|i| super::items::get_s(i, "g1sk").map(str::to_owned))
             .collect::<Result<_, _>>()?;
-        let more = names.len() > page.limit;
-        let names = &names[..names.len().min(page.limit)];
+        let listed = Page::of_one_more(names, page.limit, Clone::clone);
+        let names = &listed.items;
         let counts: std::collections::HashMap<String, u64> = self
             .batch_get(names.iter().map(|t| key(format!("TENANT#{t}"), "SUBS")).collect(), false)
             .await?
@@ -302,8 +302,7 @@ impl SubscriptionStore for DynamoStore {
                 Ok(TenantCount { tenant, subscriptions: counts.get(t).copied().unwrap_or(0) })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next_cursor = more.then(|| names.last().cloned()).flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next_cursor: listed.next_cursor })
     }
 
     async fn insert_subscription(

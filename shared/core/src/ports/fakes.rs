@@ -135,7 +135,7 @@ impl SubscriptionStore for MemoryStore {
     ) -> Result<Page<crate::ports::TenantCount>, StoreError> {
         self.check()?;
         let s = lock(&self.state);
-        let mut items: Vec<_> = s
+        let items: Vec<_> = s
             .routing
             .keys()
             .filter(|t| t.as_str().starts_with(prefix))
@@ -146,10 +146,7 @@ impl SubscriptionStore for MemoryStore {
             })
             .take(req.limit + 1)
             .collect();
-        let more = items.len() > req.limit;
-        items.truncate(req.limit);
-        let next_cursor = more.then(|| items.last().map(|t| t.tenant.to_string())).flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page::of_one_more(items, req.limit, |t| t.tenant.to_string()))
     }
 
     async fn insert_subscription(
