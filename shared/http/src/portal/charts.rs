@@ -18,28 +18,12 @@ struct Bar {
     ko: u64,
 }
 
-/// What is counted: the words for the two parts of a bar.
-#[derive(Clone, Copy)]
-enum Kind {
-    Deliveries,
-    Attempts,
-}
-
-impl Kind {
-    fn words(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Deliveries => ("succeeded", "failed"),
-            Self::Attempts => ("succeeded", "failed"),
-        }
-    }
-}
-
-/// Bars of one kind: the failed part stacked on the succeeded one; each bar
+/// Bars: the failed part stacked on the succeeded one; each bar
 /// says its numbers on hover and to a screen reader, the caption the totals.
 /// Under the bars, every `every`-th bar's label.
-fn chart(title: &str, kind: Kind, bars: &[Bar], every: usize) -> Markup {
+fn chart(title: &str, bars: &[Bar], every: usize) -> Markup {
     const W: u64 = 10;
-    let (ok_word, ko_word) = kind.words();
+    let (ok_word, ko_word) = ("succeeded", "failed");
     let top = bars.iter().map(|b| b.ok + b.ko).max().unwrap_or(0).max(1);
     let (ok, ko) = bars.iter().fold((0, 0), |a, b| (a.0 + b.ok, a.1 + b.ko));
     let rate = match ok + ko {
@@ -103,9 +87,9 @@ pub(super) fn charts(stats: &Stats) -> Markup {
         .collect();
     html! {
         div.charts {
-            (chart("Deliveries, last 24 hours", Kind::Deliveries, &hourly(deliveries), 6))
-            (chart("Deliveries, last 7 days", Kind::Deliveries, &week, 1))
-            (chart("Attempts, last 24 hours", Kind::Attempts, &hourly(attempts), 6))
+            (chart("Deliveries, last 24 hours", &hourly(deliveries), 6))
+            (chart("Deliveries, last 7 days", &week, 1))
+            (chart("Attempts, last 24 hours", &hourly(attempts), 6))
         }
         p { small { "A delivery succeeds with its first successful attempt, and fails when it is given up on (its retries run out, or the failure is not worth retrying); its failed attempts before that are retries. Times in UTC." } }
     }
